@@ -1,0 +1,480 @@
+//! CSV files with a header line: schema inference, text decoding, typed parsing per column.
+//!
+//! Records are decoded by Arrow as text and typed afterwards ([`parse_columns`]), so that a bad
+//! value rejects its own row with the column named; Arrow's typed CSV decoder would reject the
+//! whole chunk and name only a column index.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::csv::ReaderBuilder;
+use arrow::csv::reader::Format;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use sluice_engine::source::{Source, SourceContext, SourcePartition};
+use sluice_engine::{Error, Result};
+
+use super::convert::parse_columns;
+use super::records::RecordReader;
+use super::schema::{Order, normalise, with_declared};
+use super::text::{TextFormat, TextPartition};
+use super::{INFER_RECORDS, paths};
+use crate::spec::{ColumnSpec, FileSourceSpec};
+
+/// A source over CSV files with a header line; every file is one partition.
+#[derive(Debug)]
+pub struct CsvSource {
+    name: String,
+    files: Vec<PathBuf>,
+    schema: SchemaRef,
+    batch_rows: Option<usize>,
+}
+
+impl CsvSource {
+    /// Resolves `spec.path` against `base_dir` and builds the source.
+    pub fn from_spec(spec: &FileSourceSpec, base_dir: &Path) -> Result<Self> {
+        let files = paths::resolve(base_dir, &spec.path, &["csv"])?;
+        Self::new(spec.path.clone(), files, &spec.columns, spec.batch_rows)
+    }
+
+    /// A source named `name` over `files`: the columns come from the first file's header,
+    /// typed as `columns` declares or as inferred from its first records. Every other file must
+    /// have the same header (or be empty).
+    pub fn new(
+        name: impl Into<String>,
+        files: Vec<PathBuf>,
+        columns: &[ColumnSpec],
+        batch_rows: Option<usize>,
+    ) -> Result<Self> {
+        let first = files
+            .first()
+            .ok_or_else(|| Error::config("source.path", "names no files"))?;
+        let inferred = infer_schema(first)?;
+        let schema = with_declared(&normalise(&inferred), columns, Order::File, first)?;
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        for file in &files[1..] {
+            let header = read_header(file)?;
+            if !header.is_empty() && header != names {
+                let column = header
+                    .iter()
+                    .zip(&names)
+                    .find(|(a, b)| a != b)
+                    .map_or("", |(a, _)| a.as_str());
+                let message = format!(
+                    "{} has header [{}], unlike {} with [{}]",
+                    file.display(),
+                    header.join(", "),
+                    first.display(),
+                    names.join(", ")
+                );
+                return Err(Error::schema(column, message));
+            }
+        }
+        Ok(CsvSource {
+            name: name.into(),
+            files,
+            schema: Arc::new(schema),
+            batch_rows,
+        })
+    }
+}
+
+impl Source for CsvSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn open(self: Box<Self>, ctx: &SourceContext) -> Result<Vec<Box<dyn SourcePartition>>> {
+        let text_schema: SchemaRef = Arc::new(Schema::new(
+            self.schema
+                .fields()
+                .iter()
+                .map(|f| Field::new(f.name(), DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let batch_rows = self.batch_rows.unwrap_or(ctx.batch_rows);
+        let partitions = self
+            .files
+            .into_iter()
+            .map(|file| {
+                let format = CsvFormat {
+                    text_schema: text_schema.clone(),
+                    schema: self.schema.clone(),
+                };
+                Box::new(TextPartition::new(file, format, batch_rows)) as Box<dyn SourcePartition>
+            })
+            .collect();
+        Ok(partitions)
+    }
+}
+
+/// The header names of `file`; empty for an empty file.
+fn read_header(file: &Path) -> Result<Vec<String>> {
+    let mut reader = RecordReader::open(file, true)?;
+    Ok(match reader.next_chunk(1)? {
+        Some(chunk) => split_fields(&chunk.raw(0)),
+        None => Vec::new(),
+    })
+}
+
+/// Infers column types from the header and the first records of `file`, ignoring records whose
+/// field count is wrong (they will be dead letters when read).
+fn infer_schema(file: &Path) -> Result<Schema> {
+    let mut reader = RecordReader::open(file, true)?;
+    let Some(chunk) = reader.next_chunk(INFER_RECORDS + 1)? else {
+        return Err(Error::config(
+            "source.path",
+            format!(
+                "{} is empty; a CSV file needs a header line",
+                file.display()
+            ),
+        ));
+    };
+    let width = split_fields(&chunk.raw(0)).len();
+    let mut sample = Vec::with_capacity(chunk.bytes.len());
+    for (i, record) in chunk.records.iter().enumerate() {
+        if i == 0 || split_fields(&chunk.raw(i)).len() == width {
+            sample.extend_from_slice(&chunk.bytes[record.start..record.end + 1]);
+        }
+    }
+    let (schema, _) = Format::default()
+        .with_header(true)
+        .infer_schema(Cursor::new(sample), None)
+        .map_err(|e| {
+            Error::config(
+                "source.path",
+                format!("cannot infer the columns of {}: {e}", file.display()),
+            )
+        })?;
+    Ok(schema)
+}
+
+/// Splits a CSV record into fields: commas inside double quotes do not split, `""` is a quote.
+pub(crate) fn split_fields(record: &str) -> Vec<String> {
+    let (mut fields, mut field) = (Vec::new(), String::new());
+    let mut in_quotes = false;
+    let mut chars = record.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if in_quotes && chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            '"' => in_quotes = !in_quotes,
+            ',' if !in_quotes => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// Decodes CSV records as text, then types them.
+struct CsvFormat {
+    /// The source's columns, all as `Utf8`.
+    text_schema: SchemaRef,
+    schema: SchemaRef,
+}
+
+impl TextFormat for CsvFormat {
+    fn decode(&self, bytes: &[u8], rows: usize) -> Result<RecordBatch, ArrowError> {
+        // One more than expected, so that extra records show up as a wrong count.
+        let mut decoder = ReaderBuilder::new(self.text_schema.clone())
+            .with_header(false)
+            .with_batch_size(rows + 1)
+            .build_decoder();
+        let mut offset = 0;
+        while offset < bytes.len() {
+            let used = decoder.decode(&bytes[offset..])?;
+            if used == 0 {
+                break;
+            }
+            offset += used;
+        }
+        decoder.decode(&[])?;
+        Ok(decoder
+            .flush()?
+            .unwrap_or_else(|| RecordBatch::new_empty(self.text_schema.clone())))
+    }
+
+    fn decoded_schema(&self) -> SchemaRef {
+        self.text_schema.clone()
+    }
+
+    fn reason(&self, raw: &str, error: &ArrowError) -> String {
+        let (expected, found) = (self.schema.fields().len(), split_fields(raw).len());
+        if expected != found {
+            return format!("expected {expected} fields, found {found}");
+        }
+        error.to_string()
+    }
+
+    fn finish(&self, batch: RecordBatch) -> Result<(RecordBatch, Vec<Option<String>>)> {
+        parse_columns(&batch, &self.schema)
+    }
+
+    fn quoted_newlines(&self) -> bool {
+        true
+    }
+
+    fn has_header(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file::read_all;
+    use crate::spec::{ColumnType, SourceSpec};
+    use arrow::array::{Array, Float64Array, Int64Array, StringArray, TimestampMillisecondArray};
+    use arrow::compute::concat_batches;
+    use sluice_engine::source::{DeadLetter, Location, SourceBatch};
+
+    fn column(name: &str, column_type: ColumnType) -> ColumnSpec {
+        ColumnSpec {
+            name: name.into(),
+            column_type,
+        }
+    }
+
+    const SENSORS: &str = "ts,segment_id,speed_kmh,label\n\
+        2026-01-01T00:00:00Z,1,50.5,a\n\
+        2026-01-01T00:00:01Z,2,fast,b\n\
+        \n\
+        2026-01-01T00:00:02Z,3,61.0,\"c,d\"\n\
+        2026-01-01T00:00:03Z,4\n\
+        1767225604000,5,70.25,e";
+
+    #[test]
+    fn bad_lines_become_dead_letters_and_good_rows_keep_their_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sensors.csv");
+        std::fs::write(&path, SENSORS).expect("write");
+        let declared = [
+            column("ts", ColumnType::Timestamp),
+            column("segment_id", ColumnType::Int64),
+            column("speed_kmh", ColumnType::Float64),
+        ];
+        for batch_rows in [100, 2] {
+            let source = CsvSource::new("sensors", vec![path.clone()], &declared, Some(batch_rows))
+                .expect("source");
+            let schema = source.schema();
+            let read = read_all(Box::new(source), 1_000);
+            let batches: Vec<&SourceBatch> = read[0].1.iter().collect();
+            let good = concat_batches(&schema, batches.iter().map(|b| &b.batch)).expect("concat");
+            let lines: Vec<u64> = batches
+                .iter()
+                .flat_map(|b| b.locations.as_deref().unwrap_or(&[]).to_vec())
+                .collect();
+            let letters: Vec<DeadLetter> = batches
+                .iter()
+                .flat_map(|b| b.dead_letters.clone())
+                .collect();
+            assert_eq!(lines, vec![2, 5, 7], "batch_rows {batch_rows}");
+            let source_name = path.display().to_string();
+            assert_eq!(
+                letters,
+                vec![
+                    DeadLetter {
+                        source: source_name.clone(),
+                        location: Location::Line(3),
+                        reason: "column `speed_kmh`: cannot parse `fast` as Float64".into(),
+                        raw: "2026-01-01T00:00:01Z,2,fast,b".into(),
+                    },
+                    DeadLetter {
+                        source: source_name,
+                        location: Location::Line(6),
+                        reason: "expected 4 fields, found 2".into(),
+                        raw: "2026-01-01T00:00:03Z,4".into(),
+                    },
+                ]
+            );
+            let ts = good
+                .column(0)
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .expect("ts");
+            // 2026-01-01T00:00:00Z = 1 767 225 600 000 ms; the last row gives integer ms.
+            assert_eq!(
+                ts.values().to_vec(),
+                vec![1_767_225_600_000, 1_767_225_602_000, 1_767_225_604_000]
+            );
+            assert_eq!(ts.timezone(), Some("UTC"));
+            let ids = good
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("ids");
+            assert_eq!(ids.values().to_vec(), vec![1, 3, 5]);
+            let speeds = good
+                .column(2)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .expect("speeds");
+            assert_eq!(speeds.values().to_vec(), vec![50.5, 61.0, 70.25]);
+            let labels = good
+                .column(3)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("labels");
+            assert_eq!(
+                labels.iter().collect::<Vec<_>>(),
+                vec![Some("a"), Some("c,d"), Some("e")]
+            );
+        }
+    }
+
+    #[test]
+    fn undeclared_columns_are_inferred_from_the_first_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, "ts,n,x,s,flag\n2026-01-01T00:00:00.5Z,1,2.5,hi,true\n2026-01-01T00:00:01Z,2,3,,false\n")
+            .expect("write");
+        let source = CsvSource::new("t", vec![path], &[], None).expect("source");
+        let types: Vec<DataType> = source
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let want = [
+            crate::spec::timestamp_type(),
+            DataType::Int64,
+            DataType::Float64,
+            DataType::Utf8,
+            DataType::Boolean,
+        ];
+        assert_eq!(types, want);
+        let read = read_all(Box::new(source), 10);
+        let batch = &read[0].1[0].batch;
+        let ts = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .expect("ts");
+        assert_eq!(
+            ts.values().to_vec(),
+            vec![1_767_225_600_500, 1_767_225_601_000]
+        );
+        assert!(batch.column(3).is_null(1), "an empty field is null");
+    }
+
+    #[test]
+    fn globs_and_directories_read_every_file_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("data")).expect("mkdir");
+        std::fs::write(dir.path().join("data/b.csv"), "k,v\n3,30\n").expect("write");
+        std::fs::write(dir.path().join("data/a.csv"), "k,v\n1,10\n2,20\n").expect("write");
+        std::fs::write(dir.path().join("data/skip.txt"), "not,csv\n").expect("write");
+        for path in ["data/*.csv", "data"] {
+            let spec = SourceSpec::Csv(FileSourceSpec::new(path));
+            let source = spec.build(dir.path()).expect("build");
+            assert_eq!(source.name(), path);
+            let read = read_all(source, 10);
+            let names: Vec<&str> = read
+                .iter()
+                .map(|(n, _)| n.rsplit('/').next().unwrap_or(""))
+                .collect();
+            assert_eq!(names, ["a.csv", "b.csv"]);
+            let keys: Vec<i64> = read
+                .iter()
+                .flat_map(|(_, batches)| batches.iter())
+                .flat_map(|b| {
+                    b.batch
+                        .column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .expect("k")
+                        .values()
+                        .to_vec()
+                })
+                .collect();
+            assert_eq!(keys, vec![1, 2, 3]);
+        }
+    }
+
+    #[test]
+    fn files_with_another_header_are_refused_before_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.csv"), "k,v\n1,10\n").expect("write");
+        std::fs::write(dir.path().join("b.csv"), "k,w\n1,10\n").expect("write");
+        let err = SourceSpec::Csv(FileSourceSpec::new("*.csv"))
+            .build(dir.path())
+            .expect_err("headers differ");
+        assert!(err.to_string().starts_with("column `w`: "), "{err}");
+        assert!(err.to_string().contains("b.csv has header [k, w]"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_io_error_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = SourceSpec::Csv(FileSourceSpec::new("nope.csv"))
+            .build(dir.path())
+            .expect_err("missing");
+        assert!(matches!(err, Error::Io { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: ", dir.path().join("nope.csv").display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_csv_sink_output_reads_back_unchanged() {
+        use crate::spec::{GeneratorKind, GeneratorSpec, SinkSpec};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = GeneratorSpec {
+            events: Some(300),
+            event_time_rate: 7,
+            ..GeneratorSpec::new(GeneratorKind::Transactions)
+        };
+        let generated = read_all(
+            Box::new(crate::GeneratorSource::new(&spec).expect("generator")),
+            1_000,
+        );
+        let original = generated[0].1[0].batch.clone();
+        let sink_spec = SinkSpec::Csv {
+            path: "out/tx.csv".into(),
+            header: true,
+        };
+        let mut sink = sink_spec
+            .build(original.schema(), dir.path())
+            .expect("sink");
+        sink.write(&original.slice(0, 100)).expect("write");
+        sink.write(&original.slice(100, 200)).expect("write");
+        sink.close().expect("close");
+
+        let source = SourceSpec::Csv(FileSourceSpec::new("out/tx.csv"))
+            .build(dir.path())
+            .expect("source");
+        let read = read_all(source, 64);
+        let batches: Vec<&RecordBatch> = read[0].1.iter().map(|b| &b.batch).collect();
+        assert!(read[0].1.iter().all(|b| b.dead_letters.is_empty()));
+        let back = concat_batches(&batches[0].schema(), batches).expect("concat");
+        // The text schema is nullable where the generator's is not; the values must be equal.
+        assert_eq!(back.schema().fields().len(), 6);
+        for (i, field) in original.schema().fields().iter().enumerate() {
+            assert_eq!(
+                back.column(i).as_ref(),
+                original.column(i).as_ref(),
+                "column {}",
+                field.name()
+            );
+        }
+    }
+
+    #[test]
+    fn split_fields_honours_quotes() {
+        assert_eq!(
+            split_fields("a,\"b,c\",\"say \"\"hi\"\"\","),
+            ["a", "b,c", "say \"hi\"", ""]
+        );
+    }
+}

@@ -1,0 +1,39 @@
+//! File sources: CSV, JSON lines and Parquet, one partition per file.
+//!
+//! A source's `path` names a file, a glob or a directory ([`paths`]). Text formats turn records
+//! they cannot parse into dead letters located by line instead of failing ([`text`]).
+
+mod convert;
+mod csv;
+mod jsonl;
+mod parquet;
+mod paths;
+mod records;
+mod schema;
+mod text;
+
+pub use csv::CsvSource;
+pub use jsonl::JsonlSource;
+pub use parquet::ParquetSource;
+
+/// How many records of the first file schema inference looks at.
+const INFER_RECORDS: usize = 1_000;
+
+/// Reads every partition of `source` in order: (partition name, batches).
+#[cfg(test)]
+pub(crate) fn read_all(
+    source: Box<dyn sluice_engine::source::Source>,
+    batch_rows: usize,
+) -> Vec<(String, Vec<sluice_engine::source::SourceBatch>)> {
+    let ctx = sluice_engine::source::SourceContext { batch_rows };
+    let partitions = source.open(&ctx).expect("open");
+    partitions
+        .into_iter()
+        .map(|mut p| {
+            (
+                p.name(),
+                std::iter::from_fn(|| p.next_batch().expect("next batch")).collect(),
+            )
+        })
+        .collect()
+}

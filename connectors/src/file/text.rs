@@ -1,0 +1,182 @@
+//! A partition over one text file (CSV, JSON lines) that turns bad records into dead letters.
+//!
+//! Each chunk of records is decoded by Arrow in one call. When Arrow rejects a chunk, the chunk
+//! is split in halves and each half retried, down to single records: a chunk with `k` bad records
+//! among `n` costs about `k log n` extra decodes, and good chunks cost nothing extra. Records that
+//! still fail alone become [`DeadLetter`]s located by line; the good rows keep their line numbers.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use sluice_engine::source::{DeadLetter, Location, SourceBatch, SourcePartition};
+use sluice_engine::{Error, Result};
+
+use super::records::{Chunk, RecordReader};
+
+/// What a text format contributes to [`TextPartition`].
+pub trait TextFormat: Send + 'static {
+    /// Decodes `rows` complete records (each ending in `\n`) into one batch of
+    /// [`TextFormat::decoded_schema`]. More or fewer rows than `rows` counts as a rejection.
+    fn decode(&self, bytes: &[u8], rows: usize) -> Result<RecordBatch, ArrowError>;
+
+    /// The schema `decode` produces.
+    fn decoded_schema(&self) -> SchemaRef;
+
+    /// Why a single record failed to decode, naming the field where possible.
+    fn reason(&self, raw: &str, error: &ArrowError) -> String;
+
+    /// Turns a decoded batch into the source's schema, returning per row the reason it is
+    /// rejected, if any. The default keeps every row as decoded.
+    fn finish(&self, batch: RecordBatch) -> Result<(RecordBatch, Vec<Option<String>>)> {
+        let rows = batch.num_rows();
+        Ok((batch, vec![None; rows]))
+    }
+
+    /// Whether records may span lines inside double quotes.
+    fn quoted_newlines(&self) -> bool;
+
+    /// Whether the first record of the file is a header, not data.
+    fn has_header(&self) -> bool;
+}
+
+/// The good rows of a chunk and what was rejected.
+struct Decoded {
+    batches: Vec<RecordBatch>,
+    /// Index in the chunk of each good row's record.
+    records: Vec<usize>,
+    dead_letters: Vec<DeadLetter>,
+}
+
+/// One text file read as one partition.
+pub struct TextPartition<F: TextFormat> {
+    path: PathBuf,
+    name: String,
+    format: F,
+    batch_rows: usize,
+    /// Opened on the first `next_batch`, so that many files do not hold many descriptors.
+    reader: Option<RecordReader>,
+    done: bool,
+}
+
+impl<F: TextFormat> TextPartition<F> {
+    /// A partition reading `path` in chunks of `batch_rows` records.
+    pub fn new(path: PathBuf, format: F, batch_rows: usize) -> Self {
+        let name = path.display().to_string();
+        TextPartition {
+            path,
+            name,
+            format,
+            batch_rows: batch_rows.max(1),
+            reader: None,
+            done: false,
+        }
+    }
+
+    fn open(&mut self) -> Result<&mut RecordReader> {
+        if self.reader.is_none() {
+            let mut reader = RecordReader::open(&self.path, self.format.quoted_newlines())?;
+            if self.format.has_header() {
+                reader.next_chunk(1)?;
+            }
+            self.reader = Some(reader);
+        }
+        self.reader
+            .as_mut()
+            .ok_or_else(|| Error::Internal("text reader vanished".into()))
+    }
+
+    /// Decodes `chunk.records[range]`, splitting on rejection down to single records.
+    fn decode_range(&self, chunk: &Chunk, range: Range<usize>, out: &mut Decoded) {
+        let rows = range.len();
+        let error = match self.format.decode(chunk.slice(range.clone()), rows) {
+            Ok(batch) if batch.num_rows() == rows => {
+                out.batches.push(batch);
+                out.records.extend(range);
+                return;
+            }
+            Ok(batch) => {
+                ArrowError::ParseError(format!("expected one record, found {}", batch.num_rows()))
+            }
+            Err(error) => error,
+        };
+        if rows > 1 {
+            let middle = range.start + rows / 2;
+            self.decode_range(chunk, range.start..middle, out);
+            self.decode_range(chunk, middle..range.end, out);
+            return;
+        }
+        let raw = chunk.raw(range.start);
+        out.dead_letters.push(DeadLetter {
+            source: self.name.clone(),
+            location: Location::Line(chunk.records[range.start].line),
+            reason: self.format.reason(&raw, &error),
+            raw,
+        });
+    }
+}
+
+impl<F: TextFormat> SourcePartition for TextPartition<F> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
+        if self.done {
+            return Ok(None);
+        }
+        let batch_rows = self.batch_rows;
+        let Some(chunk) = self.open()?.next_chunk(batch_rows)? else {
+            self.done = true;
+            self.reader = None;
+            return Ok(None);
+        };
+        let mut decoded = Decoded {
+            batches: Vec::new(),
+            records: Vec::new(),
+            dead_letters: Vec::new(),
+        };
+        self.decode_range(&chunk, 0..chunk.records.len(), &mut decoded);
+        let context = || format!("joining the good records of {}", self.name);
+        // A clean chunk decodes in one piece: take it as is instead of copying it.
+        let batch = match <[RecordBatch; 1]>::try_from(decoded.batches) {
+            Ok([batch]) => batch,
+            Err(pieces) => concat_batches(&self.format.decoded_schema(), &pieces)
+                .map_err(Error::arrow(context()))?,
+        };
+        let (batch, rejected) = self.format.finish(batch)?;
+        let mut records = decoded.records;
+        let mut dead_letters = decoded.dead_letters;
+        let batch = if rejected.iter().any(Option::is_some) {
+            let keep: BooleanArray = rejected.iter().map(|r| Some(r.is_none())).collect();
+            for (&i, reason) in records.iter().zip(rejected) {
+                if let Some(reason) = reason {
+                    dead_letters.push(DeadLetter {
+                        source: self.name.clone(),
+                        location: Location::Line(chunk.records[i].line),
+                        reason,
+                        raw: chunk.raw(i),
+                    });
+                }
+            }
+            let mut kept = keep.values().iter();
+            records.retain(|_| kept.next().unwrap_or(false));
+            filter_record_batch(&batch, &keep).map_err(Error::arrow(context()))?
+        } else {
+            batch
+        };
+        dead_letters.sort_by_key(|d| match d.location {
+            Location::Line(n) | Location::Row(n) => n,
+        });
+        let lines: Arc<[u64]> = records.iter().map(|&i| chunk.records[i].line).collect();
+        Ok(Some(SourceBatch {
+            batch,
+            dead_letters,
+            locations: Some(lines),
+        }))
+    }
+}

@@ -1,0 +1,463 @@
+//! Seeded synthetic sources: validated settings, partitions over the event index, throttling.
+//!
+//! Event `i` (a global index) belongs to partition `i % partitions` and is due at event time
+//! `start + i * 1000 / event_time_rate` ms, moved back by up to `disorder`. Its values depend
+//! only on the seed and `i`, so a run is reproducible whatever the batch size or the partition
+//! count, and each partition's maximum event time advances steadily (good watermarks).
+
+mod columns;
+mod rng;
+mod telemetry;
+mod transactions;
+mod zipf;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
+use arrow::datatypes::SchemaRef;
+use sluice_engine::source::{Source, SourceBatch, SourceContext, SourcePartition};
+use sluice_engine::{Error, Result};
+
+use crate::spec::{GeneratorKind, GeneratorSpec};
+use columns::Span;
+use zipf::ZipfTable;
+
+/// Checked generator settings, shared by the partitions.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    kind: GeneratorKind,
+    seed: u64,
+    events: Option<u64>,
+    rate: Option<u64>,
+    keys: u64,
+    merchants: u64,
+    zipf: Option<Arc<ZipfTable>>,
+    disorder_ms: u64,
+    partitions: u64,
+    event_time_rate: u64,
+    start_ms: i64,
+}
+
+impl Settings {
+    fn new(spec: &GeneratorSpec) -> Result<Self> {
+        let keys = spec.key_count();
+        if keys == 0 {
+            return Err(Error::config("source.keys", "must be at least 1"));
+        }
+        if spec.kind == GeneratorKind::Transactions && spec.merchants == 0 {
+            return Err(Error::config("source.merchants", "must be at least 1"));
+        }
+        if !(spec.skew >= 0.0 && spec.skew.is_finite()) {
+            return Err(Error::config(
+                "source.skew",
+                format!("must be a number ≥ 0, got {}", spec.skew),
+            ));
+        }
+        if spec.skew > 0.0 && keys > ZipfTable::MAX_KEYS {
+            let message = format!(
+                "skewed keys are limited to {}, got {keys}",
+                ZipfTable::MAX_KEYS
+            );
+            return Err(Error::config("source.keys", message));
+        }
+        if spec.partitions == 0 {
+            return Err(Error::config("source.partitions", "must be at least 1"));
+        }
+        if spec.event_time_rate == 0 {
+            return Err(Error::config(
+                "source.event_time_rate",
+                "must be at least 1 event per second",
+            ));
+        }
+        let disorder_ms = u64::try_from(spec.disorder.as_millis())
+            .map_err(|_| Error::config("source.disorder", "must not be negative"))?;
+        let start_ms = string_to_timestamp_nanos(&spec.start)
+            .map(|ns| ns.div_euclid(1_000_000))
+            .map_err(|e| {
+                Error::config(
+                    "source.start",
+                    format!("`{}` is not an RFC 3339 time: {e}", spec.start),
+                )
+            })?;
+        let zipf = (spec.skew > 0.0).then(|| Arc::new(ZipfTable::new(keys, spec.skew)));
+        Ok(Settings {
+            kind: spec.kind,
+            seed: spec.seed,
+            events: spec.events,
+            rate: spec.rate.filter(|&r| r > 0),
+            keys,
+            merchants: spec.merchants,
+            zipf,
+            disorder_ms,
+            partitions: spec.partitions as u64,
+            event_time_rate: spec.event_time_rate,
+            start_ms,
+        })
+    }
+
+    /// How many of the `events` fall to partition `p`.
+    fn partition_events(&self, p: u64) -> Option<u64> {
+        self.events.map(|n| {
+            if n > p {
+                (n - p - 1) / self.partitions + 1
+            } else {
+                0
+            }
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_test(keys: u64, skew: f64) -> Self {
+        let spec = GeneratorSpec {
+            keys: Some(keys),
+            skew,
+            ..GeneratorSpec::new(GeneratorKind::Transactions)
+        };
+        Settings::new(&spec).expect("valid test settings")
+    }
+}
+
+/// A synthetic source of `transactions` or `telemetry` events.
+///
+/// Its batches carry no row locations: every value is valid by construction, and a partition's
+/// `n`-th row (0-based, over all its batches) is event `partition + n * partitions`.
+#[derive(Debug)]
+pub struct GeneratorSource {
+    settings: Arc<Settings>,
+    schema: SchemaRef,
+}
+
+impl GeneratorSource {
+    /// Checks the settings (an [`Error::Config`] names the bad key) and builds the source.
+    pub fn new(spec: &GeneratorSpec) -> Result<Self> {
+        let settings = Settings::new(spec)?;
+        let schema = match settings.kind {
+            GeneratorKind::Transactions => transactions::schema(),
+            GeneratorKind::Telemetry => telemetry::schema(),
+        };
+        Ok(GeneratorSource {
+            settings: Arc::new(settings),
+            schema,
+        })
+    }
+}
+
+impl Source for GeneratorSource {
+    fn name(&self) -> &str {
+        self.settings.kind.name()
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn open(self: Box<Self>, ctx: &SourceContext) -> Result<Vec<Box<dyn SourcePartition>>> {
+        let settings = &self.settings;
+        let mut batch_rows = ctx.batch_rows.max(1);
+        let throttle_per_second = settings
+            .rate
+            .map(|rate| rate as f64 / settings.partitions as f64);
+        if let Some(per_second) = throttle_per_second {
+            // Aim for about ten batches a second, so a slow stream still trickles in smoothly.
+            batch_rows = batch_rows.min((per_second / 10.0).ceil().max(1.0) as usize);
+        }
+        let partitions = (0..settings.partitions)
+            .map(|p| {
+                Box::new(GeneratorPartition {
+                    settings: self.settings.clone(),
+                    schema: self.schema.clone(),
+                    partition: p,
+                    emitted: 0,
+                    remaining: settings.partition_events(p),
+                    batch_rows,
+                    throttle: throttle_per_second.map(Throttle::new),
+                }) as Box<dyn SourcePartition>
+            })
+            .collect();
+        Ok(partitions)
+    }
+}
+
+/// Keeps a partition's cumulative events at or below `per_second × elapsed` wall-clock time.
+#[derive(Debug)]
+struct Throttle {
+    per_second: f64,
+    started: Option<Instant>,
+}
+
+impl Throttle {
+    fn new(per_second: f64) -> Self {
+        Throttle {
+            per_second,
+            started: None,
+        }
+    }
+
+    /// Blocks until `total` events in all may have been emitted.
+    fn wait_until(&mut self, total: u64) {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let due = Duration::from_secs_f64(total as f64 / self.per_second);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// One shard of a generator: the events `partition, partition + partitions, ...`.
+struct GeneratorPartition {
+    settings: Arc<Settings>,
+    schema: SchemaRef,
+    partition: u64,
+    /// Events emitted so far by this partition.
+    emitted: u64,
+    /// Events left, or `None` when unbounded.
+    remaining: Option<u64>,
+    batch_rows: usize,
+    throttle: Option<Throttle>,
+}
+
+impl SourcePartition for GeneratorPartition {
+    fn name(&self) -> String {
+        format!("{}[{}]", self.settings.kind.name(), self.partition)
+    }
+
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
+        let len = match self.remaining {
+            Some(0) => return Ok(None),
+            Some(left) => left.min(self.batch_rows as u64) as usize,
+            None => self.batch_rows,
+        };
+        if let Some(throttle) = &mut self.throttle {
+            throttle.wait_until(self.emitted + len as u64);
+        }
+        let settings = &self.settings;
+        let span = Span {
+            first: self.partition + self.emitted * settings.partitions,
+            step: settings.partitions,
+            len,
+        };
+        let batch = match settings.kind {
+            GeneratorKind::Transactions => transactions::batch(settings, &self.schema, span)?,
+            GeneratorKind::Telemetry => telemetry::batch(settings, &self.schema, span)?,
+        };
+        self.emitted += len as u64;
+        self.remaining = self.remaining.map(|left| left - len as u64);
+        Ok(Some(SourceBatch::new(batch)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Int64Array, RecordBatch, TimestampMillisecondArray};
+    use sluice_engine::duration::DurationMs;
+
+    /// 2026-01-01T00:00:00Z in ms: 56 years of 365 days plus 14 leap days, times 86 400 000.
+    const START_MS: i64 = (56 * 365 + 14) * 86_400_000;
+
+    fn run(spec: &GeneratorSpec, batch_rows: usize) -> Vec<Vec<RecordBatch>> {
+        let source = Box::new(GeneratorSource::new(spec).expect("valid spec"));
+        let partitions = source.open(&SourceContext { batch_rows }).expect("open");
+        partitions
+            .into_iter()
+            .map(|mut p| {
+                std::iter::from_fn(|| p.next_batch().expect("batch"))
+                    .map(|b| b.batch)
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn int64s(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+        let column = |b: &RecordBatch| b.column_by_name(column).expect("column").clone();
+        batches
+            .iter()
+            .flat_map(|b| {
+                let array = column(b);
+                match array.as_any().downcast_ref::<TimestampMillisecondArray>() {
+                    Some(ts) => ts.values().to_vec(),
+                    None => array
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .expect("int64")
+                        .values()
+                        .to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    fn spec(events: u64, partitions: usize) -> GeneratorSpec {
+        GeneratorSpec {
+            events: Some(events),
+            partitions,
+            keys: Some(100),
+            merchants: 7,
+            skew: 0.8,
+            disorder: DurationMs(500),
+            event_time_rate: 1_000,
+            ..GeneratorSpec::new(GeneratorKind::Transactions)
+        }
+    }
+
+    #[test]
+    fn same_settings_give_the_same_events() {
+        let first = run(&spec(5_000, 2), 700);
+        assert_eq!(first, run(&spec(5_000, 2), 700));
+        let other_seed = run(
+            &GeneratorSpec {
+                seed: 7,
+                ..spec(5_000, 2)
+            },
+            700,
+        );
+        assert_ne!(
+            int64s(&first[0], "card_id"),
+            int64s(&other_seed[0], "card_id")
+        );
+    }
+
+    #[test]
+    fn partitions_split_the_event_indices_and_respect_the_bounds() {
+        let out = run(&spec(10, 3), 2);
+        let counts: Vec<usize> = out
+            .iter()
+            .map(|p| p.iter().map(|b| b.num_rows()).sum())
+            .collect();
+        assert_eq!(counts, vec![4, 3, 3]);
+        // Event i is the same whatever the partition count: compare against one partition.
+        let single = run(&spec(10, 1), 4);
+        let all_cards = int64s(&single[0], "card_id");
+        assert_eq!(
+            int64s(&out[1], "card_id"),
+            vec![all_cards[1], all_cards[4], all_cards[7]]
+        );
+
+        let big = run(&spec(20_000, 2), 1_000);
+        for (p, batches) in big.iter().enumerate() {
+            let ts = int64s(batches, "ts");
+            let mut max_so_far = i64::MIN;
+            for (k, &t) in ts.iter().enumerate() {
+                // Rate 1000/s: event i is due at start + i ms and may be up to 500 ms early.
+                let base = START_MS + (p + 2 * k) as i64;
+                assert!(
+                    (base - 500..=base).contains(&t),
+                    "event {} at {t}, base {base}",
+                    p + 2 * k
+                );
+                max_so_far = max_so_far.max(t);
+                assert!(max_so_far - t <= 500);
+            }
+            assert!(
+                int64s(batches, "card_id")
+                    .iter()
+                    .all(|c| (1..=100).contains(c))
+            );
+            assert!(
+                int64s(batches, "merchant_id")
+                    .iter()
+                    .all(|m| (1..=7).contains(m))
+            );
+        }
+    }
+
+    #[test]
+    fn skew_concentrates_events_on_the_hottest_key() {
+        let top_share = |skew: f64| {
+            let spec = GeneratorSpec {
+                skew,
+                keys: Some(1_000),
+                ..spec(100_000, 1)
+            };
+            let mut counts = vec![0u32; 1_001];
+            for card in int64s(&run(&spec, 10_000)[0], "card_id") {
+                counts[card as usize] += 1;
+            }
+            f64::from(counts.iter().copied().max().unwrap_or(0)) / 100_000.0
+        };
+        let (uniform, skewed) = (top_share(0.0), top_share(1.2));
+        // Uniform: 0.1% expected per key. Zipf 1.2 over 1000 keys: 1 / sum(k^-1.2) = 1 / 4.336 = 23.1%.
+        assert!(uniform < 0.002, "uniform top share {uniform}");
+        assert!((0.20..0.25).contains(&skewed), "skewed top share {skewed}");
+    }
+
+    #[test]
+    fn telemetry_has_its_own_columns() {
+        let spec = GeneratorSpec {
+            events: Some(3),
+            ..GeneratorSpec::new(GeneratorKind::Telemetry)
+        };
+        let out = run(&spec, 10);
+        let names: Vec<String> = out[0][0]
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["ts", "segment_id", "sensor_id", "speed_kmh", "vehicles"]
+        );
+        // Default rate 10 000 events/s: events 0, 1, 2 are 0.1 ms apart, so all at the start.
+        assert_eq!(int64s(&out[0], "ts"), vec![START_MS; 3]);
+    }
+
+    #[test]
+    fn bad_settings_name_their_key() {
+        let bad = |spec: GeneratorSpec| {
+            GeneratorSource::new(&spec)
+                .expect_err("invalid")
+                .to_string()
+        };
+        let base = GeneratorSpec::new(GeneratorKind::Transactions);
+        assert_eq!(
+            bad(GeneratorSpec {
+                keys: Some(0),
+                ..base.clone()
+            }),
+            "source.keys: must be at least 1"
+        );
+        assert!(
+            bad(GeneratorSpec {
+                skew: -1.0,
+                ..base.clone()
+            })
+            .starts_with("source.skew: ")
+        );
+        assert!(
+            bad(GeneratorSpec {
+                partitions: 0,
+                ..base.clone()
+            })
+            .starts_with("source.partitions: ")
+        );
+        let start = bad(GeneratorSpec {
+            start: "yesterday".into(),
+            ..base
+        });
+        assert!(start.starts_with("source.start: `yesterday`"), "{start}");
+    }
+
+    #[test]
+    fn rate_throttles_wall_clock_time() {
+        let spec = GeneratorSpec {
+            events: Some(40),
+            rate: Some(200),
+            ..GeneratorSpec::new(GeneratorKind::Telemetry)
+        };
+        let started = Instant::now();
+        let out = run(&spec, 1_000);
+        // Batches of 20 (a tenth of a second each); the second may only leave after 0.2 s.
+        assert_eq!(
+            out[0].iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
+            vec![20, 20]
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(195),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(out[0][0].column(0).null_count() == 0);
+    }
+}

@@ -1,0 +1,41 @@
+//! Sources and sinks for sluice, built from the `[source]` and `[sink]` tables of a job file.
+//!
+//! - [`SourceSpec`] builds a seeded [`GeneratorSource`] or a file source ([`CsvSource`],
+//!   [`JsonlSource`], [`ParquetSource`]) that turns unparsable records into dead letters;
+//! - [`SinkSpec`] builds a sink: [`StdoutSink`], [`CsvSink`], [`JsonlSink`], [`ParquetSink`] or
+//!   [`DiscardSink`].
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use sluice_connectors::{SinkSpec, SourceSpec};
+//! use sluice_engine::source::SourceContext;
+//!
+//! # fn demo() -> sluice_engine::Result<()> {
+//! let source: SourceSpec = toml::from_str(
+//!     r#"type = "generator"
+//!        generator = "transactions"
+//!        events = 1000"#,
+//! ).expect("valid spec");
+//! let source = source.build(Path::new("."))?;
+//! let mut sink = SinkSpec::Discard.build(source.schema(), Path::new("."))?;
+//! for mut partition in source.open(&SourceContext::default())? {
+//!     while let Some(batch) = partition.next_batch()? {
+//!         sink.write(&batch.batch)?;
+//!     }
+//! }
+//! sink.close()?;
+//! # Ok(()) }
+//! ```
+
+mod file;
+mod generator;
+mod sink;
+mod spec;
+
+pub use file::{CsvSource, JsonlSource, ParquetSource};
+pub use generator::GeneratorSource;
+pub use sink::{CsvSink, DiscardSink, JsonlSink, ParquetSink, StdoutSink};
+pub use spec::{
+    ColumnSpec, ColumnType, FileSourceSpec, GeneratorKind, GeneratorSpec, SinkSpec, SourceSpec,
+    StdoutFormat, timestamp_type,
+};

@@ -1,0 +1,118 @@
+//! The `csv` sink: one CSV file, header written once.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use arrow::array::RecordBatch;
+use arrow::csv::WriterBuilder;
+use arrow::datatypes::SchemaRef;
+use sluice_engine::sink::Sink;
+use sluice_engine::{Error, Result};
+
+use super::{create_file, sink_error};
+
+/// Writes batches to one CSV file.
+#[derive(Debug)]
+pub struct CsvSink {
+    path: PathBuf,
+    schema: SchemaRef,
+    out: BufWriter<File>,
+    /// Whether a header is still to be written before the next rows.
+    header_due: bool,
+}
+
+impl CsvSink {
+    /// Creates `path` (and its folders) for batches of `schema`, with a header line if `header`.
+    pub fn create(path: PathBuf, schema: SchemaRef, header: bool) -> Result<Self> {
+        let out = create_file(&path)?;
+        Ok(CsvSink {
+            path,
+            schema,
+            out,
+            header_due: header,
+        })
+    }
+}
+
+impl Sink for CsvSink {
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        // A writer per batch keeps the buffered file in our hands, so `flush` can reach it; the
+        // Arrow writer itself holds nothing between batches.
+        let mut writer = WriterBuilder::new()
+            .with_header(self.header_due)
+            .build(&mut self.out);
+        writer.write(batch).map_err(sink_error(&self.path))?;
+        self.header_due = false;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(Error::io(&self.path))
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if self.header_due {
+            // Nothing was written: still leave a header so the file says what it would hold.
+            self.write(&RecordBatch::new_empty(self.schema.clone()))?;
+        }
+        self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use std::sync::Arc;
+
+    fn batch(ids: Vec<i64>, names: Vec<&str>) -> RecordBatch {
+        RecordBatch::try_from_iter([
+            ("id", Arc::new(Int64Array::from(ids)) as ArrayRef),
+            ("name", Arc::new(StringArray::from(names)) as ArrayRef),
+        ])
+        .expect("batch")
+    }
+
+    #[test]
+    fn writes_the_header_once_and_quotes_when_needed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out/nested/o.csv");
+        let first = batch(vec![1, 2], vec!["a", "b,c"]);
+        let mut sink = CsvSink::create(path.clone(), first.schema(), true).expect("create");
+        sink.write(&first).expect("write");
+        sink.flush().expect("flush");
+        sink.write(&batch(vec![3], vec!["d"])).expect("write");
+        sink.close().expect("close");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text, "id,name\n1,a\n2,\"b,c\"\n3,d\n");
+    }
+
+    #[test]
+    fn an_empty_output_still_has_its_header() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("o.csv");
+        let mut sink =
+            CsvSink::create(path.clone(), batch(vec![], vec![]).schema(), true).expect("create");
+        sink.close().expect("close");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "id,name\n");
+    }
+
+    #[test]
+    fn an_unwritable_path_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("file"), "x").expect("write");
+        let path = dir.path().join("file/o.csv");
+        let err =
+            CsvSink::create(path, batch(vec![], vec![]).schema(), true).expect_err("under a file");
+        assert!(
+            err.to_string()
+                .starts_with(&dir.path().join("file").display().to_string()),
+            "{err}"
+        );
+    }
+}

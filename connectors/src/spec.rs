@@ -1,0 +1,398 @@
+//! The `[source]` and `[sink]` tables of a job file, and how each builds its connector.
+//!
+//! Every spec is checked when it is built, before any data moves: a bad setting is an
+//! [`Error::Config`] naming its key (`source.keys`), a file that cannot be read is an
+//! [`Error::Io`] naming the path.
+
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use serde::Deserialize;
+use sluice_engine::duration::DurationMs;
+use sluice_engine::sink::Sink;
+use sluice_engine::source::Source;
+use sluice_engine::{Error, Result};
+
+use crate::file::{CsvSource, JsonlSource, ParquetSource};
+use crate::generator::GeneratorSource;
+use crate::sink::{CsvSink, DiscardSink, JsonlSink, ParquetSink, StdoutSink};
+
+/// Where a job's events come from: `[source]` with `type = "generator" | "csv" | "jsonl" | "parquet"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceSpec {
+    /// Synthetic events from a seeded generator.
+    Generator(GeneratorSpec),
+    /// CSV files with a header line.
+    Csv(FileSourceSpec),
+    /// JSON lines: one object per line.
+    Jsonl(FileSourceSpec),
+    /// Parquet files sharing one schema.
+    Parquet(FileSourceSpec),
+}
+
+impl SourceSpec {
+    /// Checks the settings and builds the source; relative paths are resolved against `base_dir`
+    /// (the job file's folder).
+    pub fn build(&self, base_dir: &Path) -> Result<Box<dyn Source>> {
+        Ok(match self {
+            SourceSpec::Generator(spec) => Box::new(GeneratorSource::new(spec)?),
+            SourceSpec::Csv(spec) => Box::new(CsvSource::from_spec(spec, base_dir)?),
+            SourceSpec::Jsonl(spec) => Box::new(JsonlSource::from_spec(spec, base_dir)?),
+            SourceSpec::Parquet(spec) => Box::new(ParquetSource::from_spec(spec, base_dir)?),
+        })
+    }
+}
+
+/// Which synthetic stream a generator produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GeneratorKind {
+    /// Card payments: `ts, card_id, merchant_id, amount_cents, country, channel`.
+    Transactions,
+    /// Road sensors: `ts, segment_id, sensor_id, speed_kmh, vehicles`.
+    Telemetry,
+}
+
+impl GeneratorKind {
+    /// The name used in logs and partition names.
+    pub fn name(self) -> &'static str {
+        match self {
+            GeneratorKind::Transactions => "transactions",
+            GeneratorKind::Telemetry => "telemetry",
+        }
+    }
+}
+
+/// Settings of a synthetic source. The same settings always give the same events.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorSpec {
+    /// The stream to generate: `"transactions"` or `"telemetry"`.
+    #[serde(rename = "generator")]
+    pub kind: GeneratorKind,
+    /// Seed of every random column (default 42).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How many events in all partitions together; absent means unbounded.
+    #[serde(default)]
+    pub events: Option<u64>,
+    /// Wall-clock throttle in events per second over all partitions; absent or 0 is unthrottled.
+    #[serde(default)]
+    pub rate: Option<u64>,
+    /// Number of distinct keys (cards or road segments); default 10 000 for transactions and
+    /// 500 for telemetry.
+    #[serde(default)]
+    pub keys: Option<u64>,
+    /// Number of distinct merchants (transactions only; default 1 000).
+    #[serde(default = "default_merchants")]
+    pub merchants: u64,
+    /// Zipf exponent over keys: 0 (default) is uniform, 1.2 makes a few keys very hot.
+    #[serde(default)]
+    pub skew: f64,
+    /// The most an event's time may lag the latest event time so far (default 0: in order).
+    #[serde(default)]
+    pub disorder: DurationMs,
+    /// Number of partitions; partition `p` generates the events whose index `i % partitions == p`
+    /// (default 1).
+    #[serde(default = "default_partitions")]
+    pub partitions: usize,
+    /// Events per second of event time (default 10 000), so the event-time span of a run does not
+    /// depend on how fast it runs: event `i` is due at `start + i * 1000 / event_time_rate` ms.
+    #[serde(default = "default_event_time_rate")]
+    pub event_time_rate: u64,
+    /// Event time of the first event, RFC 3339 (default `"2026-01-01T00:00:00Z"`).
+    #[serde(default = "default_start")]
+    pub start: String,
+}
+
+impl GeneratorSpec {
+    /// A spec with every default for `kind`.
+    pub fn new(kind: GeneratorKind) -> Self {
+        GeneratorSpec {
+            kind,
+            seed: default_seed(),
+            events: None,
+            rate: None,
+            keys: None,
+            merchants: default_merchants(),
+            skew: 0.0,
+            disorder: DurationMs(0),
+            partitions: default_partitions(),
+            event_time_rate: default_event_time_rate(),
+            start: default_start(),
+        }
+    }
+
+    /// The number of keys, with the kind's default applied.
+    pub fn key_count(&self) -> u64 {
+        self.keys.unwrap_or(match self.kind {
+            GeneratorKind::Transactions => 10_000,
+            GeneratorKind::Telemetry => 500,
+        })
+    }
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_merchants() -> u64 {
+    1_000
+}
+fn default_partitions() -> usize {
+    1
+}
+fn default_event_time_rate() -> u64 {
+    10_000
+}
+fn default_start() -> String {
+    "2026-01-01T00:00:00Z".to_string()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// Settings of a file source (CSV, JSON lines or Parquet). Every file is one partition.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceSpec {
+    /// A file, a glob (`data/*.csv`) or a directory (every file in it with the format's
+    /// extension: `.csv`; `.jsonl`, `.ndjson` or `.json`; `.parquet`), read in sorted order.
+    pub path: String,
+    /// Declared column types, in order: `columns = [{ name = "ts", type = "timestamp" }, ...]`.
+    /// Columns not declared are inferred from the first file (integers as `int64`, decimals as
+    /// `float64`, `true`/`false` as `bool`, date-times as `timestamp`, the rest as `string`); a
+    /// stray bad value among the first 1000 records makes its column `string`, so declare the
+    /// columns whose bad values should become dead letters. The file decides the column
+    /// order (CSV header, Parquet schema), except for JSON lines, where declared columns come
+    /// first in declared order and may be absent from the data (null).
+    #[serde(default)]
+    pub columns: Vec<ColumnSpec>,
+    /// Rows per batch; absent means the runtime's preference.
+    #[serde(default)]
+    pub batch_rows: Option<usize>,
+}
+
+impl FileSourceSpec {
+    /// A spec reading `path` with inferred columns.
+    pub fn new(path: impl Into<String>) -> Self {
+        FileSourceSpec {
+            path: path.into(),
+            columns: Vec::new(),
+            batch_rows: None,
+        }
+    }
+}
+
+/// One declared column of a file source.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// The column name as it appears in the file.
+    pub name: String,
+    /// How its values are parsed.
+    #[serde(rename = "type")]
+    pub column_type: ColumnType,
+}
+
+/// The column types a file source can be told to parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    /// 64-bit signed integer.
+    Int64,
+    /// 32-bit signed integer.
+    Int32,
+    /// 64-bit float.
+    Float64,
+    /// UTF-8 text.
+    String,
+    /// `true` / `false`.
+    Bool,
+    /// Milliseconds since the epoch in UTC, parsed from RFC 3339 text or integer milliseconds.
+    Timestamp,
+}
+
+impl ColumnType {
+    /// The Arrow type of the column.
+    pub fn data_type(self) -> DataType {
+        match self {
+            ColumnType::Int64 => DataType::Int64,
+            ColumnType::Int32 => DataType::Int32,
+            ColumnType::Float64 => DataType::Float64,
+            ColumnType::String => DataType::Utf8,
+            ColumnType::Bool => DataType::Boolean,
+            ColumnType::Timestamp => timestamp_type(),
+        }
+    }
+}
+
+/// The one event-time type of sluice: `Timestamp(Millisecond, "UTC")`.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// Where a job's results go: `[sink]` with `type = "stdout" | "csv" | "jsonl" | "parquet" | "discard"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkSpec {
+    /// Human-readable output on standard output.
+    Stdout {
+        /// `"table"` (default: aligned tables) or `"jsonl"`.
+        #[serde(default)]
+        format: StdoutFormat,
+    },
+    /// One CSV file.
+    Csv {
+        /// The file to write (parent folders are created).
+        path: String,
+        /// Whether to write a header line (default true).
+        #[serde(default = "default_true")]
+        header: bool,
+    },
+    /// One JSON-lines file.
+    Jsonl {
+        /// The file to write (parent folders are created).
+        path: String,
+    },
+    /// Parquet output.
+    Parquet {
+        /// The file to write; with `rotate_rows`, the folder that receives `part-00000.parquet`, ...
+        path: String,
+        /// Start a new part file after this many rows; absent means a single file.
+        #[serde(default)]
+        rotate_rows: Option<usize>,
+    },
+    /// Counts rows and writes nothing (benchmarks).
+    Discard,
+}
+
+/// How the stdout sink prints batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StdoutFormat {
+    /// Aligned tables, one per batch.
+    #[default]
+    Table,
+    /// One JSON object per row.
+    Jsonl,
+}
+
+impl SinkSpec {
+    /// Builds the sink for batches of `schema`; relative paths are resolved against `base_dir`.
+    pub fn build(&self, schema: SchemaRef, base_dir: &Path) -> Result<Box<dyn Sink>> {
+        let resolve = |path: &str| -> Result<PathBuf> {
+            if path.trim().is_empty() {
+                return Err(Error::config("sink.path", "must not be empty"));
+            }
+            Ok(base_dir.join(path))
+        };
+        Ok(match self {
+            SinkSpec::Stdout { format } => Box::new(StdoutSink::new(*format)),
+            SinkSpec::Csv { path, header } => {
+                Box::new(CsvSink::create(resolve(path)?, schema, *header)?)
+            }
+            SinkSpec::Jsonl { path } => Box::new(JsonlSink::create(resolve(path)?, schema)?),
+            SinkSpec::Parquet { path, rotate_rows } => {
+                if *rotate_rows == Some(0) {
+                    return Err(Error::config("sink.rotate_rows", "must be at least 1"));
+                }
+                Box::new(ParquetSink::create(resolve(path)?, schema, *rotate_rows)?)
+            }
+            SinkSpec::Discard => Box::new(DiscardSink::new()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generator_table_fills_in_defaults() {
+        let spec: SourceSpec =
+            toml::from_str("type = \"generator\"\ngenerator = \"telemetry\"\ndisorder = \"2s\"")
+                .expect("parse");
+        let SourceSpec::Generator(spec) = spec else {
+            panic!("not a generator: {spec:?}")
+        };
+        assert_eq!(spec.kind, GeneratorKind::Telemetry);
+        assert_eq!(
+            (spec.seed, spec.events, spec.rate, spec.partitions),
+            (42, None, None, 1)
+        );
+        assert_eq!(
+            (spec.key_count(), spec.merchants, spec.event_time_rate),
+            (500, 1_000, 10_000)
+        );
+        assert_eq!(spec.disorder, DurationMs(2_000));
+        assert_eq!(spec.start, "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn unknown_keys_and_kinds_are_rejected_with_their_names() {
+        let err = toml::from_str::<SourceSpec>("type = \"generator\"\ngenerator = \"traffic\"")
+            .expect_err("kind");
+        assert!(err.to_string().contains("traffic"), "{err}");
+        let err = toml::from_str::<SourceSpec>("type = \"csv\"\npath = \"a.csv\"\nbatch = 3")
+            .expect_err("key");
+        assert!(err.to_string().contains("batch"), "{err}");
+        let err = toml::from_str::<SinkSpec>("type = \"csv\"\npath = \"a.csv\"\nheaders = true")
+            .expect_err("key");
+        assert!(err.to_string().contains("headers"), "{err}");
+    }
+
+    #[test]
+    fn declared_columns_keep_their_order_and_types() {
+        let text = "type = \"csv\"\npath = \"in/*.csv\"\ncolumns = [{ name = \"ts\", type = \"timestamp\" }, \
+                    { name = \"n\", type = \"int32\" }]";
+        let SourceSpec::Csv(spec) = toml::from_str::<SourceSpec>(text).expect("parse") else {
+            panic!("not csv")
+        };
+        let got: Vec<(&str, DataType)> = spec
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.column_type.data_type()))
+            .collect();
+        assert_eq!(got, vec![("ts", timestamp_type()), ("n", DataType::Int32)]);
+    }
+
+    #[test]
+    fn sink_tables_fill_in_defaults() {
+        let stdout: SinkSpec = toml::from_str("type = \"stdout\"").expect("stdout");
+        assert_eq!(
+            stdout,
+            SinkSpec::Stdout {
+                format: StdoutFormat::Table
+            }
+        );
+        let csv: SinkSpec = toml::from_str("type = \"csv\"\npath = \"o.csv\"").expect("csv");
+        assert_eq!(
+            csv,
+            SinkSpec::Csv {
+                path: "o.csv".into(),
+                header: true
+            }
+        );
+        let parquet: SinkSpec =
+            toml::from_str("type = \"parquet\"\npath = \"o\"\nrotate_rows = 10").expect("pq");
+        assert_eq!(
+            parquet,
+            SinkSpec::Parquet {
+                path: "o".into(),
+                rotate_rows: Some(10)
+            }
+        );
+    }
+
+    #[test]
+    fn zero_rotation_is_a_config_error_naming_the_key() {
+        let spec = SinkSpec::Parquet {
+            path: "o".into(),
+            rotate_rows: Some(0),
+        };
+        let schema = std::sync::Arc::new(arrow::datatypes::Schema::empty());
+        let err = spec.build(schema, Path::new(".")).expect_err("rotate 0");
+        assert_eq!(err.to_string(), "sink.rotate_rows: must be at least 1");
+    }
+}

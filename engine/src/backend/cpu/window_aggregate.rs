@@ -1,0 +1,242 @@
+//! Tumbling and hopping window aggregation on the CPU.
+//!
+//! Each Rayon thread owns the keys that hash to its partition and scans the whole batch,
+//! skipping other keys (cheaper on a few cores than scattering rows first). A partition keeps
+//! one key table per open window, so firing a window drops its table whole: no tombstones.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::accumulators::Accumulators;
+use super::in_pool;
+use super::partition::{BuildKeyHasher, partition_of};
+use crate::backend::{AggregateInput, ClosedWindows, WindowAggregatePlan, WindowAggregator};
+use crate::error::{Error, Result};
+
+/// Aligned-window state for one operator.
+#[derive(Debug)]
+pub struct CpuWindowAggregator {
+    plan: WindowAggregatePlan,
+    size: i64,
+    partitions: Vec<Partition>,
+    pool: Option<Arc<rayon::ThreadPool>>,
+    /// Every window ending at or before this has fired.
+    fired_through: i64,
+}
+
+/// The windows of the keys one thread owns.
+#[derive(Debug)]
+struct Partition {
+    index: usize,
+    /// Open windows, in no particular order (there are few: about delay / slide + 1).
+    windows: Vec<WindowGroups>,
+    late: Vec<u32>,
+}
+
+/// The groups of one window in one partition.
+#[derive(Debug)]
+struct WindowGroups {
+    start: i64,
+    slots: HashMap<u64, u32, BuildKeyHasher>,
+    keys: Vec<u64>,
+    accumulators: Accumulators,
+    /// Rows of the current batch and their slots, filled in phase one.
+    batch_rows: Vec<u32>,
+    batch_slots: Vec<u32>,
+}
+
+impl CpuWindowAggregator {
+    /// Empty state for `plan` with `partitions` partitions.
+    pub fn new(
+        plan: WindowAggregatePlan,
+        partitions: usize,
+        pool: Option<Arc<rayon::ThreadPool>>,
+    ) -> Self {
+        let size = plan.window.size().unwrap_or(1);
+        let partitions = (0..partitions.max(1))
+            .map(|index| Partition {
+                index,
+                windows: Vec::new(),
+                late: Vec::new(),
+            })
+            .collect();
+        CpuWindowAggregator {
+            plan,
+            size,
+            partitions,
+            pool,
+            fired_through: i64::MIN,
+        }
+    }
+}
+
+impl Partition {
+    fn accumulate(
+        &mut self,
+        plan: &WindowAggregatePlan,
+        size: i64,
+        count: usize,
+        fired_through: i64,
+        input: &AggregateInput<'_>,
+    ) -> Result<()> {
+        self.late.clear();
+        let mut cached = usize::MAX;
+        for (row, (&key, &ts)) in input.keys.iter().zip(input.ts).enumerate() {
+            if count > 1 && partition_of(key, count) != self.index {
+                continue;
+            }
+            let mut placed = false;
+            let mut start = plan.window.last_start(ts);
+            let slide = plan.window.slide().unwrap_or(size);
+            while start > ts - size {
+                // A window that ended at or before the fired watermark is gone: skip it.
+                if start.saturating_add(size) > fired_through {
+                    let w = self.window_for(start, &plan.aggregates, &mut cached);
+                    let window = &mut self.windows[w];
+                    let next = window.keys.len() as u32;
+                    let slot = *window.slots.entry(key).or_insert(next);
+                    if slot == next {
+                        window.keys.push(key);
+                        window.accumulators.push_slot();
+                    }
+                    window.batch_rows.push(row as u32);
+                    window.batch_slots.push(slot);
+                    placed = true;
+                }
+                start -= slide;
+            }
+            if !placed {
+                self.late.push(row as u32);
+            }
+        }
+        for window in &mut self.windows {
+            if !window.batch_rows.is_empty() {
+                window.accumulators.update(
+                    &window.batch_rows,
+                    &window.batch_slots,
+                    input.columns,
+                )?;
+                window.batch_rows.clear();
+                window.batch_slots.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// The index in `windows` of the window starting at `start`, created if new.
+    #[inline]
+    fn window_for(
+        &mut self,
+        start: i64,
+        plan: &[crate::backend::AggregatePlan],
+        cached: &mut usize,
+    ) -> usize {
+        if let Some(w) = self.windows.get(*cached)
+            && w.start == start
+        {
+            return *cached;
+        }
+        let found = self.windows.iter().rposition(|w| w.start == start);
+        let index = found.unwrap_or_else(|| {
+            self.windows.push(WindowGroups {
+                start,
+                slots: HashMap::default(),
+                keys: Vec::new(),
+                accumulators: Accumulators::new(plan),
+                batch_rows: Vec::new(),
+                batch_slots: Vec::new(),
+            });
+            self.windows.len() - 1
+        });
+        *cached = index;
+        index
+    }
+}
+
+impl WindowAggregator for CpuWindowAggregator {
+    fn accumulate(&mut self, input: &AggregateInput<'_>) -> Result<Vec<u32>> {
+        if input.keys.len() != input.ts.len() || input.columns.len() != self.plan.aggregates.len() {
+            return Err(Error::Internal(
+                "aggregate input columns do not match the plan".into(),
+            ));
+        }
+        if input.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (plan, size, fired) = (&self.plan, self.size, self.fired_through);
+        let count = self.partitions.len();
+        let partitions = &mut self.partitions;
+        in_pool(&self.pool, || {
+            partitions
+                .par_iter_mut()
+                .try_for_each(|p| p.accumulate(plan, size, count, fired, input))
+        })?;
+        let mut late: Vec<u32> = self
+            .partitions
+            .iter()
+            .flat_map(|p| p.late.iter().copied())
+            .collect();
+        late.sort_unstable();
+        Ok(late)
+    }
+
+    fn fire(&mut self, watermark: i64) -> Result<ClosedWindows> {
+        if watermark <= self.fired_through {
+            return Ok(ClosedWindows::default());
+        }
+        self.fired_through = watermark;
+        let size = self.size;
+        let mut closed = ClosedWindows::default();
+        let mut parts: Vec<Vec<arrow::array::ArrayRef>> = Vec::new();
+        for partition in &mut self.partitions {
+            let mut i = 0;
+            while i < partition.windows.len() {
+                if partition.windows[i].start.saturating_add(size) <= watermark {
+                    let window = partition.windows.swap_remove(i);
+                    let slots: Vec<u32> = (0..window.keys.len() as u32).collect();
+                    closed
+                        .starts
+                        .extend(std::iter::repeat_n(window.start, window.keys.len()));
+                    closed
+                        .ends
+                        .extend(std::iter::repeat_n(window.start + size, window.keys.len()));
+                    closed.keys.extend_from_slice(&window.keys);
+                    parts.push(window.accumulators.finish(&slots));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        closed.aggregates = concat_columns(parts, self.plan.aggregates.len())?;
+        Ok(closed)
+    }
+
+    fn open_groups(&self) -> usize {
+        self.partitions
+            .iter()
+            .flat_map(|p| &p.windows)
+            .map(|w| w.keys.len())
+            .sum()
+    }
+}
+
+/// Concatenates per-window aggregate arrays column-wise; `columns` says how many there are.
+pub(super) fn concat_columns(
+    parts: Vec<Vec<arrow::array::ArrayRef>>,
+    columns: usize,
+) -> Result<Vec<arrow::array::ArrayRef>> {
+    (0..columns)
+        .map(|c| {
+            let arrays: Vec<&dyn arrow::array::Array> =
+                parts.iter().map(|p| p[c].as_ref()).collect();
+            if arrays.is_empty() {
+                return Ok(arrow::array::new_empty_array(
+                    &arrow::datatypes::DataType::Int64,
+                ));
+            }
+            arrow::compute::concat(&arrays).map_err(Error::arrow("collecting closed windows"))
+        })
+        .collect()
+}

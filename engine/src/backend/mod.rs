@@ -1,0 +1,122 @@
+//! The `Backend` trait: where window aggregation math runs (CPU with Rayon today, GPU next).
+//!
+//! The window operator encodes keys to `u64` ids and widens aggregate inputs to i64 or f64;
+//! a backend keeps the (key, window) → accumulators state between micro-batches and hands back
+//! the rows of windows that closed. Every backend must give the same answers as [`CpuBackend`],
+//! which is the reference.
+
+pub mod cpu;
+
+use std::fmt::Debug;
+
+use arrow::array::ArrayRef;
+use arrow::buffer::NullBuffer;
+
+pub use cpu::CpuBackend;
+
+use crate::aggregate::{AggregateFunction, NumericKind};
+use crate::error::Result;
+use crate::window::WindowSpec;
+
+/// Runs the columnar math of window operators.
+pub trait Backend: Send + Sync + Debug {
+    /// A short name shown in logs and run summaries (`cpu`, `gpu`).
+    fn name(&self) -> &'static str;
+
+    /// Creates the state of one window operator.
+    fn window_aggregator(&self, plan: &WindowAggregatePlan) -> Result<Box<dyn WindowAggregator>>;
+}
+
+/// What a window aggregator computes: the windows and, per aggregate, its input domain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowAggregatePlan {
+    /// Which windows rows belong to.
+    pub window: WindowSpec,
+    /// One entry per output aggregate, in output order.
+    pub aggregates: Vec<AggregatePlan>,
+}
+
+/// One aggregate: the function and the domain of its input (`None` for `count(*)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AggregatePlan {
+    /// The function.
+    pub function: AggregateFunction,
+    /// The input's domain; `None` means no input column (`count(*)`).
+    pub input: Option<NumericKind>,
+}
+
+/// The window state of one operator, on one backend.
+///
+/// Contract: `accumulate` adds every row to each of its windows that has not fired yet;
+/// `fire(w)` removes and returns every window with `end <= w`. A row none of whose windows
+/// is still open is late: it changes nothing and its index is returned.
+pub trait WindowAggregator: Send + Debug {
+    /// Adds a micro-batch. Returns the indices of late rows, ascending.
+    fn accumulate(&mut self, input: &AggregateInput<'_>) -> Result<Vec<u32>>;
+
+    /// Closes every window whose end is at or before `watermark` and returns their rows in
+    /// any order (the operator sorts them).
+    fn fire(&mut self, watermark: i64) -> Result<ClosedWindows>;
+
+    /// How many (key, window) groups are open now.
+    fn open_groups(&self) -> usize;
+}
+
+/// One micro-batch as a backend sees it: key ids, event times and aggregate inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct AggregateInput<'a> {
+    /// Key id per row.
+    pub keys: &'a [u64],
+    /// Event time per row, epoch ms.
+    pub ts: &'a [i64],
+    /// One entry per aggregate of the plan, in the same order.
+    pub columns: &'a [ColumnValues<'a>],
+}
+
+impl AggregateInput<'_> {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// The values of one aggregate's input column, widened.
+#[derive(Debug, Clone, Copy)]
+pub enum ColumnValues<'a> {
+    /// No column (`count(*)`).
+    Rows,
+    /// Integer values with their validity.
+    Int(&'a [i64], Option<&'a NullBuffer>),
+    /// Float values with their validity.
+    Float(&'a [f64], Option<&'a NullBuffer>),
+}
+
+/// The rows of closed windows, column by column; row `i` of every field belongs together.
+#[derive(Debug, Default)]
+pub struct ClosedWindows {
+    /// Key id per row.
+    pub keys: Vec<u64>,
+    /// Window start per row (epoch ms).
+    pub starts: Vec<i64>,
+    /// Window end per row (epoch ms, exclusive).
+    pub ends: Vec<i64>,
+    /// One array per aggregate, in plan order.
+    pub aggregates: Vec<ArrayRef>,
+}
+
+impl ClosedWindows {
+    /// Number of closed (key, window) rows.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether nothing closed.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}

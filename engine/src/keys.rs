@@ -1,0 +1,301 @@
+//! Turns the key columns of a batch into dense `u64` key ids, and ids back into key columns.
+//!
+//! Backends aggregate on `u64` ids only. A single integer key column is its own id (the value
+//! widened to i64; `i64::MIN` stands for a null key). Any other key (strings, several columns,
+//! unsigned 64-bit) goes through a dictionary over Arrow's row format: ids are assigned in order
+//! of first appearance and never merge two different keys. The dictionary keeps every key it
+//! has seen; its size is the number of distinct keys in the job.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::row::{RowConverter, Rows, SortField};
+
+use crate::error::{Error, Result};
+
+/// The id that stands for a null integer key.
+const NULL_INT_KEY: u64 = i64::MIN as u64;
+
+/// Encodes and decodes the key columns of one operator.
+#[derive(Debug)]
+pub struct KeyEncoder {
+    indices: Vec<usize>,
+    fields: Vec<Field>,
+    mode: Mode,
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// One integer column: the id is the value.
+    Int,
+    /// Anything else: ids index a dictionary of Arrow rows.
+    Dictionary {
+        converter: RowConverter,
+        rows: Rows,
+        ids: HashMap<Box<[u8]>, u64, ahash::RandomState>,
+    },
+}
+
+impl KeyEncoder {
+    /// Prepares an encoder for `keys` (column names) of `schema`; `setting` names the job key.
+    pub fn new(schema: &Schema, keys: &[String], setting: &str) -> Result<Self> {
+        if keys.is_empty() {
+            return Err(Error::config(
+                setting,
+                "at least one key column is required",
+            ));
+        }
+        let mut indices = Vec::with_capacity(keys.len());
+        let mut fields = Vec::with_capacity(keys.len());
+        for (i, name) in keys.iter().enumerate() {
+            let index = schema.index_of(name).map_err(|_| {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                Error::config(
+                    format!("{setting}[{i}]"),
+                    format!(
+                        "unknown key column `{name}` (available: {})",
+                        names.join(", ")
+                    ),
+                )
+            })?;
+            let field = schema.field(index);
+            if RowConverter::new(vec![SortField::new(field.data_type().clone())]).is_err() {
+                return Err(Error::config(
+                    format!("{setting}[{i}]"),
+                    format!(
+                        "key column `{name}` has type {}, which cannot be a key",
+                        field.data_type()
+                    ),
+                ));
+            }
+            indices.push(index);
+            fields.push(field.as_ref().clone().with_nullable(true));
+        }
+        use DataType::*;
+        let single_int = fields.len() == 1
+            && matches!(
+                fields[0].data_type(),
+                Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32
+            );
+        let mode = if single_int {
+            Mode::Int
+        } else {
+            let sort_fields = fields
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect();
+            let converter =
+                RowConverter::new(sort_fields).map_err(Error::arrow("preparing key encoding"))?;
+            let rows = converter.empty_rows(0, 0);
+            Mode::Dictionary {
+                converter,
+                rows,
+                ids: HashMap::default(),
+            }
+        };
+        Ok(KeyEncoder {
+            indices,
+            fields,
+            mode,
+        })
+    }
+
+    /// The key fields as they appear in the output (always nullable).
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// The number of distinct keys in the dictionary (0 in integer mode, which keeps none).
+    pub fn dictionary_len(&self) -> usize {
+        match &self.mode {
+            Mode::Int => 0,
+            Mode::Dictionary { ids, .. } => ids.len(),
+        }
+    }
+
+    /// Writes one id per row of `batch` into `out` (cleared first).
+    pub fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<u64>) -> Result<()> {
+        out.clear();
+        match &mut self.mode {
+            Mode::Int => {
+                let column = batch.column(self.indices[0]);
+                let widened = cast(column, &DataType::Int64)
+                    .map_err(Error::arrow("widening the key column"))?;
+                let values = widened.as_primitive::<Int64Type>();
+                if values.null_count() == 0 {
+                    if values.values().iter().any(|&v| v as u64 == NULL_INT_KEY) {
+                        return Err(reserved_key(&self.fields[0]));
+                    }
+                    out.extend(values.values().iter().map(|&v| v as u64));
+                } else {
+                    for v in values.iter() {
+                        match v {
+                            Some(v) if v as u64 == NULL_INT_KEY => {
+                                return Err(reserved_key(&self.fields[0]));
+                            }
+                            Some(v) => out.push(v as u64),
+                            None => out.push(NULL_INT_KEY),
+                        }
+                    }
+                }
+            }
+            Mode::Dictionary {
+                converter,
+                rows,
+                ids,
+            } => {
+                let columns: Vec<ArrayRef> = self
+                    .indices
+                    .iter()
+                    .map(|&i| batch.column(i).clone())
+                    .collect();
+                let batch_rows = converter
+                    .convert_columns(&columns)
+                    .map_err(Error::arrow("encoding keys"))?;
+                out.reserve(batch_rows.num_rows());
+                for row in batch_rows.iter() {
+                    let bytes = row.as_ref();
+                    let id = match ids.get(bytes) {
+                        Some(&id) => id,
+                        None => {
+                            let id = ids.len() as u64;
+                            ids.insert(bytes.into(), id);
+                            rows.push(row);
+                            id
+                        }
+                    };
+                    out.push(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the key columns for `ids`, in order.
+    pub fn decode(&self, ids: &[u64]) -> Result<Vec<ArrayRef>> {
+        match &self.mode {
+            Mode::Int => {
+                let values: Int64Array = ids
+                    .iter()
+                    .map(|&id| (id != NULL_INT_KEY).then_some(id as i64))
+                    .collect();
+                let column = cast(&values, self.fields[0].data_type())
+                    .map_err(Error::arrow("decoding keys"))?;
+                Ok(vec![column])
+            }
+            Mode::Dictionary {
+                converter, rows, ..
+            } => {
+                let mut selected = Vec::with_capacity(ids.len());
+                for &id in ids {
+                    let index = usize::try_from(id).ok().filter(|&i| i < rows.num_rows());
+                    let index =
+                        index.ok_or_else(|| Error::Internal(format!("unknown key id {id}")))?;
+                    selected.push(rows.row(index));
+                }
+                converter
+                    .convert_rows(selected)
+                    .map_err(Error::arrow("decoding keys"))
+            }
+        }
+    }
+}
+
+fn reserved_key(field: &Field) -> Error {
+    Error::schema(
+        field.name(),
+        format!(
+            "key value {} is reserved for null keys and cannot be used",
+            i64::MIN
+        ),
+    )
+}
+
+/// Convenience for tests and sinks: an `ArrayRef` of `ids` as Int64.
+pub fn ids_as_array(ids: &[u64]) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(ids.iter().map(|&i| i as i64)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int32Array, StringArray};
+
+    fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+        RecordBatch::try_from_iter(columns).expect("batch")
+    }
+
+    #[test]
+    fn integer_keys_are_their_own_ids_and_nulls_round_trip() {
+        let b = batch(vec![(
+            "card",
+            Arc::new(Int32Array::from(vec![Some(7), None, Some(-3)])) as ArrayRef,
+        )]);
+        let mut enc = KeyEncoder::new(&b.schema(), &["card".into()], "keys").expect("encoder");
+        let mut ids = Vec::new();
+        enc.encode(&b, &mut ids).expect("encode");
+        assert_eq!(ids[0], 7);
+        assert_eq!(ids[2], (-3i64) as u64);
+        assert_ne!(ids[1], ids[0]);
+        let back = enc.decode(&ids).expect("decode");
+        assert_eq!(
+            back[0].as_primitive::<arrow::datatypes::Int32Type>(),
+            &Int32Array::from(vec![Some(7), None, Some(-3)])
+        );
+    }
+
+    #[test]
+    fn string_and_multi_column_keys_never_merge() {
+        let b = batch(vec![
+            (
+                "a",
+                Arc::new(StringArray::from(vec![
+                    Some("x"),
+                    Some("x"),
+                    None,
+                    Some("x|y"),
+                ])) as ArrayRef,
+            ),
+            (
+                "b",
+                Arc::new(StringArray::from(vec![
+                    Some("y|"),
+                    Some("y|"),
+                    Some(""),
+                    None,
+                ])) as ArrayRef,
+            ),
+        ]);
+        let mut enc =
+            KeyEncoder::new(&b.schema(), &["a".into(), "b".into()], "keys").expect("encoder");
+        let mut ids = Vec::new();
+        enc.encode(&b, &mut ids).expect("encode");
+        assert_eq!(ids, vec![0, 0, 1, 2]);
+        let back = enc.decode(&[2, 0]).expect("decode");
+        assert_eq!(
+            back[0].as_string::<i32>(),
+            &StringArray::from(vec![Some("x|y"), Some("x")])
+        );
+        assert_eq!(
+            back[1].as_string::<i32>(),
+            &StringArray::from(vec![None, Some("y|")])
+        );
+    }
+
+    #[test]
+    fn unknown_key_column_lists_the_available_ones() {
+        let b = batch(vec![(
+            "card",
+            Arc::new(Int32Array::from(vec![1])) as ArrayRef,
+        )]);
+        let err =
+            KeyEncoder::new(&b.schema(), &["crd".into()], "operators[0].key").expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "operators[0].key[0]: unknown key column `crd` (available: card)"
+        );
+    }
+}

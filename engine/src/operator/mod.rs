@@ -1,0 +1,66 @@
+//! Operators: synchronous, runtime-free steps that turn batches and watermarks into batches.
+//!
+//! The runtime feeds each operator micro-batches with `process` and tells it how far event
+//! time has advanced with `on_watermark`. Stateless operators (filter, project) answer at once;
+//! the window operator answers on watermarks. Because operators know nothing of threads or
+//! channels, they are tested with plain `#[test]`s.
+
+mod chain;
+mod filter;
+mod project;
+mod window_aggregate;
+
+use std::fmt::Debug;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+pub use chain::OperatorChain;
+pub use filter::FilterOperator;
+pub use project::ProjectOperator;
+pub use window_aggregate::{WindowAggregateOperator, WindowAggregateSpec};
+
+use crate::error::Result;
+
+/// One step of a pipeline.
+pub trait Operator: Send + Debug {
+    /// A short name for logs (`filter`, `window`).
+    fn name(&self) -> &'static str;
+
+    /// The schema of the batches this operator emits.
+    fn output_schema(&self) -> SchemaRef;
+
+    /// Consumes a micro-batch; pushes whatever it emits now into `out`.
+    fn process(&mut self, batch: RecordBatch, out: &mut Emitted) -> Result<()>;
+
+    /// Event time has reached `watermark` (epoch ms; `i64::MAX` at the end of input).
+    fn on_watermark(&mut self, _watermark: i64, _out: &mut Emitted) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What an operator emits: output batches and, for window operators, late input rows.
+#[derive(Debug, Default)]
+pub struct Emitted {
+    /// Batches for the next operator (or the sink).
+    pub batches: Vec<RecordBatch>,
+    /// Input rows that arrived after all their windows had fired; they changed nothing.
+    pub late: Vec<RecordBatch>,
+}
+
+impl Emitted {
+    /// Whether nothing was emitted.
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty() && self.late.is_empty()
+    }
+
+    /// Rows across the output batches.
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Rows across the late batches.
+    pub fn late_rows(&self) -> usize {
+        self.late.iter().map(RecordBatch::num_rows).sum()
+    }
+}

@@ -1,0 +1,243 @@
+//! The window operator: keys rows, hands them to a backend's window state, emits closed windows.
+//!
+//! Output rows carry the key columns, `window_start`, `window_end` and one column per aggregate.
+//! Each (key, window) row is emitted exactly once, when the watermark reaches `window_end`,
+//! sorted by `window_end`, `window_start`, then key (first appearance order for non-integer keys).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use super::{Emitted, Operator};
+use crate::aggregate::{AggregateSpec, NumericKind};
+use crate::backend::{
+    AggregateInput, AggregatePlan, Backend, ColumnValues, WindowAggregatePlan, WindowAggregator,
+};
+use crate::error::{Error, Result};
+use crate::event_time::event_time_values;
+use crate::keys::KeyEncoder;
+use crate::window::WindowSpec;
+
+/// What a window operator computes: `GROUP BY keys, window` with some aggregates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowAggregateSpec {
+    /// Key columns (one or more; integers or strings).
+    pub keys: Vec<String>,
+    /// Tumbling, hopping or session.
+    pub window: WindowSpec,
+    /// Aggregates, in output order.
+    pub aggregates: Vec<AggregateSpec>,
+}
+
+/// Windowed aggregation over keyed rows, state held by a [`Backend`].
+#[derive(Debug)]
+pub struct WindowAggregateOperator {
+    keys: KeyEncoder,
+    time_index: usize,
+    inputs: Vec<Option<(usize, NumericKind)>>,
+    state: Box<dyn WindowAggregator>,
+    schema: SchemaRef,
+    input_schema: SchemaRef,
+    key_ids: Vec<u64>,
+}
+
+impl WindowAggregateOperator {
+    /// Checks `spec` against `input` and creates the state on `backend`.
+    /// `time_column` is the event-time column; `setting` names the job key in errors.
+    pub fn try_new(
+        spec: &WindowAggregateSpec,
+        input: SchemaRef,
+        time_column: &str,
+        backend: &dyn Backend,
+        setting: &str,
+    ) -> Result<Self> {
+        spec.window.validate(&format!("{setting}.window"))?;
+        if spec.aggregates.is_empty() {
+            return Err(Error::config(
+                format!("{setting}.aggregates"),
+                "at least one aggregate is required",
+            ));
+        }
+        let time_index = input.index_of(time_column).map_err(|_| {
+            Error::config(
+                setting,
+                format!("the event-time column `{time_column}` is not in this operator's input (was it projected away?)"),
+            )
+        })?;
+        let keys = KeyEncoder::new(&input, &spec.keys, &format!("{setting}.key"))?;
+        let mut fields: Vec<Field> = keys.fields().to_vec();
+        let timestamp = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+        fields.push(Field::new("window_start", timestamp.clone(), false));
+        fields.push(Field::new("window_end", timestamp, false));
+        let mut inputs = Vec::with_capacity(spec.aggregates.len());
+        let mut plans = Vec::with_capacity(spec.aggregates.len());
+        for (i, aggregate) in spec.aggregates.iter().enumerate() {
+            let kind = aggregate.resolve(&input, &format!("{setting}.aggregates[{i}]"))?;
+            let field = aggregate.output_field(kind);
+            if fields.iter().any(|f| f.name() == field.name()) {
+                return Err(Error::config(
+                    format!("{setting}.aggregates[{i}].as"),
+                    format!("output column `{}` appears twice", field.name()),
+                ));
+            }
+            fields.push(field);
+            let index = match &aggregate.column {
+                Some(c) => Some(
+                    input
+                        .index_of(c)
+                        .map_err(Error::arrow("resolving an aggregate column"))?,
+                ),
+                None => None,
+            };
+            inputs.push(index.zip(kind));
+            plans.push(AggregatePlan {
+                function: aggregate.function,
+                input: kind,
+            });
+        }
+        let state = backend.window_aggregator(&WindowAggregatePlan {
+            window: spec.window,
+            aggregates: plans,
+        })?;
+        Ok(WindowAggregateOperator {
+            keys,
+            time_index,
+            inputs,
+            state,
+            schema: Arc::new(Schema::new(fields)),
+            input_schema: input,
+            key_ids: Vec::new(),
+        })
+    }
+
+    /// The schema of late rows (this operator's input).
+    pub fn input_schema(&self) -> SchemaRef {
+        self.input_schema.clone()
+    }
+
+    /// Open (key, window) groups held by the backend.
+    pub fn open_groups(&self) -> usize {
+        self.state.open_groups()
+    }
+
+    fn widen(&self, batch: &RecordBatch) -> Result<Vec<Option<ArrayRef>>> {
+        self.inputs
+            .iter()
+            .map(|input| match input {
+                None => Ok(None),
+                Some((index, kind)) => {
+                    let column = batch.column(*index);
+                    let target = kind.data_type();
+                    if column.data_type() == &target {
+                        Ok(Some(column.clone()))
+                    } else {
+                        cast(column, &target)
+                            .map(Some)
+                            .map_err(Error::arrow("widening an aggregate input"))
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn closed_to_batch(&self, closed: crate::backend::ClosedWindows) -> Result<RecordBatch> {
+        // Emission order: window_end, window_start, key id. Sorting indices once, then `take`.
+        let mut order: Vec<u32> = (0..closed.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| {
+            let i = i as usize;
+            (closed.ends[i], closed.starts[i], closed.keys[i] as i64)
+        });
+        let sorted_keys: Vec<u64> = order.iter().map(|&i| closed.keys[i as usize]).collect();
+        let indices = UInt32Array::from(order);
+        let mut columns = self.keys.decode(&sorted_keys)?;
+        let starts = TimestampMillisecondArray::from(closed.starts).with_timezone("UTC");
+        let ends = TimestampMillisecondArray::from(closed.ends).with_timezone("UTC");
+        for array in [Arc::new(starts) as ArrayRef, Arc::new(ends)]
+            .into_iter()
+            .chain(closed.aggregates)
+        {
+            columns.push(
+                take(&array, &indices, None).map_err(Error::arrow("ordering closed windows"))?,
+            );
+        }
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(Error::arrow("building window output"))
+    }
+}
+
+impl Operator for WindowAggregateOperator {
+    fn name(&self) -> &'static str {
+        "window"
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn process(&mut self, batch: RecordBatch, out: &mut Emitted) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let mut key_ids = std::mem::take(&mut self.key_ids);
+        self.keys.encode(&batch, &mut key_ids)?;
+        let ts = event_time_values(batch.column(self.time_index))?;
+        let widened = self.widen(&batch)?;
+        let columns: Vec<ColumnValues<'_>> = widened
+            .iter()
+            .map(|array| match array {
+                None => ColumnValues::Rows,
+                Some(a) if a.data_type() == &DataType::Int64 => ColumnValues::Int(
+                    a.as_primitive::<Int64Type>().values(),
+                    a.logical_nulls_ref(),
+                ),
+                Some(a) => ColumnValues::Float(
+                    a.as_primitive::<Float64Type>().values(),
+                    a.logical_nulls_ref(),
+                ),
+            })
+            .collect();
+        let input = AggregateInput {
+            keys: &key_ids,
+            ts,
+            columns: &columns,
+        };
+        let late = self.state.accumulate(&input)?;
+        self.key_ids = key_ids;
+        if !late.is_empty() {
+            let indices = UInt32Array::from(late);
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|c| take(c, &indices, None))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(Error::arrow("collecting late rows"))?;
+            out.late.push(
+                RecordBatch::try_new(batch.schema(), columns)
+                    .map_err(Error::arrow("collecting late rows"))?,
+            );
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Emitted) -> Result<()> {
+        let closed = self.state.fire(watermark)?;
+        if !closed.is_empty() {
+            out.batches.push(self.closed_to_batch(closed)?);
+        }
+        Ok(())
+    }
+}
+
+/// Nulls of an array as a reference, for arrays whose logical nulls are their physical nulls.
+trait LogicalNullsRef {
+    fn logical_nulls_ref(&self) -> Option<&arrow::buffer::NullBuffer>;
+}
+
+impl LogicalNullsRef for ArrayRef {
+    fn logical_nulls_ref(&self) -> Option<&arrow::buffer::NullBuffer> {
+        self.nulls().filter(|n| n.null_count() > 0)
+    }
+}

@@ -1,0 +1,18 @@
+//! What most users of the engine import.
+
+pub use crate::aggregate::{AggregateFunction, AggregateSpec};
+pub use crate::backend::{Backend, CpuBackend};
+pub use crate::batching::BatchingSpec;
+pub use crate::duration::DurationMs;
+pub use crate::error::{Error, Result};
+pub use crate::event_time::EventTimeSpec;
+pub use crate::expr::Expr;
+pub use crate::metrics::{Metrics, MetricsSnapshot, RunSummary};
+pub use crate::operator::WindowAggregateSpec;
+pub use crate::pipeline::{OperatorSpec, Pipeline, PipelineBuilder, PipelineSchemas};
+pub use crate::runtime::RunOptions;
+pub use crate::sink::Sink;
+pub use crate::source::{
+    DeadLetter, Location, Source, SourceBatch, SourceContext, SourcePartition,
+};
+pub use crate::window::WindowSpec;

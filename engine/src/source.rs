@@ -1,0 +1,184 @@
+//! What a source is: named partitions that each yield Arrow batches in order.
+//!
+//! A partition is the unit of watermarking (a file, a generator shard): the runtime reads every
+//! partition on its own thread, tracks its maximum event time, and takes the minimum over live
+//! partitions as the stream's watermark. Sources are synchronous; the runtime provides the
+//! threads and the bounded channels that give backpressure.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::error::{Error, Result};
+
+/// A producer of batches, split into partitions.
+pub trait Source: Send + Debug {
+    /// A short name for logs and dead letters (`transactions`, `data/*.csv`).
+    fn name(&self) -> &str;
+
+    /// The schema of every batch this source yields, known before any data moves.
+    fn schema(&self) -> SchemaRef;
+
+    /// Opens the partitions. `ctx` carries hints; a source may ignore them.
+    fn open(self: Box<Self>, ctx: &SourceContext) -> Result<Vec<Box<dyn SourcePartition>>>;
+}
+
+/// Hints the runtime gives a source when it opens it.
+#[derive(Debug, Clone)]
+pub struct SourceContext {
+    /// The preferred number of rows per batch.
+    pub batch_rows: usize,
+}
+
+impl Default for SourceContext {
+    fn default() -> Self {
+        SourceContext {
+            batch_rows: 64 * 1024,
+        }
+    }
+}
+
+/// One ordered stream of batches (a file, a generator shard).
+pub trait SourcePartition: Send {
+    /// Names the partition in dead letters and logs (a file path, `transactions[3]`).
+    fn name(&self) -> String;
+
+    /// The next batch, or `None` at the end of bounded input. Unbounded partitions never
+    /// return `None`; throttled ones block until their next batch is due.
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>>;
+}
+
+/// A batch from a partition with what the source could not parse.
+#[derive(Debug, Clone)]
+pub struct SourceBatch {
+    /// The good rows.
+    pub batch: RecordBatch,
+    /// Records the source could not parse; they do not appear in `batch`.
+    pub dead_letters: Vec<DeadLetter>,
+    /// For each row of `batch`, where it came from (a line number for text formats, a row
+    /// number otherwise), so that rows rejected later (a bad event time) can be located.
+    pub locations: Option<Arc<[u64]>>,
+}
+
+impl SourceBatch {
+    /// A batch with no dead letters and no row locations.
+    pub fn new(batch: RecordBatch) -> Self {
+        SourceBatch {
+            batch,
+            dead_letters: Vec::new(),
+            locations: None,
+        }
+    }
+}
+
+/// Where in its source a record was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// A 1-based line number in a text file (CSV counts the header as line 1).
+    Line(u64),
+    /// A 0-based row number (Parquet, generators).
+    Row(u64),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Line(n) => write!(f, "line {n}"),
+            Location::Row(n) => write!(f, "row {n}"),
+        }
+    }
+}
+
+/// A record that could not be processed, kept with enough context to fix and replay it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The partition it came from (usually a file path).
+    pub source: String,
+    /// Where in that partition.
+    pub location: Location,
+    /// Why it was rejected, naming the field.
+    pub reason: String,
+    /// The record as it was read (the raw line for text formats).
+    pub raw: String,
+}
+
+impl DeadLetter {
+    /// The schema of dead-letter batches: `source, line, row, reason, raw`.
+    pub fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("source", DataType::Utf8, false),
+            Field::new("line", DataType::UInt64, true),
+            Field::new("row", DataType::UInt64, true),
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("raw", DataType::Utf8, false),
+        ]))
+    }
+
+    /// Packs dead letters into one batch of [`DeadLetter::schema`].
+    pub fn to_batch(letters: &[DeadLetter]) -> Result<RecordBatch> {
+        let line = |l: &DeadLetter| match l.location {
+            Location::Line(n) => Some(n),
+            Location::Row(_) => None,
+        };
+        let row = |l: &DeadLetter| match l.location {
+            Location::Row(n) => Some(n),
+            Location::Line(_) => None,
+        };
+        RecordBatch::try_new(
+            Self::schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    letters.iter().map(|l| &l.source),
+                )),
+                Arc::new(letters.iter().map(line).collect::<UInt64Array>()),
+                Arc::new(letters.iter().map(row).collect::<UInt64Array>()),
+                Arc::new(StringArray::from_iter_values(
+                    letters.iter().map(|l| &l.reason),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    letters.iter().map(|l| &l.raw),
+                )),
+            ],
+        )
+        .map_err(Error::arrow("building the dead-letter batch"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_pack_into_a_batch_with_line_or_row() {
+        let letters = vec![
+            DeadLetter {
+                source: "a.csv".into(),
+                location: Location::Line(3),
+                reason: "amount: not a number".into(),
+                raw: "1,x".into(),
+            },
+            DeadLetter {
+                source: "b.parquet".into(),
+                location: Location::Row(7),
+                reason: "ts: null".into(),
+                raw: "{}".into(),
+            },
+        ];
+        let batch = DeadLetter::to_batch(&letters).expect("batch");
+        assert_eq!(batch.num_rows(), 2);
+        let line = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .expect("u64");
+        let row = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .expect("u64");
+        assert_eq!(line.iter().collect::<Vec<_>>(), vec![Some(3), None]);
+        assert_eq!(row.iter().collect::<Vec<_>>(), vec![None, Some(7)]);
+    }
+}

@@ -1,0 +1,87 @@
+//! Command-line arguments and the subcommands they dispatch to.
+
+mod progress;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use sluice::job::{BackendChoice, JobFile};
+
+const EXAMPLES: &str = "\
+Examples:
+  sluice run examples/fraud_features.toml
+  sluice run examples/traffic.toml --backend cpu
+  sluice run examples/fraud_features.toml --set source.events=5000000 --set sink.type=discard
+  sluice validate examples/traffic.toml";
+
+/// Event-time stream processing over Arrow micro-batches.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a job file until its input ends (or Ctrl-C).
+    #[command(after_help = EXAMPLES)]
+    Run {
+        /// The job file (TOML; see docs/jobs.md).
+        job: PathBuf,
+        /// Where window math runs: auto or cpu. Overrides the job's `backend`.
+        #[arg(long)]
+        backend: Option<BackendChoice>,
+        /// Overrides a job setting, e.g. `--set source.events=1000` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Fails the job at the first malformed record.
+        #[arg(long)]
+        strict: bool,
+        /// No progress line and no summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Checks a job file (keys, columns, types, windows) without moving any data.
+    Validate {
+        /// The job file.
+        job: PathBuf,
+        /// Overrides a job setting (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+}
+
+/// Runs the chosen subcommand.
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            job,
+            backend,
+            set,
+            strict,
+            quiet,
+        } => {
+            let mut file = JobFile::load(&job, &set)?;
+            file.spec.strict |= strict;
+            let backend = backend.unwrap_or(file.spec.backend);
+            run::run(&file, backend, quiet)
+        }
+        Command::Validate { job, set } => {
+            let file = JobFile::load(&job, &set)?;
+            let schemas = file.validate()?;
+            println!("{}: ok", job.display());
+            let columns: Vec<String> = schemas
+                .output
+                .fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect();
+            println!("output columns: {}", columns.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

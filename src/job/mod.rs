@@ -1,0 +1,297 @@
+//! Job files: a TOML document naming a source, event time, operators and sinks.
+//!
+//! A job file parses into serde structs (unknown keys are errors), then into the engine's
+//! [`PipelineBuilder`], which validates every operator against the schema flowing into it.
+//! Either step names the file and the key at fault, before any data moves.
+//! `docs/jobs.md` documents every key.
+
+mod operators;
+mod overrides;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sluice_connectors::{SinkSpec, SourceSpec};
+use sluice_engine::backend::CpuBackend;
+use sluice_engine::batching::BatchingSpec;
+use sluice_engine::duration::DurationMs;
+use sluice_engine::event_time::EventTimeSpec;
+use sluice_engine::pipeline::{Pipeline, PipelineBuilder, PipelineSchemas};
+
+pub use operators::{AggregateFile, OperatorFile, ProjectColumn, WindowFile};
+pub use overrides::apply_override;
+
+use crate::dead_letters::StderrDeadLetters;
+
+/// Why a job file cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The file cannot be read.
+    #[error("{}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the job format.
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    /// A `--set key=value` override is malformed.
+    #[error("--set {setting}: {message}")]
+    Override { setting: String, message: String },
+    /// The job is well-formed but invalid (unknown column, bad window, ...).
+    #[error("{}: {error}", path.display())]
+    Invalid {
+        path: PathBuf,
+        error: sluice_engine::Error,
+    },
+}
+
+/// Which backend runs window math.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendChoice {
+    /// The best available: the CPU until the GPU backend lands.
+    #[default]
+    Auto,
+    /// The Rayon CPU backend.
+    Cpu,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(BackendChoice::Auto),
+            "cpu" => Ok(BackendChoice::Cpu),
+            "gpu" => {
+                Err("the GPU backend is not part of this build yet; use `cpu` or `auto`".into())
+            }
+            other => Err(format!("unknown backend `{other}` (use auto or cpu)")),
+        }
+    }
+}
+
+/// A parsed job file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// A name for logs; defaults to the file name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `auto` (default) or `cpu`.
+    #[serde(default)]
+    pub backend: BackendChoice,
+    /// Fail at the first malformed record instead of dead-lettering it.
+    #[serde(default)]
+    pub strict: bool,
+    /// Where events come from.
+    pub source: SourceSpec,
+    /// Event-time column and watermark settings.
+    pub event_time: EventTimeFile,
+    /// Micro-batch settings.
+    #[serde(default)]
+    pub batching: BatchingFile,
+    /// The operator chain, in order.
+    #[serde(default)]
+    pub operators: Vec<OperatorFile>,
+    /// Where results go.
+    pub sink: SinkSpec,
+    /// Where late rows go (optional; they are always counted).
+    #[serde(default)]
+    pub late: Option<SinkSpec>,
+    /// Where malformed records go (default: JSON lines on stderr).
+    #[serde(default)]
+    pub dead_letter: Option<SinkSpec>,
+}
+
+/// `[event_time]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTimeFile {
+    /// The column holding event time (integer ms, timestamp, or RFC 3339 string).
+    pub column: String,
+    /// Bounded out-of-orderness; default 0.
+    #[serde(default)]
+    pub watermark_delay: DurationMs,
+    /// A partition silent for this long stops holding the watermark back.
+    #[serde(default)]
+    pub idle_timeout: Option<DurationMs>,
+}
+
+/// `[batching]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchingFile {
+    /// Cut a micro-batch at this many rows (default 262144).
+    #[serde(default = "default_max_rows")]
+    pub max_rows: usize,
+    /// Cut a micro-batch when its oldest row is this old (default 100ms).
+    #[serde(default = "default_max_delay")]
+    pub max_delay: DurationMs,
+    /// Batches buffered between stages (default 4); bounds memory under backpressure.
+    #[serde(default = "default_capacity")]
+    pub channel_capacity: usize,
+}
+
+fn default_max_rows() -> usize {
+    BatchingSpec::default().max_rows
+}
+fn default_max_delay() -> DurationMs {
+    DurationMs(BatchingSpec::default().max_delay.as_millis() as i64)
+}
+fn default_capacity() -> usize {
+    4
+}
+
+impl Default for BatchingFile {
+    fn default() -> Self {
+        BatchingFile {
+            max_rows: default_max_rows(),
+            max_delay: default_max_delay(),
+            channel_capacity: default_capacity(),
+        }
+    }
+}
+
+/// A job file with the folder its relative paths are resolved against.
+#[derive(Debug, Clone)]
+pub struct JobFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The folder relative paths in it refer to.
+    pub base_dir: PathBuf,
+    /// Its contents.
+    pub spec: JobSpec,
+}
+
+impl JobFile {
+    /// Reads and parses `path`, applying `overrides` (`key=value`) first.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<JobFile, JobError> {
+        let text = std::fs::read_to_string(path).map_err(|error| JobError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Self::parse(&text, path, overrides)
+    }
+
+    /// Parses job text as if read from `path`.
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<JobFile, JobError> {
+        let parse_error = |message: String| JobError::Parse {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut document: toml::Table =
+            toml::from_str(text).map_err(|e| parse_error(one_line(&e.to_string())))?;
+        for setting in overrides {
+            apply_override(&mut document, setting)?;
+        }
+        // Re-serialise so serde errors carry the line and column in the (overridden) text.
+        let text = if overrides.is_empty() {
+            text.to_string()
+        } else {
+            document.to_string()
+        };
+        let spec: JobSpec =
+            toml::from_str(&text).map_err(|e| parse_error(one_line(&e.to_string())))?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(JobFile {
+            path: path.to_path_buf(),
+            base_dir,
+            spec,
+        })
+    }
+
+    /// The job's name: its `name` key or the file stem.
+    pub fn name(&self) -> String {
+        self.spec.name.clone().unwrap_or_else(|| {
+            self.path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "job".into())
+        })
+    }
+
+    fn invalid(&self) -> impl Fn(sluice_engine::Error) -> JobError + '_ {
+        move |error| JobError::Invalid {
+            path: self.path.clone(),
+            error,
+        }
+    }
+
+    /// The builder with source, event time, batching and operators; no sinks yet.
+    pub fn builder(&self, backend: BackendChoice) -> Result<PipelineBuilder, JobError> {
+        let spec = &self.spec;
+        let source = spec.source.build(&self.base_dir).map_err(self.invalid())?;
+        let mut event_time = EventTimeSpec::new(
+            &spec.event_time.column,
+            spec.event_time.watermark_delay.as_millis(),
+        );
+        event_time.idle_timeout = spec.event_time.idle_timeout.map(DurationMs::as_millis);
+        let batching = BatchingSpec {
+            max_rows: spec.batching.max_rows,
+            max_delay: spec.batching.max_delay.to_std(),
+        };
+        let backend = match backend {
+            BackendChoice::Auto | BackendChoice::Cpu => Arc::new(CpuBackend::new()),
+        };
+        let mut builder = Pipeline::builder(source, event_time)
+            .batching(batching)
+            .channel_capacity(spec.batching.channel_capacity)
+            .strict(spec.strict)
+            .backend(backend);
+        for (i, operator) in spec.operators.iter().enumerate() {
+            builder = builder.operator(operator.to_spec(i).map_err(self.invalid())?);
+        }
+        Ok(builder)
+    }
+
+    /// Validates the whole job without moving data: the schemas it would produce.
+    pub fn validate(&self) -> Result<PipelineSchemas, JobError> {
+        self.builder(BackendChoice::Cpu)?
+            .schemas()
+            .map_err(self.invalid())
+    }
+
+    /// The runnable pipeline with its sinks opened.
+    pub fn pipeline(&self, backend: BackendChoice) -> Result<Pipeline, JobError> {
+        let builder = self.builder(backend)?;
+        let schemas = builder.schemas().map_err(self.invalid())?;
+        let sink = self
+            .spec
+            .sink
+            .build(schemas.output.clone(), &self.base_dir)
+            .map_err(self.invalid())?;
+        let mut builder = builder.sink(sink);
+        if let (Some(late), Some(schema)) = (&self.spec.late, &schemas.late) {
+            builder = builder.late_sink(
+                late.build(schema.clone(), &self.base_dir)
+                    .map_err(self.invalid())?,
+            );
+        } else if self.spec.late.is_some() {
+            return Err(self.invalid()(sluice_engine::Error::config(
+                "late",
+                "a late sink needs a window operator",
+            )));
+        }
+        let dead_schema = sluice_engine::source::DeadLetter::schema();
+        builder = match &self.spec.dead_letter {
+            Some(spec) => builder.dead_letter_sink(
+                spec.build(dead_schema, &self.base_dir)
+                    .map_err(self.invalid())?,
+            ),
+            None => builder.dead_letter_sink(Box::new(StderrDeadLetters)),
+        };
+        builder.build().map_err(self.invalid())
+    }
+}
+
+/// toml's messages span several lines with a source excerpt; keep them but drop blank lines.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,175 @@
+//! The `[[operators]]` entries of a job file and how each becomes an engine operator spec.
+
+use serde::Deserialize;
+use sluice_engine::aggregate::{AggregateFunction, AggregateSpec};
+use sluice_engine::duration::DurationMs;
+use sluice_engine::error::{Error, Result};
+use sluice_engine::expr::Expr;
+use sluice_engine::operator::WindowAggregateSpec;
+use sluice_engine::pipeline::OperatorSpec;
+use sluice_engine::window::WindowSpec;
+
+/// One `[[operators]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OperatorFile {
+    /// `type = "filter"`, `predicate = "amount_cents > 1000 and country = 'DE'"`.
+    Filter { predicate: String },
+    /// `type = "project"`, `columns = ["ts", "card_id", { name = "eur", expr = "amount_cents / 100.0" }]`.
+    Project { columns: Vec<ProjectColumn> },
+    /// `type = "window"`, keys, window and aggregates.
+    Window {
+        /// Key column or columns.
+        key: KeyColumns,
+        /// The window: `{ type = "tumbling", size = "1s" }`, hopping or session.
+        window: WindowFile,
+        /// The aggregates: `[{ fn = "count", as = "n" }, { fn = "sum", column = "x" }]`.
+        aggregates: Vec<AggregateFile>,
+    },
+}
+
+/// A key given as one column name or a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum KeyColumns {
+    /// `key = "card_id"`.
+    One(String),
+    /// `key = ["segment_id", "lane"]`.
+    Many(Vec<String>),
+}
+
+/// A projected column: an expression, optionally named.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ProjectColumn {
+    /// `"card_id"` (kept as is) or `"amount_cents * 2"` (named by its text).
+    Expr(String),
+    /// `{ name = "eur", expr = "amount_cents / 100.0" }`.
+    Named {
+        /// Output column name.
+        name: String,
+        /// The expression.
+        expr: String,
+    },
+}
+
+/// `window = { type = ..., ... }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WindowFile {
+    /// Fixed windows: `size`, optional `offset`.
+    Tumbling {
+        size: DurationMs,
+        #[serde(default)]
+        offset: DurationMs,
+    },
+    /// Overlapping windows of `size` every `slide`, optional `offset`.
+    Hopping {
+        size: DurationMs,
+        slide: DurationMs,
+        #[serde(default)]
+        offset: DurationMs,
+    },
+    /// Activity sessions separated by `gap`.
+    Session { gap: DurationMs },
+}
+
+/// One aggregate: `{ fn = "sum", column = "amount_cents", as = "total" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateFile {
+    /// count, sum, min, max, avg or count_distinct.
+    #[serde(rename = "fn")]
+    pub function: AggregateFunction,
+    /// The input column (omit for `count` of rows).
+    #[serde(default)]
+    pub column: Option<String>,
+    /// The output column name (default `<fn>_<column>`, or `count`).
+    #[serde(default, rename = "as")]
+    pub alias: Option<String>,
+}
+
+impl WindowFile {
+    /// The engine's window.
+    pub fn to_spec(&self) -> WindowSpec {
+        match *self {
+            WindowFile::Tumbling { size, offset } => WindowSpec::Tumbling {
+                size: size.0,
+                offset: offset.0,
+            },
+            WindowFile::Hopping {
+                size,
+                slide,
+                offset,
+            } => WindowSpec::Hopping {
+                size: size.0,
+                slide: slide.0,
+                offset: offset.0,
+            },
+            WindowFile::Session { gap } => WindowSpec::Session { gap: gap.0 },
+        }
+    }
+}
+
+fn parse(text: &str, setting: &str) -> Result<Expr> {
+    Expr::parse(text).map_err(|e| Error::config(setting, e.to_string()))
+}
+
+impl OperatorFile {
+    /// The engine's operator spec; `index` is this entry's position (for error keys).
+    pub fn to_spec(&self, index: usize) -> Result<OperatorSpec> {
+        let setting = format!("operators[{index}]");
+        Ok(match self {
+            OperatorFile::Filter { predicate } => {
+                OperatorSpec::Filter(parse(predicate, &format!("{setting}.predicate"))?)
+            }
+            OperatorFile::Project { columns } => {
+                let mut out = Vec::with_capacity(columns.len());
+                for (i, column) in columns.iter().enumerate() {
+                    let key = format!("{setting}.columns[{i}]");
+                    out.push(match column {
+                        ProjectColumn::Expr(text) => {
+                            let expr = parse(text, &key)?;
+                            let name = match &expr {
+                                Expr::Column(name) => name.clone(),
+                                _ => text.trim().to_string(),
+                            };
+                            (name, expr)
+                        }
+                        ProjectColumn::Named { name, expr } => (name.clone(), parse(expr, &key)?),
+                    });
+                }
+                OperatorSpec::Project(out)
+            }
+            OperatorFile::Window {
+                key,
+                window,
+                aggregates,
+            } => {
+                let keys = match key {
+                    KeyColumns::One(k) => vec![k.clone()],
+                    KeyColumns::Many(ks) => ks.clone(),
+                };
+                let aggregates = aggregates
+                    .iter()
+                    .map(|a| {
+                        let alias = a.alias.clone().unwrap_or_else(|| match &a.column {
+                            Some(c) => format!("{}_{c}", a.function.name()),
+                            None => a.function.name().to_string(),
+                        });
+                        AggregateSpec {
+                            function: a.function,
+                            column: a.column.clone(),
+                            alias,
+                        }
+                    })
+                    .collect();
+                OperatorSpec::Window(WindowAggregateSpec {
+                    keys,
+                    window: window.to_spec(),
+                    aggregates,
+                })
+            }
+        })
+    }
+}

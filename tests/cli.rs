@@ -1,0 +1,197 @@
+//! The `sluice` binary: both examples run end to end; `validate` prints the documented messages.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sluice(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run sluice")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_fraud_example_runs_to_stdout() {
+    let out = sluice(&[
+        "run",
+        "examples/fraud_features.toml",
+        "--set",
+        "source.events=20000",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("| card_id | window_start"),
+        "a table on stdout: {stdout}"
+    );
+    assert!(
+        stderr.contains("backend cpu"),
+        "the backend is named: {stderr}"
+    );
+    assert!(
+        stderr.contains("events in   20000"),
+        "the summary counts every event: {stderr}"
+    );
+}
+
+#[test]
+fn the_traffic_example_writes_csv_late_and_dead_letters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_path = |name: &str| dir.path().join(name).display().to_string();
+    let data = root()
+        .join("examples/data/traffic.csv")
+        .display()
+        .to_string();
+    let args = [
+        "run".to_string(),
+        "examples/traffic.toml".into(),
+        "--set".into(),
+        format!("source.path={data}"),
+        "--set".into(),
+        format!("sink.path={}", out_path("traffic.csv")),
+        "--set".into(),
+        format!("late.path={}", out_path("late.csv")),
+        "--set".into(),
+        format!("dead_letter.path={}", out_path("dead.jsonl")),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sluice(&args);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let csv = std::fs::read_to_string(dir.path().join("traffic.csv")).expect("output");
+    assert!(
+        csv.starts_with("segment_id,window_start,window_end,avg_speed_kmh,vehicles,readings\n"),
+        "{csv}"
+    );
+    // The sample has 3000 good readings, 6 of them 40 s late, and 2 malformed lines.
+    assert!(stderr.contains("events in   3000"), "{stderr}");
+    assert!(stderr.contains("late        6"), "{stderr}");
+    assert!(stderr.contains("malformed   2"), "{stderr}");
+    let late = std::fs::read_to_string(dir.path().join("late.csv")).expect("late");
+    assert_eq!(
+        late.lines().count(),
+        1 + 6,
+        "header and the late readings: {late}"
+    );
+    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).expect("dead letters");
+    assert!(
+        dead.contains("\"line\":1203") && dead.contains("\"line\":2104"),
+        "{dead}"
+    );
+    let readings: i64 = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.rsplit(',')
+                .next()
+                .expect("count")
+                .parse::<i64>()
+                .expect("int")
+        })
+        .sum();
+    assert_eq!(
+        readings,
+        3000 - 6,
+        "every on-time reading is in exactly one window"
+    );
+}
+
+fn validate(file: &str) -> (bool, String) {
+    let path = Path::new("tests/data/jobs").join(file);
+    let out = sluice(&["validate", path.to_str().expect("utf-8")]);
+    (out.status.success(), text(&out.stderr))
+}
+
+#[test]
+fn validate_accepts_the_examples() {
+    for example in [
+        "examples/fraud_features.toml",
+        "examples/traffic.toml",
+        "examples/tumbling_bench.toml",
+    ] {
+        let out = sluice(&["validate", example]);
+        assert!(out.status.success(), "{example}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("ok"), "{example}");
+    }
+}
+
+#[test]
+fn validate_prints_the_documented_messages() {
+    let cases = [
+        (
+            "unknown_key.toml",
+            "unknown field `colum`, expected one of `column`, `watermark_delay`, `idle_timeout`",
+        ),
+        (
+            "bad_duration.toml",
+            "`10 parsecs`: unknown unit `parsecs` (use ms, s, m, h or d)",
+        ),
+        (
+            "unknown_event_time.toml",
+            "event_time.column: unknown column `time` (available: ts, card_id, merchant_id, amount_cents, country, channel)",
+        ),
+        (
+            "unknown_column.toml",
+            "operators[0].aggregates[1].column: unknown column `amount` (available: ts, card_id, merchant_id, amount_cents, country, channel)",
+        ),
+        (
+            "bad_window.toml",
+            "operators[0].window.slide: slide (120000ms) larger than size (60000ms) would skip events",
+        ),
+        (
+            "bad_predicate.toml",
+            "operators[0].predicate: syntax error at column 15 near `end of input`: expected an expression",
+        ),
+        (
+            "type_error.toml",
+            "operators[0].predicate: type error: cannot apply `+` to Utf8 and Int64",
+        ),
+        (
+            "missing_file.toml",
+            "source.path: no file matches no/such/*.csv",
+        ),
+    ];
+    for (file, message) in cases {
+        let (ok, stderr) = validate(file);
+        assert!(!ok, "{file} must fail");
+        assert!(
+            stderr.starts_with(&format!("error: tests/data/jobs/{file}: ")),
+            "{file}: {stderr}"
+        );
+        assert!(
+            stderr.contains(message),
+            "{file}: expected `{message}` in:\n{stderr}"
+        );
+        assert_eq!(
+            stderr.matches(message).count(),
+            1,
+            "{file}: said once: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn run_fails_with_a_non_zero_status_on_a_bad_job() {
+    let out = sluice(&["run", "tests/data/jobs/unknown_column.toml"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unknown column `amount`"));
+    let out = sluice(&["run", "tests/data/jobs/does_not_exist.toml"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("does_not_exist.toml"));
+}
+
+#[test]
+fn help_shows_examples() {
+    let out = sluice(&["--help"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("sluice run examples/fraud_features.toml"));
+}

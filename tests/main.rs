@@ -1,0 +1,10 @@
+//! Integration tests of sluice, one module per area, in one test binary (one link, not ten).
+
+mod common;
+
+mod backpressure;
+mod cli;
+mod lateness;
+mod malformed;
+mod oracle;
+mod watermarks;
