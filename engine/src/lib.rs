@@ -20,7 +20,7 @@
 //!     .sink(sink)
 //!     .build()?;
 //! let summary = pipeline.run_blocking()?;
-//! println!("{} events in", summary.events_in);
+//! println!("{} events in", summary.counts.events_in);
 //! # Ok(()) }
 //! ```
 

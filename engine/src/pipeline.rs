@@ -3,10 +3,11 @@
 //! [`PipelineBuilder::build`] checks every operator against the schema flowing into it, so a
 //! bad job fails before any data moves, with the failing setting named (`operators[1].window`).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 
 use crate::backend::{Backend, CpuBackend};
 use crate::batching::BatchingSpec;
@@ -66,6 +67,7 @@ pub struct Pipeline {
     pub(crate) event_time: EventTimeSpec,
     pub(crate) batching: BatchingSpec,
     pub(crate) source_schema: SchemaRef,
+    pub(crate) projection: Option<Vec<usize>>,
     pub(crate) chain: OperatorChain,
     pub(crate) backend_name: &'static str,
     pub(crate) sink: Box<dyn Sink>,
@@ -186,14 +188,64 @@ impl PipelineBuilder {
     pub fn schemas(&self) -> Result<PipelineSchemas> {
         let (chain, late) = self.chain(&CpuBackend::with_threads(1)?)?;
         Ok(PipelineSchemas {
-            source: self.event_time.normalized_schema(&self.source.schema())?,
+            source: self.source_schema()?.0,
             output: chain.output_schema(),
             late,
         })
     }
 
+    /// The source columns the job reads (ascending indices), or `None` when it needs them all:
+    /// operators before the first projection or window read only what their expressions name,
+    /// but rows that pass through to a sink unchanged, or late rows, keep every column.
+    fn projection(&self, schema: &Schema) -> Option<Vec<usize>> {
+        if self.late_sink.is_some() {
+            return None;
+        }
+        let mut needed: BTreeSet<String> = BTreeSet::from([self.event_time.column.clone()]);
+        let mut closed = false;
+        for spec in &self.operators {
+            match spec {
+                OperatorSpec::Filter(predicate) => needed.extend(predicate.columns()),
+                OperatorSpec::Project(columns) => {
+                    needed.extend(columns.iter().flat_map(|(_, e)| e.columns()));
+                    closed = true;
+                }
+                OperatorSpec::Window(window) => {
+                    needed.extend(window.keys.iter().cloned());
+                    needed.extend(window.aggregates.iter().filter_map(|a| a.column.clone()));
+                    closed = true;
+                }
+            }
+            if closed {
+                break;
+            }
+        }
+        if !closed {
+            return None;
+        }
+        let indices: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| needed.contains(schema.field(i).name()))
+            .collect();
+        // Unknown names stay unprojected so that validation reports them against the full schema.
+        (indices.len() == needed.len() && indices.len() < schema.fields().len()).then_some(indices)
+    }
+
+    /// The normalised source schema and, if the job reads only some columns, their indices.
+    fn source_schema(&self) -> Result<(SchemaRef, Option<Vec<usize>>)> {
+        let full = self.event_time.normalized_schema(&self.source.schema())?;
+        match self.projection(&full) {
+            Some(indices) => {
+                let projected = full
+                    .project(&indices)
+                    .map_err(Error::arrow("projecting the source schema"))?;
+                Ok((Arc::new(projected), Some(indices)))
+            }
+            None => Ok((full, None)),
+        }
+    }
+
     fn chain(&self, backend: &dyn Backend) -> Result<(OperatorChain, Option<SchemaRef>)> {
-        let source = self.event_time.normalized_schema(&self.source.schema())?;
+        let (source, _) = self.source_schema()?;
         let mut schema = source.clone();
         let mut late = None;
         let mut operators: Vec<Box<dyn Operator>> = Vec::with_capacity(self.operators.len());
@@ -242,7 +294,7 @@ impl PipelineBuilder {
         if self.batching.max_delay > Duration::from_secs(3600) {
             return Err(Error::config("batching.max_delay", "must be at most 1h"));
         }
-        let source_schema = self.event_time.normalized_schema(&self.source.schema())?;
+        let (source_schema, projection) = self.source_schema()?;
         let (chain, _) = self.chain(self.backend.as_ref())?;
         let sink = self
             .sink
@@ -252,6 +304,7 @@ impl PipelineBuilder {
             event_time: self.event_time,
             batching: self.batching,
             source_schema,
+            projection,
             chain,
             backend_name: self.backend.name(),
             sink,

@@ -22,7 +22,7 @@ use crate::metrics::{Metrics, RunSummary};
 use crate::operator::{Emitted, OperatorChain};
 use crate::pipeline::Pipeline;
 use crate::sink::Sink;
-use crate::source::{DeadLetter, SourceContext, SourcePartition};
+use crate::source::{DeadLetter, SourceBatch, SourceContext, SourcePartition};
 use crate::watermark::{END_OF_INPUT, WatermarkTracker};
 
 /// How to run a job: where to report progress and how to stop it early.
@@ -77,6 +77,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         event_time,
         batching,
         source_schema,
+        projection,
         chain,
         backend_name,
         sink,
@@ -87,6 +88,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
     } = pipeline;
     let ctx = SourceContext {
         batch_rows: batching.max_rows.clamp(1, 1 << 20),
+        projection: projection.clone(),
     };
     let source_name = source.name().to_string();
     let partitions = source.open(&ctx)?;
@@ -104,14 +106,12 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         .into_iter()
         .enumerate()
         .map(|(p, part)| {
-            spawn_reader(
-                p,
-                part,
-                tx.clone(),
-                event_time.clone(),
-                source_schema.clone(),
-                stop.clone(),
-            )
+            let reader = Reader {
+                event_time: event_time.clone(),
+                schema: source_schema.clone(),
+                projection: projection.clone(),
+            };
+            spawn_reader(p, part, tx.clone(), reader, stop.clone())
         })
         .collect::<Result<_>>()?;
     drop(tx);
@@ -168,12 +168,58 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
     })
 }
 
+/// What a reader thread does to each batch before sending it: project, normalise event time.
+struct Reader {
+    event_time: Arc<EventTimeSpec>,
+    schema: SchemaRef,
+    projection: Option<Vec<usize>>,
+}
+
+impl Reader {
+    fn prepare(&self, read: SourceBatch, partition: usize, name: &str) -> FromSource {
+        let SourceBatch {
+            batch,
+            mut dead_letters,
+            locations,
+        } = read;
+        // Sources may ignore the projection hint; drop the columns the job does not read.
+        let batch = match &self.projection {
+            Some(indices) if batch.num_columns() != indices.len() => match batch.project(indices) {
+                Ok(b) => b,
+                Err(e) => {
+                    return FromSource::Failed(Error::arrow(format!(
+                        "projecting batches of {name}"
+                    ))(e));
+                }
+            },
+            _ => batch,
+        };
+        match normalize(
+            &self.event_time,
+            &self.schema,
+            batch,
+            name,
+            locations.as_deref(),
+        ) {
+            Ok(n) => {
+                dead_letters.extend(n.rejected);
+                FromSource::Data {
+                    partition,
+                    batch: n.batch,
+                    max_ts: n.max_ts,
+                    dead: dead_letters,
+                }
+            }
+            Err(e) => FromSource::Failed(e),
+        }
+    }
+}
+
 fn spawn_reader(
     partition: usize,
     mut part: Box<dyn SourcePartition>,
     tx: mpsc::Sender<FromSource>,
-    event_time: Arc<EventTimeSpec>,
-    schema: SchemaRef,
+    reader: Reader,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -182,22 +228,7 @@ fn spawn_reader(
             let name = part.name();
             while !stop.load(Ordering::Relaxed) {
                 let message = match part.next_batch() {
-                    Ok(Some(read)) => {
-                        let locations = read.locations.as_deref();
-                        match normalize(&event_time, &schema, read.batch, &name, locations) {
-                            Ok(n) => {
-                                let mut dead = read.dead_letters;
-                                dead.extend(n.rejected);
-                                FromSource::Data {
-                                    partition,
-                                    batch: n.batch,
-                                    max_ts: n.max_ts,
-                                    dead,
-                                }
-                            }
-                            Err(e) => FromSource::Failed(e),
-                        }
-                    }
+                    Ok(Some(read)) => reader.prepare(read, partition, &name),
                     Ok(None) => FromSource::End { partition },
                     Err(e) => FromSource::Failed(e),
                 };

@@ -30,12 +30,17 @@ pub trait Source: Send + Debug {
 pub struct SourceContext {
     /// The preferred number of rows per batch.
     pub batch_rows: usize,
+    /// The columns the job reads, as ascending indices into [`Source::schema`]; `None` means
+    /// all. A source may return only these columns, in this order (cheaper to produce), or all
+    /// of them: the runtime drops the rest.
+    pub projection: Option<Vec<usize>>,
 }
 
 impl Default for SourceContext {
     fn default() -> Self {
         SourceContext {
             batch_rows: 64 * 1024,
+            projection: None,
         }
     }
 }

@@ -25,7 +25,10 @@ pub(crate) fn read_all(
     source: Box<dyn sluice_engine::source::Source>,
     batch_rows: usize,
 ) -> Vec<(String, Vec<sluice_engine::source::SourceBatch>)> {
-    let ctx = sluice_engine::source::SourceContext { batch_rows };
+    let ctx = sluice_engine::source::SourceContext {
+        batch_rows,
+        projection: None,
+    };
     let partitions = source.open(&ctx).expect("open");
     partitions
         .into_iter()

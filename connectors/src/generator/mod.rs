@@ -162,11 +162,26 @@ impl Source for GeneratorSource {
             // Aim for about ten batches a second, so a slow stream still trickles in smoothly.
             batch_rows = batch_rows.min((per_second / 10.0).ceil().max(1.0) as usize);
         }
+        // Generate only the columns the job reads.
+        let width = self.schema.fields().len();
+        let (schema, wanted) = match &ctx.projection {
+            Some(indices) if indices.iter().all(|&i| i < width) => {
+                let projected = self
+                    .schema
+                    .project(indices)
+                    .map_err(Error::arrow("projecting the generator schema"))?;
+                let wanted: Vec<bool> = (0..width).map(|i| indices.contains(&i)).collect();
+                (Arc::new(projected), wanted)
+            }
+            _ => (self.schema.clone(), vec![true; width]),
+        };
+        let wanted: Arc<[bool]> = wanted.into();
         let partitions = (0..settings.partitions)
             .map(|p| {
                 Box::new(GeneratorPartition {
                     settings: self.settings.clone(),
-                    schema: self.schema.clone(),
+                    schema: schema.clone(),
+                    wanted: wanted.clone(),
                     partition: p,
                     emitted: 0,
                     remaining: settings.partition_events(p),
@@ -208,6 +223,7 @@ impl Throttle {
 struct GeneratorPartition {
     settings: Arc<Settings>,
     schema: SchemaRef,
+    wanted: Arc<[bool]>,
     partition: u64,
     /// Events emitted so far by this partition.
     emitted: u64,
@@ -238,8 +254,12 @@ impl SourcePartition for GeneratorPartition {
             len,
         };
         let batch = match settings.kind {
-            GeneratorKind::Transactions => transactions::batch(settings, &self.schema, span)?,
-            GeneratorKind::Telemetry => telemetry::batch(settings, &self.schema, span)?,
+            GeneratorKind::Transactions => {
+                transactions::batch(settings, &self.schema, span, &self.wanted)?
+            }
+            GeneratorKind::Telemetry => {
+                telemetry::batch(settings, &self.schema, span, &self.wanted)?
+            }
         };
         self.emitted += len as u64;
         self.remaining = self.remaining.map(|left| left - len as u64);
@@ -257,8 +277,21 @@ mod tests {
     const START_MS: i64 = (56 * 365 + 14) * 86_400_000;
 
     fn run(spec: &GeneratorSpec, batch_rows: usize) -> Vec<Vec<RecordBatch>> {
+        run_projected(spec, batch_rows, None)
+    }
+
+    fn run_projected(
+        spec: &GeneratorSpec,
+        batch_rows: usize,
+        projection: Option<Vec<usize>>,
+    ) -> Vec<Vec<RecordBatch>> {
         let source = Box::new(GeneratorSource::new(spec).expect("valid spec"));
-        let partitions = source.open(&SourceContext { batch_rows }).expect("open");
+        let partitions = source
+            .open(&SourceContext {
+                batch_rows,
+                projection,
+            })
+            .expect("open");
         partitions
             .into_iter()
             .map(|mut p| {
@@ -459,5 +492,22 @@ mod tests {
             started.elapsed()
         );
         assert!(out[0][0].column(0).null_count() == 0);
+    }
+
+    #[test]
+    fn a_projection_generates_only_the_named_columns_with_the_same_values() {
+        for kind in [GeneratorKind::Transactions, GeneratorKind::Telemetry] {
+            let spec = GeneratorSpec {
+                events: Some(5_000),
+                skew: 0.7,
+                ..GeneratorSpec::new(kind)
+            };
+            let full = run(&spec, 1_000);
+            let projected = run_projected(&spec, 1_000, Some(vec![0, 1, 3]));
+            for (f, p) in full[0].iter().zip(&projected[0]) {
+                assert_eq!(p.num_columns(), 3);
+                assert_eq!(p, &f.project(&[0, 1, 3]).expect("project"), "{kind:?}");
+            }
+        }
     }
 }

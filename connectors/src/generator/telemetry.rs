@@ -36,8 +36,15 @@ fn base_speed(seed_key: u64, segment: i64) -> f64 {
     30.0 + below(mix64(seed_key ^ segment as u64), 91) as f64
 }
 
-/// Generates the events of `span`, column by column.
-pub fn batch(settings: &Settings, schema: &SchemaRef, span: Span) -> Result<RecordBatch> {
+/// Generates the events of `span`, column by column, keeping the columns `wanted` (one flag per
+/// column of [`schema`]; `schema` is the schema of those). Sensors and speeds derive from the
+/// segment, so every column is computed and the unwanted ones dropped.
+pub fn batch(
+    settings: &Settings,
+    schema: &SchemaRef,
+    span: Span,
+    wanted: &[bool],
+) -> Result<RecordBatch> {
     let seed = settings.seed;
     let ts = columns::event_times(
         span,
@@ -68,13 +75,19 @@ pub fn batch(settings: &Settings, schema: &SchemaRef, span: Span) -> Result<Reco
         })
         .collect();
     let vehicles = columns::uniform(span, 0, 21, Stream::new(seed, VEHICLES));
-    let columns: Vec<ArrayRef> = vec![
+    let all: Vec<ArrayRef> = vec![
         columns::timestamp_column(ts),
         columns::int64_column(segments),
         columns::int64_column(sensors),
         columns::float64_column(speeds),
         columns::int64_column(vehicles),
     ];
+    let columns = all
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| wanted.get(*i).copied().unwrap_or(true))
+        .map(|(_, c)| c)
+        .collect();
     RecordBatch::try_new(schema.clone(), columns).map_err(Error::arrow("generating telemetry"))
 }
 
@@ -94,6 +107,7 @@ mod tests {
                 step: 1,
                 len: 20_000,
             },
+            &[true; 5],
         )
         .expect("batch");
         let get = |c: usize| {

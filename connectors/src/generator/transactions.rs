@@ -47,40 +47,58 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-/// Generates the events of `span`, column by column.
-pub fn batch(settings: &Settings, schema: &SchemaRef, span: Span) -> Result<RecordBatch> {
+/// Generates the events of `span`, column by column; only the columns `wanted` (one flag per
+/// column of [`schema`]) are generated, and `schema` is the schema of those.
+pub fn batch(
+    settings: &Settings,
+    schema: &SchemaRef,
+    span: Span,
+    wanted: &[bool],
+) -> Result<RecordBatch> {
     let seed = settings.seed;
-    let ts = columns::event_times(
-        span,
-        settings.start_ms,
-        settings.event_time_rate,
-        settings.disorder_ms,
-        Stream::new(seed, TS),
-    );
-    let cards = columns::keys(
-        span,
-        settings.keys,
-        settings.zipf.as_deref(),
-        Stream::new(seed, CARD),
-    );
-    let merchants = columns::uniform(span, 1, settings.merchants, Stream::new(seed, MERCHANT));
-    let amounts = columns::fill(span, Stream::new(seed, AMOUNT), |bits| {
-        let top = bits >> 56;
-        let class = usize::from(top >= 205) + usize::from(top >= 250);
-        AMOUNT_LOW[class] + below(bits << 8, AMOUNT_SPAN[class]) as i64
-    });
-    let countries =
-        Categories::new(&COUNTRIES, &COUNTRY_WEIGHTS).column(span, Stream::new(seed, COUNTRY));
-    let channels =
-        Categories::new(&CHANNELS, &CHANNEL_WEIGHTS).column(span, Stream::new(seed, CHANNEL));
-    let columns: Vec<ArrayRef> = vec![
-        columns::timestamp_column(ts),
-        columns::int64_column(cards),
-        columns::int64_column(merchants),
-        columns::int64_column(amounts),
-        countries,
-        channels,
-    ];
+    let want = |i: usize| wanted.get(i).copied().unwrap_or(true);
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(6);
+    if want(0) {
+        let ts = columns::event_times(
+            span,
+            settings.start_ms,
+            settings.event_time_rate,
+            settings.disorder_ms,
+            Stream::new(seed, TS),
+        );
+        columns.push(columns::timestamp_column(ts));
+    }
+    if want(1) {
+        let cards = columns::keys(
+            span,
+            settings.keys,
+            settings.zipf.as_deref(),
+            Stream::new(seed, CARD),
+        );
+        columns.push(columns::int64_column(cards));
+    }
+    if want(2) {
+        let merchants = columns::uniform(span, 1, settings.merchants, Stream::new(seed, MERCHANT));
+        columns.push(columns::int64_column(merchants));
+    }
+    if want(3) {
+        let amounts = columns::fill(span, Stream::new(seed, AMOUNT), |bits| {
+            let top = bits >> 56;
+            let class = usize::from(top >= 205) + usize::from(top >= 250);
+            AMOUNT_LOW[class] + below(bits << 8, AMOUNT_SPAN[class]) as i64
+        });
+        columns.push(columns::int64_column(amounts));
+    }
+    if want(4) {
+        columns.push(
+            Categories::new(&COUNTRIES, &COUNTRY_WEIGHTS).column(span, Stream::new(seed, COUNTRY)),
+        );
+    }
+    if want(5) {
+        columns.push(
+            Categories::new(&CHANNELS, &CHANNEL_WEIGHTS).column(span, Stream::new(seed, CHANNEL)),
+        );
+    }
     RecordBatch::try_new(schema.clone(), columns).map_err(Error::arrow("generating transactions"))
 }
 
@@ -100,6 +118,7 @@ mod tests {
                 step: 1,
                 len: 100_000,
             },
+            &[true; 6],
         )
         .expect("batch");
         let amounts = out
