@@ -1,0 +1,240 @@
+//! The driver: cuts micro-batches, runs the operator chain, advances the watermark and hands
+//! what is emitted to the sink writers.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use tokio::sync::{mpsc, watch};
+
+use super::reader::FromSource;
+use super::sink_writer::{SinkCommand, SinkWriter};
+use crate::batching::{MicroBatch, MicroBatcher};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::operator::{Emitted, OperatorChain};
+use crate::source::DeadLetter;
+use crate::watermark::{END_OF_INPUT, WatermarkTracker};
+
+/// A watermark-relevant fact, applied once the rows before it have been processed.
+pub(super) enum Progress {
+    Observe(usize, Option<i64>),
+    Finish(usize),
+}
+
+pub(super) struct Driver {
+    pub(super) chain: Option<OperatorChain>,
+    pub(super) tracker: WatermarkTracker,
+    pub(super) batcher: MicroBatcher,
+    pub(super) tick: Duration,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) out: SinkWriter,
+    pub(super) late: Option<SinkWriter>,
+    pub(super) dead: Option<SinkWriter>,
+    pub(super) strict: bool,
+    pub(super) progress: VecDeque<(u64, Progress)>,
+    pub(super) rows_pushed: u64,
+    pub(super) fired: i64,
+    pub(super) ended: usize,
+    pub(super) partitions: usize,
+}
+
+impl Driver {
+    /// Runs until the input ends (`Ok(false)`) or the job is cancelled (`Ok(true)`).
+    pub(super) async fn drive(
+        &mut self,
+        rx: &mut mpsc::Receiver<FromSource>,
+        mut cancel: Option<watch::Receiver<bool>>,
+    ) -> Result<bool> {
+        loop {
+            let wake = self
+                .batcher
+                .deadline()
+                .unwrap_or_else(|| Instant::now() + self.tick);
+            tokio::select! {
+                biased;
+                _ = cancelled(&mut cancel) => return Ok(true),
+                message = rx.recv() => match message {
+                    Some(FromSource::Data { partition, batch, max_ts, dead }) => {
+                        self.on_data(partition, batch, max_ts, dead).await?;
+                    }
+                    Some(FromSource::End { partition }) => {
+                        self.progress.push_back((self.rows_pushed, Progress::Finish(partition)));
+                        self.ended += 1;
+                        if self.ended == self.partitions {
+                            if let Some(mb) = self.batcher.cut()? {
+                                self.process(mb).await?;
+                            }
+                            self.commit_ready();
+                            self.advance().await?;
+                            return Ok(false);
+                        }
+                        self.commit_ready();
+                        self.advance().await?;
+                    }
+                    Some(FromSource::Failed(e)) => return Err(e),
+                    None => return Err(Error::Internal("every source reader stopped without ending".into())),
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    if self.batcher.deadline().is_some_and(|d| d <= Instant::now())
+                        && let Some(mb) = self.batcher.cut()?
+                    {
+                        self.process(mb).await?;
+                    }
+                    // Idle partitions may have timed out: the watermark can move without data.
+                    self.advance().await?;
+                }
+            }
+        }
+    }
+
+    async fn on_data(
+        &mut self,
+        partition: usize,
+        batch: RecordBatch,
+        max_ts: Option<i64>,
+        dead: Vec<DeadLetter>,
+    ) -> Result<()> {
+        self.dead_letters(dead).await?;
+        let rows = batch.num_rows();
+        self.metrics.add_in(rows);
+        self.rows_pushed += rows as u64;
+        self.progress
+            .push_back((self.rows_pushed, Progress::Observe(partition, max_ts)));
+        for mb in self.batcher.push(batch, Instant::now())? {
+            self.process(mb).await?;
+        }
+        if self.batcher.pending_rows() == 0 {
+            self.commit_ready();
+            self.advance().await?;
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&mut self, dead: Vec<DeadLetter>) -> Result<()> {
+        let Some(first) = dead.first() else {
+            return Ok(());
+        };
+        if self.strict {
+            return Err(Error::Malformed {
+                source_name: first.source.clone(),
+                location: first.location.to_string(),
+                reason: first.reason.clone(),
+            });
+        }
+        self.metrics.add_malformed(dead.len());
+        if let Some(sink) = &self.dead {
+            sink.send(SinkCommand::Write(DeadLetter::to_batch(&dead)?))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a micro-batch through the operators, then lets the watermark catch up with it.
+    async fn process(&mut self, mb: MicroBatch) -> Result<()> {
+        let emitted = self
+            .with_chain(move |chain| chain.process(mb.batch))
+            .await?;
+        self.emit(emitted).await?;
+        self.commit_ready();
+        self.advance().await?;
+        self.metrics.add_batch(mb.arrived.elapsed());
+        Ok(())
+    }
+
+    /// Applies progress of every partition whose earlier rows have all been processed.
+    fn commit_ready(&mut self) {
+        let processed = self.rows_pushed - self.batcher.pending_rows() as u64;
+        let now = Instant::now();
+        while self
+            .progress
+            .front()
+            .is_some_and(|(at, _)| *at <= processed)
+        {
+            match self.progress.pop_front() {
+                Some((_, Progress::Observe(p, max_ts))) => self.tracker.observe(p, max_ts, now),
+                Some((_, Progress::Finish(p))) => self.tracker.finish(p),
+                None => break,
+            }
+        }
+    }
+
+    /// Moves the watermark as far as the partitions allow and fires what closed.
+    async fn advance(&mut self) -> Result<()> {
+        let watermark = self.tracker.advance(Instant::now());
+        if watermark <= self.fired {
+            return Ok(());
+        }
+        self.fired = watermark;
+        self.metrics.set_watermark(watermark);
+        let emitted = self
+            .with_chain(move |chain| chain.on_watermark(watermark))
+            .await?;
+        let wrote = !emitted.is_empty();
+        self.emit(emitted).await?;
+        if wrote || watermark == END_OF_INPUT {
+            self.out.send(SinkCommand::Flush).await?;
+        }
+        Ok(())
+    }
+
+    async fn emit(&mut self, emitted: Emitted) -> Result<()> {
+        for batch in emitted.batches {
+            self.metrics.add_out(batch.num_rows());
+            self.out.send(SinkCommand::Write(batch)).await?;
+        }
+        for batch in emitted.late {
+            self.metrics.add_late(batch.num_rows());
+            if let Some(sink) = &self.late {
+                sink.send(SinkCommand::Write(batch)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs CPU-heavy operator work off the async workers.
+    async fn with_chain<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut OperatorChain) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let mut chain = self
+            .chain
+            .take()
+            .ok_or_else(|| Error::Internal("operator chain lost".into()))?;
+        let (chain, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&mut chain);
+            (chain, result)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("operator task failed: {e}")))?;
+        self.chain = Some(chain);
+        result
+    }
+
+    /// Closes every sink, reporting the first failure.
+    pub(super) async fn close(&mut self) -> Result<()> {
+        let mut first = Ok(());
+        let writers = [Some(&mut self.out), self.late.as_mut(), self.dead.as_mut()];
+        for writer in writers.into_iter().flatten() {
+            let result = writer.close().await;
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
+    }
+}
+
+async fn cancelled(cancel: &mut Option<watch::Receiver<bool>>) {
+    match cancel {
+        Some(rx) => {
+            while !*rx.borrow_and_update() {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,151 @@
+//! The job runtime on tokio: reader threads per source partition, the driver that cuts
+//! micro-batches, runs operators and advances watermarks, and a writer thread per sink.
+//!
+//! Every hop is a bounded channel, so a slow sink stalls the driver, which stalls the readers:
+//! memory stays bounded by the channel capacities times the batch size (backpressure). A
+//! partition's event-time progress is applied to the watermark only once all rows it sent
+//! before have been processed, so buffering in the batcher can never make on-time rows late.
+
+mod driver;
+mod reader;
+mod sink_writer;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::batching::MicroBatcher;
+use crate::error::{Error, Result};
+use crate::metrics::{Metrics, RunSummary};
+use crate::pipeline::Pipeline;
+use crate::source::SourceContext;
+use crate::watermark::WatermarkTracker;
+use driver::Driver;
+use reader::{Reader, spawn_reader};
+use sink_writer::SinkWriter;
+
+/// How to run a job: where to report progress and how to stop it early.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Counters the caller can watch while the job runs.
+    pub metrics: Arc<Metrics>,
+    /// When this turns `true`, the job stops reading, closes its sinks and returns.
+    pub cancel: Option<watch::Receiver<bool>>,
+}
+
+impl RunOptions {
+    /// Reports into `metrics`; not cancellable.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        RunOptions {
+            metrics,
+            cancel: None,
+        }
+    }
+
+    /// Stops the job when `cancel` turns `true`.
+    pub fn with_cancel(mut self, cancel: watch::Receiver<bool>) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+}
+
+pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSummary> {
+    let started = Instant::now();
+    let Pipeline {
+        source,
+        event_time,
+        batching,
+        source_schema,
+        projection,
+        chain,
+        backend_name,
+        sink,
+        late_sink,
+        dead_letter_sink,
+        strict,
+        channel_capacity,
+    } = pipeline;
+    let ctx = SourceContext {
+        batch_rows: batching.max_rows.clamp(1, 1 << 20),
+        projection: projection.clone(),
+    };
+    let source_name = source.name().to_string();
+    let partitions = source.open(&ctx)?;
+    if partitions.is_empty() {
+        return Err(Error::Source {
+            name: source_name,
+            message: "the source has no partitions".into(),
+        });
+    }
+    let count = partitions.len();
+    let (tx, mut rx) = mpsc::channel(channel_capacity.max(count));
+    let stop = Arc::new(AtomicBool::new(false));
+    let event_time = Arc::new(event_time);
+    let readers: Vec<_> = partitions
+        .into_iter()
+        .enumerate()
+        .map(|(p, part)| {
+            let reader = Reader {
+                event_time: event_time.clone(),
+                schema: source_schema.clone(),
+                projection: projection.clone(),
+            };
+            spawn_reader(p, part, tx.clone(), reader, stop.clone())
+        })
+        .collect::<Result<_>>()?;
+    drop(tx);
+
+    let idle = event_time
+        .idle_timeout
+        .map(|ms| Duration::from_millis(ms.max(0) as u64));
+    let mut driver = Driver {
+        chain: Some(chain),
+        tracker: WatermarkTracker::new(count, event_time.watermark_delay, idle, Instant::now()),
+        batcher: MicroBatcher::new(batching, source_schema),
+        tick: idle.map_or(Duration::from_millis(100), |d| {
+            (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(100))
+        }),
+        metrics: options.metrics.clone(),
+        out: SinkWriter::spawn(sink, channel_capacity)?,
+        late: late_sink
+            .map(|s| SinkWriter::spawn(s, channel_capacity))
+            .transpose()?,
+        dead: dead_letter_sink
+            .map(|s| SinkWriter::spawn(s, channel_capacity))
+            .transpose()?,
+        strict,
+        progress: VecDeque::new(),
+        rows_pushed: 0,
+        fired: i64::MIN,
+        ended: 0,
+        partitions: count,
+    };
+    let outcome = driver.drive(&mut rx, options.cancel).await;
+    stop.store(true, Ordering::Relaxed);
+    drop(rx);
+    let closed = driver.close().await;
+    let joined = tokio::task::spawn_blocking(move || {
+        for reader in readers {
+            let _ = reader.join();
+        }
+    })
+    .await;
+    let cancelled = match (outcome, closed) {
+        // The driver only saw that a sink stopped; the sink's own error says why.
+        (Err(Error::Sink { .. }), Err(why)) => return Err(why),
+        (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
+        (Ok(cancelled), Ok(())) => cancelled,
+    };
+    joined.map_err(|e| Error::Internal(format!("joining source readers: {e}")))?;
+    let metrics = &options.metrics;
+    Ok(RunSummary {
+        backend: backend_name.to_string(),
+        counts: metrics.snapshot(),
+        elapsed: started.elapsed(),
+        latency: metrics.latency(),
+        cancelled,
+    })
+}

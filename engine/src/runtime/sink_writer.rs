@@ -1,0 +1,72 @@
+//! Sink writers: each sink on a thread of its own behind a bounded channel.
+
+use arrow::array::RecordBatch;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::sink::Sink;
+
+pub(super) enum SinkCommand {
+    Write(RecordBatch),
+    Flush,
+}
+
+/// A sink running on a thread of its own behind a bounded channel.
+pub(super) struct SinkWriter {
+    name: String,
+    tx: Option<mpsc::Sender<SinkCommand>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl SinkWriter {
+    pub(super) fn spawn(mut sink: Box<dyn Sink>, capacity: usize) -> Result<Self> {
+        let name = sink.name();
+        let (tx, mut rx) = mpsc::channel::<SinkCommand>(capacity.max(1));
+        let thread = std::thread::Builder::new()
+            .name("sluice-sink".into())
+            .spawn(move || {
+                while let Some(command) = rx.blocking_recv() {
+                    match command {
+                        SinkCommand::Write(batch) => sink.write(&batch)?,
+                        SinkCommand::Flush => sink.flush()?,
+                    }
+                }
+                sink.close()
+            })
+            .map_err(|e| Error::Internal(format!("cannot start a sink thread: {e}")))?;
+        Ok(SinkWriter {
+            name,
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub(super) async fn send(&self, command: SinkCommand) -> Result<()> {
+        let Some(tx) = &self.tx else {
+            return Err(Error::Internal(format!(
+                "sink {} already closed",
+                self.name
+            )));
+        };
+        // A send fails only when the sink thread has stopped; `close` reports its error.
+        tx.send(command).await.map_err(|_| Error::Sink {
+            name: self.name.clone(),
+            message: "stopped after an error".into(),
+        })
+    }
+
+    pub(super) async fn close(&mut self) -> Result<()> {
+        self.tx = None;
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let name = self.name.clone();
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| Error::Internal(format!("joining sink {name}: {e}")))?
+            .map_err(|_| Error::Sink {
+                name: self.name.clone(),
+                message: "the sink thread panicked".into(),
+            })?
+    }
+}
