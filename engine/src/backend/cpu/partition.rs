@@ -33,6 +33,11 @@ impl Hasher for KeyHasher {
     }
 
     #[inline]
+    fn write_i64(&mut self, key: i64) {
+        self.write_u64(key as u64);
+    }
+
+    #[inline]
     fn write_u64(&mut self, key: u64) {
         // hashbrown takes the top 7 bits for its control bytes and the low bits for the bucket:
         // fold the high half down so both ends are well mixed.

@@ -30,8 +30,11 @@ pub struct CpuWindowAggregator {
 #[derive(Debug)]
 struct Partition {
     index: usize,
-    /// Open windows, in no particular order (there are few: about delay / slide + 1).
+    /// Open windows, in no particular order (usually few: about delay / slide + size / slide).
     windows: Vec<WindowGroups>,
+    /// Window start → index in `windows`, so a lookup stays O(1) when many windows are open
+    /// (a long watermark delay over short windows).
+    by_start: HashMap<i64, usize, BuildKeyHasher>,
     late: Vec<u32>,
 }
 
@@ -59,6 +62,7 @@ impl CpuWindowAggregator {
             .map(|index| Partition {
                 index,
                 windows: Vec::new(),
+                by_start: HashMap::default(),
                 late: Vec::new(),
             })
             .collect();
@@ -138,7 +142,7 @@ impl Partition {
         {
             return *cached;
         }
-        let found = self.windows.iter().rposition(|w| w.start == start);
+        let found = self.by_start.get(&start).copied();
         let index = found.unwrap_or_else(|| {
             self.windows.push(WindowGroups {
                 start,
@@ -148,6 +152,7 @@ impl Partition {
                 batch_rows: Vec::new(),
                 batch_slots: Vec::new(),
             });
+            self.by_start.insert(start, self.windows.len() - 1);
             self.windows.len() - 1
         });
         *cached = index;
@@ -195,6 +200,10 @@ impl WindowAggregator for CpuWindowAggregator {
             while i < partition.windows.len() {
                 if partition.windows[i].start.saturating_add(size) <= watermark {
                     let window = partition.windows.swap_remove(i);
+                    partition.by_start.remove(&window.start);
+                    if let Some(moved) = partition.windows.get(i) {
+                        partition.by_start.insert(moved.start, i);
+                    }
                     let slots: Vec<u32> = (0..window.keys.len() as u32).collect();
                     closed
                         .starts
@@ -239,4 +248,105 @@ pub(super) fn concat_columns(
             arrow::compute::concat(&arrays).map_err(Error::arrow("collecting closed windows"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::AggregateFunction;
+    use crate::backend::{AggregatePlan, ColumnValues};
+    use crate::window::WindowSpec;
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+
+    fn aggregator(window: WindowSpec, partitions: usize) -> CpuWindowAggregator {
+        let plan = WindowAggregatePlan {
+            window,
+            aggregates: vec![AggregatePlan {
+                function: AggregateFunction::Count,
+                input: None,
+            }],
+        };
+        CpuWindowAggregator::new(plan, partitions, None)
+    }
+
+    fn add(agg: &mut CpuWindowAggregator, keys: &[u64], ts: &[i64]) -> Vec<u32> {
+        let columns = [ColumnValues::Rows];
+        agg.accumulate(&AggregateInput {
+            keys,
+            ts,
+            columns: &columns,
+        })
+        .expect("accumulate")
+    }
+
+    fn rows(closed: &ClosedWindows) -> Vec<(u64, i64, i64, i64)> {
+        let counts = closed.aggregates[0].as_primitive::<Int64Type>();
+        let mut out: Vec<_> = (0..closed.len())
+            .map(|i| {
+                (
+                    closed.keys[i],
+                    closed.starts[i],
+                    closed.ends[i],
+                    counts.value(i),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_hopping_event_joins_the_windows_still_open_and_is_not_late() {
+        let mut agg = aggregator(
+            WindowSpec::Hopping {
+                size: 2_000,
+                slide: 1_000,
+                offset: 0,
+            },
+            2,
+        );
+        assert!(add(&mut agg, &[7], &[500]).is_empty());
+        assert_eq!(
+            rows(&agg.fire(1_000).expect("fire")),
+            vec![(7, -1_000, 1_000, 1)]
+        );
+        // [-1000, 1000) has fired; [0, 2000) is open: the event counts there and is not late.
+        assert!(add(&mut agg, &[7], &[600]).is_empty());
+        assert_eq!(
+            rows(&agg.fire(2_000).expect("fire")),
+            vec![(7, 0, 2_000, 2)]
+        );
+        // Now every window of ts 600 has fired: late.
+        assert_eq!(add(&mut agg, &[7, 8], &[600, 5_000]), vec![0]);
+    }
+
+    #[test]
+    fn empty_batches_and_many_open_windows() {
+        let mut agg = aggregator(
+            WindowSpec::Tumbling {
+                size: 10,
+                offset: 0,
+            },
+            3,
+        );
+        assert!(add(&mut agg, &[], &[]).is_empty());
+        let keys: Vec<u64> = (0..5_000).map(|i| i % 7).collect();
+        let ts: Vec<i64> = (0..5_000).rev().collect();
+        assert!(add(&mut agg, &keys, &ts).is_empty());
+        assert_eq!(agg.open_groups(), 500 * 7);
+        let closed = agg.fire(2_500).expect("fire");
+        assert_eq!(closed.len(), 250 * 7);
+        let total: i64 = closed.aggregates[0]
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .sum();
+        assert_eq!(total, 2_500);
+        assert_eq!(agg.open_groups(), 250 * 7);
+        assert!(
+            agg.fire(2_000).expect("fire again").is_empty(),
+            "an older watermark fires nothing"
+        );
+    }
 }
