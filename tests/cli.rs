@@ -77,6 +77,10 @@ fn the_traffic_example_writes_csv_late_and_dead_letters() {
     assert!(stderr.contains("late        6"), "{stderr}");
     assert!(stderr.contains("malformed   2"), "{stderr}");
     let late = std::fs::read_to_string(dir.path().join("late.csv")).expect("late");
+    assert!(
+        late.starts_with("ts,segment_id,sensor_id,speed_kmh,vehicles\n"),
+        "late rows keep every column: {late}"
+    );
     assert_eq!(
         late.lines().count(),
         1 + 6,

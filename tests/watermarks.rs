@@ -121,6 +121,18 @@ fn run_scripted(
     partitions: Vec<Vec<(Duration, RecordBatch)>>,
     idle: Option<i64>,
 ) -> (Vec<(Instant, RecordBatch)>, Vec<Instant>) {
+    let batching = BatchingSpec {
+        max_rows: 1,
+        max_delay: Duration::from_millis(5),
+    };
+    run_batched(partitions, idle, batching)
+}
+
+fn run_batched(
+    partitions: Vec<Vec<(Duration, RecordBatch)>>,
+    idle: Option<i64>,
+    batching: BatchingSpec,
+) -> (Vec<(Instant, RecordBatch)>, Vec<Instant>) {
     let ended = Arc::new(Mutex::new(Vec::new()));
     let sink = TimedSink::default();
     let mut event_time = EventTimeSpec::new("ts", 0);
@@ -132,10 +144,7 @@ fn run_scripted(
         }),
         event_time,
     )
-    .batching(BatchingSpec {
-        max_rows: 1,
-        max_delay: Duration::from_millis(5),
-    })
+    .batching(batching)
     .window(count_window())
     .sink(Box::new(sink.clone()))
     .build()
@@ -268,4 +277,33 @@ fn a_collect_sink_is_flushed_after_emitting() {
     let summary = pipeline.run_blocking().expect("run");
     assert_eq!(summary.counts.events_out, 3);
     assert!(sink.flushes() >= 1);
+}
+
+#[test]
+fn a_trickle_is_cut_into_micro_batches_by_age() {
+    // Far fewer rows than `max_rows` ever arrive: only `max_delay` can cut a micro-batch, and
+    // windows must still close while the source is running, not just at its end.
+    let step = Duration::from_millis(30);
+    let trickle: Vec<_> = (0..8).map(|s| (step, batch(&[s * 1_000 + 5]))).collect();
+    let batching = BatchingSpec {
+        max_rows: 1_000_000,
+        max_delay: Duration::from_millis(10),
+    };
+    let (writes, resumed) = run_batched(vec![trickle], None, batching);
+    let last_batch = *resumed.iter().max().expect("resumed");
+    assert!(
+        writes.iter().any(|(t, _)| *t < last_batch),
+        "a window fired before the last batch was read"
+    );
+    let counts: i64 = writes
+        .iter()
+        .map(|(_, b)| {
+            b.column(3)
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .sum::<i64>()
+        })
+        .sum();
+    assert_eq!(counts, 8);
 }
