@@ -102,8 +102,8 @@ impl Events {
             KeyKind::Int => columns.push(Arc::new(Int64Array::from_iter_values(
                 rows.iter().map(|&r| self.key[r]),
             ))),
-            KeyKind::Str => columns.push(Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|&r| format!("key-{}", self.key[r])),
+            KeyKind::Str => columns.push(Arc::new(StringArray::from_iter(
+                rows.iter().map(|&r| string_key(self.key[r])),
             ))),
             KeyKind::Multi => {
                 columns.push(Arc::new(Int64Array::from_iter_values(
@@ -145,6 +145,11 @@ impl Events {
     }
 }
 
+/// The string form of a key: `key-N`, and null for every 37th key (a null key is a group).
+pub fn string_key(key: i64) -> Option<String> {
+    (key % 37 != 36).then(|| format!("key-{key}"))
+}
+
 /// The schema of [`Events::to_batch`].
 pub fn schema(kind: KeyKind) -> SchemaRef {
     let mut fields = vec![Field::new(
@@ -154,7 +159,7 @@ pub fn schema(kind: KeyKind) -> SchemaRef {
     )];
     match kind {
         KeyKind::Int => fields.push(Field::new("k", DataType::Int64, false)),
-        KeyKind::Str => fields.push(Field::new("k", DataType::Utf8, false)),
+        KeyKind::Str => fields.push(Field::new("k", DataType::Utf8, true)),
         KeyKind::Multi => {
             fields.push(Field::new("k", DataType::Int64, false));
             fields.push(Field::new("region", DataType::Utf8, false));

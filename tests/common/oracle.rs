@@ -14,6 +14,9 @@ use sluice_engine::window::WindowSpec;
 
 use super::{Events, KeyKind};
 
+/// How a null key is written in a [`Table`].
+const NULL_KEY: &str = "<null>";
+
 /// One aggregate value, as either side computed it.
 #[derive(Debug, Clone, Copy)]
 pub enum Value {
@@ -37,8 +40,8 @@ fn frame(events: &Events, kind: KeyKind, rows: &[usize]) -> DataFrame {
         KeyKind::Str => columns.push(Column::new(
             "k".into(),
             rows.iter()
-                .map(|&r| format!("key-{}", events.key[r]))
-                .collect::<Vec<String>>(),
+                .map(|&r| super::string_key(events.key[r]))
+                .collect::<Vec<Option<String>>>(),
         )),
         KeyKind::Multi => {
             columns.push(Column::new(
@@ -107,7 +110,7 @@ fn assign_windows(lf: LazyFrame, kind: KeyKind, window: WindowSpec) -> LazyFrame
             by.push("ts".into());
             let mut new_session = (col("ts") - col("ts").shift(lit(1))).gt(lit(gap));
             for key in keys(kind) {
-                new_session = new_session.or(key.clone().neq(key.shift(lit(1))));
+                new_session = new_session.or(key.clone().neq_missing(key.shift(lit(1))));
             }
             lf.sort(by, SortMultipleOptions::default()).with_column(
                 new_session
@@ -183,7 +186,7 @@ pub fn expected(events: &Events, kind: KeyKind, window: WindowSpec, rows: &[usiz
                 .str()
                 .expect("str")
                 .get(row)
-                .expect("key")
+                .unwrap_or(NULL_KEY)
                 .to_string(),
             KeyKind::Multi => format!(
                 "{}|{}",
@@ -234,6 +237,7 @@ pub fn actual(output: &RecordBatch, kind: KeyKind) -> Table {
     let key_text = |row: usize| -> String {
         let k = column("k");
         let first = match k.data_type() {
+            DataType::Utf8 if k.is_null(row) => NULL_KEY.to_string(),
             DataType::Utf8 => k.as_string::<i32>().value(row).to_string(),
             _ => k.as_primitive::<Int64Type>().value(row).to_string(),
         };
