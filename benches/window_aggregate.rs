@@ -1,5 +1,6 @@
-//! Window aggregation throughput: the window operator alone at several batch sizes, and the
-//! whole pipeline (transactions generator → 1 s tumbling count/sum by card → discard).
+//! Window aggregation throughput: the window operator alone at several batch sizes, the same
+//! query as a polars batch group-by on the same rows (the baseline), and the whole pipeline
+//! (transactions generator → 1 s tumbling count/sum by card → discard).
 //!
 //! Run with `cargo bench --bench window_aggregate`. Inputs are generated before timing starts.
 
@@ -99,6 +100,47 @@ fn operator(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same query in polars: assign 1 s windows, group by (card, window), count and sum.
+fn polars_baseline(c: &mut Criterion) {
+    use polars::prelude::*;
+    let mut group = c.benchmark_group("window_aggregate/polars_batch");
+    group.sample_size(10);
+    for rows in [64 * 1024, 1 << 20, 4 << 20] {
+        let batch = input(rows, 7);
+        let column = |i: usize| -> Vec<i64> {
+            let array = batch.column(i).to_data();
+            array.buffers()[0].typed_data::<i64>()[..rows].to_vec()
+        };
+        let df = DataFrame::new(
+            rows,
+            vec![
+                Column::new("ts".into(), column(0)),
+                Column::new("card_id".into(), column(1)),
+                Column::new("amount_cents".into(), column(2)),
+            ],
+        )
+        .expect("frame");
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_function(format!("tumbling_1s_count_sum/{rows}"), |b| {
+            b.iter(|| {
+                let out = df
+                    .clone()
+                    .lazy()
+                    .with_column((col("ts") - col("ts") % lit(1_000i64)).alias("window_start"))
+                    .group_by([col("card_id"), col("window_start")])
+                    .agg([
+                        len().alias("n"),
+                        col("amount_cents").sum().alias("amount_sum"),
+                    ])
+                    .collect()
+                    .expect("polars");
+                black_box(out.height())
+            })
+        });
+    }
+    group.finish();
+}
+
 const PIPELINE: &str = r#"
 [source]
 type = "generator"
@@ -141,5 +183,5 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, operator, pipeline);
+criterion_group!(benches, operator, polars_baseline, pipeline);
 criterion_main!(benches);
