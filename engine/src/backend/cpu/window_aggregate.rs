@@ -87,13 +87,20 @@ impl Partition {
     ) -> Result<()> {
         self.late.clear();
         let mut cached = usize::MAX;
+        let slide = plan.window.slide().unwrap_or(size);
+        // Rows arrive nearly in time order: remember the slide-aligned range of the previous
+        // row so most rows skip the division in `last_start`.
+        let (mut pane_start, mut pane_end) = (i64::MAX, i64::MIN);
         for (row, (&key, &ts)) in input.keys.iter().zip(input.ts).enumerate() {
             if count > 1 && partition_of(key, count) != self.index {
                 continue;
             }
             let mut placed = false;
-            let mut start = plan.window.last_start(ts);
-            let slide = plan.window.slide().unwrap_or(size);
+            if ts < pane_start || ts >= pane_end {
+                pane_start = plan.window.last_start(ts);
+                pane_end = pane_start.saturating_add(slide);
+            }
+            let mut start = pane_start;
             while start > ts - size {
                 // A window that ended at or before the fired watermark is gone: skip it.
                 if start.saturating_add(size) > fired_through {
