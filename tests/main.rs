@@ -3,6 +3,7 @@
 mod common;
 
 mod backpressure;
+mod cancel;
 mod cli;
 mod lateness;
 mod malformed;

@@ -127,19 +127,24 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
     stop.store(true, Ordering::Relaxed);
     drop(rx);
     let closed = driver.close().await;
-    let joined = tokio::task::spawn_blocking(move || {
-        for reader in readers {
-            let _ = reader.join();
-        }
-    })
-    .await;
     let cancelled = match (outcome, closed) {
         // The driver only saw that a sink stopped; the sink's own error says why.
         (Err(Error::Sink { .. }), Err(why)) => return Err(why),
         (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
         (Ok(cancelled), Ok(())) => cancelled,
     };
-    joined.map_err(|e| Error::Internal(format!("joining source readers: {e}")))?;
+    // After a normal end every reader has returned, so joining is instant. After a cancel a
+    // reader may still be inside `next_batch` (a throttled or blocking source): it stops on
+    // its own at the next batch, and the job does not wait for it.
+    if !cancelled {
+        tokio::task::spawn_blocking(move || {
+            for reader in readers {
+                let _ = reader.join();
+            }
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("joining source readers: {e}")))?;
+    }
     let metrics = &options.metrics;
     Ok(RunSummary {
         backend: backend_name.to_string(),
