@@ -4,23 +4,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use sluice_engine::prelude::*;
+
+use crate::common::{ts_int_batch, ts_int_schema};
 
 const BATCH: usize = 1_000;
 const BATCHES: usize = 300;
-
-fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            false,
-        ),
-        Field::new("v", DataType::Int64, false),
-    ]))
-}
 
 /// Produces batches as fast as it is asked, counting them.
 #[derive(Debug)]
@@ -36,7 +27,7 @@ impl Source for Firehose {
         "firehose"
     }
     fn schema(&self) -> SchemaRef {
-        schema()
+        ts_int_schema("v")
     }
     fn open(self: Box<Self>, _ctx: &SourceContext) -> Result<Vec<Box<dyn SourcePartition>>> {
         Ok(vec![Box::new(FirehosePartition {
@@ -56,10 +47,8 @@ impl SourcePartition for FirehosePartition {
         }
         let start = (self.next * BATCH) as i64;
         self.next += 1;
-        let ts = TimestampMillisecondArray::from_iter_values(start..start + BATCH as i64);
-        let v = Int64Array::from_iter_values(start..start + BATCH as i64);
-        let batch = RecordBatch::try_new(schema(), vec![Arc::new(ts) as ArrayRef, Arc::new(v)])
-            .expect("batch");
+        let values: Vec<i64> = (start..start + BATCH as i64).collect();
+        let batch = ts_int_batch("v", values.clone(), values);
         self.produced.fetch_add(BATCH, Ordering::SeqCst);
         Ok(Some(SourceBatch::new(batch)))
     }

@@ -4,22 +4,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use sluice_engine::memory::CollectSink;
 use sluice_engine::prelude::*;
 use tokio::sync::watch;
 
-fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            false,
-        ),
-        Field::new("v", DataType::Int64, false),
-    ]))
-}
+use crate::common::{ts_int_batch, ts_int_schema};
 
 /// Yields one row, then blocks for ten seconds before every further row.
 #[derive(Debug)]
@@ -32,7 +23,7 @@ impl Source for Stalling {
         "stalling"
     }
     fn schema(&self) -> SchemaRef {
-        schema()
+        ts_int_schema("v")
     }
     fn open(self: Box<Self>, _ctx: &SourceContext) -> Result<Vec<Box<dyn SourcePartition>>> {
         Ok(vec![Box::new(StallingPartition(0))])
@@ -48,15 +39,7 @@ impl SourcePartition for StallingPartition {
             std::thread::sleep(Duration::from_secs(10));
         }
         self.0 += 1;
-        let ts = TimestampMillisecondArray::from(vec![self.0 * 1_000]);
-        let batch = RecordBatch::try_new(
-            schema(),
-            vec![
-                Arc::new(ts) as ArrayRef,
-                Arc::new(Int64Array::from(vec![self.0])),
-            ],
-        )
-        .expect("batch");
+        let batch = ts_int_batch("v", vec![self.0 * 1_000], vec![self.0]);
         Ok(Some(SourceBatch::new(batch)))
     }
 }

@@ -1,24 +1,18 @@
 //! Late events: counted, written to the late sink, and never change an emitted window.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampMillisecondType};
 use sluice_engine::prelude::*;
 
 use crate::common::oracle::{actual, assert_same, expected};
-use crate::common::{Events, KeyKind, StreamShape, all_aggregates, key_names, run_window, schema};
+use crate::common::{
+    Events, KeyKind, StreamShape, all_aggregates, key_names, run_window, schema, ts_int_batch,
+};
 
 fn batch(ts: &[i64], keys: &[i64]) -> RecordBatch {
-    RecordBatch::try_from_iter(vec![
-        (
-            "ts",
-            Arc::new(TimestampMillisecondArray::from(ts.to_vec())) as ArrayRef,
-        ),
-        ("k", Arc::new(Int64Array::from(keys.to_vec())) as ArrayRef),
-    ])
-    .expect("batch")
+    ts_int_batch("k", ts.to_vec(), keys.to_vec())
 }
 
 #[test]

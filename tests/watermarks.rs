@@ -3,37 +3,19 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
-use arrow::datatypes::{
-    DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
-};
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Int64Type, SchemaRef, TimestampMillisecondType};
 use sluice_engine::memory::CollectSink;
 use sluice_engine::prelude::*;
 
 use crate::common::oracle::{actual, assert_same, expected};
-use crate::common::{Events, KeyKind, StreamShape, all_aggregates, key_names, run_window, schema};
-
-fn ts_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            false,
-        ),
-        Field::new("k", DataType::Int64, false),
-    ]))
-}
+use crate::common::{
+    Events, KeyKind, StreamShape, all_aggregates, key_names, run_window, schema, ts_int_batch,
+    ts_int_schema,
+};
 
 fn batch(ts: &[i64]) -> RecordBatch {
-    let k = Int64Array::from(vec![1; ts.len()]);
-    RecordBatch::try_new(
-        ts_schema(),
-        vec![
-            Arc::new(TimestampMillisecondArray::from(ts.to_vec())),
-            Arc::new(k) as ArrayRef,
-        ],
-    )
-    .expect("batch")
+    ts_int_batch("k", ts.to_vec(), vec![1; ts.len()])
 }
 
 /// Partitions that play a script: sleep, note the time, yield a batch; then end.
@@ -54,7 +36,7 @@ impl Source for Scripted {
         "scripted"
     }
     fn schema(&self) -> SchemaRef {
-        ts_schema()
+        ts_int_schema("k")
     }
     fn open(self: Box<Self>, _ctx: &SourceContext) -> Result<Vec<Box<dyn SourcePartition>>> {
         let ended = self.ended.clone();
@@ -263,7 +245,7 @@ fn a_collect_sink_is_flushed_after_emitting() {
     let sink = CollectSink::new();
     let pipeline = Pipeline::builder(
         Box::new(sluice_engine::memory::MemorySource::new(
-            ts_schema(),
+            ts_int_schema("k"),
             vec![vec![batch(&[1, 1_500, 2_500])]],
         )),
         EventTimeSpec::new("ts", 0),

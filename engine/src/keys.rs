@@ -7,7 +7,6 @@
 //! has seen; its size is the number of distinct keys in the job.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
@@ -108,14 +107,6 @@ impl KeyEncoder {
         &self.fields
     }
 
-    /// The number of distinct keys in the dictionary (0 in integer mode, which keeps none).
-    pub fn dictionary_len(&self) -> usize {
-        match &self.mode {
-            Mode::Int => 0,
-            Mode::Dictionary { ids, .. } => ids.len(),
-        }
-    }
-
     /// Writes one id per row of `batch` into `out` (cleared first).
     pub fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<u64>) -> Result<()> {
         out.clear();
@@ -214,15 +205,11 @@ fn reserved_key(field: &Field) -> Error {
     )
 }
 
-/// Convenience for tests and sinks: an `ArrayRef` of `ids` as Int64.
-pub fn ids_as_array(ids: &[u64]) -> ArrayRef {
-    Arc::new(Int64Array::from_iter_values(ids.iter().map(|&i| i as i64)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow::array::{Int32Array, StringArray};
+    use std::sync::Arc;
 
     fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         RecordBatch::try_from_iter(columns).expect("batch")

@@ -27,11 +27,6 @@ impl MemorySource {
             .collect();
         MemorySource { schema, partitions }
     }
-
-    /// A source whose batches also carry dead letters and row locations.
-    pub fn with_source_batches(schema: SchemaRef, partitions: Vec<Vec<SourceBatch>>) -> Self {
-        MemorySource { schema, partitions }
-    }
 }
 
 impl Source for MemorySource {

@@ -186,7 +186,8 @@ impl PipelineBuilder {
 
     /// The schemas of the job, validating the operators (no data moves).
     pub fn schemas(&self) -> Result<PipelineSchemas> {
-        let (chain, late) = self.chain(&CpuBackend::with_threads(1)?)?;
+        // Validation only: the global-pool backend costs nothing to create.
+        let (chain, late) = self.chain(&CpuBackend::new())?;
         Ok(PipelineSchemas {
             source: self.source_schema()?.0,
             output: chain.output_schema(),

@@ -112,11 +112,6 @@ impl WatermarkTracker {
         self.current = self.current.max(candidate);
         self.current
     }
-
-    /// The watermark last returned by [`advance`](Self::advance).
-    pub fn current(&self) -> i64 {
-        self.current
-    }
 }
 
 #[cfg(test)]

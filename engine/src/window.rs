@@ -81,17 +81,57 @@ impl WindowSpec {
         ts - (ts - offset).rem_euclid(slide)
     }
 
-    /// Calls `f(start)` for every aligned window containing `ts`, latest first.
+    /// The starts of every aligned window containing `ts`, latest first, given
+    /// `last = last_start(ts)` (callers that process rows in time order can reuse it).
     #[inline]
-    pub fn for_each_start(&self, ts: i64, mut f: impl FnMut(i64)) {
-        let (Some(size), Some(slide)) = (self.size(), self.slide()) else {
-            return;
-        };
-        let mut start = self.last_start(ts);
-        while start > ts - size {
-            f(start);
-            start -= slide;
+    pub fn starts_from(&self, last: i64, ts: i64) -> WindowStarts {
+        match (self.size(), self.slide()) {
+            (Some(size), Some(slide)) => WindowStarts {
+                next: last,
+                stop: ts - size,
+                slide,
+            },
+            // Sessions have no aligned windows.
+            _ => WindowStarts {
+                next: 0,
+                stop: 0,
+                slide: 1,
+            },
         }
+    }
+}
+
+/// Window starts from latest to earliest, as a plain counter so the hot loop stays a loop.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowStarts {
+    next: i64,
+    stop: i64,
+    slide: i64,
+}
+
+impl WindowStarts {
+    /// The starts of windows of `size` every `slide` containing `ts`, from `last` down; for
+    /// hot loops that look `size` and `slide` up once rather than per row.
+    #[inline]
+    pub fn new(last: i64, ts: i64, size: i64, slide: i64) -> Self {
+        WindowStarts {
+            next: last,
+            stop: ts - size,
+            slide,
+        }
+    }
+}
+
+impl Iterator for WindowStarts {
+    type Item = i64;
+
+    #[inline]
+    fn next(&mut self) -> Option<i64> {
+        (self.next > self.stop).then(|| {
+            let start = self.next;
+            self.next -= self.slide;
+            start
+        })
     }
 }
 
@@ -101,7 +141,7 @@ mod tests {
 
     fn starts(spec: WindowSpec, ts: i64) -> Vec<i64> {
         let mut out = Vec::new();
-        spec.for_each_start(ts, |s| out.push(s));
+        out.extend(spec.starts_from(spec.last_start(ts), ts));
         out
     }
 

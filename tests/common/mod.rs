@@ -170,6 +170,27 @@ pub fn schema(kind: KeyKind) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// `ts` (Timestamp ms) and one Int64 column `name`: the shape of the hand-written cases.
+pub fn ts_int_schema(name: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new(name, DataType::Int64, false),
+    ]))
+}
+
+/// A batch of [`ts_int_schema`]`(name)`.
+pub fn ts_int_batch(name: &str, ts: Vec<i64>, values: Vec<i64>) -> RecordBatch {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(TimestampMillisecondArray::from(ts)),
+        Arc::new(Int64Array::from(values)),
+    ];
+    RecordBatch::try_new(ts_int_schema(name), columns).expect("test batch")
+}
+
 /// The key column names for `kind`.
 pub fn key_names(kind: KeyKind) -> Vec<String> {
     match kind {

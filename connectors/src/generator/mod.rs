@@ -96,6 +96,28 @@ impl Settings {
         })
     }
 
+    /// The event-time column of `span`, drawn from random stream `stream`.
+    fn event_times(&self, span: Span, stream: u64) -> Vec<i64> {
+        let bits = rng::Stream::new(self.seed, stream);
+        columns::event_times(
+            span,
+            self.start_ms,
+            self.event_time_rate,
+            self.disorder_ms,
+            bits,
+        )
+    }
+
+    /// The key column of `span` (uniform or Zipf over `1..=keys`), from random stream `stream`.
+    fn keys(&self, span: Span, stream: u64) -> Vec<i64> {
+        columns::keys(
+            span,
+            self.keys,
+            self.zipf.as_deref(),
+            rng::Stream::new(self.seed, stream),
+        )
+    }
+
     /// How many of the `events` fall to partition `p`.
     fn partition_events(&self, p: u64) -> Option<u64> {
         self.events.map(|n| {

@@ -46,19 +46,8 @@ pub fn batch(
     wanted: &[bool],
 ) -> Result<RecordBatch> {
     let seed = settings.seed;
-    let ts = columns::event_times(
-        span,
-        settings.start_ms,
-        settings.event_time_rate,
-        settings.disorder_ms,
-        Stream::new(seed, TS),
-    );
-    let segments = columns::keys(
-        span,
-        settings.keys,
-        settings.zipf.as_deref(),
-        Stream::new(seed, SEGMENT),
-    );
+    let ts = settings.event_times(span, TS);
+    let segments = settings.keys(span, SEGMENT);
     let sensor_bits = Stream::new(seed, SENSOR);
     let sensors: Vec<i64> = segments
         .iter()

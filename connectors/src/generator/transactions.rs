@@ -59,22 +59,11 @@ pub fn batch(
     let want = |i: usize| wanted.get(i).copied().unwrap_or(true);
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(6);
     if want(0) {
-        let ts = columns::event_times(
-            span,
-            settings.start_ms,
-            settings.event_time_rate,
-            settings.disorder_ms,
-            Stream::new(seed, TS),
-        );
+        let ts = settings.event_times(span, TS);
         columns.push(columns::timestamp_column(ts));
     }
     if want(1) {
-        let cards = columns::keys(
-            span,
-            settings.keys,
-            settings.zipf.as_deref(),
-            Stream::new(seed, CARD),
-        );
+        let cards = settings.keys(span, CARD);
         columns.push(columns::int64_column(cards));
     }
     if want(2) {

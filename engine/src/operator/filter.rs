@@ -2,7 +2,7 @@
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 
 use super::{Emitted, Operator};
 use crate::error::{Error, Result};
@@ -28,11 +28,6 @@ impl FilterOperator {
             ));
         }
         Ok(FilterOperator { predicate, schema })
-    }
-
-    /// The schema of the input, which is also the output.
-    pub fn schema(&self) -> &Schema {
-        &self.schema
     }
 }
 
@@ -66,6 +61,7 @@ impl Operator for FilterOperator {
 mod tests {
     use super::*;
     use arrow::array::{ArrayRef, Int64Array};
+    use arrow::datatypes::Schema;
     use std::sync::Arc;
 
     #[test]

@@ -189,14 +189,10 @@ impl Operator for WindowAggregateOperator {
             .iter()
             .map(|array| match array {
                 None => ColumnValues::Rows,
-                Some(a) if a.data_type() == &DataType::Int64 => ColumnValues::Int(
-                    a.as_primitive::<Int64Type>().values(),
-                    a.logical_nulls_ref(),
-                ),
-                Some(a) => ColumnValues::Float(
-                    a.as_primitive::<Float64Type>().values(),
-                    a.logical_nulls_ref(),
-                ),
+                Some(a) if a.data_type() == &DataType::Int64 => {
+                    ColumnValues::Int(a.as_primitive::<Int64Type>().values(), nulls(a))
+                }
+                Some(a) => ColumnValues::Float(a.as_primitive::<Float64Type>().values(), nulls(a)),
             })
             .collect();
         let input = AggregateInput {
@@ -231,13 +227,7 @@ impl Operator for WindowAggregateOperator {
     }
 }
 
-/// Nulls of an array as a reference, for arrays whose logical nulls are their physical nulls.
-trait LogicalNullsRef {
-    fn logical_nulls_ref(&self) -> Option<&arrow::buffer::NullBuffer>;
-}
-
-impl LogicalNullsRef for ArrayRef {
-    fn logical_nulls_ref(&self) -> Option<&arrow::buffer::NullBuffer> {
-        self.nulls().filter(|n| n.null_count() > 0)
-    }
+/// An array's null buffer, or `None` when it has no nulls (the accumulators' fast path).
+fn nulls(array: &ArrayRef) -> Option<&arrow::buffer::NullBuffer> {
+    array.nulls().filter(|n| n.null_count() > 0)
 }

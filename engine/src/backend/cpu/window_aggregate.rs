@@ -14,6 +14,7 @@ use super::in_pool;
 use super::partition::{BuildKeyHasher, partition_of};
 use crate::backend::{AggregateInput, ClosedWindows, WindowAggregatePlan, WindowAggregator};
 use crate::error::{Error, Result};
+use crate::window::WindowStarts;
 
 /// Aligned-window state for one operator.
 #[derive(Debug)]
@@ -100,8 +101,7 @@ impl Partition {
                 pane_start = plan.window.last_start(ts);
                 pane_end = pane_start.saturating_add(slide);
             }
-            let mut start = pane_start;
-            while start > ts - size {
+            for start in WindowStarts::new(pane_start, ts, size, slide) {
                 // A window that ended at or before the fired watermark is gone: skip it.
                 if start.saturating_add(size) > fired_through {
                     let w = self.window_for(start, &plan.aggregates, &mut cached);
@@ -116,7 +116,6 @@ impl Partition {
                     window.batch_slots.push(slot);
                     placed = true;
                 }
-                start -= slide;
             }
             if !placed {
                 self.late.push(row as u32);
