@@ -14,9 +14,10 @@ pub enum AggregateFunction {
     /// Sum of non-null values; null when there are none. Integers sum exactly in 64 bits
     /// (wrapping on overflow), floats in f64.
     Sum,
-    /// Smallest non-null value; null when there are none.
+    /// Smallest non-null value; null when there are none. Floats use IEEE total order with
+    /// NaN above +inf and -0.0 below 0.0, so the result never depends on arrival order.
     Min,
-    /// Largest non-null value; null when there are none.
+    /// Largest non-null value; null when there are none (NaN if any value is NaN).
     Max,
     /// Mean of non-null values as f64; null when there are none.
     Avg,

@@ -60,6 +60,11 @@ pub enum Error {
         source: ArrowError,
     },
 
+    /// The GPU failed or cannot hold the job (device lost, out of memory, beyond its limits).
+    /// The message says what happened; `--backend cpu` runs the same job without it.
+    #[error("GPU backend: {0}")]
+    Gpu(String),
+
     /// The job was cancelled (Ctrl-C) before it finished.
     #[error("job cancelled")]
     Cancelled,

@@ -1,4 +1,4 @@
-//! The `Backend` trait: where window aggregation math runs (CPU with Rayon today, GPU next).
+//! The `Backend` trait: where window aggregation math runs (CPU with Rayon, GPU with wgpu).
 //!
 //! The window operator encodes keys to `u64` ids and widens aggregate inputs to i64 or f64;
 //! a backend keeps the (key, window) → accumulators state between micro-batches and hands back
@@ -6,6 +6,8 @@
 //! which is the reference.
 
 pub mod cpu;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 
 use std::fmt::Debug;
 
@@ -13,6 +15,8 @@ use arrow::array::ArrayRef;
 use arrow::buffer::NullBuffer;
 
 pub use cpu::CpuBackend;
+#[cfg(feature = "gpu")]
+pub use gpu::GpuBackend;
 
 use crate::aggregate::{AggregateFunction, NumericKind};
 use crate::error::Result;
@@ -25,6 +29,13 @@ pub trait Backend: Send + Sync + Debug {
 
     /// Creates the state of one window operator.
     fn window_aggregator(&self, plan: &WindowAggregatePlan) -> Result<Box<dyn WindowAggregator>>;
+
+    /// Where `plan` runs, for logs and summaries (`cpu`, `gpu: <adapter>`, or a fallback and
+    /// its reason).
+    fn placement(&self, plan: &WindowAggregatePlan) -> String {
+        let _ = plan;
+        self.name().to_string()
+    }
 }
 
 /// What a window aggregator computes: the windows and, per aggregate, its input domain.

@@ -51,6 +51,8 @@ trait Value: Copy + PartialOrd + std::fmt::Debug {
     const ZERO: Self;
     fn add(self, other: Self) -> Self;
     fn as_f64(self) -> f64;
+    /// The order min and max use: total, so results never depend on arrival order.
+    fn less(self, other: Self) -> bool;
 }
 
 impl Value for i64 {
@@ -62,6 +64,10 @@ impl Value for i64 {
     fn as_f64(self) -> f64 {
         self as f64
     }
+    #[inline]
+    fn less(self, other: Self) -> bool {
+        self < other
+    }
 }
 
 impl Value for f64 {
@@ -72,6 +78,13 @@ impl Value for f64 {
     }
     fn as_f64(self) -> f64 {
         self
+    }
+    /// IEEE total order with every NaN taken as the positive quiet NaN: NaN is above +inf
+    /// (as in PostgreSQL) and -0.0 below 0.0. The GPU backend orders floats the same way.
+    #[inline]
+    fn less(self, other: Self) -> bool {
+        let canonical = |v: f64| if v.is_nan() { f64::NAN } else { v };
+        canonical(self).total_cmp(&canonical(other)).is_lt()
     }
 }
 
@@ -95,12 +108,12 @@ impl<T: Value> Fold<T> {
         match op {
             Op::Sum => *acc = acc.add(v),
             Op::Min => {
-                if first || v < *acc {
+                if first || v.less(*acc) {
                     *acc = v
                 }
             }
             Op::Max => {
-                if first || v > *acc {
+                if first || acc.less(v) {
                     *acc = v
                 }
             }

@@ -1,0 +1,123 @@
+//! The wgpu backend: window state in GPU storage buffers, updated by the WGSL passes in
+//! `shaders/`, read back only when windows close. It must agree with [`CpuBackend`], which
+//! also runs what the GPU does not cover yet (session windows).
+//!
+//! [`CpuBackend`]: crate::backend::CpuBackend
+
+mod buffers;
+mod device;
+mod kernels;
+mod plan;
+mod shaders;
+mod window_aggregate;
+mod window_index;
+
+use std::sync::Arc;
+
+pub use device::{AdapterChoice, AdapterSummary, GpuDevice, list_adapters};
+pub use shaders::Kernel;
+pub use window_aggregate::GpuWindowAggregator;
+
+use crate::backend::{Backend, CpuBackend, WindowAggregatePlan, WindowAggregator};
+use crate::error::Result;
+use crate::window::WindowSpec;
+
+/// A device and the pipelines built on it, shared by every operator of a job.
+#[derive(Debug)]
+pub struct GpuContext {
+    device: GpuDevice,
+    kernels: kernels::Kernels,
+}
+
+/// Window aggregation on a GPU through wgpu.
+#[derive(Debug, Clone)]
+pub struct GpuBackend {
+    context: Arc<GpuContext>,
+    cpu: CpuBackend,
+    hash_mode: u32,
+}
+
+impl GpuBackend {
+    /// Opens the adapter `choice` takes and builds every pipeline; `Ok(None)` when there is
+    /// no such adapter.
+    pub fn open(choice: AdapterChoice) -> Result<Option<Self>> {
+        let Some(device) = GpuDevice::open(choice)? else {
+            return Ok(None);
+        };
+        let kernels = kernels::Kernels::new(&device.device, &device.limits);
+        device.check()?;
+        Ok(Some(GpuBackend {
+            context: Arc::new(GpuContext { device, kernels }),
+            cpu: CpuBackend::new(),
+            hash_mode: 0,
+        }))
+    }
+
+    /// The adapter in use.
+    pub fn adapter(&self) -> &AdapterSummary {
+        self.context.device.summary()
+    }
+
+    /// Makes every key hash to the same slot and fingerprint: the worst case of collision
+    /// handling, for tests. Results must not change, only speed.
+    #[doc(hidden)]
+    pub fn with_colliding_hashes(mut self) -> Self {
+        self.hash_mode = 1;
+        self
+    }
+}
+
+impl Backend for GpuBackend {
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn window_aggregator(&self, plan: &WindowAggregatePlan) -> Result<Box<dyn WindowAggregator>> {
+        plan.window.validate("window")?;
+        if let WindowSpec::Session { .. } = plan.window {
+            return self.cpu.window_aggregator(plan);
+        }
+        Ok(Box::new(GpuWindowAggregator::new(
+            Arc::clone(&self.context),
+            plan.clone(),
+            self.hash_mode,
+        )?))
+    }
+
+    fn placement(&self, plan: &WindowAggregatePlan) -> String {
+        match plan.window {
+            WindowSpec::Session { .. } => {
+                "cpu (session windows do not run on the GPU yet)".to_string()
+            }
+            _ => format!("gpu: {}", self.adapter()),
+        }
+    }
+}
+
+impl GpuBackend {
+    /// For tests: any adapter, lavapipe included. Without one, `None` after printing why,
+    /// unless `REQUIRE_GPU=1`, which makes a missing adapter a failure (CI sets it).
+    #[doc(hidden)]
+    pub fn for_tests() -> Option<GpuBackend> {
+        let required = std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1");
+        match GpuBackend::open(AdapterChoice::Any) {
+            Ok(Some(backend)) => Some(backend),
+            Ok(None) if !required => {
+                eprintln!(
+                    "skipping GPU test: no GPU adapter (install mesa-vulkan-drivers for the \
+                     lavapipe software adapter; REQUIRE_GPU=1 turns this into a failure)"
+                );
+                None
+            }
+            Ok(None) => panic!("REQUIRE_GPU=1 but wgpu found no usable adapter"),
+            Err(e) if !required => {
+                eprintln!("skipping GPU test: {e}");
+                None
+            }
+            Err(e) => panic!("REQUIRE_GPU=1 but the GPU failed to open: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod parity_tests;

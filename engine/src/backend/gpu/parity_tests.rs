@@ -1,0 +1,369 @@
+//! GPU against CPU on the same micro-batches: every window kind the GPU runs, every aggregate,
+//! nulls, awkward batch sizes, table growth, colliding hashes. The CPU backend is the reference.
+
+use arrow::array::{Array, AsArray};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{Float64Type, Int64Type};
+
+use super::GpuBackend;
+use crate::aggregate::{AggregateFunction, NumericKind};
+use crate::backend::{
+    AggregateInput, AggregatePlan, Backend, ClosedWindows, ColumnValues, CpuBackend,
+    WindowAggregatePlan,
+};
+use crate::window::WindowSpec;
+
+/// A seeded xorshift generator: deterministic inputs without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One micro-batch in the shape a backend receives.
+struct Batch {
+    keys: Vec<u64>,
+    ts: Vec<i64>,
+    ints: Vec<i64>,
+    floats: Vec<f64>,
+    nulls: Option<NullBuffer>,
+    watermark: i64,
+}
+
+#[derive(Clone, Copy)]
+struct Shape {
+    keys: u64,
+    /// Keys spread over the whole u64 range instead of 0..keys.
+    wide_keys: bool,
+    rows: usize,
+    batch: usize,
+    /// Event-time span per row (ms) and how far rows may run behind.
+    step: i64,
+    disorder: i64,
+    delay: i64,
+}
+
+fn batches(shape: Shape, seed: u64) -> Vec<Batch> {
+    let mut rng = Rng(seed | 1);
+    let mut out = Vec::new();
+    let mut produced = 0;
+    let mut max_ts = i64::MIN;
+    while produced < shape.rows {
+        let n = shape.batch.min(shape.rows - produced);
+        let mut b = Batch {
+            keys: Vec::with_capacity(n),
+            ts: Vec::with_capacity(n),
+            ints: Vec::with_capacity(n),
+            floats: Vec::with_capacity(n),
+            nulls: None,
+            watermark: 0,
+        };
+        let mut valid = Vec::with_capacity(n);
+        for i in 0..n {
+            let k = rng.below(shape.keys);
+            b.keys.push(if shape.wide_keys {
+                k.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            } else {
+                k
+            });
+            let t =
+                (produced + i) as i64 * shape.step - rng.below(shape.disorder as u64 + 1) as i64;
+            b.ts.push(t);
+            max_ts = max_ts.max(t);
+            b.ints.push(rng.below(2_000_001) as i64 - 1_000_000);
+            b.floats.push(match rng.below(600) {
+                0..=9 => -0.0,
+                10..=19 => 1e12,
+                20 => f64::NAN,
+                21 => f64::INFINITY,
+                22 => f64::NEG_INFINITY,
+                _ => (rng.below(1 << 40) as f64 - (1u64 << 39) as f64) / 1024.0,
+            });
+            valid.push(rng.below(7) != 0);
+        }
+        b.nulls = Some(NullBuffer::from(valid));
+        b.watermark = max_ts - shape.delay;
+        produced += n;
+        out.push(b);
+    }
+    out
+}
+
+fn every_aggregate() -> Vec<AggregatePlan> {
+    use AggregateFunction::*;
+    let mut plans = vec![AggregatePlan {
+        function: Count,
+        input: None,
+    }];
+    for input in [NumericKind::Int, NumericKind::Float] {
+        for function in [Count, Sum, Min, Max, Avg, CountDistinct] {
+            plans.push(AggregatePlan {
+                function,
+                input: Some(input),
+            });
+        }
+    }
+    plans
+}
+
+/// Closed rows as (key, start, end, rendered aggregates), sorted; plus late rows per batch.
+type Rows = Vec<(u64, i64, i64, Vec<Value>)>;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Null,
+    Int(i64),
+    Float(f64),
+}
+
+fn rows_of(closed: &ClosedWindows) -> Rows {
+    (0..closed.len())
+        .map(|i| {
+            let values = closed
+                .aggregates
+                .iter()
+                .map(|a| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else if let Some(ints) = a.as_primitive_opt::<Int64Type>() {
+                        Value::Int(ints.value(i))
+                    } else {
+                        Value::Float(a.as_primitive::<Float64Type>().value(i))
+                    }
+                })
+                .collect();
+            (closed.keys[i], closed.starts[i], closed.ends[i], values)
+        })
+        .collect()
+}
+
+fn run(
+    backend: &dyn Backend,
+    plan: &WindowAggregatePlan,
+    batches: &[Batch],
+) -> (Rows, Vec<Vec<u32>>) {
+    let mut agg = backend.window_aggregator(plan).expect("aggregator");
+    let mut rows = Rows::new();
+    let mut late = Vec::new();
+    for b in batches {
+        let columns: Vec<ColumnValues<'_>> = plan
+            .aggregates
+            .iter()
+            .map(|a| match a.input {
+                None => ColumnValues::Rows,
+                Some(NumericKind::Int) => ColumnValues::Int(&b.ints, b.nulls.as_ref()),
+                Some(NumericKind::Float) => ColumnValues::Float(&b.floats, b.nulls.as_ref()),
+            })
+            .collect();
+        let input = AggregateInput {
+            keys: &b.keys,
+            ts: &b.ts,
+            columns: &columns,
+        };
+        late.push(agg.accumulate(&input).expect("accumulate"));
+        rows.extend(rows_of(&agg.fire(b.watermark).expect("fire")));
+    }
+    rows.extend(rows_of(&agg.fire(i64::MAX).expect("final fire")));
+    rows.sort_by_key(|r| (r.0, r.1));
+    (rows, late)
+}
+
+fn assert_same(cpu: &Rows, gpu: &Rows, what: &str) {
+    assert_eq!(cpu.len(), gpu.len(), "{what}: closed group count");
+    for (c, g) in cpu.iter().zip(gpu) {
+        assert_eq!((c.0, c.1, c.2), (g.0, g.1, g.2), "{what}: group");
+        for (i, (x, y)) in c.3.iter().zip(&g.3).enumerate() {
+            let same = match (x, y) {
+                (Value::Float(a), Value::Float(b)) => {
+                    (a.is_nan() && b.is_nan())
+                        || a.to_bits() == b.to_bits()
+                        || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+                }
+                _ => x == y,
+            };
+            assert!(
+                same,
+                "{what}: group {:?} aggregate {i}: cpu {x:?} gpu {y:?}",
+                (c.0, c.1)
+            );
+        }
+    }
+}
+
+fn check(window: WindowSpec, shape: Shape, seed: u64, gpu: &GpuBackend) {
+    let plan = WindowAggregatePlan {
+        window,
+        aggregates: every_aggregate(),
+    };
+    let input = batches(shape, seed);
+    let cpu = CpuBackend::with_threads(2).expect("pool");
+    let (cpu_rows, cpu_late) = run(&cpu, &plan, &input);
+    let (gpu_rows, gpu_late) = run(gpu, &plan, &input);
+    let what = format!(
+        "{window:?} rows {} batch {} keys {}",
+        shape.rows, shape.batch, shape.keys
+    );
+    assert!(!cpu_rows.is_empty(), "{what}: the case closes no window");
+    assert_eq!(cpu_late, gpu_late, "{what}: late rows");
+    assert_same(&cpu_rows, &gpu_rows, &what);
+}
+
+const BASE: Shape = Shape {
+    keys: 50,
+    wide_keys: false,
+    rows: 3_000,
+    batch: 500,
+    step: 10,
+    disorder: 2_000,
+    delay: 1_000,
+};
+
+const WINDOWS: [WindowSpec; 4] = [
+    WindowSpec::Tumbling {
+        size: 1_000,
+        offset: 0,
+    },
+    WindowSpec::Tumbling {
+        size: 700,
+        offset: 123,
+    },
+    WindowSpec::Hopping {
+        size: 3_000,
+        slide: 1_000,
+        offset: 0,
+    },
+    WindowSpec::Hopping {
+        size: 2_500,
+        slide: 1_000,
+        offset: -300,
+    },
+];
+
+#[test]
+fn every_window_and_aggregate_matches_the_cpu() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    for (i, window) in WINDOWS.into_iter().enumerate() {
+        check(window, BASE, 11 + i as u64, &gpu);
+    }
+}
+
+#[test]
+fn batch_sizes_around_a_workgroup() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    // One row, exactly one workgroup (256 items), one more, and not a multiple of it.
+    for batch in [1, 256, 257, 1_000] {
+        let shape = Shape {
+            rows: if batch == 1 { 300 } else { 4 * batch },
+            batch,
+            ..BASE
+        };
+        check(WINDOWS[0], shape, 7, &gpu);
+    }
+}
+
+#[test]
+fn wide_keys_and_many_groups_grow_the_tables() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    // 20k keys across the u64 range: the 4096-slot tables must grow several times mid-batch.
+    let shape = Shape {
+        keys: 20_000,
+        wide_keys: true,
+        rows: 60_000,
+        batch: 30_000,
+        ..BASE
+    };
+    check(WINDOWS[2], shape, 3, &gpu);
+}
+
+#[test]
+fn keys_that_all_collide_give_the_same_answers() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    let gpu = gpu.with_colliding_hashes();
+    let shape = Shape {
+        keys: 6,
+        rows: 400,
+        batch: 200,
+        ..BASE
+    };
+    check(WINDOWS[0], shape, 5, &gpu);
+}
+
+#[test]
+fn empty_batches_change_nothing() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    let plan = WindowAggregatePlan {
+        window: WINDOWS[0],
+        aggregates: every_aggregate(),
+    };
+    let mut agg = gpu.window_aggregator(&plan).expect("aggregator");
+    let columns: Vec<ColumnValues<'_>> = plan
+        .aggregates
+        .iter()
+        .map(|a| match a.input {
+            None => ColumnValues::Rows,
+            Some(NumericKind::Int) => ColumnValues::Int(&[], None),
+            Some(NumericKind::Float) => ColumnValues::Float(&[], None),
+        })
+        .collect();
+    let empty = AggregateInput {
+        keys: &[],
+        ts: &[],
+        columns: &columns,
+    };
+    assert!(agg.accumulate(&empty).expect("accumulate").is_empty());
+    assert!(agg.fire(i64::MAX).expect("fire").is_empty());
+    assert_eq!(agg.open_groups(), 0);
+}
+
+#[test]
+fn every_colliding_group_is_kept() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    let gpu = gpu.with_colliding_hashes();
+    let plan = WindowAggregatePlan {
+        window: WINDOWS[0],
+        aggregates: vec![AggregatePlan {
+            function: AggregateFunction::Count,
+            input: None,
+        }],
+    };
+    // Ten keys in each of four 1 s windows, one row per (key, window): forty groups of one,
+    // all hashing to one slot and fingerprint, so each pass can place only one new group.
+    let keys: Vec<u64> = (0..40).map(|i| i % 10).collect();
+    let ts: Vec<i64> = (0..40).map(|i| (i / 10) * 1_000).collect();
+    let mut agg = gpu.window_aggregator(&plan).expect("aggregator");
+    let columns = [ColumnValues::Rows];
+    let input = AggregateInput {
+        keys: &keys,
+        ts: &ts,
+        columns: &columns,
+    };
+    assert!(agg.accumulate(&input).expect("accumulate").is_empty());
+    let mut rows = rows_of(&agg.fire(i64::MAX).expect("fire"));
+    rows.sort_by_key(|r| (r.0, r.1));
+    let expected: Rows = (0..10u64)
+        .flat_map(|k| {
+            (0..4i64).map(move |w| (k, w * 1_000, w * 1_000 + 1_000, vec![Value::Int(1)]))
+        })
+        .collect();
+    assert_eq!(rows, expected);
+}

@@ -1,0 +1,137 @@
+//! The WGSL of every pass, assembled from `shaders/`: each pass file is prefixed with the
+//! shared pieces it uses (WGSL has no include), so a shared piece is written once.
+
+/// Pass parameters, hashing and 64-bit helpers.
+const COMMON: &str = include_str!("../../../../shaders/common.wgsl");
+/// Reading a micro-batch.
+const BATCH: &str = include_str!("../../../../shaders/batch.wgsl");
+/// Accumulator arithmetic.
+const ACCUMULATORS: &str = include_str!("../../../../shaders/accumulators.wgsl");
+
+/// One compute pass: its file name and the assembled module source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// (row, window) items → group slots (`window_assign.wgsl`).
+    WindowAssign,
+    /// Counts, sums and min/max high words (`window_update.wgsl`).
+    WindowUpdate,
+    /// Min/max low words (`window_minmax_lo.wgsl`).
+    WindowMinMaxLo,
+    /// count_distinct entries (`distinct_insert.wgsl`).
+    DistinctInsert,
+    /// Closing windows and rebuilding the group table (`window_fire.wgsl`).
+    WindowFire,
+    /// Rebuilding the distinct-value table (`distinct_rebuild.wgsl`).
+    DistinctRebuild,
+    /// Following a table growth in in-flight items (`item_remap.wgsl`).
+    ItemRemap,
+    /// Settling claim tags before they are reused (`table_settle.wgsl`).
+    TableSettle,
+}
+
+impl Kernel {
+    /// Every kernel, for validation and pipeline creation.
+    pub const ALL: [Kernel; 8] = [
+        Kernel::WindowAssign,
+        Kernel::WindowUpdate,
+        Kernel::WindowMinMaxLo,
+        Kernel::DistinctInsert,
+        Kernel::WindowFire,
+        Kernel::DistinctRebuild,
+        Kernel::ItemRemap,
+        Kernel::TableSettle,
+    ];
+
+    /// The pass file in `shaders/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            Kernel::WindowAssign => "window_assign.wgsl",
+            Kernel::WindowUpdate => "window_update.wgsl",
+            Kernel::WindowMinMaxLo => "window_minmax_lo.wgsl",
+            Kernel::DistinctInsert => "distinct_insert.wgsl",
+            Kernel::WindowFire => "window_fire.wgsl",
+            Kernel::DistinctRebuild => "distinct_rebuild.wgsl",
+            Kernel::ItemRemap => "item_remap.wgsl",
+            Kernel::TableSettle => "table_settle.wgsl",
+        }
+    }
+
+    /// The complete WGSL module: shared pieces, then the pass.
+    pub fn source(self) -> String {
+        let (pass, pieces): (&str, &[&str]) = match self {
+            Kernel::WindowAssign => (
+                include_str!("../../../../shaders/window_assign.wgsl"),
+                &[BATCH, ACCUMULATORS],
+            ),
+            Kernel::WindowUpdate => (
+                include_str!("../../../../shaders/window_update.wgsl"),
+                &[BATCH, ACCUMULATORS],
+            ),
+            Kernel::WindowMinMaxLo => (
+                include_str!("../../../../shaders/window_minmax_lo.wgsl"),
+                &[BATCH],
+            ),
+            Kernel::DistinctInsert => (
+                include_str!("../../../../shaders/distinct_insert.wgsl"),
+                &[BATCH, ACCUMULATORS],
+            ),
+            Kernel::WindowFire => (include_str!("../../../../shaders/window_fire.wgsl"), &[]),
+            Kernel::DistinctRebuild => (
+                include_str!("../../../../shaders/distinct_rebuild.wgsl"),
+                &[],
+            ),
+            Kernel::ItemRemap => (include_str!("../../../../shaders/item_remap.wgsl"), &[]),
+            Kernel::TableSettle => (include_str!("../../../../shaders/table_settle.wgsl"), &[]),
+        };
+        let mut source = String::from(COMMON);
+        for piece in pieces {
+            source.push('\n');
+            source.push_str(piece);
+        }
+        source.push('\n');
+        source.push_str(pass);
+        source
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pass parses and validates with naga (the compiler wgpu uses), on any machine.
+    #[test]
+    fn every_shader_validates_with_naga() {
+        for kernel in Kernel::ALL {
+            let source = kernel.source();
+            let module = naga::front::wgsl::parse_str(&source)
+                .unwrap_or_else(|e| panic!("{}: {}", kernel.file(), e.emit_to_string(&source)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::empty(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}: {}", kernel.file(), e.emit_to_string(&source)));
+        }
+    }
+
+    /// Every `.wgsl` file in `shaders/` is a pass or a shared piece used above.
+    #[test]
+    fn no_shader_file_is_left_out() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
+        let mut known: Vec<&str> = Kernel::ALL.iter().map(|k| k.file()).collect();
+        known.extend(["common.wgsl", "batch.wgsl", "accumulators.wgsl"]);
+        for entry in std::fs::read_dir(&dir).expect("shaders/ exists") {
+            let name = entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .to_string();
+            if name.ends_with(".wgsl") {
+                assert!(
+                    known.contains(&name.as_str()),
+                    "{name} is not assembled into any kernel"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Aligned windows as integer indices: window `w` is `[origin + w * slide, + size)`. The host
+//! turns each row's event time into its newest window index and decides lateness; the GPU
+//! only subtracts and compares indices, in 32-bit words.
+
+use crate::window::WindowSpec;
+
+/// Index arithmetic for one tumbling or hopping window spec.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowIndex {
+    spec: WindowSpec,
+    size: i64,
+    slide: i64,
+    /// The offset reduced into `[0, slide)`: every window start is `origin + w * slide`.
+    origin: i64,
+    /// Windows per row at most: `ceil(size / slide)`.
+    pub per_row: u32,
+    /// Whether rows can belong to fewer than `per_row` windows (slide does not divide size).
+    pub varying: bool,
+}
+
+/// The window indices of one micro-batch.
+#[derive(Debug, Default)]
+pub(crate) struct IndexedRows {
+    /// Newest window index per row.
+    pub newest: Vec<i64>,
+    /// Windows per row, only when `varying`.
+    pub counts: Vec<u32>,
+    /// Rows every window of which has fired, ascending.
+    pub late: Vec<u32>,
+    /// The smallest window index of a row that is not late (`i64::MAX` when none).
+    pub lowest: i64,
+}
+
+impl WindowIndex {
+    /// `None` for session windows.
+    pub(crate) fn new(spec: WindowSpec) -> Option<Self> {
+        let (size, slide) = (spec.size()?, spec.slide()?);
+        let offset = match spec {
+            WindowSpec::Tumbling { offset, .. } | WindowSpec::Hopping { offset, .. } => offset,
+            WindowSpec::Session { .. } => 0,
+        };
+        Some(WindowIndex {
+            spec,
+            size,
+            slide,
+            origin: offset.rem_euclid(slide),
+            per_row: (size + slide - 1)
+                .div_euclid(slide)
+                .clamp(1, i64::from(u32::MAX)) as u32,
+            varying: size % slide != 0,
+        })
+    }
+
+    /// The start of window `w`.
+    pub(crate) fn start(&self, w: i64) -> i64 {
+        self.origin.saturating_add(w.saturating_mul(self.slide))
+    }
+
+    /// The end (exclusive) of window `w`.
+    pub(crate) fn end(&self, w: i64) -> i64 {
+        self.start(w).saturating_add(self.size)
+    }
+
+    /// The smallest window index still open once the watermark is `fired_through`: windows
+    /// ending at or before it have fired.
+    pub(crate) fn first_open(&self, fired_through: i64) -> i64 {
+        if fired_through == i64::MIN {
+            return i64::MIN;
+        }
+        let last_closed =
+            (i128::from(fired_through) - i128::from(self.origin) - i128::from(self.size))
+                .div_euclid(i128::from(self.slide));
+        (last_closed + 1).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    }
+
+    /// Indexes `ts`: newest window per row, window counts, late rows and the lowest window.
+    pub(crate) fn index(&self, ts: &[i64], first_open: i64) -> IndexedRows {
+        let mut rows = IndexedRows {
+            newest: Vec::with_capacity(ts.len()),
+            counts: Vec::with_capacity(if self.varying { ts.len() } else { 0 }),
+            late: Vec::new(),
+            lowest: i64::MAX,
+        };
+        // Rows arrive nearly in time order: reuse the previous row's window when ts is in it.
+        let (mut pane_start, mut pane_end, mut pane_w) = (i64::MAX, i64::MIN, 0i64);
+        for (row, &t) in ts.iter().enumerate() {
+            if t < pane_start || t >= pane_end {
+                pane_start = self.spec.last_start(t);
+                pane_end = pane_start.saturating_add(self.slide);
+                pane_w = (pane_start - self.origin).div_euclid(self.slide);
+            }
+            rows.newest.push(pane_w);
+            let count = if self.varying {
+                let left = self.size - (t - pane_start);
+                let count = (left + self.slide - 1).div_euclid(self.slide).max(1) as u32;
+                rows.counts.push(count);
+                count
+            } else {
+                self.per_row
+            };
+            if pane_w < first_open {
+                rows.late.push(row as u32);
+            } else {
+                let oldest = pane_w.saturating_sub(i64::from(count) - 1).max(first_open);
+                rows.lowest = rows.lowest.min(oldest);
+            }
+        }
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_agree_with_the_window_starts_of_the_cpu_backend() {
+        let specs = [
+            WindowSpec::Tumbling {
+                size: 1_000,
+                offset: 250,
+            },
+            WindowSpec::Hopping {
+                size: 3_000,
+                slide: 1_000,
+                offset: -400,
+            },
+            WindowSpec::Hopping {
+                size: 2_500,
+                slide: 1_000,
+                offset: 0,
+            },
+        ];
+        for spec in specs {
+            let index = WindowIndex::new(spec).expect("aligned");
+            let ts: Vec<i64> = (-5_000..5_000).step_by(37).collect();
+            let rows = index.index(&ts, i64::MIN);
+            for (row, &t) in ts.iter().enumerate() {
+                let last = spec.last_start(t);
+                let expected: Vec<i64> = spec.starts_from(last, t).collect();
+                let count = if index.varying {
+                    rows.counts[row]
+                } else {
+                    index.per_row
+                };
+                let got: Vec<i64> = (0..i64::from(count))
+                    .map(|j| index.start(rows.newest[row] - j))
+                    .collect();
+                assert_eq!(got, expected, "{spec:?} ts {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn first_open_is_the_first_window_ending_after_the_watermark() {
+        let index = WindowIndex::new(WindowSpec::Hopping {
+            size: 2_000,
+            slide: 500,
+            offset: 100,
+        })
+        .expect("aligned");
+        for watermark in [-3_001, -1, 0, 99, 100, 2_099, 2_100, 2_101, 10_000] {
+            let w = index.first_open(watermark);
+            assert!(
+                index.end(w) > watermark && index.end(w - 1) <= watermark,
+                "{watermark}"
+            );
+        }
+        assert_eq!(index.first_open(i64::MIN), i64::MIN);
+    }
+}
