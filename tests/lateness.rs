@@ -8,7 +8,8 @@ use sluice_engine::prelude::*;
 
 use crate::common::oracle::{actual, assert_same, expected};
 use crate::common::{
-    Events, KeyKind, StreamShape, all_aggregates, key_names, run_window, schema, ts_int_batch,
+    Events, KeyKind, StreamShape, all_aggregates, backends, key_names, run_window, schema,
+    ts_int_batch,
 };
 
 fn batch(ts: &[i64], keys: &[i64]) -> RecordBatch {
@@ -30,25 +31,34 @@ fn a_hand_checked_late_event_is_counted_and_routed() {
         },
         aggregates: vec![AggregateSpec::count("n")],
     };
-    let outcome = run_window(b1.schema(), vec![vec![b1, b2]], spec, 0, 3);
-    let out = &outcome.output;
-    let starts: Vec<i64> = out
-        .column(1)
-        .as_primitive::<TimestampMillisecondType>()
-        .values()
-        .to_vec();
-    let counts: Vec<i64> = out.column(3).as_primitive::<Int64Type>().values().to_vec();
-    assert_eq!(starts, vec![0, 1_000, 2_000]);
-    assert_eq!(counts, vec![2, 2, 1]);
-    assert_eq!(outcome.summary.counts.late, 1);
-    let late = outcome.late.expect("late rows");
-    assert_eq!(late.num_rows(), 1);
-    assert_eq!(
-        late.column(0)
+    for backend in backends() {
+        let outcome = run_window(
+            backend,
+            b1.schema(),
+            vec![vec![b1.clone(), b2.clone()]],
+            spec.clone(),
+            0,
+            3,
+        );
+        let out = &outcome.output;
+        let starts: Vec<i64> = out
+            .column(1)
             .as_primitive::<TimestampMillisecondType>()
-            .value(0),
-        300
-    );
+            .values()
+            .to_vec();
+        let counts: Vec<i64> = out.column(3).as_primitive::<Int64Type>().values().to_vec();
+        assert_eq!(starts, vec![0, 1_000, 2_000]);
+        assert_eq!(counts, vec![2, 2, 1]);
+        assert_eq!(outcome.summary.counts.late, 1);
+        let late = outcome.late.expect("late rows");
+        assert_eq!(late.num_rows(), 1);
+        assert_eq!(
+            late.column(0)
+                .as_primitive::<TimestampMillisecondType>()
+                .value(0),
+            300
+        );
+    }
 }
 
 #[test]
@@ -95,36 +105,39 @@ fn random_late_events_change_no_emitted_window() {
         window,
         aggregates: all_aggregates(),
     };
-    let outcome = run_window(
-        schema(KeyKind::Int),
-        events.partitioned(KeyKind::Int, 1, batch_rows),
-        spec,
-        delay,
-        batch_rows,
-    );
-    assert_eq!(outcome.summary.counts.late, late_rows.len() as u64);
-    let want = expected(&events, KeyKind::Int, window, &on_time);
-    assert_same(
-        &actual(&outcome.output, KeyKind::Int),
-        &want,
-        "late/tumbling",
-    );
+    for backend in backends() {
+        let outcome = run_window(
+            backend,
+            schema(KeyKind::Int),
+            events.partitioned(KeyKind::Int, 1, batch_rows),
+            spec.clone(),
+            delay,
+            batch_rows,
+        );
+        assert_eq!(outcome.summary.counts.late, late_rows.len() as u64);
+        let want = expected(&events, KeyKind::Int, window, &on_time);
+        assert_same(
+            &actual(&outcome.output, KeyKind::Int),
+            &want,
+            "late/tumbling",
+        );
 
-    let late = outcome.late.expect("late rows");
-    let got: BTreeSet<(i64, i64)> = (0..late.num_rows())
-        .map(|i| {
-            let ts = late
-                .column(0)
-                .as_primitive::<TimestampMillisecondType>()
-                .value(i);
-            let k = late.column(1).as_primitive::<Int64Type>().value(i);
-            (ts, k)
-        })
-        .collect();
-    let want_late: BTreeSet<(i64, i64)> = late_rows
-        .iter()
-        .map(|&r| (events.ts[r], events.key[r]))
-        .collect();
-    assert_eq!(got, want_late, "the late sink holds exactly the late rows");
-    assert!(late.column(2).len() == late.num_rows());
+        let late = outcome.late.expect("late rows");
+        let got: BTreeSet<(i64, i64)> = (0..late.num_rows())
+            .map(|i| {
+                let ts = late
+                    .column(0)
+                    .as_primitive::<TimestampMillisecondType>()
+                    .value(i);
+                let k = late.column(1).as_primitive::<Int64Type>().value(i);
+                (ts, k)
+            })
+            .collect();
+        let want_late: BTreeSet<(i64, i64)> = late_rows
+            .iter()
+            .map(|&r| (events.ts[r], events.key[r]))
+            .collect();
+        assert_eq!(got, want_late, "the late sink holds exactly the late rows");
+        assert!(late.column(2).len() == late.num_rows());
+    }
 }

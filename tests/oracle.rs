@@ -1,11 +1,14 @@
 //! Window results equal an independent polars batch computation, on random inputs with fixed
 //! seeds: every window kind, every aggregate, integer, string and two-column keys, many keys,
 //! skew, disorder below the watermark delay, and micro-batches from 1 row to more than the input.
+//! Every case runs on every backend (`common::backends`: the CPU, and the GPU when present).
 
 use sluice_engine::prelude::*;
 
 use crate::common::oracle::{actual, assert_same, expected};
-use crate::common::{Events, KeyKind, StreamShape, all_aggregates, key_names, run_window, schema};
+use crate::common::{
+    Events, KeyKind, StreamShape, all_aggregates, backends, key_names, run_window, schema,
+};
 
 struct Case {
     kind: KeyKind,
@@ -39,25 +42,35 @@ fn check(case: Case, context: &str) {
     };
     // One more than the disorder, so no on-time event can touch a session that already closed.
     let delay = case.shape.disorder + 1;
-    let outcome = run_window(schema(case.kind), partitions, spec, delay, case.max_rows);
-    assert_eq!(
-        outcome.summary.counts.events_in,
-        events.len() as u64,
-        "{context}: events in"
-    );
-    assert_eq!(
-        outcome.summary.counts.late, 0,
-        "{context}: no event is late when disorder < delay"
-    );
     let all: Vec<usize> = (0..events.len()).collect();
     let want = expected(&events, case.kind, case.window, &all);
     assert!(!want.is_empty(), "{context}: the oracle produced rows");
-    assert_same(&actual(&outcome.output, case.kind), &want, context);
-    assert_eq!(
-        outcome.summary.counts.events_out,
-        want.len() as u64,
-        "{context}: rows out"
-    );
+    for backend in backends() {
+        let context = format!("{context} on {}", backend.name());
+        let outcome = run_window(
+            backend,
+            schema(case.kind),
+            partitions.clone(),
+            spec.clone(),
+            delay,
+            case.max_rows,
+        );
+        assert_eq!(
+            outcome.summary.counts.events_in,
+            events.len() as u64,
+            "{context}: events in"
+        );
+        assert_eq!(
+            outcome.summary.counts.late, 0,
+            "{context}: no event is late when disorder < delay"
+        );
+        assert_same(&actual(&outcome.output, case.kind), &want, &context);
+        assert_eq!(
+            outcome.summary.counts.events_out,
+            want.len() as u64,
+            "{context}: rows out"
+        );
+    }
 }
 
 const TUMBLING: WindowSpec = WindowSpec::Tumbling {

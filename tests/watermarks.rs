@@ -10,7 +10,7 @@ use sluice_engine::prelude::*;
 
 use crate::common::oracle::{actual, assert_same, expected};
 use crate::common::{
-    Events, KeyKind, StreamShape, all_aggregates, key_names, run_window, schema, ts_int_batch,
+    Events, KeyKind, StreamShape, all_aggregates, cpu, key_names, run_window, schema, ts_int_batch,
     ts_int_schema,
 };
 
@@ -225,6 +225,7 @@ fn end_of_input_flushes_every_window() {
         aggregates: all_aggregates(),
     };
     let outcome = run_window(
+        cpu(),
         schema(KeyKind::Int),
         events.partitioned(KeyKind::Int, 3, 256),
         spec,

@@ -99,6 +99,18 @@ impl Pipeline {
         self.backend_name
     }
 
+    /// Where window math runs: the backend, its adapter, and any operator it hands back to
+    /// the CPU (with the reason). Shown in the log and the run summary.
+    pub fn backend_label(&self) -> String {
+        let mut placements = self.chain.placements();
+        placements.dedup();
+        match placements.len() {
+            0 => self.backend_name.to_string(),
+            1 => placements.remove(0),
+            _ => placements.join("; "),
+        }
+    }
+
     /// The schema of the output.
     pub fn output_schema(&self) -> SchemaRef {
         self.chain.output_schema()

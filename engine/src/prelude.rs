@@ -1,6 +1,8 @@
 //! What most users of the engine import.
 
 pub use crate::aggregate::{AggregateFunction, AggregateSpec};
+#[cfg(feature = "gpu")]
+pub use crate::backend::GpuBackend;
 pub use crate::backend::{Backend, CpuBackend};
 pub use crate::batching::BatchingSpec;
 pub use crate::duration::DurationMs;

@@ -1,5 +1,6 @@
 //! Command-line arguments and the subcommands they dispatch to.
 
+mod devices;
 mod progress;
 mod run;
 
@@ -15,7 +16,8 @@ Examples:
   sluice run examples/fraud_features.toml
   sluice run examples/traffic.toml --backend cpu
   sluice run examples/fraud_features.toml --set source.events=5000000 --set sink.type=discard
-  sluice validate examples/traffic.toml";
+  sluice validate examples/traffic.toml
+  sluice devices";
 
 /// Event-time stream processing over Arrow micro-batches.
 #[derive(Debug, Parser)]
@@ -32,7 +34,8 @@ enum Command {
     Run {
         /// The job file (TOML; see docs/jobs.md).
         job: PathBuf,
-        /// Where window math runs: auto or cpu. Overrides the job's `backend`.
+        /// Where window math runs: auto (a hardware GPU if there is one, else the CPU), gpu
+        /// (any adapter, software included) or cpu. Overrides the job's `backend`.
         #[arg(long)]
         backend: Option<BackendChoice>,
         /// Overrides a job setting, e.g. `--set source.events=1000` (repeatable).
@@ -45,6 +48,8 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Lists the GPU adapters wgpu sees, what they offer, and which one `auto` would take.
+    Devices,
     /// Checks a job file (keys, columns, types, windows) without moving any data.
     Validate {
         /// The job file.
@@ -70,6 +75,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             let backend = backend.unwrap_or(file.spec.backend);
             run::run(&file, backend, quiet)
         }
+        Command::Devices => devices::devices(),
         Command::Validate { job, set } => {
             let file = JobFile::load(&job, &set)?;
             let schemas = file.validate()?;

@@ -22,7 +22,7 @@ pub fn progress_line(counts: &MetricsSnapshot, elapsed: Duration) -> String {
 pub fn format_summary(summary: &RunSummary) -> String {
     let c = &summary.counts;
     format!(
-        "{status} in {elapsed:.2?} on the {backend} backend\n  events in   {events_in}  ({rate}/s)\n  rows out    {out}\n  late        {late}\n  malformed   {malformed}\n  batches     {batches}  (latency p50 {p50:.1?}, p99 {p99:.1?})\n  watermark   {watermark}",
+        "{status} in {elapsed:.2?}\n  backend     {backend}\n  events in   {events_in}  ({rate}/s)\n  rows out    {out}\n  late        {late}\n  malformed   {malformed}\n  batches     {batches}  (latency p50 {p50:.1?}, p99 {p99:.1?})\n  watermark   {watermark}",
         status = if summary.cancelled {
             "stopped"
         } else {

@@ -19,9 +19,9 @@ pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCod
     let threads = rayon_threads();
     if !quiet {
         eprintln!(
-            "sluice: job `{}`, backend {} ({threads} threads)",
+            "sluice: job `{}`, backend {} ({threads} CPU threads)",
             job.name(),
-            pipeline.backend_name()
+            pipeline.backend_label()
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

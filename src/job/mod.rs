@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use sluice_connectors::{SinkSpec, SourceSpec};
-use sluice_engine::backend::CpuBackend;
+use sluice_engine::backend::{Backend, CpuBackend, GpuBackend};
 use sluice_engine::batching::BatchingSpec;
 use sluice_engine::duration::DurationMs;
 use sluice_engine::event_time::EventTimeSpec;
@@ -52,9 +52,11 @@ pub enum JobError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendChoice {
-    /// The best available: the CPU until the GPU backend lands.
+    /// A hardware GPU when there is one, else the CPU (never a software GPU).
     #[default]
     Auto,
+    /// The GPU: hardware first, else a software adapter such as lavapipe; fails without one.
+    Gpu,
     /// The Rayon CPU backend.
     Cpu,
 }
@@ -64,11 +66,37 @@ impl std::str::FromStr for BackendChoice {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "auto" => Ok(BackendChoice::Auto),
+            "gpu" => Ok(BackendChoice::Gpu),
             "cpu" => Ok(BackendChoice::Cpu),
-            "gpu" => {
-                Err("the GPU backend is not part of this build yet; use `cpu` or `auto`".into())
-            }
-            other => Err(format!("unknown backend `{other}` (use auto or cpu)")),
+            other => Err(format!("unknown backend `{other}` (use auto, gpu or cpu)")),
+        }
+    }
+}
+
+impl BackendChoice {
+    /// Opens the backend this choice names. `auto` falls back to the CPU, saying why on
+    /// stderr when a GPU was there but failed to open; `gpu` without an adapter is an error.
+    pub fn open(self) -> Result<Arc<dyn Backend>, sluice_engine::Error> {
+        use sluice_engine::backend::gpu::AdapterChoice;
+        match self {
+            BackendChoice::Cpu => Ok(Arc::new(CpuBackend::new())),
+            BackendChoice::Gpu => match GpuBackend::open(AdapterChoice::Any)? {
+                Some(gpu) => Ok(Arc::new(gpu)),
+                None => Err(sluice_engine::Error::Gpu(
+                    "no GPU adapter found (`sluice devices` lists what wgpu sees; \
+                     `apt-get install mesa-vulkan-drivers` adds the lavapipe software \
+                     adapter); use --backend cpu"
+                        .into(),
+                )),
+            },
+            BackendChoice::Auto => match GpuBackend::open(AdapterChoice::Hardware) {
+                Ok(Some(gpu)) => Ok(Arc::new(gpu)),
+                Ok(None) => Ok(Arc::new(CpuBackend::new())),
+                Err(e) => {
+                    eprintln!("sluice: {e}; using the CPU backend");
+                    Ok(Arc::new(CpuBackend::new()))
+                }
+            },
         }
     }
 }
@@ -80,7 +108,7 @@ pub struct JobSpec {
     /// A name for logs; defaults to the file name.
     #[serde(default)]
     pub name: Option<String>,
-    /// `auto` (default) or `cpu`.
+    /// `auto` (default), `gpu` or `cpu`.
     #[serde(default)]
     pub backend: BackendChoice,
     /// Fail at the first malformed record instead of dead-lettering it.
@@ -233,9 +261,7 @@ impl JobFile {
             max_rows: spec.batching.max_rows,
             max_delay: spec.batching.max_delay.to_std(),
         };
-        let backend = match backend {
-            BackendChoice::Auto | BackendChoice::Cpu => Arc::new(CpuBackend::new()),
-        };
+        let backend = backend.open().map_err(self.invalid())?;
         let mut builder = Pipeline::builder(source, event_time)
             .batching(batching)
             .channel_capacity(spec.batching.channel_capacity)

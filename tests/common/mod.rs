@@ -222,8 +222,25 @@ pub struct Outcome {
     pub summary: RunSummary,
 }
 
-/// Runs `partitions` through a window operator on the CPU backend and collects everything.
+/// The backends every oracle test runs on: the CPU, and the GPU when an adapter opens
+/// (lavapipe in CI). Without one the GPU run is skipped with a printed reason, unless
+/// `REQUIRE_GPU=1`, which makes that a failure.
+pub fn backends() -> Vec<Arc<dyn Backend>> {
+    let mut all: Vec<Arc<dyn Backend>> = vec![cpu()];
+    if let Some(gpu) = GpuBackend::for_tests() {
+        all.push(Arc::new(gpu));
+    }
+    all
+}
+
+/// The CPU backend.
+pub fn cpu() -> Arc<dyn Backend> {
+    Arc::new(CpuBackend::new())
+}
+
+/// Runs `partitions` through a window operator on `backend` and collects everything.
 pub fn run_window(
+    backend: Arc<dyn Backend>,
     schema: SchemaRef,
     partitions: Vec<Vec<RecordBatch>>,
     spec: WindowAggregateSpec,
@@ -240,6 +257,7 @@ pub fn run_window(
         max_rows,
         max_delay: Duration::from_millis(50),
     })
+    .backend(backend)
     .window(spec);
     let schemas = builder.schemas().expect("schemas");
     let pipeline = builder

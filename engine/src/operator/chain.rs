@@ -31,6 +31,14 @@ impl OperatorChain {
         self.output_schema.clone()
     }
 
+    /// Where each operator that uses a backend runs, in chain order.
+    pub fn placements(&self) -> Vec<String> {
+        self.operators
+            .iter()
+            .filter_map(|o| o.placement().map(str::to_string))
+            .collect()
+    }
+
     /// Pushes a micro-batch through every operator.
     pub fn process(&mut self, batch: RecordBatch) -> Result<Emitted> {
         self.run(vec![batch], None)

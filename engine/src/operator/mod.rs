@@ -37,6 +37,11 @@ pub trait Operator: Send + Debug {
     fn on_watermark(&mut self, _watermark: i64, _out: &mut Emitted) -> Result<()> {
         Ok(())
     }
+
+    /// Where the operator's math runs, for operators that use a backend.
+    fn placement(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What an operator emits: output batches and, for window operators, late input rows.

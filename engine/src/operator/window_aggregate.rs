@@ -42,6 +42,8 @@ pub struct WindowAggregateOperator {
     schema: SchemaRef,
     input_schema: SchemaRef,
     key_ids: Vec<u64>,
+    /// Where the backend runs this plan (`Backend::placement`).
+    placement: String,
 }
 
 impl WindowAggregateOperator {
@@ -98,11 +100,13 @@ impl WindowAggregateOperator {
                 input: kind,
             });
         }
-        let state = backend.window_aggregator(&WindowAggregatePlan {
+        let plan = WindowAggregatePlan {
             window: spec.window,
             aggregates: plans,
-        })?;
+        };
+        let state = backend.window_aggregator(&plan)?;
         Ok(WindowAggregateOperator {
+            placement: backend.placement(&plan),
             keys,
             time_index,
             inputs,
@@ -171,6 +175,10 @@ impl WindowAggregateOperator {
 impl Operator for WindowAggregateOperator {
     fn name(&self) -> &'static str {
         "window"
+    }
+
+    fn placement(&self) -> Option<&str> {
+        Some(&self.placement)
     }
 
     fn output_schema(&self) -> SchemaRef {

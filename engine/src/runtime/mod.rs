@@ -54,6 +54,7 @@ impl RunOptions {
 
 pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
+    let backend_label = pipeline.backend_label();
     let Pipeline {
         source,
         event_time,
@@ -61,7 +62,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         source_schema,
         projection,
         chain,
-        backend_name,
+        backend_name: _,
         sink,
         late_sink,
         dead_letter_sink,
@@ -147,7 +148,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
     }
     let metrics = &options.metrics;
     Ok(RunSummary {
-        backend: backend_name.to_string(),
+        backend: backend_label,
         counts: metrics.snapshot(),
         elapsed: started.elapsed(),
         latency: metrics.latency(),

@@ -42,6 +42,24 @@ pub struct AdapterSummary {
     pub features: Vec<&'static str>,
 }
 
+impl AdapterSummary {
+    /// Lower is preferred: discrete, integrated, virtual, then software.
+    pub fn preference(&self) -> u8 {
+        match self.device_type.as_str() {
+            "DiscreteGpu" => 0,
+            "IntegratedGpu" => 1,
+            "VirtualGpu" => 2,
+            "Cpu" => 3,
+            _ => 4,
+        }
+    }
+
+    /// Whether `choice` may take this adapter.
+    pub fn eligible(&self, choice: AdapterChoice) -> bool {
+        self.unusable.is_none() && (self.hardware || choice == AdapterChoice::Any)
+    }
+}
+
 impl fmt::Display for AdapterSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({}, {})", self.name, self.device_type, self.api)
@@ -126,21 +144,14 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
 /// integrated, Vulkan/Metal/DX12 only.
 fn pick(choice: AdapterChoice) -> Option<(wgpu::Adapter, AdapterSummary)> {
     let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
-    let rank = |s: &AdapterSummary| match s.device_type.as_str() {
-        "DiscreteGpu" => 0,
-        "IntegratedGpu" => 1,
-        "VirtualGpu" => 2,
-        "Cpu" => 3,
-        _ => 4,
-    };
     adapters
         .into_iter()
         .map(|a| {
             let s = summarize(&a);
             (a, s)
         })
-        .filter(|(_, s)| s.unusable.is_none() && (s.hardware || choice == AdapterChoice::Any))
-        .min_by_key(|(_, s)| rank(s))
+        .filter(|(_, s)| s.eligible(choice))
+        .min_by_key(|(_, s)| s.preference())
 }
 
 /// An open device, its queue, and the errors it reported asynchronously.
