@@ -1,4 +1,5 @@
-//! The `sluice` binary: both examples run end to end; `validate` prints the documented messages.
+//! The `sluice` binary: both examples run end to end (on the GPU too when there is one);
+//! `validate` prints the documented messages; `devices` and the backend choice.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -24,6 +25,8 @@ fn the_fraud_example_runs_to_stdout() {
     let out = sluice(&[
         "run",
         "examples/fraud_features.toml",
+        "--backend",
+        "cpu",
         "--set",
         "source.events=20000",
     ]);
@@ -198,4 +201,115 @@ fn help_shows_examples() {
     let out = sluice(&["--help"]);
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("sluice run examples/fraud_features.toml"));
+}
+
+fn sluice_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run sluice")
+}
+
+#[test]
+fn devices_says_what_auto_and_gpu_would_use() {
+    let out = sluice(&["devices"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("auto"),
+        "the auto choice is stated: {stdout}"
+    );
+}
+
+#[test]
+fn without_an_adapter_gpu_fails_before_any_data_and_auto_uses_the_cpu() {
+    // WGPU_BACKEND=dx12 leaves wgpu no adapter on Linux.
+    let no_gpu = [("WGPU_BACKEND", "dx12")];
+    let gpu = sluice_env(
+        &["run", "examples/traffic.toml", "--backend", "gpu", "-q"],
+        &no_gpu,
+    );
+    assert!(!gpu.status.success());
+    let stderr = text(&gpu.stderr);
+    assert!(
+        stderr.contains("no GPU adapter found") && stderr.contains("--backend cpu"),
+        "{stderr}"
+    );
+    let auto = sluice_env(
+        &[
+            "run",
+            "examples/fraud_features.toml",
+            "--set",
+            "source.events=1000",
+            "--set",
+            "sink.type=discard",
+        ],
+        &no_gpu,
+    );
+    let stderr = text(&auto.stderr);
+    assert!(auto.status.success(), "{stderr}");
+    assert!(stderr.contains("backend cpu"), "{stderr}");
+}
+
+/// Parses a CSV of numbers and text; numbers compare within `1e-9` relative.
+fn same_csv(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    a.len() == b.len()
+        && a.iter().zip(&b).all(|(x, y)| {
+            let (x, y): (Vec<&str>, Vec<&str>) = (x.split(',').collect(), y.split(',').collect());
+            x.len() == y.len()
+                && x.iter().zip(&y).all(|(u, v)| {
+                    u == v
+                        || matches!((u.parse::<f64>(), v.parse::<f64>()),
+                            (Ok(p), Ok(q)) if (p - q).abs() <= 1e-9 * p.abs().max(q.abs()))
+                })
+        })
+}
+
+#[test]
+fn the_traffic_example_gives_the_same_windows_on_the_gpu() {
+    if sluice_engine::backend::GpuBackend::for_tests().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut outputs = Vec::new();
+    for backend in ["cpu", "gpu"] {
+        let path = dir.path().join(format!("{backend}.csv"));
+        let sink = format!("sink.path={}", path.display());
+        let late = format!("late.path={}", dir.path().join("late.csv").display());
+        let dead = format!(
+            "dead_letter.path={}",
+            dir.path().join("dead.jsonl").display()
+        );
+        let out = sluice(&[
+            "run",
+            "examples/traffic.toml",
+            "--backend",
+            backend,
+            "--set",
+            &sink,
+            "--set",
+            &late,
+            "--set",
+            &dead,
+        ]);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{backend}: {stderr}");
+        if backend == "gpu" {
+            assert!(
+                stderr.contains("backend gpu: "),
+                "the adapter is named: {stderr}"
+            );
+        }
+        outputs.push(std::fs::read_to_string(&path).expect("output"));
+    }
+    assert!(outputs[0].lines().count() > 100);
+    assert!(
+        same_csv(&outputs[0], &outputs[1]),
+        "cpu:\n{}\ngpu:\n{}",
+        outputs[0],
+        outputs[1]
+    );
 }
