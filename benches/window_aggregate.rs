@@ -1,6 +1,7 @@
-//! Window aggregation throughput: the window operator alone at several batch sizes, the same
-//! query as a polars batch group-by on the same rows (the baseline), and the whole pipeline
-//! (transactions generator → 1 s tumbling count/sum by card → discard).
+//! Window aggregation throughput: the window operator alone on each backend (CPU, and the GPU
+//! when an adapter opens) at batch sizes from 64 Ki to 16 Mi rows with state resident across
+//! batches, the same query as a polars batch group-by on the same rows (the baseline), and the
+//! whole pipeline (transactions generator → 1 s tumbling count/sum by card → discard).
 //!
 //! Run with `cargo bench --bench window_aggregate`. Inputs are generated before timing starts.
 
@@ -30,6 +31,11 @@ fn schema() -> SchemaRef {
 
 /// `rows` events over about one second of event time per million rows, 10 k uniform keys.
 fn input(rows: usize, seed: u64) -> RecordBatch {
+    input_from(rows, seed, 0)
+}
+
+/// As `input`, for the stream's rows from `first` on.
+fn input_from(rows: usize, seed: u64, first: i64) -> RecordBatch {
     let mut state = seed;
     let mut next = move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -37,7 +43,7 @@ fn input(rows: usize, seed: u64) -> RecordBatch {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z ^ (z >> 31)
     };
-    let ts: Vec<i64> = (0..rows as i64)
+    let ts: Vec<i64> = (first..first + rows as i64)
         .map(|i| 1_700_000_000_000 + i / 1_000)
         .collect();
     let keys: Vec<i64> = (0..rows)
@@ -69,35 +75,70 @@ fn spec() -> WindowAggregateSpec {
     }
 }
 
-fn operator(c: &mut Criterion) {
-    let mut group = c.benchmark_group("window_aggregate/cpu");
-    group.sample_size(10);
-    for rows in [64 * 1024, 1 << 20, 4 << 20] {
-        let batch = input(rows, 7);
-        group.throughput(Throughput::Elements(rows as u64));
-        group.bench_function(format!("tumbling_1s_count_sum/{rows}"), |b| {
-            b.iter_batched(
-                || {
-                    WindowAggregateOperator::try_new(
-                        &spec(),
-                        schema(),
-                        "ts",
-                        &CpuBackend::new(),
-                        "bench",
-                    )
-                    .expect("op")
-                },
-                |mut op| {
-                    let mut out = Emitted::default();
-                    op.process(batch.clone(), &mut out).expect("process");
-                    op.on_watermark(i64::MAX, &mut out).expect("fire");
-                    black_box(out.rows())
-                },
-                BatchSize::LargeInput,
-            )
-        });
+/// Batch sizes from 64 Ki to 16 Mi rows.
+const SIZES: [usize; 4] = [64 * 1024, 1 << 20, 4 << 20, 16 << 20];
+
+/// The backends to measure: the CPU, and the GPU when an adapter opens (lavapipe figures are
+/// not performance figures; see docs/benchmarks.md).
+fn backends() -> Vec<Arc<dyn Backend>> {
+    let mut all: Vec<Arc<dyn Backend>> = vec![Arc::new(CpuBackend::new())];
+    match sluice::job::BackendChoice::Gpu.open() {
+        Ok(gpu) => all.push(gpu),
+        Err(e) => eprintln!("window_aggregate: no GPU benchmark: {e}"),
     }
-    group.finish();
+    all
+}
+
+/// The window operator with state resident between batches: consecutive batches of the
+/// stream (each `rows` long, 1 s of event time per million rows), each followed by the
+/// watermark at its last event, so every batch also closes the windows it completed and reads
+/// them back. A fresh operator starts each cycle of pre-generated batches, outside the timing.
+fn operator(c: &mut Criterion) {
+    for backend in backends() {
+        let mut group = c.benchmark_group(format!("window_aggregate/{}", backend.name()));
+        group.sample_size(10);
+        for rows in SIZES {
+            let cycle = ((64usize << 20) / rows).clamp(2, 16);
+            let batches: Vec<(RecordBatch, i64)> = (0..cycle)
+                .map(|i| {
+                    let batch = input_from(rows, 7 + i as u64, (i * rows) as i64);
+                    let last = 1_700_000_000_000 + ((i + 1) * rows) as i64 / 1_000 - 1;
+                    (batch, last)
+                })
+                .collect();
+            group.throughput(Throughput::Elements(rows as u64));
+            group.bench_function(format!("tumbling_1s_count_sum/{rows}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = std::time::Duration::ZERO;
+                    let mut op = None;
+                    for i in 0..iters as usize {
+                        if i % cycle == 0 {
+                            op = Some(
+                                WindowAggregateOperator::try_new(
+                                    &spec(),
+                                    schema(),
+                                    "ts",
+                                    backend.as_ref(),
+                                    "bench",
+                                )
+                                .expect("op"),
+                            );
+                        }
+                        let Some(op) = op.as_mut() else { break };
+                        let (batch, watermark) = &batches[i % cycle];
+                        let started = std::time::Instant::now();
+                        let mut out = Emitted::default();
+                        op.process(batch.clone(), &mut out).expect("process");
+                        op.on_watermark(*watermark, &mut out).expect("fire");
+                        black_box(out.rows());
+                        total += started.elapsed();
+                    }
+                    total
+                })
+            });
+        }
+        group.finish();
+    }
 }
 
 /// The same query in polars: assign 1 s windows, group by (card, window), count and sum.
@@ -105,7 +146,7 @@ fn polars_baseline(c: &mut Criterion) {
     use polars::prelude::*;
     let mut group = c.benchmark_group("window_aggregate/polars_batch");
     group.sample_size(10);
-    for rows in [64 * 1024, 1 << 20, 4 << 20] {
+    for rows in SIZES {
         let batch = input(rows, 7);
         let column = |i: usize| -> Vec<i64> {
             let array = batch.column(i).to_data();
@@ -167,20 +208,26 @@ type = "discard"
 "#;
 
 fn pipeline(c: &mut Criterion) {
-    let mut group = c.benchmark_group("pipeline/cpu");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(20_000_000));
-    group.bench_function("generator_tumbling_1s_count_sum_discard/20M", |b| {
-        b.iter_batched(
-            || {
-                let job = JobFile::parse(PIPELINE, "bench.toml".as_ref(), &[]).expect("job");
-                job.pipeline(BackendChoice::Cpu).expect("pipeline")
-            },
-            |pipeline| black_box(pipeline.run_blocking().expect("run").counts.events_in),
-            BatchSize::PerIteration,
-        )
-    });
-    group.finish();
+    let gpu_opens = BackendChoice::Gpu.open().is_ok();
+    for (name, choice) in [("cpu", BackendChoice::Cpu), ("gpu", BackendChoice::Gpu)] {
+        if choice == BackendChoice::Gpu && !gpu_opens {
+            continue;
+        }
+        let mut group = c.benchmark_group(format!("pipeline/{name}"));
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(20_000_000));
+        group.bench_function("generator_tumbling_1s_count_sum_discard/20M", |b| {
+            b.iter_batched(
+                || {
+                    let job = JobFile::parse(PIPELINE, "bench.toml".as_ref(), &[]).expect("job");
+                    job.pipeline(choice).expect("pipeline")
+                },
+                |pipeline| black_box(pipeline.run_blocking().expect("run").counts.events_in),
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
+    }
 }
 
 criterion_group!(benches, operator, polars_baseline, pipeline);

@@ -25,6 +25,10 @@ fn insert(k: vec4<u32>, count_at: u32) -> u32 {
     let h = hash4(k, p.hash_mode);
     let fp = fingerprint(h, p.hash_mode);
     let mine = (fp << 8u) | p.tag;
+    if (atomicLoad(&counters[C_DOCCUPIED]) >= p.dlimit) {
+        atomicStore(&counters[C_DFULL], 1u);
+        return DEFERRED;
+    }
     var e = h & p.dmask;
     var probes = 0u;
     loop {

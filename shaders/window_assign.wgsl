@@ -55,6 +55,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let h = hash4(k, p.hash_mode);
     let fp = fingerprint(h, p.hash_mode);
     let mine = (fp << 8u) | p.tag;
+    // A table at its limit defers everything at once: no item scans a full table for a slot.
+    if (atomicLoad(&counters[C_OCCUPIED]) >= p.limit) {
+        atomicStore(&counters[C_FULL], 1u);
+        defer_item(item);
+        return;
+    }
     var s = h & p.mask;
     var probes = 0u;
     loop {

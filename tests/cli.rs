@@ -313,3 +313,48 @@ fn the_traffic_example_gives_the_same_windows_on_the_gpu() {
         outputs[1]
     );
 }
+
+#[test]
+fn bench_writes_a_table_json_and_a_png() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().display().to_string();
+    let mut backends = "cpu".to_string();
+    if sluice_engine::backend::GpuBackend::for_tests().is_some() {
+        backends.push_str(",gpu");
+    }
+    let out = sluice(&[
+        "bench",
+        "--workloads",
+        "tumbling,traffic",
+        "--backends",
+        &backends,
+        "--events",
+        "30000",
+        "--batch-rows",
+        "4096",
+        "--runs",
+        "1",
+        "--out",
+        &out_dir,
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("events/s") && stdout.contains("traffic"),
+        "{stdout}"
+    );
+    let json = std::fs::read_to_string(dir.path().join("results.json")).expect("results.json");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    let results = report["results"].as_array().expect("results");
+    let expected = 2 * backends.split(',').count();
+    assert_eq!(results.len(), expected, "{json}");
+    for r in results {
+        assert_eq!(r["events"], 30000, "every event counted: {r}");
+        assert!(
+            r["events_per_second"].as_f64().is_some_and(|v| v > 0.0),
+            "{r}"
+        );
+    }
+    let png = std::fs::read(dir.path().join("results.png")).expect("results.png");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
+}

@@ -1,5 +1,6 @@
 //! Command-line arguments and the subcommands they dispatch to.
 
+mod bench;
 mod devices;
 mod progress;
 mod run;
@@ -17,7 +18,8 @@ Examples:
   sluice run examples/traffic.toml --backend cpu
   sluice run examples/fraud_features.toml --set source.events=5000000 --set sink.type=discard
   sluice validate examples/traffic.toml
-  sluice devices";
+  sluice devices
+  sluice bench --workloads tumbling --events 50000000";
 
 /// Event-time stream processing over Arrow micro-batches.
 #[derive(Debug, Parser)]
@@ -48,6 +50,29 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Runs the standard workloads on every backend and reports events/s, batch latency and
+    /// the GPU/CPU speedup; writes results.json and results.png.
+    Bench {
+        /// Workloads, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "tumbling,fraud,traffic")]
+        workloads: Vec<bench::Workload>,
+        /// Backends, comma-separated (cpu, gpu). Default: cpu, plus gpu when a hardware GPU
+        /// is present; `gpu` also takes a software adapter.
+        #[arg(long, value_delimiter = ',')]
+        backends: Option<Vec<BackendChoice>>,
+        /// Events per run.
+        #[arg(long, default_value_t = 20_000_000)]
+        events: u64,
+        /// Rows per micro-batch.
+        #[arg(long, default_value_t = 1 << 20)]
+        batch_rows: usize,
+        /// Runs per workload and backend; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Folder for results.json and results.png.
+        #[arg(long, default_value = "bench-results")]
+        out: PathBuf,
+    },
     /// Lists the GPU adapters wgpu sees, what they offer, and which one `auto` would take.
     Devices,
     /// Checks a job file (keys, columns, types, windows) without moving any data.
@@ -76,6 +101,21 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             run::run(&file, backend, quiet)
         }
         Command::Devices => devices::devices(),
+        Command::Bench {
+            workloads,
+            backends,
+            events,
+            batch_rows,
+            runs,
+            out,
+        } => bench::bench(&bench::BenchOptions {
+            workloads,
+            backends,
+            events,
+            batch_rows,
+            runs,
+            out,
+        }),
         Command::Validate { job, set } => {
             let file = JobFile::load(&job, &set)?;
             let schemas = file.validate()?;

@@ -250,6 +250,12 @@ impl JobFile {
 
     /// The builder with source, event time, batching and operators; no sinks yet.
     pub fn builder(&self, backend: BackendChoice) -> Result<PipelineBuilder, JobError> {
+        let backend = backend.open().map_err(self.invalid())?;
+        self.builder_on(backend)
+    }
+
+    /// As [`JobFile::builder`], on a backend already opened (to reuse one GPU device).
+    pub fn builder_on(&self, backend: Arc<dyn Backend>) -> Result<PipelineBuilder, JobError> {
         let spec = &self.spec;
         let source = spec.source.build(&self.base_dir).map_err(self.invalid())?;
         let mut event_time = EventTimeSpec::new(
@@ -261,7 +267,6 @@ impl JobFile {
             max_rows: spec.batching.max_rows,
             max_delay: spec.batching.max_delay.to_std(),
         };
-        let backend = backend.open().map_err(self.invalid())?;
         let mut builder = Pipeline::builder(source, event_time)
             .batching(batching)
             .channel_capacity(spec.batching.channel_capacity)
@@ -282,7 +287,13 @@ impl JobFile {
 
     /// The runnable pipeline with its sinks opened.
     pub fn pipeline(&self, backend: BackendChoice) -> Result<Pipeline, JobError> {
-        let builder = self.builder(backend)?;
+        let backend = backend.open().map_err(self.invalid())?;
+        self.pipeline_on(backend)
+    }
+
+    /// As [`JobFile::pipeline`], on a backend already opened.
+    pub fn pipeline_on(&self, backend: Arc<dyn Backend>) -> Result<Pipeline, JobError> {
+        let builder = self.builder_on(backend)?;
         let schemas = builder.schemas().map_err(self.invalid())?;
         let sink = self
             .spec

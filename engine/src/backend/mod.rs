@@ -30,6 +30,11 @@ pub trait Backend: Send + Sync + Debug {
     /// Creates the state of one window operator.
     fn window_aggregator(&self, plan: &WindowAggregatePlan) -> Result<Box<dyn WindowAggregator>>;
 
+    /// The backend and its device, for logs and reports (`cpu`, `gpu: <adapter>`).
+    fn describe(&self) -> String {
+        self.name().to_string()
+    }
+
     /// Where `plan` runs, for logs and summaries (`cpu`, `gpu: <adapter>`, or a fallback and
     /// its reason).
     fn placement(&self, plan: &WindowAggregatePlan) -> String {

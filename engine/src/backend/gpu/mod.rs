@@ -84,12 +84,16 @@ impl Backend for GpuBackend {
         )?))
     }
 
+    fn describe(&self) -> String {
+        format!("gpu: {}", self.adapter())
+    }
+
     fn placement(&self, plan: &WindowAggregatePlan) -> String {
         match plan.window {
             WindowSpec::Session { .. } => {
                 "cpu (session windows do not run on the GPU yet)".to_string()
             }
-            _ => format!("gpu: {}", self.adapter()),
+            _ => self.describe(),
         }
     }
 }

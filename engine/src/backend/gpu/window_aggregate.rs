@@ -463,20 +463,22 @@ impl GpuWindowAggregator {
                     status.unresolved
                 )));
             }
-            if status.full {
-                let needed = u64::from(status.occupied) + u64::from(status.unresolved);
-                let capacity = grown_capacity(
+            if status.full
+                && let Some(capacity) = grow_after_full(
                     &self.groups.keys,
-                    needed,
+                    status.occupied,
                     self.max_groups(),
                     "window groups",
-                )?;
-                if capacity > self.groups.keys.capacity {
-                    self.rebuild(capacity, false)?;
-                }
+                )?
+            {
+                self.rebuild(capacity, false)?;
             }
-            if status.dfull {
-                self.grow_distinct(u64::from(status.doccupied) + u64::from(status.unresolved))?;
+            if status.dfull
+                && let Some(d) = &self.distinct
+                && let Some(capacity) =
+                    grow_after_full(d, status.doccupied, self.max_distinct(), "distinct values")?
+            {
+                self.grow_distinct_to(capacity);
             }
             self.round(s, false);
         }
@@ -489,10 +491,16 @@ impl GpuWindowAggregator {
             return Ok(());
         };
         let capacity = grown_capacity(current, needed, max, "distinct values")?;
-        if capacity <= current.capacity {
-            return Ok(());
+        if capacity > current.capacity {
+            self.grow_distinct_to(capacity);
         }
-        let new = HashTable::new(self.device(), "distinct values", capacity, capacity >= max);
+        Ok(())
+    }
+
+    /// Moves the distinct-value table into one of `capacity` entries.
+    fn grow_distinct_to(&mut self, capacity: u32) {
+        let largest = capacity >= self.max_distinct();
+        let new = HashTable::new(self.device(), "distinct values", capacity, largest);
         let params = PassParams {
             identity: 1,
             new_mask: new.mask(),
@@ -524,7 +532,6 @@ impl GpuWindowAggregator {
         self.device().queue.submit([encoder.finish()]);
         self.distinct = Some(new);
         self.spare_distinct = None;
-        Ok(())
     }
 
     /// Moves every group into a table of `capacity` slots; with `close`, groups whose window
@@ -822,6 +829,27 @@ impl GpuWindowAggregator {
 enum Upload<'a> {
     Bytes(&'a [u8]),
     Bits(arrow::buffer::BooleanBuffer),
+}
+
+/// After a round found `table` full with `occupied` entries: a capacity four times larger (the
+/// unplaced items say little about how many groups they hold, so grow fast), `None` when the
+/// table is already the largest but not truly full (a retry places the rest), or an error.
+fn grow_after_full(table: &HashTable, occupied: u32, max: u32, what: &str) -> Result<Option<u32>> {
+    if table.capacity < max {
+        let want = (u64::from(table.capacity) * 4)
+            .max(u64::from(occupied) * 2)
+            .next_power_of_two()
+            .min(u64::from(max));
+        return Ok(Some(want as u32));
+    }
+    if occupied < table.limit {
+        return Ok(None);
+    }
+    Err(Error::Gpu(format!(
+        "{what} need more than {} entries, the largest table this GPU's buffers allow; run \
+         with --backend cpu",
+        table.limit
+    )))
 }
 
 /// The capacity for `needed` entries: double or more up to `max`; the same table when it is

@@ -1,0 +1,131 @@
+//! The standard workloads of `sluice bench`, as job files with a generator source and a
+//! discarding sink, so a run measures the engine and not a disk.
+
+use clap::ValueEnum;
+
+/// A standard workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Workload {
+    /// Transactions, 10,000 cards, 1 s tumbling count and sum per card (the core query).
+    Tumbling,
+    /// Fraud features: per card, 1 min windows sliding by 10 s: count, sum, max, distinct
+    /// merchants; alerts over a threshold.
+    Fraud,
+    /// Traffic telemetry: 500 road segments, 10 s tumbling average speed, vehicles, readings,
+    /// with out-of-order sensors.
+    Traffic,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Tumbling => "tumbling",
+            Workload::Fraud => "fraud",
+            Workload::Traffic => "traffic",
+        }
+    }
+
+    /// The job file for `events` events cut into micro-batches of `batch_rows`.
+    pub fn job(self, events: u64, batch_rows: usize) -> String {
+        let body = match self {
+            Workload::Tumbling => TUMBLING,
+            Workload::Fraud => FRAUD,
+            Workload::Traffic => TRAFFIC,
+        };
+        format!(
+            "name = \"bench-{}\"\n{body}\n[batching]\nmax_rows = {batch_rows}\n\n[sink]\ntype = \"discard\"\n",
+            self.name()
+        )
+        .replace("EVENTS", &events.to_string())
+    }
+}
+
+const TUMBLING: &str = r#"
+[source]
+type = "generator"
+generator = "transactions"
+events = EVENTS
+keys = 10_000
+event_time_rate = 1_000_000
+
+[event_time]
+column = "ts"
+watermark_delay = "0s"
+
+[[operators]]
+type = "window"
+key = "card_id"
+window = { type = "tumbling", size = "1s" }
+aggregates = [{ fn = "count", as = "n" }, { fn = "sum", column = "amount_cents", as = "amount_sum" }]
+"#;
+
+const FRAUD: &str = r#"
+[source]
+type = "generator"
+generator = "transactions"
+events = EVENTS
+keys = 10_000
+merchants = 2_000
+skew = 0.3
+disorder = "2s"
+event_time_rate = 2_000
+
+[event_time]
+column = "ts"
+watermark_delay = "2s"
+
+[[operators]]
+type = "window"
+key = "card_id"
+window = { type = "hopping", size = "1m", slide = "10s" }
+aggregates = [
+  { fn = "count", as = "txn_count" },
+  { fn = "sum", column = "amount_cents", as = "amount_sum" },
+  { fn = "max", column = "amount_cents", as = "amount_max" },
+  { fn = "count_distinct", column = "merchant_id", as = "merchants" },
+]
+
+[[operators]]
+type = "filter"
+predicate = "txn_count >= 8"
+"#;
+
+const TRAFFIC: &str = r#"
+[source]
+type = "generator"
+generator = "telemetry"
+events = EVENTS
+keys = 500
+disorder = "5s"
+event_time_rate = 50_000
+
+[event_time]
+column = "ts"
+watermark_delay = "5s"
+
+[[operators]]
+type = "window"
+key = "segment_id"
+window = { type = "tumbling", size = "10s" }
+aggregates = [
+  { fn = "avg", column = "speed_kmh", as = "avg_speed_kmh" },
+  { fn = "sum", column = "vehicles", as = "vehicles" },
+  { fn = "count", as = "readings" },
+]
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice::job::JobFile;
+
+    #[test]
+    fn every_workload_is_a_valid_job() {
+        for workload in Workload::value_variants() {
+            let text = workload.job(1_000, 256);
+            let job = JobFile::parse(&text, "bench.toml".as_ref(), &[]).expect("parses");
+            job.validate().expect("validates");
+        }
+    }
+}
