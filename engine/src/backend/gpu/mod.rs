@@ -34,7 +34,16 @@ pub struct GpuContext {
 pub struct GpuBackend {
     context: Arc<GpuContext>,
     cpu: CpuBackend,
-    hash_mode: u32,
+    tuning: Tuning,
+}
+
+/// Knobs tests use to force rare paths; the defaults are what jobs run with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tuning {
+    /// 1 makes every key hash alike.
+    pub hash_mode: u32,
+    /// Most rows uploaded per round (the device's binding limit caps it too).
+    pub max_chunk_rows: usize,
 }
 
 impl GpuBackend {
@@ -49,7 +58,10 @@ impl GpuBackend {
         Ok(Some(GpuBackend {
             context: Arc::new(GpuContext { device, kernels }),
             cpu: CpuBackend::new(),
-            hash_mode: 0,
+            tuning: Tuning {
+                hash_mode: 0,
+                max_chunk_rows: usize::MAX,
+            },
         }))
     }
 
@@ -62,7 +74,14 @@ impl GpuBackend {
     /// handling, for tests. Results must not change, only speed.
     #[doc(hidden)]
     pub fn with_colliding_hashes(mut self) -> Self {
-        self.hash_mode = 1;
+        self.tuning.hash_mode = 1;
+        self
+    }
+
+    /// Cuts every micro-batch into rounds of at most `rows` rows (tests of the chunked path).
+    #[doc(hidden)]
+    pub fn with_chunk_rows(mut self, rows: usize) -> Self {
+        self.tuning.max_chunk_rows = rows.max(1);
         self
     }
 }
@@ -80,7 +99,7 @@ impl Backend for GpuBackend {
         Ok(Box::new(GpuWindowAggregator::new(
             Arc::clone(&self.context),
             plan.clone(),
-            self.hash_mode,
+            self.tuning,
         )?))
     }
 

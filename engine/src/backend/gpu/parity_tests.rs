@@ -274,6 +274,21 @@ fn batch_sizes_around_a_workgroup() {
 }
 
 #[test]
+fn batches_cut_into_many_rounds_match() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    // 77-row rounds: both batch slots alternate within one micro-batch, and each chunk's
+    // validity bitmap starts mid-word.
+    let gpu = gpu.with_chunk_rows(77);
+    let shape = Shape {
+        batch: 1_000,
+        ..BASE
+    };
+    check(WINDOWS[3], shape, 17, &gpu);
+}
+
+#[test]
 fn wide_keys_and_many_groups_grow_the_tables() {
     let Some(gpu) = GpuBackend::for_tests() else {
         return;

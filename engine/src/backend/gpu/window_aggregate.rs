@@ -11,13 +11,13 @@
 
 use std::sync::Arc;
 
-use super::GpuContext;
 use super::buffers::{GroupTable, HashTable, PendingRead, read_back, staging, storage};
 use super::device::GpuDevice;
 use super::kernels::{AggDesc, PassParams, grid};
 use super::plan::AccLayout;
 use super::shaders::Kernel;
 use super::window_index::WindowIndex;
+use super::{GpuContext, Tuning};
 use crate::backend::{
     AggregateInput, ClosedWindows, ColumnValues, WindowAggregatePlan, WindowAggregator,
 };
@@ -58,8 +58,7 @@ pub struct GpuWindowAggregator {
     plan: WindowAggregatePlan,
     layout: AccLayout,
     index: WindowIndex,
-    /// 1 makes every key hash alike (tests of collision handling).
-    hash_mode: u32,
+    tuning: Tuning,
     params: wgpu::Buffer,
     counters: wgpu::Buffer,
     counters_staging: wgpu::Buffer,
@@ -156,7 +155,7 @@ impl GpuWindowAggregator {
     pub(crate) fn new(
         gpu: Arc<GpuContext>,
         plan: WindowAggregatePlan,
-        hash_mode: u32,
+        tuning: Tuning,
     ) -> Result<Self> {
         let index = WindowIndex::new(plan.window).ok_or_else(|| {
             Error::Internal("session windows reached the GPU window aggregator".into())
@@ -201,7 +200,7 @@ impl GpuWindowAggregator {
             plan,
             layout,
             index,
-            hash_mode,
+            tuning,
         };
         Ok(agg)
     }
@@ -236,7 +235,7 @@ impl GpuWindowAggregator {
             limit: self.groups.keys.limit,
             dmask: self.distinct.as_ref().map_or(0, HashTable::mask),
             dlimit: self.distinct.as_ref().map_or(0, |d| d.limit),
-            hash_mode: self.hash_mode,
+            hash_mode: self.tuning.hash_mode,
             min_open_lo: self.first_open as u64 as u32,
             min_open_hi: ((self.first_open as u64) >> 32) as u32,
             stride: self.layout.stride,
@@ -819,9 +818,11 @@ impl GpuWindowAggregator {
         let limit = self.device().limits.max_storage_buffer_binding_size as usize;
         let by_binding = limit / bytes_per_row;
         let by_items = (limit / 4) / self.index.per_row as usize;
-        // A multiple of 32 keeps each chunk's validity bitmap word-aligned.
-        let rows = by_binding.min(by_items).min(1 << 26) / 32 * 32;
-        rows.max(32).min(input.len().max(1))
+        let rows = by_binding
+            .min(by_items)
+            .min(1 << 26)
+            .min(self.tuning.max_chunk_rows);
+        rows.max(1).min(input.len().max(1))
     }
 }
 
