@@ -1,0 +1,415 @@
+//! Tumbling and hopping window aggregation on the GPU, state resident between micro-batches.
+//!
+//! Per micro-batch the host indexes windows and finds late rows (cheap, and it must answer
+//! synchronously), uploads keys, window indices and input columns once, and submits one round
+//! of passes: `window_assign` (several times: an item that met a slot claimed in the same pass
+//! retries in the next), `window_update`, `window_minmax_lo`, `distinct_insert`. It does not
+//! wait: the round's counters are mapped asynchronously and checked before its buffers are
+//! reused, two micro-batches later, so uploading batch n+1 overlaps computing batch n. Rare
+//! leftovers (fingerprint collisions, a full table) get more rounds then. Only `fire` reads
+//! back, and only when some open group's window can close.
+
+mod rebuild;
+mod round;
+
+use rebuild::grown_capacity;
+use round::BatchSlot;
+
+use std::sync::Arc;
+
+use super::buffers::{GroupTable, HashTable, PendingRead, read_back, staging, storage};
+use super::device::GpuDevice;
+use super::kernels::{AggDesc, PassParams, grid};
+use super::plan::AccLayout;
+use super::shaders::Kernel;
+use super::window_index::WindowIndex;
+use super::{GpuContext, Tuning};
+use crate::backend::{
+    AggregateInput, ClosedWindows, ColumnValues, WindowAggregatePlan, WindowAggregator,
+};
+use crate::error::{Error, Result};
+
+/// `window_assign` passes per round; a second pass resolves the usual deferrals (rows of a
+/// group claimed in the same pass), more only follow fingerprint collisions.
+const ASSIGN_PASSES: usize = 3;
+/// `distinct_insert` passes per round (same reasoning).
+const DISTINCT_PASSES: usize = 3;
+/// Parameter blocks: a round (assign, update, lo, distinct), fire, rebuild, two remaps and
+/// two settles.
+const PARAM_BLOCKS: u64 = (ASSIGN_PASSES + 2 + DISTINCT_PASSES + 6) as u64;
+const FIRE_BLOCK: u64 = PARAM_BLOCKS - 6;
+const SETTLE_BLOCK: u64 = PARAM_BLOCKS - 2;
+/// Pass tags run from 2 to this; 1 marks settled entries, 0 empty ones.
+const LAST_TAG: u32 = 255;
+/// Words in `counters` (`COUNTERS` in `shaders/common.wgsl`) and their indices.
+const COUNTERS: u64 = 8;
+const C_OCCUPIED: usize = 0;
+const C_UNRESOLVED: usize = 1;
+const C_FULL: usize = 2;
+const C_DOCCUPIED: usize = 3;
+const C_DFULL: usize = 4;
+const C_RANGE: usize = 5;
+const C_OUT: usize = 6;
+/// Smallest tables; both grow by doubling.
+const MIN_CAPACITY: u32 = 4096;
+/// Slot numbers must fit the 28-bit field of an item's state (`SLOT_MASK`).
+const MAX_CAPACITY: u32 = 1 << 27;
+/// Rounds one micro-batch may take before the job fails instead of looping.
+const MAX_ROUNDS: usize = 100_000;
+
+/// GPU state of one tumbling or hopping window operator.
+#[derive(Debug)]
+pub struct GpuWindowAggregator {
+    gpu: Arc<GpuContext>,
+    plan: WindowAggregatePlan,
+    layout: AccLayout,
+    index: WindowIndex,
+    tuning: Tuning,
+    params: wgpu::Buffer,
+    counters: wgpu::Buffer,
+    counters_staging: wgpu::Buffer,
+    groups: GroupTable,
+    spare: Option<GroupTable>,
+    distinct: Option<HashTable>,
+    spare_distinct: Option<HashTable>,
+    slot_map: wgpu::Buffer,
+    out: wgpu::Buffer,
+    out_staging: Option<wgpu::Buffer>,
+    slots: [BatchSlot; 2],
+    next_slot: usize,
+    /// The last pass tag used (2..=255; 1 marks entries moved by a rebuild).
+    tag: u32,
+    fired_through: i64,
+    first_open: i64,
+    /// No open group has a window index below this (`i64::MAX`: no groups).
+    lowest_window: i64,
+    /// Group-table entries as of the last status read.
+    occupied: u32,
+    doccupied: u32,
+}
+
+impl GpuWindowAggregator {
+    /// Empty state for `plan` (tumbling or hopping) on `gpu`.
+    pub(crate) fn new(
+        gpu: Arc<GpuContext>,
+        plan: WindowAggregatePlan,
+        tuning: Tuning,
+    ) -> Result<Self> {
+        let index = WindowIndex::new(plan.window).ok_or_else(|| {
+            Error::Internal("session windows reached the GPU window aggregator".into())
+        })?;
+        let layout = AccLayout::new(&plan.aggregates)?;
+        let device = &gpu.device;
+        let capacity = MIN_CAPACITY;
+        let groups = GroupTable::new(device, capacity, layout.stride, false);
+        let distinct = layout
+            .has_distinct()
+            .then(|| HashTable::new(device, "distinct values", MIN_CAPACITY, false));
+        let aggregates = plan.aggregates.len();
+        let slots = [
+            BatchSlot::new(&gpu, aggregates),
+            BatchSlot::new(&gpu, aggregates),
+        ];
+        let agg = GpuWindowAggregator {
+            params: device.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("pass parameters"),
+                size: PARAM_BLOCKS * gpu.kernels.params_stride,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            counters: storage(device, "counters", COUNTERS * 4),
+            counters_staging: staging(device, "counters", COUNTERS * 4),
+            slot_map: storage(device, "slot map", u64::from(capacity) * 4),
+            out: storage(device, "closed groups", out_bytes(capacity, layout.stride)),
+            out_staging: None,
+            groups,
+            spare: None,
+            distinct,
+            spare_distinct: None,
+            slots,
+            next_slot: 0,
+            tag: 1,
+            fired_through: i64::MIN,
+            first_open: i64::MIN,
+            lowest_window: i64::MAX,
+            occupied: 0,
+            doccupied: 0,
+            gpu,
+            plan,
+            layout,
+            index,
+            tuning,
+        };
+        Ok(agg)
+    }
+
+    fn device(&self) -> &GpuDevice {
+        &self.gpu.device
+    }
+
+    /// The largest group table the device's binding limit allows for this layout: its
+    /// accumulators and the rows `window_fire` writes must each fit one binding.
+    fn max_groups(&self) -> u32 {
+        largest_power_of_two(self.binding_limit() / (4 * u64::from(4 + self.layout.stride)))
+    }
+
+    /// The largest distinct-value table (five words per entry).
+    fn max_distinct(&self) -> u32 {
+        largest_power_of_two(self.binding_limit() / 20)
+    }
+
+    fn binding_limit(&self) -> u64 {
+        self.gpu.device.limits.max_storage_buffer_binding_size
+    }
+
+    fn base_params(&self) -> PassParams {
+        PassParams {
+            mask: self.groups.keys.mask(),
+            limit: self.groups.keys.limit,
+            dmask: self.distinct.as_ref().map_or(0, HashTable::mask),
+            dlimit: self.distinct.as_ref().map_or(0, |d| d.limit),
+            hash_mode: self.tuning.hash_mode,
+            min_open_lo: self.first_open as u64 as u32,
+            min_open_hi: ((self.first_open as u64) >> 32) as u32,
+            stride: self.layout.stride,
+            n_aggs: self.layout.slots.len() as u32,
+            ..PassParams::default()
+        }
+    }
+
+    fn write_params(&self, block: u64, params: &PassParams) {
+        self.device().queue.write_buffer(
+            &self.params,
+            block * self.gpu.kernels.params_stride,
+            bytemuck::bytes_of(params),
+        );
+    }
+
+    fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        kernel: Kernel,
+        block: u64,
+        storage: &[&wgpu::Buffer],
+        invocations: u32,
+    ) {
+        let device = self.device();
+        let group = self
+            .gpu
+            .kernels
+            .bind(&device.device, kernel, &self.params, storage);
+        let offset = (block * self.gpu.kernels.params_stride) as u32;
+        let (x, y) = grid(
+            invocations,
+            device.limits.max_compute_workgroups_per_dimension,
+        );
+        pass.set_pipeline(self.gpu.kernels.pipeline(kernel));
+        pass.set_bind_group(0, &group, &[offset]);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+
+    /// Uploads rows `range` of `input` into slot `s` and submits their first round.
+    fn submit_chunk(
+        &mut self,
+        s: usize,
+        input: &AggregateInput<'_>,
+        newest: &[i64],
+        counts: &[u32],
+        range: std::ops::Range<usize>,
+    ) -> Result<()> {
+        self.drain(s)?;
+        let rows = range.len();
+        let varying = self.index.varying;
+        // Word offsets: keys, newest windows, counts, then each input column and its validity.
+        let mut words = 0usize;
+        let mut place = |n: usize| {
+            let at = words;
+            words += n;
+            at
+        };
+        let keys_at = place(2 * rows);
+        let wins_at = place(2 * rows);
+        let counts_at = if varying { place(rows) } else { 0 };
+        let mut descs = Vec::with_capacity(self.layout.slots.len());
+        let mut uploads: Vec<(usize, Upload<'_>)> = Vec::new();
+        for (slot, column) in self.layout.slots.iter().zip(input.columns) {
+            let mut desc = AggDesc {
+                op: slot.op as u32,
+                values_at: 0,
+                valid_at: u32::MAX,
+                acc_at: slot.acc_at,
+            };
+            if slot.op.has_input() {
+                let (values, nulls): (&[u8], _) = match column {
+                    ColumnValues::Int(v, n) => (bytemuck::cast_slice(&v[range.clone()]), *n),
+                    ColumnValues::Float(v, n) => (bytemuck::cast_slice(&v[range.clone()]), *n),
+                    ColumnValues::Rows => {
+                        return Err(Error::Internal(format!(
+                            "{} has no input column on the GPU",
+                            slot.function.name()
+                        )));
+                    }
+                };
+                desc.values_at = place(2 * rows) as u32;
+                uploads.push((desc.values_at as usize, Upload::Bytes(values)));
+                if let Some(nulls) = nulls.filter(|n| n.null_count() > 0) {
+                    let bits = nulls.inner().slice(range.start, rows);
+                    desc.valid_at = place(rows.div_ceil(32)) as u32;
+                    uploads.push((desc.valid_at as usize, Upload::Bits(bits)));
+                }
+            }
+            descs.push(desc);
+        }
+        let items = rows as u64 * u64::from(self.index.per_row);
+        let ctx = Arc::clone(&self.gpu);
+        let device = &ctx.device;
+        let slot = &mut self.slots[s];
+        if (words as u64) * 4 > slot.batch.size() {
+            slot.batch = storage(device, "batch", ((words as u64) * 4).next_power_of_two());
+        }
+        if items * 4 > slot.item_slot.size() {
+            slot.item_slot = storage(device, "item slots", (items * 4).next_power_of_two());
+        }
+        let queue = &device.queue;
+        let write = |at: usize, bytes: &[u8]| {
+            if !bytes.is_empty() {
+                queue.write_buffer(&slot.batch, (at * 4) as u64, bytes);
+            }
+        };
+        write(keys_at, bytemuck::cast_slice(&input.keys[range.clone()]));
+        write(wins_at, bytemuck::cast_slice(&newest[range.clone()]));
+        if varying {
+            write(counts_at, bytemuck::cast_slice(&counts[range.clone()]));
+        }
+        for (at, upload) in &uploads {
+            match upload {
+                Upload::Bytes(b) => write(*at, b),
+                Upload::Bits(bits) => {
+                    let packed = bits.sliced();
+                    let mut bytes = packed.as_slice().to_vec();
+                    bytes.resize(rows.div_ceil(32) * 4, 0);
+                    write(*at, &bytes);
+                }
+            }
+        }
+        queue.write_buffer(&slot.aggs, 0, bytemuck::cast_slice(&descs));
+        slot.rows = rows as u32;
+        slot.items = items as u32;
+        slot.keys_at = keys_at as u32;
+        slot.wins_at = wins_at as u32;
+        slot.counts_at = counts_at as u32;
+        slot.first_open = self.first_open;
+        slot.live = true;
+        self.round(s, true);
+        Ok(())
+    }
+
+    /// Rows per chunk: the batch buffer must fit one storage binding, items a u32.
+    fn chunk_rows(&self, input: &AggregateInput<'_>) -> usize {
+        let columns = self
+            .layout
+            .slots
+            .iter()
+            .filter(|s| s.op.has_input())
+            .count();
+        let bytes_per_row = 16 + 4 * usize::from(self.index.varying) + 9 * columns;
+        let limit = self.device().limits.max_storage_buffer_binding_size as usize;
+        let by_binding = limit / bytes_per_row;
+        let by_items = (limit / 4) / self.index.per_row as usize;
+        let rows = by_binding
+            .min(by_items)
+            .min(1 << 26)
+            .min(self.tuning.max_chunk_rows);
+        rows.max(1).min(input.len().max(1))
+    }
+}
+
+/// A column to upload: raw values, or a validity bitmap to pad to whole words.
+enum Upload<'a> {
+    Bytes(&'a [u8]),
+    Bits(arrow::buffer::BooleanBuffer),
+}
+fn largest_power_of_two(n: u64) -> u32 {
+    let n = n.clamp(1, u64::from(MAX_CAPACITY));
+    1 << (63 - n.leading_zeros())
+}
+
+fn out_bytes(capacity: u32, stride: u32) -> u64 {
+    u64::from(capacity) * u64::from(4 + stride) * 4
+}
+
+impl WindowAggregator for GpuWindowAggregator {
+    fn accumulate(&mut self, input: &AggregateInput<'_>) -> Result<Vec<u32>> {
+        if input.keys.len() != input.ts.len() || input.columns.len() != self.plan.aggregates.len() {
+            return Err(Error::Internal(
+                "aggregate input columns do not match the plan".into(),
+            ));
+        }
+        if input.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.index.index(input.ts, self.first_open);
+        self.lowest_window = self.lowest_window.min(rows.lowest);
+        if rows.late.len() == input.len() {
+            return Ok(rows.late);
+        }
+        let chunk = self.chunk_rows(input);
+        let mut start = 0;
+        while start < input.len() {
+            let end = (start + chunk).min(input.len());
+            let s = self.next_slot;
+            self.submit_chunk(s, input, &rows.newest, &rows.counts, start..end)?;
+            self.next_slot ^= 1;
+            start = end;
+        }
+        Ok(rows.late)
+    }
+
+    fn fire(&mut self, watermark: i64) -> Result<ClosedWindows> {
+        if watermark <= self.fired_through {
+            return Ok(ClosedWindows::default());
+        }
+        self.fired_through = watermark;
+        let first_open = self.index.first_open(watermark);
+        let closes = first_open > self.lowest_window;
+        self.first_open = first_open;
+        if !closes {
+            return Ok(ClosedWindows::default());
+        }
+        for s in 0..2 {
+            self.drain(s)?;
+        }
+        let current = self.groups.keys.capacity;
+        // Grow while rebuilding anyway when more than half full (and a larger table fits).
+        let capacity = if u64::from(self.occupied) * 2 > u64::from(current) {
+            grown_capacity(
+                &self.groups.keys,
+                u64::from(self.occupied),
+                self.max_groups(),
+                "window groups",
+            )?
+        } else {
+            current
+        };
+        if let Some(d) = &self.distinct
+            && u64::from(self.doccupied) * 2 > u64::from(d.capacity)
+        {
+            self.grow_distinct(u64::from(self.doccupied))?;
+        }
+        let rows = self.rebuild(capacity, true)?;
+        self.lowest_window = if self.occupied == 0 {
+            i64::MAX
+        } else {
+            first_open
+        };
+        self.device().check()?;
+        if rows == 0 {
+            return Ok(ClosedWindows::default());
+        }
+        self.read_closed(rows)
+    }
+
+    fn open_groups(&self) -> usize {
+        self.occupied as usize
+    }
+}

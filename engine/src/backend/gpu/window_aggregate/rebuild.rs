@@ -1,0 +1,278 @@
+//! Rebuilding the group table: closing fired windows into a compact output, growing tables,
+//! and reading closed groups back.
+
+use super::*;
+
+impl GpuWindowAggregator {
+    pub(super) fn grow_distinct(&mut self, needed: u64) -> Result<()> {
+        let max = self.max_distinct();
+        let Some(current) = &self.distinct else {
+            return Ok(());
+        };
+        let capacity = grown_capacity(current, needed, max, "distinct values")?;
+        if capacity > current.capacity {
+            self.grow_distinct_to(capacity);
+        }
+        Ok(())
+    }
+
+    /// Moves the distinct-value table into one of `capacity` entries.
+    pub(super) fn grow_distinct_to(&mut self, capacity: u32) {
+        let largest = capacity >= self.max_distinct();
+        let new = HashTable::new(self.device(), "distinct values", capacity, largest);
+        let params = PassParams {
+            identity: 1,
+            new_mask: new.mask(),
+            ..self.base_params()
+        };
+        self.write_params(FIRE_BLOCK + 1, &params);
+        let queue = &self.device().queue;
+        queue.write_buffer(
+            &self.counters,
+            (C_DOCCUPIED * 4) as u64,
+            bytemuck::cast_slice(&[0u32]),
+        );
+        let mut encoder =
+            self.device()
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("grow distinct"),
+                });
+        if let Some(old) = &self.distinct {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            self.dispatch(
+                &mut pass,
+                Kernel::DistinctRebuild,
+                FIRE_BLOCK + 1,
+                &[&old.buffer, &new.buffer, &self.slot_map, &self.counters],
+                old.capacity,
+            );
+        }
+        self.device().queue.submit([encoder.finish()]);
+        self.distinct = Some(new);
+        self.spare_distinct = None;
+    }
+
+    /// Moves every group into a table of `capacity` slots; with `close`, groups whose window
+    /// has fired are written to `out` instead. Returns how many were closed.
+    pub(super) fn rebuild(&mut self, capacity: u32, close: bool) -> Result<u32> {
+        let stride = self.layout.stride;
+        let old_capacity = self.groups.keys.capacity;
+        let spare = match self.spare.take() {
+            Some(t) if t.keys.capacity == capacity => t,
+            _ => GroupTable::new(
+                self.device(),
+                capacity,
+                stride,
+                capacity >= self.max_groups(),
+            ),
+        };
+        if u64::from(old_capacity) * 4 > self.slot_map.size() {
+            self.slot_map = storage(self.device(), "slot map", u64::from(old_capacity) * 4);
+        }
+        if close && out_bytes(old_capacity, stride) > self.out.size() {
+            self.out = storage(
+                self.device(),
+                "closed groups",
+                out_bytes(old_capacity, stride),
+            );
+        }
+        let spare_distinct = match (
+            self.distinct.as_ref().map(|d| d.capacity),
+            self.spare_distinct.take(),
+        ) {
+            (Some(c), Some(t)) if t.capacity == c => Some(t),
+            (Some(c), _) => Some(HashTable::new(
+                self.device(),
+                "distinct values",
+                c,
+                c >= self.max_distinct(),
+            )),
+            (None, _) => None,
+        };
+        let base = self.base_params();
+        self.write_params(
+            FIRE_BLOCK,
+            &PassParams {
+                new_mask: spare.keys.mask(),
+                close: u32::from(close),
+                ..base
+            },
+        );
+        if let Some(d) = &spare_distinct {
+            self.write_params(
+                FIRE_BLOCK + 1,
+                &PassParams {
+                    new_mask: d.mask(),
+                    ..base
+                },
+            );
+        }
+        let live: Vec<usize> = (0..2).filter(|&s| self.slots[s].live && !close).collect();
+        for (i, &s) in live.iter().enumerate() {
+            let items = self.slots[s].items;
+            self.write_params(FIRE_BLOCK + 2 + i as u64, &PassParams { items, ..base });
+        }
+        let queue = &self.device().queue;
+        queue.write_buffer(
+            &self.counters,
+            (C_OCCUPIED * 4) as u64,
+            bytemuck::cast_slice(&[0u32]),
+        );
+        queue.write_buffer(
+            &self.counters,
+            (C_OUT * 4) as u64,
+            bytemuck::cast_slice(&[0u32]),
+        );
+        if spare_distinct.is_some() {
+            queue.write_buffer(
+                &self.counters,
+                (C_DOCCUPIED * 4) as u64,
+                bytemuck::cast_slice(&[0u32]),
+            );
+        }
+        let mut encoder =
+            self.device()
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("rebuild"),
+                });
+        encoder.clear_buffer(&spare.keys.buffer, 0, Some(u64::from(capacity) * 4));
+        if let Some(d) = &spare_distinct {
+            encoder.clear_buffer(&d.buffer, 0, Some(u64::from(d.capacity) * 4));
+        }
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            self.dispatch(
+                &mut pass,
+                Kernel::WindowFire,
+                FIRE_BLOCK,
+                &[
+                    &self.groups.keys.buffer,
+                    &self.groups.acc,
+                    &spare.keys.buffer,
+                    &spare.acc,
+                    &self.slot_map,
+                    &self.out,
+                    &self.counters,
+                ],
+                old_capacity,
+            );
+            if let (Some(old), Some(new)) = (&self.distinct, &spare_distinct) {
+                self.dispatch(
+                    &mut pass,
+                    Kernel::DistinctRebuild,
+                    FIRE_BLOCK + 1,
+                    &[&old.buffer, &new.buffer, &self.slot_map, &self.counters],
+                    old.capacity,
+                );
+            }
+            for (i, &s) in live.iter().enumerate() {
+                let slot = &self.slots[s];
+                self.dispatch(
+                    &mut pass,
+                    Kernel::ItemRemap,
+                    FIRE_BLOCK + 2 + i as u64,
+                    &[&slot.item_slot, &self.slot_map],
+                    slot.items,
+                );
+            }
+        }
+        self.device().queue.submit([encoder.finish()]);
+        let old = std::mem::replace(&mut self.groups, spare);
+        self.spare = Some(old);
+        if let Some(new) = spare_distinct {
+            self.spare_distinct = self.distinct.replace(new);
+        }
+        if !close {
+            return Ok(0);
+        }
+        let words = read_back(
+            self.device(),
+            &self.counters,
+            &self.counters_staging,
+            COUNTERS * 4,
+        )?;
+        self.occupied = words[C_OCCUPIED];
+        self.doccupied = words[C_DOCCUPIED];
+        Ok(words[C_OUT])
+    }
+
+    /// Reads `rows` closed groups from `out` into the operator's shape.
+    pub(super) fn read_closed(&mut self, rows: u32) -> Result<ClosedWindows> {
+        let width = 4 + self.layout.stride as usize;
+        let bytes = rows as u64 * width as u64 * 4;
+        let staging_buffer = match self.out_staging.take() {
+            Some(b) if b.size() >= bytes => b,
+            _ => staging(self.device(), "closed groups", bytes.next_power_of_two()),
+        };
+        let words = read_back(self.device(), &self.out, &staging_buffer, bytes);
+        self.out_staging = Some(staging_buffer);
+        let words = words?;
+        let rows = rows as usize;
+        let mut closed = ClosedWindows {
+            keys: Vec::with_capacity(rows),
+            starts: Vec::with_capacity(rows),
+            ends: Vec::with_capacity(rows),
+            aggregates: Vec::new(),
+        };
+        for row in words.chunks_exact(width) {
+            closed
+                .keys
+                .push(u64::from(row[0]) | (u64::from(row[1]) << 32));
+            let w = (u64::from(row[2]) | (u64::from(row[3]) << 32)) as i64;
+            closed.starts.push(self.index.start(w));
+            closed.ends.push(self.index.end(w));
+        }
+        closed.aggregates = self
+            .layout
+            .decode(rows, |i| &words[i * width + 4..(i + 1) * width]);
+        Ok(closed)
+    }
+}
+
+/// After a round found `table` full with `occupied` entries: a capacity four times larger (the
+/// unplaced items say little about how many groups they hold, so grow fast), `None` when the
+/// table is already the largest but not truly full (a retry places the rest), or an error.
+pub(super) fn grow_after_full(
+    table: &HashTable,
+    occupied: u32,
+    max: u32,
+    what: &str,
+) -> Result<Option<u32>> {
+    if table.capacity < max {
+        let want = (u64::from(table.capacity) * 4)
+            .max(u64::from(occupied) * 2)
+            .next_power_of_two()
+            .min(u64::from(max));
+        return Ok(Some(want as u32));
+    }
+    if occupied < table.limit {
+        return Ok(None);
+    }
+    Err(Error::Gpu(format!(
+        "{what} need more than {} entries, the largest table this GPU's buffers allow; run \
+         with --backend cpu",
+        table.limit
+    )))
+}
+
+/// The capacity for `needed` entries: double or more up to `max`; the same table when it is
+/// the largest and still holds them; an error when nothing can.
+pub(super) fn grown_capacity(table: &HashTable, needed: u64, max: u32, what: &str) -> Result<u32> {
+    let want = (needed * 2)
+        .max(u64::from(table.capacity) * 2)
+        .next_power_of_two()
+        .min(u64::from(max)) as u32;
+    if want > table.capacity {
+        return Ok(want);
+    }
+    if needed <= u64::from(table.limit) {
+        return Ok(table.capacity);
+    }
+    Err(Error::Gpu(format!(
+        "{what} need {needed} entries; the largest table this GPU's buffers allow holds {}; \
+         run with --backend cpu",
+        table.limit
+    )))
+}

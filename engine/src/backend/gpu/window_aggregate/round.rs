@@ -1,0 +1,288 @@
+//! Rounds: one submit of every pass over a micro-batch's items, and waiting for a round's
+//! status before its buffers are reused (more rounds for leftovers, growing full tables).
+
+use super::rebuild::grow_after_full;
+use super::*;
+
+/// The buffers of one in-flight micro-batch.
+#[derive(Debug)]
+pub(super) struct BatchSlot {
+    pub(super) batch: wgpu::Buffer,
+    pub(super) item_slot: wgpu::Buffer,
+    pub(super) aggs: wgpu::Buffer,
+    pub(super) status: wgpu::Buffer,
+    pub(super) rows: u32,
+    pub(super) items: u32,
+    pub(super) keys_at: u32,
+    pub(super) wins_at: u32,
+    pub(super) counts_at: u32,
+    /// The first open window when the batch arrived: its retried items are judged by it,
+    /// since the windows a later watermark closes must still receive them.
+    pub(super) first_open: i64,
+    /// A submitted round whose counters are still being mapped.
+    pub(super) pending: Option<PendingRead>,
+    /// Items that may still reference table slots (a growth must remap them).
+    pub(super) live: bool,
+}
+
+impl BatchSlot {
+    pub(super) fn new(ctx: &GpuContext, aggregates: usize) -> Self {
+        BatchSlot {
+            batch: storage(&ctx.device, "batch", 16),
+            item_slot: storage(&ctx.device, "item slots", 16),
+            aggs: storage(
+                &ctx.device,
+                "aggregates",
+                (aggregates.max(1) * std::mem::size_of::<AggDesc>()) as u64,
+            ),
+            status: staging(&ctx.device, "status", COUNTERS * 4),
+            rows: 0,
+            items: 0,
+            keys_at: 0,
+            wins_at: 0,
+            counts_at: 0,
+            first_open: i64::MIN,
+            pending: None,
+            live: false,
+        }
+    }
+}
+
+/// What a round's counters said.
+#[derive(Debug, Clone, Copy)]
+struct Status {
+    occupied: u32,
+    unresolved: u32,
+    full: bool,
+    doccupied: u32,
+    dfull: bool,
+    range: bool,
+}
+
+impl Status {
+    fn from_words(w: &[u32]) -> Self {
+        Status {
+            occupied: w[C_OCCUPIED],
+            unresolved: w[C_UNRESOLVED],
+            full: w[C_FULL] != 0,
+            doccupied: w[C_DOCCUPIED],
+            dfull: w[C_DFULL] != 0,
+            range: w[C_RANGE] != 0,
+        }
+    }
+}
+
+impl GpuWindowAggregator {
+    fn next_tag(&mut self) -> u32 {
+        self.tag += 1;
+        self.tag
+    }
+    /// Submits one round of passes over slot `s`'s items and starts mapping its counters.
+    pub(super) fn round(&mut self, s: usize, first: bool) {
+        let tags = ASSIGN_PASSES
+            + if self.distinct.is_some() {
+                DISTINCT_PASSES
+            } else {
+                0
+            };
+        let settle = self.tag as usize + tags > LAST_TAG as usize;
+        if settle {
+            self.tag = 1;
+            self.write_params(
+                SETTLE_BLOCK,
+                &PassParams {
+                    items: self.groups.keys.capacity,
+                    ..self.base_params()
+                },
+            );
+            if let Some(d) = &self.distinct {
+                self.write_params(
+                    SETTLE_BLOCK + 1,
+                    &PassParams {
+                        items: d.capacity,
+                        ..self.base_params()
+                    },
+                );
+            }
+        }
+        let mut blocks = Vec::new();
+        let slot = &self.slots[s];
+        let base = PassParams {
+            rows: slot.rows,
+            items: slot.items,
+            per_row: self.index.per_row,
+            uneven: u32::from(self.index.varying),
+            keys_at: slot.keys_at,
+            wins_at: slot.wins_at,
+            counts_at: slot.counts_at,
+            min_open_lo: slot.first_open as u64 as u32,
+            min_open_hi: ((slot.first_open as u64) >> 32) as u32,
+            ..self.base_params()
+        };
+        let mut kernels = Vec::new();
+        for i in 0..ASSIGN_PASSES {
+            let tag = self.next_tag();
+            blocks.push(PassParams {
+                tag,
+                first: u32::from(first && i == 0),
+                last: u32::from(i + 1 == ASSIGN_PASSES),
+                ..base
+            });
+            kernels.push(Kernel::WindowAssign);
+        }
+        blocks.push(base);
+        kernels.push(Kernel::WindowUpdate);
+        blocks.push(base);
+        kernels.push(Kernel::WindowMinMaxLo);
+        if self.distinct.is_some() {
+            for i in 0..DISTINCT_PASSES {
+                let tag = self.next_tag();
+                blocks.push(PassParams {
+                    tag,
+                    last: u32::from(i + 1 == DISTINCT_PASSES),
+                    ..base
+                });
+                kernels.push(Kernel::DistinctInsert);
+            }
+        }
+        for (i, block) in blocks.iter().enumerate() {
+            self.write_params(i as u64, block);
+        }
+        // The round reports only its own leftovers and fullness.
+        let queue = &self.device().queue;
+        queue.write_buffer(
+            &self.counters,
+            (C_UNRESOLVED * 4) as u64,
+            bytemuck::cast_slice(&[0u32, 0]),
+        );
+        queue.write_buffer(
+            &self.counters,
+            (C_DFULL * 4) as u64,
+            bytemuck::cast_slice(&[0u32]),
+        );
+
+        let slot = &self.slots[s];
+        let mut encoder =
+            self.device()
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("window round"),
+                });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("window round"),
+                timestamp_writes: None,
+            });
+            let g = &self.groups;
+            if settle {
+                self.dispatch(
+                    &mut pass,
+                    Kernel::TableSettle,
+                    SETTLE_BLOCK,
+                    &[&g.keys.buffer],
+                    g.keys.capacity,
+                );
+                if let Some(d) = &self.distinct {
+                    self.dispatch(
+                        &mut pass,
+                        Kernel::TableSettle,
+                        SETTLE_BLOCK + 1,
+                        &[&d.buffer],
+                        d.capacity,
+                    );
+                }
+            }
+            for (i, kernel) in kernels.iter().enumerate() {
+                let buffers: Vec<&wgpu::Buffer> = match kernel {
+                    Kernel::WindowAssign => vec![
+                        &slot.batch,
+                        &g.keys.buffer,
+                        &g.acc,
+                        &slot.item_slot,
+                        &self.counters,
+                        &slot.aggs,
+                    ],
+                    Kernel::WindowUpdate => {
+                        vec![
+                            &slot.batch,
+                            &g.acc,
+                            &slot.item_slot,
+                            &self.counters,
+                            &slot.aggs,
+                        ]
+                    }
+                    Kernel::WindowMinMaxLo => {
+                        vec![&slot.batch, &g.acc, &slot.item_slot, &slot.aggs]
+                    }
+                    _ => match &self.distinct {
+                        Some(d) => vec![
+                            &slot.batch,
+                            &g.acc,
+                            &slot.item_slot,
+                            &self.counters,
+                            &slot.aggs,
+                            &d.buffer,
+                        ],
+                        None => continue,
+                    },
+                };
+                if *kernel == Kernel::WindowMinMaxLo && !self.layout.has_min_max() {
+                    continue;
+                }
+                self.dispatch(&mut pass, *kernel, i as u64, &buffers, slot.items);
+            }
+        }
+        encoder.copy_buffer_to_buffer(&self.counters, 0, &slot.status, 0, COUNTERS * 4);
+        let submission = self.device().queue.submit([encoder.finish()]);
+        let pending = PendingRead::start(&slot.status, COUNTERS * 4, submission);
+        self.slots[s].pending = Some(pending);
+    }
+
+    /// Waits for slot `s`'s rounds until every item is applied (growing tables as needed).
+    pub(super) fn drain(&mut self, s: usize) -> Result<()> {
+        let mut rounds = 0;
+        while let Some(pending) = self.slots[s].pending.take() {
+            let words = pending.finish(self.device(), &self.slots[s].status)?;
+            let status = Status::from_words(&words);
+            self.occupied = status.occupied;
+            self.doccupied = status.doccupied;
+            if status.range {
+                return Err(Error::Gpu(
+                    "a float sum/avg input reached magnitude 2^100 (1.3e30), beyond the GPU's \
+                     exact accumulator; run this job with --backend cpu"
+                        .into(),
+                ));
+            }
+            if status.unresolved == 0 {
+                self.slots[s].live = false;
+                break;
+            }
+            rounds += 1;
+            if rounds > MAX_ROUNDS {
+                return Err(Error::Internal(format!(
+                    "GPU window state: {} items still unplaced after {MAX_ROUNDS} rounds",
+                    status.unresolved
+                )));
+            }
+            if status.full
+                && let Some(capacity) = grow_after_full(
+                    &self.groups.keys,
+                    status.occupied,
+                    self.max_groups(),
+                    "window groups",
+                )?
+            {
+                self.rebuild(capacity, false)?;
+            }
+            if status.dfull
+                && let Some(d) = &self.distinct
+                && let Some(capacity) =
+                    grow_after_full(d, status.doccupied, self.max_distinct(), "distinct values")?
+            {
+                self.grow_distinct_to(capacity);
+            }
+            self.round(s, false);
+        }
+        Ok(())
+    }
+}
