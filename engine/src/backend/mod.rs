@@ -99,6 +99,16 @@ impl AggregateInput<'_> {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+
+    /// Fails unless every row has a time and every aggregate of `plan` a column.
+    pub fn check(&self, plan: &WindowAggregatePlan) -> Result<()> {
+        if self.keys.len() != self.ts.len() || self.columns.len() != plan.aggregates.len() {
+            return Err(crate::error::Error::Internal(
+                "aggregate input columns do not match the plan".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The values of one aggregate's input column, widened.

@@ -15,7 +15,7 @@ use super::in_pool;
 use super::partition::{BuildKeyHasher, partition_of};
 use super::window_aggregate::concat_columns;
 use crate::backend::{AggregateInput, ClosedWindows, WindowAggregatePlan, WindowAggregator};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::window::WindowSpec;
 
 /// Session state for one operator.
@@ -186,11 +186,7 @@ impl Partition {
 
 impl WindowAggregator for CpuSessionAggregator {
     fn accumulate(&mut self, input: &AggregateInput<'_>) -> Result<Vec<u32>> {
-        if input.keys.len() != input.ts.len() || input.columns.len() != self.plan.aggregates.len() {
-            return Err(Error::Internal(
-                "aggregate input columns do not match the plan".into(),
-            ));
-        }
+        input.check(&self.plan)?;
         let (gap, fired, count) = (self.gap, self.fired_through, self.partitions.len());
         let partitions = &mut self.partitions;
         in_pool(&self.pool, || {

@@ -168,11 +168,7 @@ impl Partition {
 
 impl WindowAggregator for CpuWindowAggregator {
     fn accumulate(&mut self, input: &AggregateInput<'_>) -> Result<Vec<u32>> {
-        if input.keys.len() != input.ts.len() || input.columns.len() != self.plan.aggregates.len() {
-            return Err(Error::Internal(
-                "aggregate input columns do not match the plan".into(),
-            ));
-        }
+        input.check(&self.plan)?;
         if input.is_empty() {
             return Ok(Vec::new());
         }

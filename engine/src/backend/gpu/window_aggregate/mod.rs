@@ -185,6 +185,22 @@ impl GpuWindowAggregator {
         );
     }
 
+    /// Zeroes counters `first..first + count` before the next submit's passes run.
+    fn reset_counters(&self, first: usize, count: usize) {
+        let zeros = vec![0u32; count];
+        self.device().queue.write_buffer(
+            &self.counters,
+            (first * 4) as u64,
+            bytemuck::cast_slice(&zeros),
+        );
+    }
+
+    fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.device()
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
     fn dispatch(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -340,11 +356,7 @@ fn out_bytes(capacity: u32, stride: u32) -> u64 {
 
 impl WindowAggregator for GpuWindowAggregator {
     fn accumulate(&mut self, input: &AggregateInput<'_>) -> Result<Vec<u32>> {
-        if input.keys.len() != input.ts.len() || input.columns.len() != self.plan.aggregates.len() {
-            return Err(Error::Internal(
-                "aggregate input columns do not match the plan".into(),
-            ));
-        }
+        input.check(&self.plan)?;
         if input.is_empty() {
             return Ok(Vec::new());
         }

@@ -26,18 +26,8 @@ impl GpuWindowAggregator {
             ..self.base_params()
         };
         self.write_params(FIRE_BLOCK + 1, &params);
-        let queue = &self.device().queue;
-        queue.write_buffer(
-            &self.counters,
-            (C_DOCCUPIED * 4) as u64,
-            bytemuck::cast_slice(&[0u32]),
-        );
-        let mut encoder =
-            self.device()
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("grow distinct"),
-                });
+        self.reset_counters(C_DOCCUPIED, 1);
+        let mut encoder = self.encoder("grow distinct");
         if let Some(old) = &self.distinct {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             self.dispatch(
@@ -113,30 +103,12 @@ impl GpuWindowAggregator {
             let items = self.slots[s].items;
             self.write_params(FIRE_BLOCK + 2 + i as u64, &PassParams { items, ..base });
         }
-        let queue = &self.device().queue;
-        queue.write_buffer(
-            &self.counters,
-            (C_OCCUPIED * 4) as u64,
-            bytemuck::cast_slice(&[0u32]),
-        );
-        queue.write_buffer(
-            &self.counters,
-            (C_OUT * 4) as u64,
-            bytemuck::cast_slice(&[0u32]),
-        );
+        self.reset_counters(C_OCCUPIED, 1);
+        self.reset_counters(C_OUT, 1);
         if spare_distinct.is_some() {
-            queue.write_buffer(
-                &self.counters,
-                (C_DOCCUPIED * 4) as u64,
-                bytemuck::cast_slice(&[0u32]),
-            );
+            self.reset_counters(C_DOCCUPIED, 1);
         }
-        let mut encoder =
-            self.device()
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("rebuild"),
-                });
+        let mut encoder = self.encoder("rebuild");
         encoder.clear_buffer(&spare.keys.buffer, 0, Some(u64::from(capacity) * 4));
         if let Some(d) = &spare_distinct {
             encoder.clear_buffer(&d.buffer, 0, Some(u64::from(d.capacity) * 4));

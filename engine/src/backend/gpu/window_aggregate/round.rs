@@ -149,25 +149,11 @@ impl GpuWindowAggregator {
             self.write_params(i as u64, block);
         }
         // The round reports only its own leftovers and fullness.
-        let queue = &self.device().queue;
-        queue.write_buffer(
-            &self.counters,
-            (C_UNRESOLVED * 4) as u64,
-            bytemuck::cast_slice(&[0u32, 0]),
-        );
-        queue.write_buffer(
-            &self.counters,
-            (C_DFULL * 4) as u64,
-            bytemuck::cast_slice(&[0u32]),
-        );
+        self.reset_counters(C_UNRESOLVED, 2);
+        self.reset_counters(C_DFULL, 1);
 
         let slot = &self.slots[s];
-        let mut encoder =
-            self.device()
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("window round"),
-                });
+        let mut encoder = self.encoder("window round");
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("window round"),
