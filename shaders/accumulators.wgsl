@@ -100,8 +100,8 @@ fn acc_add_float(at: u32, v: vec2<u32>) {
 fn op_words(op: u32) -> u32 {
     switch op {
         case 2u: { return 4u; }             // sum, count
-        case 3u: { return 19u; }            // fixed point +, -, flags, count
-        case 4u, 5u, 6u, 7u: { return 3u; } // order key hi, lo, has-value
+        case 3u: { return 20u; }            // fixed point +, -, flags, pad, count
+        case 4u, 5u, 6u, 7u: { return 4u; } // order key (lo, hi), has-value, pad
         default: { return 2u; }             // a 64-bit count
     }
 }

@@ -39,9 +39,10 @@ const OP_DISTINCT_INT: u32 = 8u;
 const OP_DISTINCT_FLOAT: u32 = 9u;
 
 // Float sums: 256-bit fixed point, value * 2^112, separate positive and negative words.
+// Every field starts at an even word so the 64-bit kernel can address it as one u64.
 const FX_WORDS: u32 = 8u;
-const FX_FLAGS: u32 = 16u;  // word offset of the non-finite flags
-const FX_COUNT: u32 = 17u;  // word offset of the 64-bit count
+const FX_FLAGS: u32 = 16u;  // word offset of the non-finite flags (and a pad word)
+const FX_COUNT: u32 = 18u;  // word offset of the 64-bit count
 const F_NAN: u32 = 1u;
 const F_PINF: u32 = 2u;
 const F_NINF: u32 = 4u;

@@ -45,19 +45,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 acc_add_float(at, batch_pair(desc.values_at, row));
                 acc_add(at + FX_COUNT, 1u, at + FX_COUNT + 2u);
             }
-            default: { // min and max: the high word; a lower (higher) one resets the low word
+            default: { // min and max: the high word (at + 1); a lower (higher) one resets the low
                 let is_float = desc.op == OP_MIN_FLOAT || desc.op == OP_MAX_FLOAT;
                 let key = order_key(batch_pair(desc.values_at, row), is_float);
                 atomicOr(&acc[at + 2u], 1u);
                 if (desc.op == OP_MIN_INT || desc.op == OP_MIN_FLOAT) {
-                    let old = atomicMin(&acc[at], key.y);
+                    let old = atomicMin(&acc[at + 1u], key.y);
                     if (key.y < old) {
-                        atomicStore(&acc[at + 1u], 0xFFFFFFFFu);
+                        atomicStore(&acc[at], 0xFFFFFFFFu);
                     }
                 } else {
-                    let old = atomicMax(&acc[at], key.y);
+                    let old = atomicMax(&acc[at + 1u], key.y);
                     if (key.y > old) {
-                        atomicStore(&acc[at + 1u], 0u);
+                        atomicStore(&acc[at], 0u);
                     }
                 }
             }

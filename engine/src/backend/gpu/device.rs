@@ -160,6 +160,8 @@ pub struct GpuDevice {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     pub(crate) limits: wgpu::Limits,
+    /// Whether the device has 64-bit integers and atomics (`window_update64` can run).
+    pub(crate) int64_atomics: bool,
     summary: AdapterSummary,
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -171,9 +173,18 @@ impl GpuDevice {
             return Ok(None);
         };
         let limits = adapter.limits();
+        let int64 = wgpu::Features::SHADER_INT64
+            | wgpu::Features::SHADER_INT64_ATOMIC_ALL_OPS
+            | wgpu::Features::SHADER_INT64_ATOMIC_MIN_MAX;
+        let int64_atomics = adapter.features().contains(int64);
+        let required_features = if int64_atomics {
+            int64
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("sluice"),
-            required_features: wgpu::Features::empty(),
+            required_features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::default(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -197,6 +208,7 @@ impl GpuDevice {
             device,
             queue,
             limits,
+            int64_atomics,
             summary,
             errors,
         }))

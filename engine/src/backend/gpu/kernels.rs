@@ -57,7 +57,7 @@ fn bindings(kernel: Kernel) -> &'static [Binding] {
     use Binding::{Params as P, Read as R, ReadWrite as W};
     match kernel {
         Kernel::WindowAssign => &[P, R, W, W, W, W, R],
-        Kernel::WindowUpdate => &[P, R, W, W, W, R],
+        Kernel::WindowUpdate | Kernel::WindowUpdate64 => &[P, R, W, W, W, R],
         Kernel::WindowMinMaxLo => &[P, R, W, W, R],
         Kernel::DistinctInsert => &[P, R, W, W, W, R, W],
         Kernel::WindowFire => &[P, R, R, W, W, W, W, W],
@@ -70,14 +70,16 @@ fn bindings(kernel: Kernel) -> &'static [Binding] {
 /// Every kernel's pipeline and layout.
 #[derive(Debug)]
 pub(crate) struct Kernels {
-    pipelines: Vec<wgpu::ComputePipeline>,
+    /// One per kernel, in `Kernel::ALL` order; `None` for a kernel the device cannot run.
+    pipelines: Vec<Option<wgpu::ComputePipeline>>,
     layouts: Vec<wgpu::BindGroupLayout>,
     /// Bytes between two `Pass` blocks in the parameter buffer.
     pub params_stride: u64,
 }
 
 impl Kernels {
-    pub(crate) fn new(device: &wgpu::Device, limits: &wgpu::Limits) -> Self {
+    /// Builds every kernel the device can run (`int64_atomics`: the 64-bit atomics ones too).
+    pub(crate) fn new(device: &wgpu::Device, limits: &wgpu::Limits, int64_atomics: bool) -> Self {
         let size = std::mem::size_of::<PassParams>() as u64;
         let align = u64::from(limits.min_uniform_buffer_offset_alignment.max(1));
         let params_stride = size.div_ceil(align) * align;
@@ -116,20 +118,25 @@ impl Kernels {
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
+            if kernel.needs_int64_atomics() && !int64_atomics {
+                pipelines.push(None);
+                layouts.push(layout);
+                continue;
+            }
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.file()),
                 source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
             });
-            pipelines.push(
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            pipelines.push(Some(device.create_compute_pipeline(
+                &wgpu::ComputePipelineDescriptor {
                     label: Some(kernel.file()),
                     layout: Some(&pipeline_layout),
                     module: &module,
                     entry_point: Some("main"),
                     compilation_options: Default::default(),
                     cache: None,
-                }),
-            );
+                },
+            )));
             layouts.push(layout);
         }
         Kernels {
@@ -146,8 +153,9 @@ impl Kernels {
             .unwrap_or_default()
     }
 
-    pub(crate) fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
-        &self.pipelines[Self::index(kernel)]
+    /// The kernel's pipeline; `None` when the device cannot run it.
+    pub(crate) fn pipeline(&self, kernel: Kernel) -> Option<&wgpu::ComputePipeline> {
+        self.pipelines[Self::index(kernel)].as_ref()
     }
 
     /// A bind group for `kernel`: `params` first, then the storage buffers in binding order.

@@ -44,6 +44,8 @@ pub(crate) struct Tuning {
     pub hash_mode: u32,
     /// Most rows uploaded per round (the device's binding limit caps it too).
     pub max_chunk_rows: usize,
+    /// Use the 32-bit emulation even where 64-bit atomics exist.
+    pub emulate_int64: bool,
 }
 
 impl GpuBackend {
@@ -53,7 +55,7 @@ impl GpuBackend {
         let Some(device) = GpuDevice::open(choice)? else {
             return Ok(None);
         };
-        let kernels = kernels::Kernels::new(&device.device, &device.limits);
+        let kernels = kernels::Kernels::new(&device.device, &device.limits, device.int64_atomics);
         device.check()?;
         Ok(Some(GpuBackend {
             context: Arc::new(GpuContext { device, kernels }),
@@ -61,6 +63,7 @@ impl GpuBackend {
             tuning: Tuning {
                 hash_mode: 0,
                 max_chunk_rows: usize::MAX,
+                emulate_int64: false,
             },
         }))
     }
@@ -76,6 +79,19 @@ impl GpuBackend {
     pub fn with_colliding_hashes(mut self) -> Self {
         self.tuning.hash_mode = 1;
         self
+    }
+
+    /// Uses the exact 32-bit emulation of 64-bit counts, sums and min/max even where the
+    /// adapter has 64-bit atomics (tests run both paths).
+    #[doc(hidden)]
+    pub fn with_emulated_int64(mut self) -> Self {
+        self.tuning.emulate_int64 = true;
+        self
+    }
+
+    /// Whether updates use the adapter's native 64-bit atomics.
+    pub fn native_int64_atomics(&self) -> bool {
+        self.context.device.int64_atomics && !self.tuning.emulate_int64
     }
 
     /// Cuts every micro-batch into rounds of at most `rows` rows (tests of the chunked path).

@@ -206,14 +206,29 @@ fn check(window: WindowSpec, shape: Shape, seed: u64, gpu: &GpuBackend) {
     let input = batches(shape, seed);
     let cpu = CpuBackend::with_threads(2).expect("pool");
     let (cpu_rows, cpu_late) = run(&cpu, &plan, &input);
-    let (gpu_rows, gpu_late) = run(gpu, &plan, &input);
-    let what = format!(
-        "{window:?} rows {} batch {} keys {}",
-        shape.rows, shape.batch, shape.keys
-    );
-    assert!(!cpu_rows.is_empty(), "{what}: the case closes no window");
-    assert_eq!(cpu_late, gpu_late, "{what}: late rows");
-    assert_same(&cpu_rows, &gpu_rows, &what);
+    for gpu in variants(gpu) {
+        let (gpu_rows, gpu_late) = run(&gpu, &plan, &input);
+        let what = format!(
+            "{window:?} rows {} batch {} keys {} native 64-bit atomics {}",
+            shape.rows,
+            shape.batch,
+            shape.keys,
+            gpu.native_int64_atomics()
+        );
+        assert!(!cpu_rows.is_empty(), "{what}: the case closes no window");
+        assert_eq!(cpu_late, gpu_late, "{what}: late rows");
+        assert_same(&cpu_rows, &gpu_rows, &what);
+    }
+}
+
+/// Both update paths where the adapter has 64-bit atomics (lavapipe does): native, and the
+/// 32-bit emulation every adapter can run.
+fn variants(gpu: &GpuBackend) -> Vec<GpuBackend> {
+    let mut all = vec![gpu.clone().with_emulated_int64()];
+    if gpu.native_int64_atomics() {
+        all.push(gpu.clone());
+    }
+    all
 }
 
 const BASE: Shape = Shape {
@@ -252,6 +267,14 @@ fn every_window_and_aggregate_matches_the_cpu() {
     let Some(gpu) = GpuBackend::for_tests() else {
         return;
     };
+    let features = &gpu.adapter().features;
+    assert_eq!(
+        gpu.native_int64_atomics(),
+        ["shader-int64", "int64-atomic-all", "int64-atomic-min-max"]
+            .iter()
+            .all(|f| features.contains(f)),
+        "native 64-bit atomics are used exactly where the adapter has them"
+    );
     for (i, window) in WINDOWS.into_iter().enumerate() {
         check(window, BASE, 11 + i as u64, &gpu);
     }

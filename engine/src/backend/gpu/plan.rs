@@ -31,7 +31,7 @@ pub(crate) enum AggregateOp {
 /// Fixed-point float sums: words per sign, and where flags and the count sit.
 const FX_WORDS: usize = 8;
 const FX_FLAGS: usize = 16;
-const FX_COUNT: usize = 17;
+const FX_COUNT: usize = 18;
 /// The fixed point's unit is 2^-112 (`acc_add_float`).
 const FX_SCALE: i32 = -112;
 const F_NAN: u32 = 1;
@@ -66,11 +66,11 @@ impl AggregateOp {
     fn words(self) -> u32 {
         match self {
             AggregateOp::SumInt => 4,
-            AggregateOp::SumFloat => 19,
+            AggregateOp::SumFloat => 20,
             AggregateOp::MinInt
             | AggregateOp::MaxInt
             | AggregateOp::MinFloat
-            | AggregateOp::MaxFloat => 3,
+            | AggregateOp::MaxFloat => 4,
             _ => 2,
         }
     }
@@ -226,9 +226,9 @@ fn decode_one<'a>(slot: &AccSlot, groups: usize, words: impl Fn(usize) -> &'a [u
     }
 }
 
-/// The order key of a min/max accumulator: high word first, then low.
+/// The order key of a min/max accumulator: one little-endian u64 (low word first).
 fn order_key(w: &[u32]) -> u64 {
-    (u64::from(w[0]) << 32) | u64::from(w[1])
+    u64_at(w, 0)
 }
 
 /// The f64 nearest the exact fixed-point sum (within a few ulps: the 256-bit difference is
@@ -293,7 +293,7 @@ mod tests {
             target[0] = sum;
             target[1] += hi_int + u128::from(carry);
         }
-        let mut words = vec![0u32; 19];
+        let mut words = vec![0u32; 20];
         for (k, part) in [pos, neg].iter().enumerate() {
             for i in 0..8 {
                 let limb = part[i / 4] >> (32 * (i % 4));
@@ -332,7 +332,7 @@ mod tests {
         ];
         let layout = AccLayout::new(&plans).expect("layout");
         let at: Vec<u32> = layout.slots.iter().map(|s| s.acc_at).collect();
-        assert_eq!(at, vec![0, 2, 21]);
-        assert_eq!(layout.stride, 24);
+        assert_eq!(at, vec![0, 2, 22]);
+        assert_eq!(layout.stride, 26);
     }
 }

@@ -15,6 +15,8 @@ pub enum Kernel {
     WindowAssign,
     /// Counts, sums and min/max high words (`window_update.wgsl`).
     WindowUpdate,
+    /// The same with native 64-bit atomics (`window_update64.wgsl`).
+    WindowUpdate64,
     /// Min/max low words (`window_minmax_lo.wgsl`).
     WindowMinMaxLo,
     /// count_distinct entries (`distinct_insert.wgsl`).
@@ -31,9 +33,10 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, for validation and pipeline creation.
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::WindowAssign,
         Kernel::WindowUpdate,
+        Kernel::WindowUpdate64,
         Kernel::WindowMinMaxLo,
         Kernel::DistinctInsert,
         Kernel::WindowFire,
@@ -47,6 +50,7 @@ impl Kernel {
         match self {
             Kernel::WindowAssign => "window_assign.wgsl",
             Kernel::WindowUpdate => "window_update.wgsl",
+            Kernel::WindowUpdate64 => "window_update64.wgsl",
             Kernel::WindowMinMaxLo => "window_minmax_lo.wgsl",
             Kernel::DistinctInsert => "distinct_insert.wgsl",
             Kernel::WindowFire => "window_fire.wgsl",
@@ -54,6 +58,12 @@ impl Kernel {
             Kernel::ItemRemap => "item_remap.wgsl",
             Kernel::TableSettle => "table_settle.wgsl",
         }
+    }
+
+    /// Whether the kernel needs 64-bit integers and atomics (`SHADER_INT64`,
+    /// `SHADER_INT64_ATOMIC_ALL_OPS`).
+    pub fn needs_int64_atomics(self) -> bool {
+        self == Kernel::WindowUpdate64
     }
 
     /// The complete WGSL module: shared pieces, then the pass.
@@ -66,6 +76,10 @@ impl Kernel {
             Kernel::WindowUpdate => (
                 include_str!("../../../../shaders/window_update.wgsl"),
                 &[BATCH, ACCUMULATORS],
+            ),
+            Kernel::WindowUpdate64 => (
+                include_str!("../../../../shaders/window_update64.wgsl"),
+                &[BATCH],
             ),
             Kernel::WindowMinMaxLo => (
                 include_str!("../../../../shaders/window_minmax_lo.wgsl"),
@@ -105,12 +119,16 @@ mod tests {
             let source = kernel.source();
             let module = naga::front::wgsl::parse_str(&source)
                 .unwrap_or_else(|e| panic!("{}: {}", kernel.file(), e.emit_to_string(&source)));
-            naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::empty(),
-            )
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{}: {}", kernel.file(), e.emit_to_string(&source)));
+            let capabilities = if kernel.needs_int64_atomics() {
+                naga::valid::Capabilities::SHADER_INT64
+                    | naga::valid::Capabilities::SHADER_INT64_ATOMIC_ALL_OPS
+                    | naga::valid::Capabilities::SHADER_INT64_ATOMIC_MIN_MAX
+            } else {
+                naga::valid::Capabilities::empty()
+            };
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{}: {}", kernel.file(), e.emit_to_string(&source)));
         }
     }
 

@@ -219,7 +219,11 @@ impl GpuWindowAggregator {
             invocations,
             device.limits.max_compute_workgroups_per_dimension,
         );
-        pass.set_pipeline(self.gpu.kernels.pipeline(kernel));
+        let Some(pipeline) = self.gpu.kernels.pipeline(kernel) else {
+            // Callers only pick kernels the device runs (`native_u64` guards the 64-bit one).
+            return;
+        };
+        pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &group, &[offset]);
         pass.dispatch_workgroups(x, y, 1);
     }

@@ -130,8 +130,14 @@ impl GpuWindowAggregator {
             });
             kernels.push(Kernel::WindowAssign);
         }
+        // Native 64-bit atomics fold min/max whole, so the low-word pass is not needed.
+        let native = self.gpu.device.int64_atomics && !self.tuning.emulate_int64;
         blocks.push(base);
-        kernels.push(Kernel::WindowUpdate);
+        kernels.push(if native {
+            Kernel::WindowUpdate64
+        } else {
+            Kernel::WindowUpdate
+        });
         blocks.push(base);
         kernels.push(Kernel::WindowMinMaxLo);
         if self.distinct.is_some() {
@@ -188,7 +194,7 @@ impl GpuWindowAggregator {
                         &self.counters,
                         &slot.aggs,
                     ],
-                    Kernel::WindowUpdate => {
+                    Kernel::WindowUpdate | Kernel::WindowUpdate64 => {
                         vec![
                             &slot.batch,
                             &g.acc,
@@ -212,7 +218,7 @@ impl GpuWindowAggregator {
                         None => continue,
                     },
                 };
-                if *kernel == Kernel::WindowMinMaxLo && !self.layout.has_min_max() {
+                if *kernel == Kernel::WindowMinMaxLo && (native || !self.layout.has_min_max()) {
                     continue;
                 }
                 self.dispatch(&mut pass, *kernel, i as u64, &buffers, slot.items);
