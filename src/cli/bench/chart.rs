@@ -17,7 +17,9 @@ pub struct Bar {
 
 const WIDTH: usize = 1000;
 const ROW: usize = 34;
-const TOP: usize = 56;
+const TOP: usize = 60;
+/// Smaller text for the lines under the title.
+const NOTE_SCALE: usize = 1;
 const LEFT: usize = 330;
 const SCALE: usize = 2;
 
@@ -36,13 +38,17 @@ impl Canvas {
     }
 
     fn text(&mut self, x: usize, y: usize, text: &str, colour: [u8; 3]) {
+        self.text_scaled(x, y, text, colour, SCALE);
+    }
+
+    fn text_scaled(&mut self, x: usize, y: usize, text: &str, colour: [u8; 3], scale: usize) {
         for (i, ch) in text.chars().enumerate() {
             let glyph = font8x8::BASIC_FONTS.get(ch).unwrap_or([0; 8]);
             for (gy, bits) in glyph.iter().enumerate() {
                 for gx in 0..8 {
                     if bits >> gx & 1 == 1 {
-                        let px = x + (i * 8 + gx) * SCALE;
-                        self.rect(px, y + gy * SCALE, SCALE, SCALE, colour);
+                        let px = x + (i * 8 + gx) * scale;
+                        self.rect(px, y + gy * scale, scale, scale, colour);
                     }
                 }
             }
@@ -50,18 +56,23 @@ impl Canvas {
     }
 }
 
-/// Draws `bars` under `title` and writes the PNG to `path`.
-pub fn write(path: &Path, title: &str, bars: &[Bar]) -> Result<()> {
-    let height = TOP + bars.len() * ROW + 20;
+/// Draws `bars` under `title` and small-print `notes` (the machine, the devices) and writes
+/// the PNG to `path`.
+pub fn write(path: &Path, title: &str, notes: &[String], bars: &[Bar]) -> Result<()> {
+    let top = TOP + notes.len() * 12;
+    let height = top + bars.len() * ROW + 20;
     let mut canvas = Canvas {
         pixels: vec![[255, 255, 255]; WIDTH * height],
         height,
     };
     canvas.text(16, 16, title, [0, 0, 0]);
+    for (i, note) in notes.iter().enumerate() {
+        canvas.text_scaled(16, 40 + i * 12, note, [90, 90, 90], NOTE_SCALE);
+    }
     let max = bars.iter().map(|b| b.value).fold(0.0, f64::max).max(1.0);
     let span = (WIDTH - LEFT - 190) as f64;
     for (i, bar) in bars.iter().enumerate() {
-        let y = TOP + i * ROW;
+        let y = top + i * ROW;
         canvas.text(16, y + 6, &bar.label, [40, 40, 40]);
         let length = ((bar.value / max) * span).round().max(1.0) as usize;
         let colour = if bar.gpu {

@@ -162,9 +162,20 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
             gpu: m.backend == "gpu",
         })
         .collect();
+    let mut notes = vec![format!(
+        "host: {} ({} threads); {} events per run, batches of {} rows",
+        report.host_cpu, report.host_threads, options.events, options.batch_rows
+    )];
+    for m in &report.results {
+        let line = m.device.clone();
+        if m.backend != "cpu" && !notes.contains(&line) {
+            notes.push(line);
+        }
+    }
     chart::write(
         &png,
         &format!("sluice bench: events/s, median of {}", options.runs),
+        &notes,
         &bars,
     )?;
     eprintln!("wrote {} and {}", json.display(), png.display());
