@@ -74,7 +74,36 @@ impl WindowIndex {
     }
 
     /// Indexes `ts`: newest window per row, window counts, late rows and the lowest window.
+    /// Large batches are indexed in parallel chunks (the host side of a GPU batch must keep
+    /// up with the device).
     pub(crate) fn index(&self, ts: &[i64], first_open: i64) -> IndexedRows {
+        use rayon::prelude::*;
+        const CHUNK: usize = 1 << 16;
+        if ts.len() <= CHUNK {
+            return self.index_chunk(ts, 0, first_open);
+        }
+        let parts: Vec<IndexedRows> = ts
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(i, chunk)| self.index_chunk(chunk, i * CHUNK, first_open))
+            .collect();
+        let mut rows = IndexedRows {
+            newest: Vec::with_capacity(ts.len()),
+            counts: Vec::with_capacity(if self.varying { ts.len() } else { 0 }),
+            late: Vec::new(),
+            lowest: i64::MAX,
+        };
+        for part in parts {
+            rows.newest.extend_from_slice(&part.newest);
+            rows.counts.extend_from_slice(&part.counts);
+            rows.late.extend_from_slice(&part.late);
+            rows.lowest = rows.lowest.min(part.lowest);
+        }
+        rows
+    }
+
+    /// Indexes one run of rows; `first_row` is the index of `ts[0]` in the batch.
+    fn index_chunk(&self, ts: &[i64], first_row: usize, first_open: i64) -> IndexedRows {
         let mut rows = IndexedRows {
             newest: Vec::with_capacity(ts.len()),
             counts: Vec::with_capacity(if self.varying { ts.len() } else { 0 }),
@@ -99,7 +128,7 @@ impl WindowIndex {
                 self.per_row
             };
             if pane_w < first_open {
-                rows.late.push(row as u32);
+                rows.late.push((first_row + row) as u32);
             } else {
                 let oldest = pane_w.saturating_sub(i64::from(count) - 1).max(first_open);
                 rows.lowest = rows.lowest.min(oldest);
@@ -149,6 +178,28 @@ mod tests {
                 assert_eq!(got, expected, "{spec:?} ts {t}");
             }
         }
+    }
+
+    #[test]
+    fn parallel_chunks_index_like_one_pass() {
+        let index = WindowIndex::new(WindowSpec::Hopping {
+            size: 2_500,
+            slide: 1_000,
+            offset: 7,
+        })
+        .expect("aligned");
+        // Out of order, with rows both before and after the first open window.
+        let ts: Vec<i64> = (0..300_000i64)
+            .map(|i| (i * 7_919) % 1_000_003 - 5_000)
+            .collect();
+        let first_open = index.first_open(400_000);
+        let whole = index.index(&ts, first_open);
+        let single = index.index_chunk(&ts, 0, first_open);
+        assert_eq!(whole.newest, single.newest);
+        assert_eq!(whole.counts, single.counts);
+        assert_eq!(whole.late, single.late);
+        assert!(!whole.late.is_empty() && whole.late.len() < ts.len());
+        assert_eq!(whole.lowest, single.lowest);
     }
 
     #[test]
