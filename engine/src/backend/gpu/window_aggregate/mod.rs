@@ -283,12 +283,16 @@ impl GpuWindowAggregator {
         let items = rows as u64 * u64::from(self.index.per_row);
         let ctx = Arc::clone(&self.gpu);
         let device = &ctx.device;
+        // Round buffers up to a power of two so they are rarely re-made, but never past one
+        // binding (chunk_rows keeps what is needed within it).
+        let fit = |bytes: u64| bytes.next_power_of_two().min(self.binding_limit() & !3);
+        let (batch_bytes, item_bytes) = (fit(words as u64 * 4), fit(items * 4));
         let slot = &mut self.slots[s];
         if (words as u64) * 4 > slot.batch.size() {
-            slot.batch = storage(device, "batch", ((words as u64) * 4).next_power_of_two());
+            slot.batch = storage(device, "batch", batch_bytes);
         }
         if items * 4 > slot.item_slot.size() {
-            slot.item_slot = storage(device, "item slots", (items * 4).next_power_of_two());
+            slot.item_slot = storage(device, "item slots", item_bytes);
         }
         let queue = &device.queue;
         let write = |at: usize, bytes: &[u8]| {
