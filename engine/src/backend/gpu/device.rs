@@ -201,7 +201,15 @@ impl GpuDevice {
         let sink = Arc::clone(&errors);
         device.set_device_lost_callback(move |reason, message| {
             if let Ok(mut errors) = sink.lock() {
-                errors.push(format!("device lost ({reason:?}): {message}"));
+                let detail = if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                };
+                errors.push(format!(
+                    "device lost ({reason:?}){detail}; the job stops without emitting its open \
+                     windows (run it again, or with --backend cpu)"
+                ));
             }
         });
         Ok(Some(GpuDevice {

@@ -405,3 +405,41 @@ fn every_colliding_group_is_kept() {
         .collect();
     assert_eq!(rows, expected);
 }
+
+#[test]
+fn a_lost_device_fails_the_job_with_a_message() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    let plan = WindowAggregatePlan {
+        window: WINDOWS[0],
+        aggregates: every_aggregate(),
+    };
+    let input = batches(BASE, 23);
+    let mut agg = gpu.window_aggregator(&plan).expect("aggregator");
+    let b = &input[0];
+    let columns: Vec<ColumnValues<'_>> = plan
+        .aggregates
+        .iter()
+        .map(|a| match a.input {
+            None => ColumnValues::Rows,
+            Some(NumericKind::Int) => ColumnValues::Int(&b.ints, b.nulls.as_ref()),
+            Some(NumericKind::Float) => ColumnValues::Float(&b.floats, b.nulls.as_ref()),
+        })
+        .collect();
+    let batch = AggregateInput {
+        keys: &b.keys,
+        ts: &b.ts,
+        columns: &columns,
+    };
+    agg.accumulate(&batch).expect("accumulate");
+    gpu.context.device.device.destroy();
+    let error = agg
+        .fire(i64::MAX)
+        .expect_err("no result from a lost device");
+    assert!(
+        matches!(error, crate::error::Error::Gpu(_)),
+        "a GPU error, not another kind: {error}"
+    );
+    assert!(error.to_string().contains("device lost"), "{error}");
+}
