@@ -145,6 +145,18 @@ fn rows_of(closed: &ClosedWindows) -> Rows {
         .collect()
 }
 
+/// The aggregate inputs of `plan` over batch `b`: its integer or float column, per aggregate.
+fn columns_of<'a>(plan: &WindowAggregatePlan, b: &'a Batch) -> Vec<ColumnValues<'a>> {
+    plan.aggregates
+        .iter()
+        .map(|a| match a.input {
+            None => ColumnValues::Rows,
+            Some(NumericKind::Int) => ColumnValues::Int(&b.ints, b.nulls.as_ref()),
+            Some(NumericKind::Float) => ColumnValues::Float(&b.floats, b.nulls.as_ref()),
+        })
+        .collect()
+}
+
 fn run(
     backend: &dyn Backend,
     plan: &WindowAggregatePlan,
@@ -154,15 +166,7 @@ fn run(
     let mut rows = Rows::new();
     let mut late = Vec::new();
     for b in batches {
-        let columns: Vec<ColumnValues<'_>> = plan
-            .aggregates
-            .iter()
-            .map(|a| match a.input {
-                None => ColumnValues::Rows,
-                Some(NumericKind::Int) => ColumnValues::Int(&b.ints, b.nulls.as_ref()),
-                Some(NumericKind::Float) => ColumnValues::Float(&b.floats, b.nulls.as_ref()),
-            })
-            .collect();
+        let columns = columns_of(plan, b);
         let input = AggregateInput {
             keys: &b.keys,
             ts: &b.ts,
@@ -352,15 +356,15 @@ fn empty_batches_change_nothing() {
         aggregates: every_aggregate(),
     };
     let mut agg = gpu.window_aggregator(&plan).expect("aggregator");
-    let columns: Vec<ColumnValues<'_>> = plan
-        .aggregates
-        .iter()
-        .map(|a| match a.input {
-            None => ColumnValues::Rows,
-            Some(NumericKind::Int) => ColumnValues::Int(&[], None),
-            Some(NumericKind::Float) => ColumnValues::Float(&[], None),
-        })
-        .collect();
+    let nothing = Batch {
+        keys: Vec::new(),
+        ts: Vec::new(),
+        ints: Vec::new(),
+        floats: Vec::new(),
+        nulls: None,
+        watermark: 0,
+    };
+    let columns = columns_of(&plan, &nothing);
     let empty = AggregateInput {
         keys: &[],
         ts: &[],
@@ -418,15 +422,7 @@ fn a_lost_device_fails_the_job_with_a_message() {
     let input = batches(BASE, 23);
     let mut agg = gpu.window_aggregator(&plan).expect("aggregator");
     let b = &input[0];
-    let columns: Vec<ColumnValues<'_>> = plan
-        .aggregates
-        .iter()
-        .map(|a| match a.input {
-            None => ColumnValues::Rows,
-            Some(NumericKind::Int) => ColumnValues::Int(&b.ints, b.nulls.as_ref()),
-            Some(NumericKind::Float) => ColumnValues::Float(&b.floats, b.nulls.as_ref()),
-        })
-        .collect();
+    let columns = columns_of(&plan, b);
     let batch = AggregateInput {
         keys: &b.keys,
         ts: &b.ts,
