@@ -285,6 +285,26 @@ fn every_window_and_aggregate_matches_the_cpu() {
 }
 
 #[test]
+fn fifty_windows_per_row_and_many_open_windows() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    // Every row is in 50 windows; a 3 s delay keeps about 80 windows per key open.
+    let window = WindowSpec::Hopping {
+        size: 5_000,
+        slide: 100,
+        offset: 0,
+    };
+    let shape = Shape {
+        rows: 2_000,
+        batch: 333,
+        delay: 3_000,
+        ..BASE
+    };
+    check(window, shape, 29, &gpu);
+}
+
+#[test]
 fn batch_sizes_around_a_workgroup() {
     let Some(gpu) = GpuBackend::for_tests() else {
         return;
