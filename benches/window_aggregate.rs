@@ -8,71 +8,16 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::RecordBatch;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sluice::job::{BackendChoice, JobFile};
 use sluice_engine::operator::{Emitted, Operator, WindowAggregateOperator};
 use sluice_engine::prelude::*;
 
-const KEYS: u64 = 10_000;
+use sluice::bench_input::{batch as input_from, last_ts, schema, spec};
 
-fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("card_id", DataType::Int64, false),
-        Field::new("amount_cents", DataType::Int64, false),
-    ]))
-}
-
-/// `rows` events over about one second of event time per million rows, 10 k uniform keys.
 fn input(rows: usize, seed: u64) -> RecordBatch {
     input_from(rows, seed, 0)
-}
-
-/// As `input`, for the stream's rows from `first` on.
-fn input_from(rows: usize, seed: u64, first: i64) -> RecordBatch {
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z ^ (z >> 31)
-    };
-    let ts: Vec<i64> = (first..first + rows as i64)
-        .map(|i| 1_700_000_000_000 + i / 1_000)
-        .collect();
-    let keys: Vec<i64> = (0..rows)
-        .map(|_| ((next() as u128 * KEYS as u128) >> 64) as i64)
-        .collect();
-    let amounts: Vec<i64> = (0..rows).map(|_| (next() % 50_000) as i64).collect();
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")) as ArrayRef,
-            Arc::new(Int64Array::from(keys)),
-            Arc::new(Int64Array::from(amounts)),
-        ],
-    )
-    .expect("bench batch")
-}
-
-fn spec() -> WindowAggregateSpec {
-    WindowAggregateSpec {
-        keys: vec!["card_id".into()],
-        window: WindowSpec::Tumbling {
-            size: 1_000,
-            offset: 0,
-        },
-        aggregates: vec![
-            AggregateSpec::count("n"),
-            AggregateSpec::new(AggregateFunction::Sum, "amount_cents", "amount_sum"),
-        ],
-    }
 }
 
 /// Batch sizes from 64 Ki to 16 Mi rows.
@@ -102,7 +47,7 @@ fn operator(c: &mut Criterion) {
             let batches: Vec<(RecordBatch, i64)> = (0..cycle)
                 .map(|i| {
                     let batch = input_from(rows, 7 + i as u64, (i * rows) as i64);
-                    let last = 1_700_000_000_000 + ((i + 1) * rows) as i64 / 1_000 - 1;
+                    let last = last_ts(((i + 1) * rows) as i64);
                     (batch, last)
                 })
                 .collect();

@@ -11,6 +11,7 @@
 //! println!("{} events in, {} rows out", summary.counts.events_in, summary.counts.events_out);
 //! ```
 
+pub mod bench_input;
 pub mod dead_letters;
 pub mod job;
 

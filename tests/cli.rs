@@ -325,7 +325,7 @@ fn bench_writes_a_table_json_and_a_png() {
     let out = sluice(&[
         "bench",
         "--workloads",
-        "tumbling,traffic",
+        "tumbling,traffic,operator",
         "--backends",
         &backends,
         "--events",
@@ -346,13 +346,28 @@ fn bench_writes_a_table_json_and_a_png() {
     let json = std::fs::read_to_string(dir.path().join("results.json")).expect("results.json");
     let report: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     let results = report["results"].as_array().expect("results");
-    let expected = 2 * backends.split(',').count();
+    let expected = 3 * backends.split(',').count();
     assert_eq!(results.len(), expected, "{json}");
     for r in results {
-        assert_eq!(r["events"], 30000, "every event counted: {r}");
+        // The operator workload runs whole batches: 30,000 events round up to 8 of 4096.
+        let events = if r["workload"] == "operator" {
+            32768
+        } else {
+            30000
+        };
+        assert_eq!(r["events"], events, "every event counted: {r}");
         assert!(
             r["events_per_second"].as_f64().is_some_and(|v| v > 0.0),
             "{r}"
+        );
+        assert!(r["rows_out"].as_u64().is_some_and(|n| n > 0), "{r}");
+        let cpu = results
+            .iter()
+            .find(|c| c["workload"] == r["workload"] && c["backend"] == "cpu")
+            .expect("a cpu run of every workload");
+        assert_eq!(
+            r["rows_out"], cpu["rows_out"],
+            "same rows on every backend: {r}"
         );
     }
     let png = std::fs::read(dir.path().join("results.png")).expect("results.png");

@@ -53,7 +53,8 @@ enum Command {
     /// Runs the standard workloads on every backend and reports events/s, batch latency and
     /// the GPU/CPU speedup; writes results.json and results.png.
     Bench {
-        /// Workloads, comma-separated.
+        /// Workloads, comma-separated: tumbling, fraud, traffic (pipelines from a generator),
+        /// operator (the window operator alone, state resident, pre-generated input).
         #[arg(long, value_delimiter = ',', default_value = "tumbling,fraud,traffic")]
         workloads: Vec<bench::Workload>,
         /// Backends, comma-separated (cpu, gpu). Default: cpu, plus gpu when a hardware GPU

@@ -3,6 +3,7 @@
 //! writes `results.json` and `results.png` into a folder.
 
 mod chart;
+mod operator;
 mod workloads;
 
 use std::io::IsTerminal;
@@ -39,6 +40,8 @@ struct Measurement {
     backend: String,
     device: String,
     events: u64,
+    /// Rows the job emitted (the same on every backend, or something is wrong).
+    rows_out: u64,
     /// Events per second of each run.
     runs: Vec<f64>,
     /// The median run.
@@ -96,7 +99,12 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
                         run + 1,
                         options.runs
                     );
-                    run_once(&job, backend, options.events, &what)
+                    if workload == Workload::Operator {
+                        eprintln!("  {what}");
+                        operator::run(backend, options.events, options.batch_rows)
+                    } else {
+                        run_once(&job, backend, options.events, &what)
+                    }
                 })
                 .collect();
             let m = match summaries {
@@ -108,6 +116,7 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
                         backend: backend.name().to_string(),
                         device: label(backend.as_ref()),
                         events: 0,
+                        rows_out: 0,
                         runs: Vec::new(),
                         events_per_second: 0.0,
                         p50_batch_ms: 0.0,
@@ -261,6 +270,7 @@ fn measure(workload: Workload, backend: &dyn Backend, runs: &[RunSummary]) -> Me
         backend: backend.name().to_string(),
         device: label(backend),
         events: median.counts.events_in,
+        rows_out: median.counts.events_out,
         runs: runs.iter().map(RunSummary::events_per_second).collect(),
         events_per_second: median.events_per_second(),
         p50_batch_ms: median.latency.p50.as_secs_f64() * 1e3,

@@ -15,6 +15,9 @@ pub enum Workload {
     /// Traffic telemetry: 500 road segments, 10 s tumbling average speed, vehicles, readings,
     /// with out-of-order sensors.
     Traffic,
+    /// The window operator alone, state resident, on pre-generated batches of the tumbling
+    /// workload's stream (not part of the default set).
+    Operator,
 }
 
 impl Workload {
@@ -23,13 +26,15 @@ impl Workload {
             Workload::Tumbling => "tumbling",
             Workload::Fraud => "fraud",
             Workload::Traffic => "traffic",
+            Workload::Operator => "operator",
         }
     }
 
-    /// The job file for `events` events cut into micro-batches of `batch_rows`.
+    /// The job file for `events` events cut into micro-batches of `batch_rows` (the
+    /// `operator` workload runs the tumbling job's operator without a job around it).
     pub fn job(self, events: u64, batch_rows: usize) -> String {
         let body = match self {
-            Workload::Tumbling => TUMBLING,
+            Workload::Tumbling | Workload::Operator => TUMBLING,
             Workload::Fraud => FRAUD,
             Workload::Traffic => TRAFFIC,
         };
