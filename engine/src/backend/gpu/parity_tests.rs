@@ -9,7 +9,7 @@ use super::GpuBackend;
 use crate::aggregate::{AggregateFunction, NumericKind};
 use crate::backend::{
     AggregateInput, AggregatePlan, Backend, ClosedWindows, ColumnValues, CpuBackend,
-    WindowAggregatePlan,
+    WindowAggregatePlan, WindowAggregator,
 };
 use crate::window::WindowSpec;
 
@@ -458,4 +458,43 @@ fn a_lost_device_fails_the_job_with_a_message() {
         "a GPU error, not another kind: {error}"
     );
     assert!(error.to_string().contains("device lost"), "{error}");
+}
+
+#[test]
+fn a_status_from_before_a_growth_does_not_grow_the_table_again() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    let plan = WindowAggregatePlan {
+        window: WINDOWS[0],
+        aggregates: vec![AggregatePlan {
+            function: AggregateFunction::Count,
+            input: None,
+        }],
+    };
+    let mut agg =
+        super::GpuWindowAggregator::new(gpu.context.clone(), plan, gpu.tuning).expect("aggregator");
+    // Two batches of 20,000 new groups each, both submitted against the first 4096-slot table
+    // before either is waited for: both rounds report it full.
+    let columns = [ColumnValues::Rows];
+    for first in [0u64, 20_000] {
+        let keys: Vec<u64> = (first..first + 20_000).collect();
+        let ts = vec![500i64; keys.len()];
+        let input = AggregateInput {
+            keys: &keys,
+            ts: &ts,
+            columns: &columns,
+        };
+        assert!(agg.accumulate(&input).expect("accumulate").is_empty());
+    }
+    let closed = agg.fire(i64::MAX).expect("fire");
+    assert_eq!(closed.len(), 40_000);
+    // The first batch's rounds grow 4096 → 16,384 → 65,536 slots; the fire, over half full
+    // with 40,000 groups, doubles to 131,072. Growing again for the second batch's stale
+    // "full" (it ran against the 4096-slot table) would have made 262,144.
+    assert!(
+        agg.group_capacity() <= 131_072,
+        "capacity {}",
+        agg.group_capacity()
+    );
 }

@@ -86,6 +86,9 @@ pub struct GpuWindowAggregator {
     /// Group-table entries as of the last status read.
     occupied: u32,
     doccupied: u32,
+    /// Bumped whenever a table is rebuilt or grown: a round's status from before says nothing
+    /// about the tables now (and must not make them grow again).
+    tables_generation: u64,
 }
 
 impl GpuWindowAggregator {
@@ -133,6 +136,7 @@ impl GpuWindowAggregator {
             first_open: i64::MIN,
             lowest_window: i64::MAX,
             occupied: 0,
+            tables_generation: 0,
             doccupied: 0,
             gpu,
             plan,
@@ -326,6 +330,12 @@ impl GpuWindowAggregator {
         slot.live = true;
         self.round(s, true);
         Ok(())
+    }
+
+    /// Slots of the group table now (tests of growth).
+    #[cfg(test)]
+    pub(crate) fn group_capacity(&self) -> u32 {
+        self.groups.keys.capacity
     }
 
     /// Rows per chunk: the batch buffer must fit one storage binding, items a u32.

@@ -18,6 +18,7 @@ impl GpuWindowAggregator {
 
     /// Moves the distinct-value table into one of `capacity` entries.
     pub(super) fn grow_distinct_to(&mut self, capacity: u32) {
+        self.tables_generation += 1;
         let largest = capacity >= self.max_distinct();
         let new = HashTable::new(self.device(), "distinct values", capacity, largest);
         let params = PassParams {
@@ -46,6 +47,7 @@ impl GpuWindowAggregator {
     /// Moves every group into a table of `capacity` slots; with `close`, groups whose window
     /// has fired are written to `out` instead. Returns how many were closed.
     pub(super) fn rebuild(&mut self, capacity: u32, close: bool) -> Result<u32> {
+        self.tables_generation += 1;
         let stride = self.layout.stride;
         let old_capacity = self.groups.keys.capacity;
         let spare = match self.spare.take() {

@@ -23,6 +23,8 @@ pub(super) struct BatchSlot {
     pub(super) pending: Option<PendingRead>,
     /// Items that may still reference table slots (a growth must remap them).
     pub(super) live: bool,
+    /// `tables_generation` when the pending round was submitted.
+    pub(super) generation: u64,
 }
 
 impl BatchSlot {
@@ -43,6 +45,7 @@ impl BatchSlot {
             counts_at: 0,
             first_open: i64::MIN,
             pending: None,
+            generation: 0,
             live: false,
         }
     }
@@ -228,6 +231,7 @@ impl GpuWindowAggregator {
         let submission = self.device().queue.submit([encoder.finish()]);
         let pending = PendingRead::start(&slot.status, COUNTERS * 4, submission);
         self.slots[s].pending = Some(pending);
+        self.slots[s].generation = self.tables_generation;
     }
 
     /// Waits for slot `s`'s rounds until every item is applied (growing tables as needed).
@@ -256,7 +260,10 @@ impl GpuWindowAggregator {
                     status.unresolved
                 )));
             }
+            // A table that grew since this round ran may already hold its leftovers.
+            let current = self.slots[s].generation == self.tables_generation;
             if status.full
+                && current
                 && let Some(capacity) = grow_after_full(
                     &self.groups.keys,
                     status.occupied,
@@ -267,6 +274,7 @@ impl GpuWindowAggregator {
                 self.rebuild(capacity, false)?;
             }
             if status.dfull
+                && current
                 && let Some(d) = &self.distinct
                 && let Some(capacity) =
                     grow_after_full(d, status.doccupied, self.max_distinct(), "distinct values")?
