@@ -23,7 +23,7 @@ pub fn devices() -> Result<ExitCode> {
         adapters
             .iter()
             .filter(|a| a.eligible(choice))
-            .min_by_key(|a| a.preference())
+            .min_by_key(|a| a.preference)
     };
     let (auto, any) = (pick(AdapterChoice::Hardware), pick(AdapterChoice::Any));
     match auto {

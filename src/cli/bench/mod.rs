@@ -79,7 +79,7 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
         options.events, options.batch_rows, options.runs
     );
     for backend in &backends {
-        eprintln!("  backend {}", label(backend.as_ref()));
+        eprintln!("  backend {}", backend.describe());
     }
     let mut results = Vec::new();
     for &workload in &options.workloads {
@@ -114,7 +114,7 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
                     Measurement {
                         workload,
                         backend: backend.name().to_string(),
-                        device: label(backend.as_ref()),
+                        device: backend.describe(),
                         events: 0,
                         rows_out: 0,
                         runs: Vec::new(),
@@ -206,10 +206,6 @@ fn open_backends(choices: Option<&[BackendChoice]>) -> Result<Vec<Arc<dyn Backen
         .collect()
 }
 
-fn label(backend: &dyn Backend) -> String {
-    backend.describe()
-}
-
 /// One run with a progress bar on a terminal.
 fn run_once(
     job: &JobFile,
@@ -268,7 +264,7 @@ fn measure(workload: Workload, backend: &dyn Backend, runs: &[RunSummary]) -> Me
     Measurement {
         workload,
         backend: backend.name().to_string(),
-        device: label(backend),
+        device: backend.describe(),
         events: median.counts.events_in,
         rows_out: median.counts.events_out,
         runs: runs.iter().map(RunSummary::events_per_second).collect(),

@@ -28,6 +28,8 @@ pub struct AdapterSummary {
     pub driver: String,
     /// Whether it is a hardware GPU (`auto` considers only these).
     pub hardware: bool,
+    /// Lower is preferred: discrete, integrated, virtual, then software.
+    pub preference: u8,
     /// `None` when sluice can run on it, else why not.
     pub unusable: Option<String>,
     /// Largest storage buffer binding, bytes (bounds rows per dispatch and table size).
@@ -43,17 +45,6 @@ pub struct AdapterSummary {
 }
 
 impl AdapterSummary {
-    /// Lower is preferred: discrete, integrated, virtual, then software.
-    pub fn preference(&self) -> u8 {
-        match self.device_type.as_str() {
-            "DiscreteGpu" => 0,
-            "IntegratedGpu" => 1,
-            "VirtualGpu" => 2,
-            "Cpu" => 3,
-            _ => 4,
-        }
-    }
-
     /// Whether `choice` may take this adapter.
     pub fn eligible(&self, choice: AdapterChoice) -> bool {
         self.unusable.is_none() && (self.hardware || choice == AdapterChoice::Any)
@@ -121,6 +112,13 @@ fn summarize(adapter: &wgpu::Adapter) -> AdapterSummary {
             .trim()
             .to_string(),
         hardware,
+        preference: match info.device_type {
+            wgpu::DeviceType::DiscreteGpu => 0,
+            wgpu::DeviceType::IntegratedGpu => 1,
+            wgpu::DeviceType::VirtualGpu => 2,
+            wgpu::DeviceType::Cpu => 3,
+            wgpu::DeviceType::Other => 4,
+        },
         unusable,
         max_storage_binding: limits.max_storage_buffer_binding_size,
         max_buffer: limits.max_buffer_size,
@@ -151,7 +149,7 @@ fn pick(choice: AdapterChoice) -> Option<(wgpu::Adapter, AdapterSummary)> {
             (a, s)
         })
         .filter(|(_, s)| s.eligible(choice))
-        .min_by_key(|(_, s)| s.preference())
+        .min_by_key(|(_, s)| s.preference)
 }
 
 /// An open device, its queue, and the errors it reported asynchronously.

@@ -285,9 +285,9 @@ mod tests {
         for &v in values {
             // v * 2^112 as a 256-bit integer: exact for the values used here.
             let scaled = v.abs() * 2f64.powi(112);
-            let (hi, lo) = ((scaled / 2f64.powi(128)).floor(), 0.0);
+            let hi = (scaled / 2f64.powi(128)).floor();
             let hi_int = hi as u128;
-            let lo_int = (scaled - hi * 2f64.powi(128)) as u128 + lo as u128;
+            let lo_int = (scaled - hi * 2f64.powi(128)) as u128;
             let target = if v < 0.0 { &mut neg } else { &mut pos };
             let (sum, carry) = target[0].overflowing_add(lo_int);
             target[0] = sum;

@@ -74,42 +74,53 @@ impl WindowIndex {
     }
 
     /// Indexes `ts`: newest window per row, window counts, late rows and the lowest window.
-    /// Large batches are indexed in parallel chunks (the host side of a GPU batch must keep
-    /// up with the device).
+    /// Large batches are indexed in parallel chunks, each writing its own part of the output
+    /// (the host side of a GPU batch must keep up with the device).
     pub(crate) fn index(&self, ts: &[i64], first_open: i64) -> IndexedRows {
         use rayon::prelude::*;
         const CHUNK: usize = 1 << 16;
-        if ts.len() <= CHUNK {
-            return self.index_chunk(ts, 0, first_open);
-        }
-        let parts: Vec<IndexedRows> = ts
-            .par_chunks(CHUNK)
-            .enumerate()
-            .map(|(i, chunk)| self.index_chunk(chunk, i * CHUNK, first_open))
-            .collect();
-        let mut rows = IndexedRows {
-            newest: Vec::with_capacity(ts.len()),
-            counts: Vec::with_capacity(if self.varying { ts.len() } else { 0 }),
-            late: Vec::new(),
-            lowest: i64::MAX,
+        let mut newest = vec![0i64; ts.len()];
+        let mut counts = vec![0u32; if self.varying { ts.len() } else { 0 }];
+        let (late, lowest) = if ts.len() <= CHUNK {
+            self.index_chunk(ts, 0, first_open, &mut newest, &mut counts)
+        } else {
+            let mut count_chunks: Vec<&mut [u32]> = if self.varying {
+                counts.chunks_mut(CHUNK).collect()
+            } else {
+                (0..ts.len().div_ceil(CHUNK)).map(|_| &mut [][..]).collect()
+            };
+            let parts: Vec<(Vec<u32>, i64)> = ts
+                .par_chunks(CHUNK)
+                .zip(newest.par_chunks_mut(CHUNK))
+                .zip(count_chunks.par_iter_mut())
+                .enumerate()
+                .map(|(i, ((ts, newest), counts))| {
+                    self.index_chunk(ts, i * CHUNK, first_open, newest, counts)
+                })
+                .collect();
+            let lowest = parts.iter().map(|p| p.1).min().unwrap_or(i64::MAX);
+            (parts.into_iter().flat_map(|p| p.0).collect(), lowest)
         };
-        for part in parts {
-            rows.newest.extend_from_slice(&part.newest);
-            rows.counts.extend_from_slice(&part.counts);
-            rows.late.extend_from_slice(&part.late);
-            rows.lowest = rows.lowest.min(part.lowest);
+        IndexedRows {
+            newest,
+            counts,
+            late,
+            lowest,
         }
-        rows
     }
 
-    /// Indexes one run of rows; `first_row` is the index of `ts[0]` in the batch.
-    fn index_chunk(&self, ts: &[i64], first_row: usize, first_open: i64) -> IndexedRows {
-        let mut rows = IndexedRows {
-            newest: Vec::with_capacity(ts.len()),
-            counts: Vec::with_capacity(if self.varying { ts.len() } else { 0 }),
-            late: Vec::new(),
-            lowest: i64::MAX,
-        };
+    /// Indexes one run of rows into `newest` and `counts` (empty unless `varying`);
+    /// `first_row` is the index of `ts[0]` in the batch. Returns the late rows and the lowest
+    /// window of the run.
+    fn index_chunk(
+        &self,
+        ts: &[i64],
+        first_row: usize,
+        first_open: i64,
+        newest: &mut [i64],
+        counts: &mut [u32],
+    ) -> (Vec<u32>, i64) {
+        let (mut late, mut lowest) = (Vec::new(), i64::MAX);
         // Rows arrive nearly in time order: reuse the previous row's window when ts is in it.
         let (mut pane_start, mut pane_end, mut pane_w) = (i64::MAX, i64::MIN, 0i64);
         for (row, &t) in ts.iter().enumerate() {
@@ -118,23 +129,23 @@ impl WindowIndex {
                 pane_end = pane_start.saturating_add(self.slide);
                 pane_w = (pane_start - self.origin).div_euclid(self.slide);
             }
-            rows.newest.push(pane_w);
+            newest[row] = pane_w;
             let count = if self.varying {
                 let left = self.size - (t - pane_start);
                 let count = (left + self.slide - 1).div_euclid(self.slide).max(1) as u32;
-                rows.counts.push(count);
+                counts[row] = count;
                 count
             } else {
                 self.per_row
             };
             if pane_w < first_open {
-                rows.late.push((first_row + row) as u32);
+                late.push((first_row + row) as u32);
             } else {
                 let oldest = pane_w.saturating_sub(i64::from(count) - 1).max(first_open);
-                rows.lowest = rows.lowest.min(oldest);
+                lowest = lowest.min(oldest);
             }
         }
-        rows
+        (late, lowest)
     }
 }
 
@@ -194,12 +205,14 @@ mod tests {
             .collect();
         let first_open = index.first_open(400_000);
         let whole = index.index(&ts, first_open);
-        let single = index.index_chunk(&ts, 0, first_open);
-        assert_eq!(whole.newest, single.newest);
-        assert_eq!(whole.counts, single.counts);
-        assert_eq!(whole.late, single.late);
-        assert!(!whole.late.is_empty() && whole.late.len() < ts.len());
-        assert_eq!(whole.lowest, single.lowest);
+        let mut newest = vec![0; ts.len()];
+        let mut counts = vec![0; ts.len()];
+        let (late, lowest) = index.index_chunk(&ts, 0, first_open, &mut newest, &mut counts);
+        assert_eq!(whole.newest, newest);
+        assert_eq!(whole.counts, counts);
+        assert_eq!(whole.late, late);
+        assert!(!late.is_empty() && late.len() < ts.len());
+        assert_eq!(whole.lowest, lowest);
     }
 
     #[test]

@@ -432,7 +432,6 @@ impl WindowAggregator for GpuWindowAggregator {
         } else {
             first_open
         };
-        self.device().check()?;
         if rows == 0 {
             return Ok(ClosedWindows::default());
         }
