@@ -107,6 +107,33 @@ impl KeyEncoder {
         &self.fields
     }
 
+    /// The ids of `batch` without copying, where they are the key column's own values: one
+    /// `Int64` key column without nulls. `None` means use [`KeyEncoder::encode`].
+    pub fn borrow<'b>(&self, batch: &'b RecordBatch) -> Result<Option<&'b [u64]>> {
+        use rayon::prelude::*;
+        let Mode::Int = self.mode else {
+            return Ok(None);
+        };
+        let Some(values) = batch
+            .column(self.indices[0])
+            .as_primitive_opt::<Int64Type>()
+        else {
+            return Ok(None);
+        };
+        if values.null_count() > 0 {
+            return Ok(None);
+        }
+        let ids: &[u64] = values.values().inner().typed_data();
+        if ids
+            .par_iter()
+            .with_min_len(1 << 16)
+            .any(|&v| v == NULL_INT_KEY)
+        {
+            return Err(reserved_key(&self.fields[0]));
+        }
+        Ok(Some(ids))
+    }
+
     /// Writes one id per row of `batch` into `out` (cleared first).
     pub fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<u64>) -> Result<()> {
         out.clear();

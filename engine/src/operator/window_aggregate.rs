@@ -150,10 +150,16 @@ impl WindowAggregateOperator {
     fn closed_to_batch(&self, closed: crate::backend::ClosedWindows) -> Result<RecordBatch> {
         // Emission order: window_end, window_start, key id. Sorting indices once, then `take`.
         let mut order: Vec<u32> = (0..closed.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| {
+        let sort_key = |&i: &u32| {
             let i = i as usize;
             (closed.ends[i], closed.starts[i], closed.keys[i] as i64)
-        });
+        };
+        if order.len() > 1 << 15 {
+            use rayon::slice::ParallelSliceMut;
+            order.par_sort_unstable_by_key(sort_key);
+        } else {
+            order.sort_unstable_by_key(sort_key);
+        }
         let sorted_keys: Vec<u64> = order.iter().map(|&i| closed.keys[i as usize]).collect();
         let indices = UInt32Array::from(order);
         let mut columns = self.keys.decode(&sorted_keys)?;
@@ -190,7 +196,13 @@ impl Operator for WindowAggregateOperator {
             return Ok(());
         }
         let mut key_ids = std::mem::take(&mut self.key_ids);
-        self.keys.encode(&batch, &mut key_ids)?;
+        let keys = match self.keys.borrow(&batch)? {
+            Some(ids) => ids,
+            None => {
+                self.keys.encode(&batch, &mut key_ids)?;
+                &key_ids
+            }
+        };
         let ts = event_time_values(batch.column(self.time_index))?;
         let widened = self.widen(&batch)?;
         let columns: Vec<ColumnValues<'_>> = widened
@@ -204,7 +216,7 @@ impl Operator for WindowAggregateOperator {
             })
             .collect();
         let input = AggregateInput {
-            keys: &key_ids,
+            keys,
             ts,
             columns: &columns,
         };

@@ -29,6 +29,7 @@ pub fn run(backend: &Arc<dyn Backend>, events: u64, batch_rows: usize) -> Result
             .context("creating the window operator")?;
     let mut latencies = Vec::with_capacity(batches);
     let mut rows_out = 0u64;
+    let mut processing = Duration::ZERO;
     // Held batches are replayed shifted by the event time they span, so time keeps advancing.
     let span_ms = (held * batch_rows) as i64 / 1_000;
     for i in 0..batches {
@@ -42,9 +43,19 @@ pub fn run(backend: &Arc<dyn Backend>, events: u64, batch_rows: usize) -> Result
         let begin = Instant::now();
         let mut out = Emitted::default();
         operator.process(input, &mut out)?;
+        let processed = Instant::now();
         operator.on_watermark(watermark, &mut out)?;
         rows_out += out.rows() as u64;
         latencies.push(begin.elapsed());
+        processing += processed - begin;
+    }
+    if std::env::var_os("SLUICE_GPU_PROFILE").is_some() {
+        let total: Duration = latencies.iter().sum();
+        eprintln!(
+            "operator profile: process {:.1} ms, watermark {:.1} ms",
+            processing.as_secs_f64() * 1e3,
+            (total - processing).as_secs_f64() * 1e3
+        );
     }
     let begin = Instant::now();
     let mut out = Emitted::default();

@@ -243,6 +243,18 @@ impl GpuDevice {
         }
     }
 
+    /// Blocks until every submission has run (and its map callbacks fired), then reports
+    /// device errors.
+    pub(crate) fn wait_idle(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("{}: {e}", self.summary)))?;
+        self.check()
+    }
+
     /// Blocks until `submission` has run, then reports device errors.
     pub(crate) fn wait(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
         self.device

@@ -9,6 +9,7 @@ mod device;
 mod kernels;
 mod plan;
 mod shaders;
+mod upload;
 mod window_aggregate;
 mod window_index;
 
@@ -100,6 +101,54 @@ impl GpuBackend {
         self.tuning.max_chunk_rows = rows.max(1);
         self
     }
+}
+
+impl GpuBackend {
+    /// Host-to-device rates through the path micro-batches take: a mapped staging buffer
+    /// filled on every core, then copied into a storage buffer by a submit that is waited
+    /// for. `bytes` are moved `times` times after one untimed warm-up.
+    pub fn upload_rates(&self, bytes: u64, times: u32) -> Result<UploadRates> {
+        use std::time::{Duration, Instant};
+        let device = &self.context.device;
+        let bytes = bytes
+            .min(device.limits.max_storage_buffer_binding_size)
+            .max(4)
+            & !3;
+        let target = buffers::storage(device, "upload probe", bytes);
+        let staging = upload::Staging::new(device, bytes);
+        let host = vec![0x5au8; bytes as usize];
+        let (mut copying, mut total) = (Duration::ZERO, Duration::ZERO);
+        for time in 0..=times {
+            let begin = Instant::now();
+            staging.write(device, bytes, |mapped| upload::parallel_copy(mapped, &host))?;
+            let filled = Instant::now();
+            let mut encoder = device
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            encoder.copy_buffer_to_buffer(staging.buffer(), 0, &target, 0, bytes);
+            let submission = device.queue.submit([encoder.finish()]);
+            staging.remap();
+            device.wait(submission)?;
+            if time > 0 {
+                copying += filled.elapsed();
+                total += begin.elapsed();
+            }
+        }
+        let rate = |d: Duration| (bytes * u64::from(times)) as f64 / d.as_secs_f64().max(1e-9);
+        Ok(UploadRates {
+            copy: rate(copying),
+            fill_and_copy: rate(total),
+        })
+    }
+}
+
+/// Host-to-device rates in bytes per second (see [`GpuBackend::upload_rates`]).
+#[derive(Debug, Clone, Copy)]
+pub struct UploadRates {
+    /// The device's copy out of a filled staging buffer: the bus as wgpu reaches it.
+    pub copy: f64,
+    /// Filling the staging buffer from host memory on every core, then that copy.
+    pub fill_and_copy: f64,
 }
 
 impl Backend for GpuBackend {

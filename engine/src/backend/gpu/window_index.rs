@@ -19,6 +19,7 @@ pub(crate) struct WindowIndex {
 }
 
 /// The window indices of one micro-batch.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub(crate) struct IndexedRows {
     /// Newest window index per row.
@@ -73,34 +74,54 @@ impl WindowIndex {
         (last_closed + 1).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
-    /// Indexes `ts`: newest window per row, window counts, late rows and the lowest window.
-    /// Large batches are indexed in parallel chunks, each writing its own part of the output
-    /// (the host side of a GPU batch must keep up with the device).
-    pub(crate) fn index(&self, ts: &[i64], first_open: i64) -> IndexedRows {
+    /// Indexes `ts` into `newest` (8 bytes per row) and, when `varying`, `counts` (4 bytes
+    /// per row; empty otherwise): write-only ranges of a mapped upload buffer. Returns the
+    /// late rows (numbered from `first_row`) and the lowest window. Runs in parallel chunks,
+    /// each writing its own part: the host side of a GPU batch must keep up with the device.
+    pub(crate) fn index_into(
+        &self,
+        ts: &[i64],
+        first_row: usize,
+        first_open: i64,
+        newest: wgpu::WriteOnly<'_, [u8]>,
+        counts: wgpu::WriteOnly<'_, [u8]>,
+    ) -> (Vec<u32>, i64) {
+        use super::upload::{Piece, pieces};
         use rayon::prelude::*;
         const CHUNK: usize = 1 << 16;
+        let chunks = ts.len().div_ceil(CHUNK);
+        let mut count_pieces = pieces(counts, CHUNK * 4);
+        count_pieces.resize_with(chunks, || Piece(wgpu::WriteOnly::default()));
+        let parts: Vec<(Vec<u32>, i64)> = ts
+            .par_chunks(CHUNK)
+            .zip(pieces(newest, CHUNK * 8))
+            .zip(count_pieces)
+            .enumerate()
+            .map(|(i, ((ts, mut newest_out), mut counts_out))| {
+                let mut newest = vec![0i64; ts.len()];
+                let mut counts = vec![0u32; if self.varying { ts.len() } else { 0 }];
+                let part = self.index_rows(
+                    ts,
+                    first_row + i * CHUNK,
+                    first_open,
+                    &mut newest,
+                    &mut counts,
+                );
+                newest_out.0.copy_from_slice(bytemuck::cast_slice(&newest));
+                counts_out.0.copy_from_slice(bytemuck::cast_slice(&counts));
+                part
+            })
+            .collect();
+        let lowest = parts.iter().map(|p| p.1).min().unwrap_or(i64::MAX);
+        (parts.into_iter().flat_map(|p| p.0).collect(), lowest)
+    }
+
+    /// Indexes `ts` in one pass (the reference the parallel path is tested against).
+    #[cfg(test)]
+    pub(crate) fn index(&self, ts: &[i64], first_open: i64) -> IndexedRows {
         let mut newest = vec![0i64; ts.len()];
         let mut counts = vec![0u32; if self.varying { ts.len() } else { 0 }];
-        let (late, lowest) = if ts.len() <= CHUNK {
-            self.index_chunk(ts, 0, first_open, &mut newest, &mut counts)
-        } else {
-            let mut count_chunks: Vec<&mut [u32]> = if self.varying {
-                counts.chunks_mut(CHUNK).collect()
-            } else {
-                (0..ts.len().div_ceil(CHUNK)).map(|_| &mut [][..]).collect()
-            };
-            let parts: Vec<(Vec<u32>, i64)> = ts
-                .par_chunks(CHUNK)
-                .zip(newest.par_chunks_mut(CHUNK))
-                .zip(count_chunks.par_iter_mut())
-                .enumerate()
-                .map(|(i, ((ts, newest), counts))| {
-                    self.index_chunk(ts, i * CHUNK, first_open, newest, counts)
-                })
-                .collect();
-            let lowest = parts.iter().map(|p| p.1).min().unwrap_or(i64::MAX);
-            (parts.into_iter().flat_map(|p| p.0).collect(), lowest)
-        };
+        let (late, lowest) = self.index_rows(ts, 0, first_open, &mut newest, &mut counts);
         IndexedRows {
             newest,
             counts,
@@ -112,7 +133,7 @@ impl WindowIndex {
     /// Indexes one run of rows into `newest` and `counts` (empty unless `varying`);
     /// `first_row` is the index of `ts[0]` in the batch. Returns the late rows and the lowest
     /// window of the run.
-    fn index_chunk(
+    fn index_rows(
         &self,
         ts: &[i64],
         first_row: usize,
@@ -192,7 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn parallel_chunks_index_like_one_pass() {
+    fn parallel_chunks_into_a_mapped_range_index_like_one_pass() {
         let index = WindowIndex::new(WindowSpec::Hopping {
             size: 2_500,
             slide: 1_000,
@@ -205,11 +226,20 @@ mod tests {
             .collect();
         let first_open = index.first_open(400_000);
         let whole = index.index(&ts, first_open);
-        let mut newest = vec![0; ts.len()];
-        let mut counts = vec![0; ts.len()];
-        let (late, lowest) = index.index_chunk(&ts, 0, first_open, &mut newest, &mut counts);
+        let mut newest = vec![0u8; ts.len() * 8];
+        let mut counts = vec![0u8; ts.len() * 4];
+        let (late, lowest) = index.index_into(
+            &ts,
+            1_000,
+            first_open,
+            wgpu::WriteOnly::from_mut(newest.as_mut_slice()),
+            wgpu::WriteOnly::from_mut(counts.as_mut_slice()),
+        );
+        let newest: Vec<i64> = bytemuck::pod_collect_to_vec(&newest);
+        let counts: Vec<u32> = bytemuck::pod_collect_to_vec(&counts);
         assert_eq!(whole.newest, newest);
         assert_eq!(whole.counts, counts);
+        let late: Vec<u32> = late.iter().map(|r| r - 1_000).collect();
         assert_eq!(whole.late, late);
         assert!(!late.is_empty() && late.len() < ts.len());
         assert_eq!(whole.lowest, lowest);

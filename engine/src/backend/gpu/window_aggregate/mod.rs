@@ -9,19 +9,24 @@
 //! leftovers (fingerprint collisions, a full table) get more rounds then. Only `fire` reads
 //! back, and only when some open group's window can close.
 
+mod profile;
 mod rebuild;
 mod round;
+
+use profile::Profile;
 
 use rebuild::grown_capacity;
 use round::BatchSlot;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::buffers::{GroupTable, HashTable, PendingRead, read_back, staging, storage};
 use super::device::GpuDevice;
 use super::kernels::{AggDesc, PassParams, grid};
 use super::plan::AccLayout;
 use super::shaders::Kernel;
+use super::upload::{Staging, parallel_copy};
 use super::window_index::WindowIndex;
 use super::{GpuContext, Tuning};
 use crate::backend::{
@@ -89,6 +94,8 @@ pub struct GpuWindowAggregator {
     /// Bumped whenever a table is rebuilt or grown: a round's status from before says nothing
     /// about the tables now (and must not make them grow again).
     tables_generation: u64,
+    /// Phase timings when `SLUICE_GPU_PROFILE` is set.
+    profile: Option<Profile>,
 }
 
 impl GpuWindowAggregator {
@@ -138,6 +145,7 @@ impl GpuWindowAggregator {
             occupied: 0,
             tables_generation: 0,
             doccupied: 0,
+            profile: Profile::from_env(),
             gpu,
             plan,
             layout,
@@ -232,30 +240,31 @@ impl GpuWindowAggregator {
         pass.dispatch_workgroups(x, y, 1);
     }
 
-    /// Uploads rows `range` of `input` into slot `s` and submits their first round.
+    /// Indexes rows `range` of `input`, uploads them into slot `s` and submits their first
+    /// round; returns the late rows among them and their lowest open window.
     fn submit_chunk(
         &mut self,
         s: usize,
         input: &AggregateInput<'_>,
-        newest: &[i64],
-        counts: &[u32],
         range: std::ops::Range<usize>,
-    ) -> Result<()> {
+    ) -> Result<(Vec<u32>, i64)> {
         self.drain(s)?;
         let rows = range.len();
         let varying = self.index.varying;
-        // Word offsets: keys, newest windows, counts, then each input column and its validity.
-        let mut words = 0usize;
-        let mut place = |n: usize| {
-            let at = words;
-            words += n;
-            at
-        };
-        let keys_at = place(2 * rows);
-        let wins_at = place(2 * rows);
-        let counts_at = if varying { place(rows) } else { 0 };
+        // Consecutive byte regions: keys, newest windows, counts, then each input column and
+        // its validity; `Region` says what fills each.
+        let mut regions: Vec<(usize, Region<'_>)> = vec![
+            (
+                8 * rows,
+                Region::Bytes(bytemuck::cast_slice(&input.keys[range.clone()])),
+            ),
+            (8 * rows, Region::Windows),
+        ];
+        if varying {
+            regions.push((4 * rows, Region::Counts));
+        }
+        let mut words = regions.iter().map(|r| r.0).sum::<usize>() / 4;
         let mut descs = Vec::with_capacity(self.layout.slots.len());
-        let mut uploads: Vec<(usize, Upload<'_>)> = Vec::new();
         for (slot, column) in self.layout.slots.iter().zip(input.columns) {
             let mut desc = AggDesc {
                 op: slot.op as u32,
@@ -274,62 +283,78 @@ impl GpuWindowAggregator {
                         )));
                     }
                 };
-                desc.values_at = place(2 * rows) as u32;
-                uploads.push((desc.values_at as usize, Upload::Bytes(values)));
+                desc.values_at = words as u32;
+                words += 2 * rows;
+                regions.push((values.len(), Region::Bytes(values)));
                 if let Some(nulls) = nulls.filter(|n| n.null_count() > 0) {
-                    let bits = nulls.inner().slice(range.start, rows);
-                    desc.valid_at = place(rows.div_ceil(32)) as u32;
-                    uploads.push((desc.valid_at as usize, Upload::Bits(bits)));
+                    let mut bits = nulls.inner().slice(range.start, rows).sliced().to_vec();
+                    bits.resize(rows.div_ceil(32) * 4, 0);
+                    desc.valid_at = words as u32;
+                    words += rows.div_ceil(32);
+                    regions.push((bits.len(), Region::Owned(bits)));
                 }
             }
             descs.push(desc);
         }
+        let bytes = words as u64 * 4;
         let items = rows as u64 * u64::from(self.index.per_row);
         let ctx = Arc::clone(&self.gpu);
         let device = &ctx.device;
         // Round buffers up to a power of two so they are rarely re-made, but never past one
         // binding (chunk_rows keeps what is needed within it).
-        let fit = |bytes: u64| bytes.next_power_of_two().min(self.binding_limit() & !3);
-        let (batch_bytes, item_bytes) = (fit(words as u64 * 4), fit(items * 4));
+        let limit = self.binding_limit() & !3;
+        let fit = |bytes: u64| bytes.next_power_of_two().min(limit);
+        let (index, first_open) = (self.index, self.first_open);
+        let ts = &input.ts[range.clone()];
         let slot = &mut self.slots[s];
-        if (words as u64) * 4 > slot.batch.size() {
-            slot.batch = storage(device, "batch", batch_bytes);
+        if bytes > slot.batch.size() {
+            slot.batch = storage(device, "batch", fit(bytes));
+        }
+        if bytes > slot.upload.size() {
+            slot.upload = Staging::new(device, fit(bytes));
         }
         if items * 4 > slot.item_slot.size() {
-            slot.item_slot = storage(device, "item slots", item_bytes);
+            slot.item_slot = storage(device, "item slots", fit(items * 4));
         }
-        let queue = &device.queue;
-        let write = |at: usize, bytes: &[u8]| {
-            if !bytes.is_empty() {
-                queue.write_buffer(&slot.batch, (at * 4) as u64, bytes);
-            }
-        };
-        write(keys_at, bytemuck::cast_slice(&input.keys[range.clone()]));
-        write(wins_at, bytemuck::cast_slice(&newest[range.clone()]));
-        if varying {
-            write(counts_at, bytemuck::cast_slice(&counts[range.clone()]));
-        }
-        for (at, upload) in &uploads {
-            match upload {
-                Upload::Bytes(b) => write(*at, b),
-                Upload::Bits(bits) => {
-                    let packed = bits.sliced();
-                    let mut bytes = packed.as_slice().to_vec();
-                    bytes.resize(rows.div_ceil(32) * 4, 0);
-                    write(*at, &bytes);
+        let begin = Instant::now();
+        let mut indexed = (Vec::new(), i64::MAX);
+        slot.upload.write(device, bytes, |mut mapped| {
+            let (mut windows, mut counts) = (None, None);
+            for (len, region) in regions {
+                let (head, tail) = mapped.split_at(len);
+                mapped = tail;
+                match region {
+                    Region::Bytes(source) => parallel_copy(head, source),
+                    Region::Owned(source) => parallel_copy(head, &source),
+                    Region::Windows => windows = Some(head),
+                    Region::Counts => counts = Some(head),
                 }
             }
-        }
-        queue.write_buffer(&slot.aggs, 0, bytemuck::cast_slice(&descs));
+            if let Some(windows) = windows {
+                indexed = index.index_into(
+                    ts,
+                    range.start,
+                    first_open,
+                    windows,
+                    counts.unwrap_or_default(),
+                );
+            }
+        })?;
+        profile::add(&mut self.profile, begin, |p| &mut p.fill);
+        let slot = &mut self.slots[s];
+        device
+            .queue
+            .write_buffer(&slot.aggs, 0, bytemuck::cast_slice(&descs));
+        slot.copy_bytes = bytes;
         slot.rows = rows as u32;
         slot.items = items as u32;
-        slot.keys_at = keys_at as u32;
-        slot.wins_at = wins_at as u32;
-        slot.counts_at = counts_at as u32;
+        slot.keys_at = 0;
+        slot.wins_at = (2 * rows) as u32;
+        slot.counts_at = if varying { (4 * rows) as u32 } else { 0 };
         slot.first_open = self.first_open;
         slot.live = true;
         self.round(s, true);
-        Ok(())
+        Ok(indexed)
     }
 
     /// Slots of the group table now (tests of growth).
@@ -358,11 +383,18 @@ impl GpuWindowAggregator {
     }
 }
 
-/// A column to upload: raw values, or a validity bitmap to pad to whole words.
-enum Upload<'a> {
+/// What fills one region of a micro-batch's upload.
+enum Region<'a> {
+    /// Bytes as they are (keys, input values).
     Bytes(&'a [u8]),
-    Bits(arrow::buffer::BooleanBuffer),
+    /// Bytes made for the upload (a validity bitmap padded to whole words).
+    Owned(Vec<u8>),
+    /// Each row's newest window index, computed while writing.
+    Windows,
+    /// Each row's window count (only when the slide does not divide the size).
+    Counts,
 }
+
 fn largest_power_of_two(n: u64) -> u32 {
     let n = n.clamp(1, u64::from(MAX_CAPACITY));
     1 << (63 - n.leading_zeros())
@@ -378,21 +410,27 @@ impl WindowAggregator for GpuWindowAggregator {
         if input.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = self.index.index(input.ts, self.first_open);
-        self.lowest_window = self.lowest_window.min(rows.lowest);
-        if rows.late.len() == input.len() {
-            return Ok(rows.late);
+        if let Some(p) = &mut self.profile {
+            p.rows += input.len() as u64;
         }
         let chunk = self.chunk_rows(input);
+        let mut late = Vec::new();
         let mut start = 0;
         while start < input.len() {
             let end = (start + chunk).min(input.len());
             let s = self.next_slot;
-            self.submit_chunk(s, input, &rows.newest, &rows.counts, start..end)?;
+            let begin = Instant::now();
+            self.drain(s)?;
+            profile::add(&mut self.profile, begin, |p| &mut p.drain);
+            let begin = Instant::now();
+            let (chunk_late, lowest) = self.submit_chunk(s, input, start..end)?;
+            profile::add(&mut self.profile, begin, |p| &mut p.submit);
+            self.lowest_window = self.lowest_window.min(lowest);
+            late.extend(chunk_late);
             self.next_slot ^= 1;
             start = end;
         }
-        Ok(rows.late)
+        Ok(late)
     }
 
     fn fire(&mut self, watermark: i64) -> Result<ClosedWindows> {
@@ -406,6 +444,24 @@ impl WindowAggregator for GpuWindowAggregator {
         if !closes {
             return Ok(ClosedWindows::default());
         }
+        let begin = Instant::now();
+        let closed = self.fire_closing(first_open);
+        profile::add(&mut self.profile, begin, |p| &mut p.fire);
+        if let Some(p) = &mut self.profile {
+            p.fires += 1;
+        }
+        closed
+    }
+
+    fn open_groups(&self) -> usize {
+        self.occupied as usize
+    }
+}
+
+impl GpuWindowAggregator {
+    /// Closes the windows before `first_open`: waits for both rounds in flight, rebuilds the
+    /// table (growing it when over half full) and reads back the closed rows.
+    fn fire_closing(&mut self, first_open: i64) -> Result<ClosedWindows> {
         for s in 0..2 {
             self.drain(s)?;
         }
@@ -436,9 +492,5 @@ impl WindowAggregator for GpuWindowAggregator {
             return Ok(ClosedWindows::default());
         }
         self.read_closed(rows)
-    }
-
-    fn open_groups(&self) -> usize {
-        self.occupied as usize
     }
 }

@@ -3,11 +3,16 @@
 
 use super::rebuild::grow_after_full;
 use super::*;
+use crate::backend::gpu::upload::Staging;
 
 /// The buffers of one in-flight micro-batch.
 #[derive(Debug)]
 pub(super) struct BatchSlot {
     pub(super) batch: wgpu::Buffer,
+    /// Mapped host-visible buffer the batch is written into, then copied to `batch`.
+    pub(super) upload: Staging,
+    /// Bytes the next first round copies from `upload` into `batch`.
+    pub(super) copy_bytes: u64,
     pub(super) item_slot: wgpu::Buffer,
     pub(super) aggs: wgpu::Buffer,
     pub(super) status: wgpu::Buffer,
@@ -31,6 +36,8 @@ impl BatchSlot {
     pub(super) fn new(ctx: &GpuContext, aggregates: usize) -> Self {
         BatchSlot {
             batch: storage(&ctx.device, "batch", 16),
+            upload: Staging::new(&ctx.device, 16),
+            copy_bytes: 0,
             item_slot: storage(&ctx.device, "item slots", 16),
             aggs: storage(
                 &ctx.device,
@@ -163,6 +170,10 @@ impl GpuWindowAggregator {
 
         let slot = &self.slots[s];
         let mut encoder = self.encoder("window round");
+        let upload = first && slot.copy_bytes > 0;
+        if upload {
+            encoder.copy_buffer_to_buffer(slot.upload.buffer(), 0, &slot.batch, 0, slot.copy_bytes);
+        }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("window round"),
@@ -229,8 +240,12 @@ impl GpuWindowAggregator {
         }
         encoder.copy_buffer_to_buffer(&self.counters, 0, &slot.status, 0, COUNTERS * 4);
         let submission = self.device().queue.submit([encoder.finish()]);
+        if upload {
+            slot.upload.remap();
+        }
         let pending = PendingRead::start(&slot.status, COUNTERS * 4, submission);
         self.slots[s].pending = Some(pending);
+        self.slots[s].copy_bytes = 0;
         self.slots[s].generation = self.tables_generation;
     }
 

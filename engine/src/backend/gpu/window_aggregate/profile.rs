@@ -1,0 +1,53 @@
+//! Where a GPU window operator's wall time goes, for tuning: printed when the operator is
+//! dropped if `SLUICE_GPU_PROFILE` is set, and free otherwise.
+
+use std::time::{Duration, Instant};
+
+/// Wall time per phase, summed over the operator's life.
+#[derive(Debug, Default)]
+pub(super) struct Profile {
+    /// Writing a chunk into its mapped upload buffer: window indexing, late-row detection
+    /// and copying keys and columns, in parallel (part of `submit`).
+    pub fill: Duration,
+    /// Waiting for an earlier round's counters before reusing its buffers.
+    pub drain: Duration,
+    /// Filling, encoding and submitting a chunk's first round.
+    pub submit: Duration,
+    /// `fire` that closed windows: rebuild sweep, wait and read-back.
+    pub fire: Duration,
+    pub rows: u64,
+    pub fires: u64,
+}
+
+impl Profile {
+    /// A profile when `SLUICE_GPU_PROFILE` is set.
+    pub fn from_env() -> Option<Profile> {
+        std::env::var_os("SLUICE_GPU_PROFILE").map(|_| Profile::default())
+    }
+}
+
+/// Adds the time since `begin` to `phase` when profiling.
+pub(super) fn add(
+    profile: &mut Option<Profile>,
+    begin: Instant,
+    phase: fn(&mut Profile) -> &mut Duration,
+) {
+    if let Some(p) = profile {
+        *phase(p) += begin.elapsed();
+    }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        eprintln!(
+            "gpu profile: {} rows, {} closing fires; drain {:.1} ms, submit {:.1} ms (fill {:.1} ms), fire {:.1} ms",
+            self.rows,
+            self.fires,
+            ms(self.drain),
+            ms(self.submit),
+            ms(self.fill),
+            ms(self.fire)
+        );
+    }
+}
