@@ -70,8 +70,13 @@ struct Pass {
     new_mask: u32,
     close: u32,
     identity: u32,
+    // Bit 0: key ids are 32-bit words; bit 1: window indices are 32-bit offsets from wbase.
+    narrow: u32,
+    wbase_lo: u32,
+    wbase_hi: u32,
     pad0: u32,
     pad1: u32,
+    pad2: u32,
 }
 
 struct AggDesc {
@@ -80,6 +85,8 @@ struct AggDesc {
     // Word offset of the validity bitmap in the batch buffer, or 0xFFFFFFFF when all valid.
     valid_at: u32,
     acc_at: u32,
+    // 1: the column is uploaded as 32-bit signed integers (every value of the batch fits).
+    narrow: u32,
 }
 
 // The linear invocation index of a 2-D grid (the x dimension is capped at 65535 workgroups).
@@ -121,6 +128,12 @@ fn lt64s(a: vec2<u32>, b: vec2<u32>) -> bool {
     let ah = bitcast<i32>(a.y);
     let bh = bitcast<i32>(b.y);
     return ah < bh || (ah == bh && a.x < b.x);
+}
+
+fn add64_small(a: vec2<u32>, j: u32) -> vec2<u32> {
+    let lo = a.x + j;
+    let carry = select(0u, 1u, lo < j);
+    return vec2<u32>(lo, a.y + carry);
 }
 
 fn sub64_small(a: vec2<u32>, j: u32) -> vec2<u32> {

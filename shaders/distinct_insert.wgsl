@@ -90,7 +90,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         if ((desc.op != OP_DISTINCT_INT && desc.op != OP_DISTINCT_FLOAT) || !is_valid(desc, row)) {
             continue;
         }
-        let v = distinct_bits(batch_pair(desc.values_at, row), desc.op == OP_DISTINCT_FLOAT);
+        let v = distinct_bits(batch_value(desc, row), desc.op == OP_DISTINCT_FLOAT);
         if (insert(vec4<u32>(slot, d, v.x, v.y), slot * p.stride + desc.acc_at) == DEFERRED) {
             deferred = true;
         }

@@ -45,12 +45,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         item_slot[item] = SKIP;
         return;
     }
-    let w = sub64_small(batch_pair(p.wins_at, row), j);
+    let w = sub64_small(batch_window(row), j);
     if (lt64s(w, vec2<u32>(p.min_open_lo, p.min_open_hi))) {
         item_slot[item] = SKIP; // that window has fired: the row is late for it
         return;
     }
-    let key = batch_pair(p.keys_at, row);
+    let key = batch_key(row);
     let k = vec4<u32>(key.x, key.y, w.x, w.y);
     let h = hash4(k, p.hash_mode);
     let fp = fingerprint(h, p.hash_mode);

@@ -26,7 +26,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
         let at = base + desc.acc_at;
         let is_float = desc.op == OP_MIN_FLOAT || desc.op == OP_MAX_FLOAT;
-        let key = order_key(batch_pair(desc.values_at, row), is_float);
+        let key = order_key(batch_value(desc, row), is_float);
         if (atomicLoad(&acc[at + 1u]) == key.y) {
             if (desc.op == OP_MIN_INT || desc.op == OP_MIN_FLOAT) {
                 atomicMin(&acc[at], key.x);

@@ -38,16 +38,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 }
             }
             case 2u: { // OP_SUM_INT
-                acc_add64(at, batch_pair(desc.values_at, row));
+                acc_add64(at, batch_value(desc, row));
                 acc_add(at + 2u, 1u, at + 4u);
             }
             case 3u: { // OP_SUM_FLOAT
-                acc_add_float(at, batch_pair(desc.values_at, row));
+                acc_add_float(at, batch_value(desc, row));
                 acc_add(at + FX_COUNT, 1u, at + FX_COUNT + 2u);
             }
             default: { // min and max: the high word (at + 1); a lower (higher) one resets the low
                 let is_float = desc.op == OP_MIN_FLOAT || desc.op == OP_MAX_FLOAT;
-                let key = order_key(batch_pair(desc.values_at, row), is_float);
+                let key = order_key(batch_value(desc, row), is_float);
                 atomicOr(&acc[at + 2u], 1u);
                 if (desc.op == OP_MIN_INT || desc.op == OP_MIN_FLOAT) {
                     let old = atomicMin(&acc[at + 1u], key.y);

@@ -105,16 +105,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 }
             }
             case 2u: { // OP_SUM_INT: two's complement wraps like the CPU's wrapping_add
-                atomicAdd(&acc[at], as_u64(batch_pair(desc.values_at, row)));
+                atomicAdd(&acc[at], as_u64(batch_value(desc, row)));
                 atomicAdd(&acc[at + 1u], 1lu);
             }
             case 3u: { // OP_SUM_FLOAT
-                add_float(at, batch_pair(desc.values_at, row));
+                add_float(at, batch_value(desc, row));
                 atomicAdd(&acc[at + FX_COUNT / 2u], 1lu);
             }
             default: { // min and max over order keys
                 let is_float = desc.op == OP_MIN_FLOAT || desc.op == OP_MAX_FLOAT;
-                let key = as_u64(order_key(batch_pair(desc.values_at, row), is_float));
+                let key = as_u64(order_key(batch_value(desc, row), is_float));
                 atomicOr(&acc[at + 1u], 1lu);
                 if (desc.op == OP_MIN_INT || desc.op == OP_MIN_FLOAT) {
                     atomicMin(&acc[at], key);

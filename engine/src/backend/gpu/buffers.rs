@@ -112,6 +112,18 @@ impl PendingRead {
 
     /// Waits for the mapping, copies the words out and unmaps `buffer`.
     pub(crate) fn finish(self, gpu: &GpuDevice, buffer: &wgpu::Buffer) -> Result<Vec<u32>> {
+        let bytes = self.bytes;
+        self.finish_prefix(gpu, buffer, bytes)
+    }
+
+    /// Like [`PendingRead::finish`], copying out only the first `bytes` of the mapped range.
+    pub(crate) fn finish_prefix(
+        self,
+        gpu: &GpuDevice,
+        buffer: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u32>> {
+        let bytes = bytes.min(self.bytes);
         gpu.wait(self.submission)?;
         let state = self
             .done
@@ -131,7 +143,7 @@ impl PendingRead {
             let view = buffer
                 .get_mapped_range(0..self.bytes)
                 .map_err(|e| Error::Gpu(format!("reading results back: {e}")))?;
-            bytemuck::pod_collect_to_vec::<u8, u32>(&view)
+            bytemuck::pod_collect_to_vec::<u8, u32>(&view[..bytes as usize])
         };
         buffer.unmap();
         Ok(words)

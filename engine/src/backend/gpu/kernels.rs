@@ -29,7 +29,12 @@ pub(crate) struct PassParams {
     pub new_mask: u32,
     pub close: u32,
     pub identity: u32,
-    pub pad: [u32; 2],
+    /// Bit 0: key ids uploaded as 32-bit words; bit 1: window indices as 32-bit offsets from
+    /// `wbase` (`Narrow` in `window_aggregate`).
+    pub narrow: u32,
+    pub wbase_lo: u32,
+    pub wbase_hi: u32,
+    pub pad: [u32; 3],
 }
 
 /// One aggregate's descriptor (`struct AggDesc` in WGSL).
@@ -40,6 +45,8 @@ pub(crate) struct AggDesc {
     pub values_at: u32,
     pub valid_at: u32,
     pub acc_at: u32,
+    /// 1 when the column is uploaded as 32-bit signed integers.
+    pub narrow: u32,
 }
 
 /// Workgroup size of every kernel (`WG` in `shaders/common.wgsl`).

@@ -203,20 +203,24 @@ fn assert_same(cpu: &Rows, gpu: &Rows, what: &str) {
 }
 
 fn check(window: WindowSpec, shape: Shape, seed: u64, gpu: &GpuBackend) {
+    let what = format!(
+        "rows {} batch {} keys {}",
+        shape.rows, shape.batch, shape.keys
+    );
+    check_batches(window, &batches(shape, seed), &what, gpu);
+}
+
+fn check_batches(window: WindowSpec, input: &[Batch], label: &str, gpu: &GpuBackend) {
     let plan = WindowAggregatePlan {
         window,
         aggregates: every_aggregate(),
     };
-    let input = batches(shape, seed);
     let cpu = CpuBackend::with_threads(2).expect("pool");
-    let (cpu_rows, cpu_late) = run(&cpu, &plan, &input);
+    let (cpu_rows, cpu_late) = run(&cpu, &plan, input);
     for gpu in variants(gpu) {
-        let (gpu_rows, gpu_late) = run(&gpu, &plan, &input);
+        let (gpu_rows, gpu_late) = run(&gpu, &plan, input);
         let what = format!(
-            "{window:?} rows {} batch {} keys {} native 64-bit atomics {}",
-            shape.rows,
-            shape.batch,
-            shape.keys,
+            "{window:?} {label} native 64-bit atomics {}",
             gpu.native_int64_atomics()
         );
         assert!(!cpu_rows.is_empty(), "{what}: the case closes no window");
@@ -226,9 +230,10 @@ fn check(window: WindowSpec, shape: Shape, seed: u64, gpu: &GpuBackend) {
 }
 
 /// Both update paths where the adapter has 64-bit atomics (lavapipe does): native, and the
-/// 32-bit emulation every adapter can run.
+/// 32-bit emulation every adapter can run (which also reads closed rows in a second round
+/// trip, the path of fires with many rows).
 fn variants(gpu: &GpuBackend) -> Vec<GpuBackend> {
-    let mut all = vec![gpu.clone().with_emulated_int64()];
+    let mut all = vec![gpu.clone().with_emulated_int64().with_two_trip_reads()];
     if gpu.native_int64_atomics() {
         all.push(gpu.clone());
     }
@@ -497,4 +502,49 @@ fn a_status_from_before_a_growth_does_not_grow_the_table_again() {
         "capacity {}",
         agg.group_capacity()
     );
+}
+
+#[test]
+fn columns_that_stop_fitting_32_bits_are_uploaded_wide_from_then_on() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    let mut input = batches(BASE, 31);
+    // Batch 2: integer inputs beyond i32 and a key beyond u32; batch 4: an event some 2^32
+    // windows past the first open one (the watermark stays where the other rows put it).
+    input[2].ints[7] = 1 << 40;
+    input[2].ints[8] = -(1 << 35);
+    input[2].keys[9] = (1 << 33) + 5;
+    input[4].ts[3] = 5_000_000_000_000;
+    for window in WINDOWS {
+        check_batches(window, &input, "wide values mid-stream", &gpu);
+    }
+
+    // The same batches switch exactly those columns to 64-bit, at the batch that needs it.
+    let plan = WindowAggregatePlan {
+        window: WINDOWS[0],
+        aggregates: every_aggregate(),
+    };
+    let mut agg = super::GpuWindowAggregator::new(gpu.context.clone(), plan.clone(), gpu.tuning)
+        .expect("aggregator");
+    let narrow_ints = |agg: &super::GpuWindowAggregator| {
+        let n = agg.narrow_columns();
+        (n.keys, n.windows, n.values[1..7].iter().all(|&v| v))
+    };
+    for (i, b) in input.iter().enumerate() {
+        let columns = columns_of(&plan, b);
+        let batch = AggregateInput {
+            keys: &b.keys,
+            ts: &b.ts,
+            columns: &columns,
+        };
+        agg.accumulate(&batch).expect("accumulate");
+        agg.fire(b.watermark).expect("fire");
+        let expected = match i {
+            0 | 1 => (true, true, true),
+            2 | 3 => (false, true, false),
+            _ => (false, false, false),
+        };
+        assert_eq!(narrow_ints(&agg), expected, "after batch {i}");
+    }
 }

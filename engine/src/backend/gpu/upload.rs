@@ -54,28 +54,29 @@ impl Staging {
         &self.buffer
     }
 
-    /// Writes `bytes` bytes laid out by `fill` (which gets the mapped range) and unmaps, so
-    /// that the next submit may copy from the buffer. Waits first if the mapping asked for
-    /// by [`Staging::remap`] has not completed.
-    pub(crate) fn write(
+    /// Runs `fill` on the first `bytes` of the mapping, waiting first if the mapping asked
+    /// for by [`Staging::remap`] has not completed. The buffer stays mapped (a caller may
+    /// fill it again) until [`Staging::release`].
+    pub(crate) fn fill<R>(
         &self,
         gpu: &GpuDevice,
         bytes: u64,
-        fill: impl FnOnce(wgpu::WriteOnly<'_, [u8]>),
-    ) -> Result<()> {
+        fill: impl FnOnce(wgpu::WriteOnly<'_, [u8]>) -> R,
+    ) -> Result<R> {
         self.wait_mapped(gpu)?;
-        {
-            let mut view = self
-                .buffer
-                .get_mapped_range_mut(0..bytes)
-                .map_err(|e| Error::Gpu(format!("writing a micro-batch: {e}")))?;
-            fill(view.slice(..));
-        }
+        let mut view = self
+            .buffer
+            .get_mapped_range_mut(0..bytes)
+            .map_err(|e| Error::Gpu(format!("writing a micro-batch: {e}")))?;
+        Ok(fill(view.slice(..)))
+    }
+
+    /// Unmaps the buffer so that the next submit may copy from it.
+    pub(crate) fn release(&self) {
         self.buffer.unmap();
         if let Ok(mut m) = self.mapping.lock() {
             *m = Mapping::Pending;
         }
-        Ok(())
     }
 
     /// Asks for the buffer to be mapped again once the submits using it have run; call right
@@ -140,6 +141,39 @@ pub(crate) fn parallel_copy(target: wgpu::WriteOnly<'_, [u8]>, source: &[u8]) {
         .for_each(|(mut piece, part)| piece.0.copy_from_slice(part));
 }
 
+/// Writes `values` into `target` as one 32-bit word each (`narrow` gives the word and
+/// whether the value fits) on every core. Returns false when some value does not fit; the
+/// target then holds garbage and must be written again.
+pub(crate) fn parallel_narrow<T: Copy + Sync>(
+    target: wgpu::WriteOnly<'_, [u8]>,
+    values: &[T],
+    narrow: impl Fn(T) -> (u32, bool) + Sync,
+) -> bool {
+    // Converted through a small stack buffer: a heap one per piece would page-fault.
+    const RUN: usize = 2048;
+    pieces(target, PIECE)
+        .into_par_iter()
+        .zip(values.par_chunks(PIECE / 4))
+        .map(|(mut piece, part)| {
+            let mut words = [0u32; RUN];
+            let mut fits = true;
+            for (i, run) in part.chunks(RUN).enumerate() {
+                for (word, &v) in words.iter_mut().zip(run) {
+                    let (w, ok) = narrow(v);
+                    *word = w;
+                    fits &= ok;
+                }
+                let at = i * RUN * 4;
+                piece
+                    .0
+                    .slice(at..at + run.len() * 4)
+                    .copy_from_slice(bytemuck::cast_slice(&words[..run.len()]));
+            }
+            fits
+        })
+        .reduce(|| true, |a, b| a && b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +186,27 @@ mod tests {
         let mut target = vec![0u8; source.len()];
         parallel_copy(wgpu::WriteOnly::from_mut(target.as_mut_slice()), &source);
         assert_eq!(target, source);
+    }
+
+    #[test]
+    fn parallel_narrow_writes_words_and_reports_what_does_not_fit() {
+        let values: Vec<i64> = (0..PIECE as i64).map(|i| i * 3 - 1_000).collect();
+        let mut target = vec![0u8; values.len() * 4];
+        let narrow = |v: i64| (v as i32 as u32, v as i32 as i64 == v);
+        assert!(parallel_narrow(
+            wgpu::WriteOnly::from_mut(target.as_mut_slice()),
+            &values,
+            narrow
+        ));
+        let words: Vec<i32> = bytemuck::pod_collect_to_vec(&target);
+        assert!(words.iter().zip(&values).all(|(&w, &v)| i64::from(w) == v));
+        let mut values = values;
+        values[PIECE / 2] = i64::from(i32::MAX) + 1;
+        assert!(!parallel_narrow(
+            wgpu::WriteOnly::from_mut(target.as_mut_slice()),
+            &values,
+            narrow
+        ));
     }
 
     #[test]

@@ -74,46 +74,89 @@ impl WindowIndex {
         (last_closed + 1).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
-    /// Indexes `ts` into `newest` (8 bytes per row) and, when `varying`, `counts` (4 bytes
-    /// per row; empty otherwise): write-only ranges of a mapped upload buffer. Returns the
-    /// late rows (numbered from `first_row`) and the lowest window. Runs in parallel chunks,
-    /// each writing its own part: the host side of a GPU batch must keep up with the device.
+    /// The newest window holding event time `t`.
+    pub(crate) fn newest(&self, t: i64) -> i64 {
+        (self.spec.last_start(t) - self.origin).div_euclid(self.slide)
+    }
+
+    /// Indexes `ts` into `newest` and, when `varying`, `counts` (4 bytes per row; empty
+    /// otherwise): write-only ranges of a mapped upload buffer. Newest windows are 8-byte
+    /// indices, or with `narrow_base` 4-byte offsets from it (late rows written as 0, which
+    /// the caller puts below the first open window). Returns the late rows (numbered from
+    /// `first_row`), the lowest window, and whether every offset fit 32 bits. Runs in
+    /// parallel chunks, each writing its own part: the host side of a GPU batch must keep up
+    /// with the device.
     pub(crate) fn index_into(
         &self,
         ts: &[i64],
         first_row: usize,
         first_open: i64,
+        narrow_base: Option<i64>,
         newest: wgpu::WriteOnly<'_, [u8]>,
         counts: wgpu::WriteOnly<'_, [u8]>,
-    ) -> (Vec<u32>, i64) {
+    ) -> (Vec<u32>, i64, bool) {
         use super::upload::{Piece, pieces};
         use rayon::prelude::*;
         const CHUNK: usize = 1 << 16;
+        // Rows indexed at a time into stack buffers (a heap buffer per chunk page-faults).
+        const RUN: usize = 2048;
+        let width = if narrow_base.is_some() { 4 } else { 8 };
         let chunks = ts.len().div_ceil(CHUNK);
         let mut count_pieces = pieces(counts, CHUNK * 4);
         count_pieces.resize_with(chunks, || Piece(wgpu::WriteOnly::default()));
-        let parts: Vec<(Vec<u32>, i64)> = ts
+        let parts: Vec<(Vec<u32>, i64, bool)> = ts
             .par_chunks(CHUNK)
-            .zip(pieces(newest, CHUNK * 8))
+            .zip(pieces(newest, CHUNK * width))
             .zip(count_pieces)
             .enumerate()
             .map(|(i, ((ts, mut newest_out), mut counts_out))| {
-                let mut newest = vec![0i64; ts.len()];
-                let mut counts = vec![0u32; if self.varying { ts.len() } else { 0 }];
-                let part = self.index_rows(
-                    ts,
-                    first_row + i * CHUNK,
-                    first_open,
-                    &mut newest,
-                    &mut counts,
-                );
-                newest_out.0.copy_from_slice(bytemuck::cast_slice(&newest));
-                counts_out.0.copy_from_slice(bytemuck::cast_slice(&counts));
-                part
+                let (mut late, mut lowest, mut fits) = (Vec::new(), i64::MAX, true);
+                let mut wins = [0i64; RUN];
+                let mut offsets = [0u32; RUN];
+                let mut counts = [0u32; RUN];
+                for (r, run) in ts.chunks(RUN).enumerate() {
+                    let n = run.len();
+                    let row = first_row + i * CHUNK + r * RUN;
+                    let counts = &mut counts[..if self.varying { n } else { 0 }];
+                    let (run_late, run_lowest) =
+                        self.index_rows(run, row, first_open, &mut wins[..n], counts);
+                    lowest = lowest.min(run_lowest);
+                    let at = r * RUN;
+                    match narrow_base {
+                        Some(base) => {
+                            for (o, &w) in offsets.iter_mut().zip(&wins[..n]) {
+                                let off = if w < first_open {
+                                    0
+                                } else {
+                                    w.wrapping_sub(base)
+                                };
+                                fits &= (0..1 << 32).contains(&off);
+                                *o = off as u32;
+                            }
+                            newest_out
+                                .0
+                                .slice(at * 4..(at + n) * 4)
+                                .copy_from_slice(bytemuck::cast_slice(&offsets[..n]));
+                        }
+                        None => newest_out
+                            .0
+                            .slice(at * 8..(at + n) * 8)
+                            .copy_from_slice(bytemuck::cast_slice(&wins[..n])),
+                    }
+                    if self.varying {
+                        counts_out
+                            .0
+                            .slice(at * 4..(at + n) * 4)
+                            .copy_from_slice(bytemuck::cast_slice(counts));
+                    }
+                    late.extend(run_late);
+                }
+                (late, lowest, fits)
             })
             .collect();
         let lowest = parts.iter().map(|p| p.1).min().unwrap_or(i64::MAX);
-        (parts.into_iter().flat_map(|p| p.0).collect(), lowest)
+        let fits = parts.iter().all(|p| p.2);
+        (parts.into_iter().flat_map(|p| p.0).collect(), lowest, fits)
     }
 
     /// Indexes `ts` in one pass (the reference the parallel path is tested against).
@@ -228,13 +271,15 @@ mod tests {
         let whole = index.index(&ts, first_open);
         let mut newest = vec![0u8; ts.len() * 8];
         let mut counts = vec![0u8; ts.len() * 4];
-        let (late, lowest) = index.index_into(
+        let (late, lowest, fits) = index.index_into(
             &ts,
             1_000,
             first_open,
+            None,
             wgpu::WriteOnly::from_mut(newest.as_mut_slice()),
             wgpu::WriteOnly::from_mut(counts.as_mut_slice()),
         );
+        assert!(fits);
         let newest: Vec<i64> = bytemuck::pod_collect_to_vec(&newest);
         let counts: Vec<u32> = bytemuck::pod_collect_to_vec(&counts);
         assert_eq!(whole.newest, newest);
@@ -243,6 +288,50 @@ mod tests {
         assert_eq!(whole.late, late);
         assert!(!late.is_empty() && late.len() < ts.len());
         assert_eq!(whole.lowest, lowest);
+    }
+
+    #[test]
+    fn narrow_offsets_add_back_to_the_newest_windows_and_late_rows_stay_below() {
+        let index = WindowIndex::new(WindowSpec::Tumbling {
+            size: 1_000,
+            offset: 0,
+        })
+        .expect("aligned");
+        let ts: Vec<i64> = (0..200_000i64).map(|i| (i * 7_919) % 100_003).collect();
+        let first_open = index.first_open(40_000);
+        let base = first_open - 1;
+        let whole = index.index(&ts, first_open);
+        let mut offsets = vec![0u8; ts.len() * 4];
+        let (late, _, fits) = index.index_into(
+            &ts,
+            0,
+            first_open,
+            Some(base),
+            wgpu::WriteOnly::from_mut(offsets.as_mut_slice()),
+            wgpu::WriteOnly::default(),
+        );
+        assert!(fits);
+        assert_eq!(late, whole.late);
+        let offsets: Vec<u32> = bytemuck::pod_collect_to_vec(&offsets);
+        for (row, (&o, &w)) in offsets.iter().zip(&whole.newest).enumerate() {
+            if late.binary_search(&(row as u32)).is_ok() {
+                assert!(base + i64::from(o) < first_open, "late row {row}");
+            } else {
+                assert_eq!(base + i64::from(o), w, "row {row}");
+            }
+        }
+        // A row 2^32 windows past the base does not fit.
+        let far = [index.start(base + (1 << 32))];
+        let mut out = [0u8; 4];
+        let (_, _, fits) = index.index_into(
+            &far,
+            0,
+            first_open,
+            Some(base),
+            wgpu::WriteOnly::from_mut(out.as_mut_slice()),
+            wgpu::WriteOnly::default(),
+        );
+        assert!(!fits);
     }
 
     #[test]

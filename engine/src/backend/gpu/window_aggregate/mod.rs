@@ -9,9 +9,12 @@
 //! leftovers (fingerprint collisions, a full table) get more rounds then. Only `fire` reads
 //! back, and only when some open group's window can close.
 
+pub(crate) mod batch_upload;
 mod profile;
 mod rebuild;
 mod round;
+
+use batch_upload::Narrow;
 
 use profile::Profile;
 
@@ -26,7 +29,7 @@ use super::device::GpuDevice;
 use super::kernels::{AggDesc, PassParams, grid};
 use super::plan::AccLayout;
 use super::shaders::Kernel;
-use super::upload::{Staging, parallel_copy};
+use super::upload::Staging;
 use super::window_index::WindowIndex;
 use super::{GpuContext, Tuning};
 use crate::backend::{
@@ -80,6 +83,8 @@ pub struct GpuWindowAggregator {
     slot_map: wgpu::Buffer,
     out: wgpu::Buffer,
     out_staging: Option<wgpu::Buffer>,
+    /// Closed rows the last closing rebuild already read back.
+    closed_words: Vec<u32>,
     slots: [BatchSlot; 2],
     next_slot: usize,
     /// The last pass tag used (2..=255; 1 marks entries moved by a rebuild).
@@ -94,6 +99,8 @@ pub struct GpuWindowAggregator {
     /// Bumped whenever a table is rebuilt or grown: a round's status from before says nothing
     /// about the tables now (and must not make them grow again).
     tables_generation: u64,
+    /// Which batch columns are uploaded as 32-bit words.
+    narrow: Narrow,
     /// Phase timings when `SLUICE_GPU_PROFILE` is set.
     profile: Option<Profile>,
 }
@@ -132,6 +139,7 @@ impl GpuWindowAggregator {
             slot_map: storage(device, "slot map", u64::from(capacity) * 4),
             out: storage(device, "closed groups", out_bytes(capacity, layout.stride)),
             out_staging: None,
+            closed_words: Vec::new(),
             groups,
             spare: None,
             distinct,
@@ -146,6 +154,7 @@ impl GpuWindowAggregator {
             tables_generation: 0,
             doccupied: 0,
             profile: Profile::from_env(),
+            narrow: Narrow::new(plan.aggregates.len()),
             gpu,
             plan,
             layout,
@@ -250,111 +259,39 @@ impl GpuWindowAggregator {
     ) -> Result<(Vec<u32>, i64)> {
         self.drain(s)?;
         let rows = range.len();
-        let varying = self.index.varying;
-        // Consecutive byte regions: keys, newest windows, counts, then each input column and
-        // its validity; `Region` says what fills each.
-        let mut regions: Vec<(usize, Region<'_>)> = vec![
-            (
-                8 * rows,
-                Region::Bytes(bytemuck::cast_slice(&input.keys[range.clone()])),
-            ),
-            (8 * rows, Region::Windows),
-        ];
-        if varying {
-            regions.push((4 * rows, Region::Counts));
-        }
-        let mut words = regions.iter().map(|r| r.0).sum::<usize>() / 4;
-        let mut descs = Vec::with_capacity(self.layout.slots.len());
-        for (slot, column) in self.layout.slots.iter().zip(input.columns) {
-            let mut desc = AggDesc {
-                op: slot.op as u32,
-                values_at: 0,
-                valid_at: u32::MAX,
-                acc_at: slot.acc_at,
-            };
-            if slot.op.has_input() {
-                let (values, nulls): (&[u8], _) = match column {
-                    ColumnValues::Int(v, n) => (bytemuck::cast_slice(&v[range.clone()]), *n),
-                    ColumnValues::Float(v, n) => (bytemuck::cast_slice(&v[range.clone()]), *n),
-                    ColumnValues::Rows => {
-                        return Err(Error::Internal(format!(
-                            "{} has no input column on the GPU",
-                            slot.function.name()
-                        )));
-                    }
-                };
-                desc.values_at = words as u32;
-                words += 2 * rows;
-                regions.push((values.len(), Region::Bytes(values)));
-                if let Some(nulls) = nulls.filter(|n| n.null_count() > 0) {
-                    let mut bits = nulls.inner().slice(range.start, rows).sliced().to_vec();
-                    bits.resize(rows.div_ceil(32) * 4, 0);
-                    desc.valid_at = words as u32;
-                    words += rows.div_ceil(32);
-                    regions.push((bits.len(), Region::Owned(bits)));
-                }
-            }
-            descs.push(desc);
-        }
-        let bytes = words as u64 * 4;
-        let items = rows as u64 * u64::from(self.index.per_row);
-        let ctx = Arc::clone(&self.gpu);
-        let device = &ctx.device;
-        // Round buffers up to a power of two so they are rarely re-made, but never past one
-        // binding (chunk_rows keeps what is needed within it).
-        let limit = self.binding_limit() & !3;
-        let fit = |bytes: u64| bytes.next_power_of_two().min(limit);
-        let (index, first_open) = (self.index, self.first_open);
-        let ts = &input.ts[range.clone()];
-        let slot = &mut self.slots[s];
-        if bytes > slot.batch.size() {
-            slot.batch = storage(device, "batch", fit(bytes));
-        }
-        if bytes > slot.upload.size() {
-            slot.upload = Staging::new(device, fit(bytes));
-        }
-        if items * 4 > slot.item_slot.size() {
-            slot.item_slot = storage(device, "item slots", fit(items * 4));
-        }
         let begin = Instant::now();
-        let mut indexed = (Vec::new(), i64::MAX);
-        slot.upload.write(device, bytes, |mut mapped| {
-            let (mut windows, mut counts) = (None, None);
-            for (len, region) in regions {
-                let (head, tail) = mapped.split_at(len);
-                mapped = tail;
-                match region {
-                    Region::Bytes(source) => parallel_copy(head, source),
-                    Region::Owned(source) => parallel_copy(head, &source),
-                    Region::Windows => windows = Some(head),
-                    Region::Counts => counts = Some(head),
-                }
-            }
-            if let Some(windows) = windows {
-                indexed = index.index_into(
-                    ts,
-                    range.start,
-                    first_open,
-                    windows,
-                    counts.unwrap_or_default(),
-                );
-            }
-        })?;
+        let written = self.write_chunk(s, input, range)?;
         profile::add(&mut self.profile, begin, |p| &mut p.fill);
         let slot = &mut self.slots[s];
-        device
+        self.gpu
+            .device
             .queue
-            .write_buffer(&slot.aggs, 0, bytemuck::cast_slice(&descs));
-        slot.copy_bytes = bytes;
+            .write_buffer(&slot.aggs, 0, bytemuck::cast_slice(&written.descs));
+        // Word offsets: keys, then newest windows, then counts, each one or two words a row.
+        let key_words = if written.narrow & 1 != 0 { 1 } else { 2 };
+        let win_words = if written.narrow & 2 != 0 { 1 } else { 2 };
+        slot.copy_bytes = written.bytes;
         slot.rows = rows as u32;
-        slot.items = items as u32;
+        slot.items = (rows as u64 * u64::from(self.index.per_row)) as u32;
         slot.keys_at = 0;
-        slot.wins_at = (2 * rows) as u32;
-        slot.counts_at = if varying { (4 * rows) as u32 } else { 0 };
+        slot.wins_at = (key_words * rows) as u32;
+        slot.counts_at = if self.index.varying {
+            ((key_words + win_words) * rows) as u32
+        } else {
+            0
+        };
+        slot.narrow = written.narrow;
+        slot.wbase = written.wbase;
         slot.first_open = self.first_open;
         slot.live = true;
         self.round(s, true);
-        Ok(indexed)
+        Ok((written.late, written.lowest))
+    }
+
+    /// Which columns are uploaded narrow now (tests of the fallback).
+    #[cfg(test)]
+    pub(crate) fn narrow_columns(&self) -> &Narrow {
+        &self.narrow
     }
 
     /// Slots of the group table now (tests of growth).
@@ -381,18 +318,6 @@ impl GpuWindowAggregator {
             .min(self.tuning.max_chunk_rows);
         rows.max(1).min(input.len().max(1))
     }
-}
-
-/// What fills one region of a micro-batch's upload.
-enum Region<'a> {
-    /// Bytes as they are (keys, input values).
-    Bytes(&'a [u8]),
-    /// Bytes made for the upload (a validity bitmap padded to whole words).
-    Owned(Vec<u8>),
-    /// Each row's newest window index, computed while writing.
-    Windows,
-    /// Each row's window count (only when the slide does not divide the size).
-    Counts,
 }
 
 fn largest_power_of_two(n: u64) -> u32 {
@@ -462,9 +387,13 @@ impl GpuWindowAggregator {
     /// Closes the windows before `first_open`: waits for both rounds in flight, rebuilds the
     /// table (growing it when over half full) and reads back the closed rows.
     fn fire_closing(&mut self, first_open: i64) -> Result<ClosedWindows> {
-        for s in 0..2 {
+        let begin = Instant::now();
+        // Oldest round first, so the counters read last (occupancy) are the newest.
+        let older = self.next_slot;
+        for s in [older, older ^ 1] {
             self.drain(s)?;
         }
+        profile::add(&mut self.profile, begin, |p| &mut p.fire_wait);
         let current = self.groups.keys.capacity;
         // Grow while rebuilding anyway when more than half full (and a larger table fits).
         let capacity = if u64::from(self.occupied) * 2 > u64::from(current) {
@@ -482,7 +411,9 @@ impl GpuWindowAggregator {
         {
             self.grow_distinct(u64::from(self.doccupied))?;
         }
+        let begin = Instant::now();
         let rows = self.rebuild(capacity, true)?;
+        profile::add(&mut self.profile, begin, |p| &mut p.fire_sweep);
         self.lowest_window = if self.occupied == 0 {
             i64::MAX
         } else {

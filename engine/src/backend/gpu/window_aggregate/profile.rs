@@ -13,8 +13,14 @@ pub(super) struct Profile {
     pub drain: Duration,
     /// Filling, encoding and submitting a chunk's first round.
     pub submit: Duration,
-    /// `fire` that closed windows: rebuild sweep, wait and read-back.
+    /// `queue.submit` of a chunk's first round (part of `submit`).
+    pub queue: Duration,
+    /// `fire` that closed windows: waiting for rounds, rebuild sweep, read-back.
     pub fire: Duration,
+    /// Waiting for the rounds in flight (part of `fire`).
+    pub fire_wait: Duration,
+    /// The rebuild sweep, up to its counters read back (part of `fire`).
+    pub fire_sweep: Duration,
     pub rows: u64,
     pub fires: u64,
 }
@@ -41,13 +47,16 @@ impl Drop for Profile {
     fn drop(&mut self) {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         eprintln!(
-            "gpu profile: {} rows, {} closing fires; drain {:.1} ms, submit {:.1} ms (fill {:.1} ms), fire {:.1} ms",
+            "gpu profile: {} rows, {} closing fires; drain {:.1} ms, submit {:.1} ms (fill {:.1} ms, queue {:.1} ms), fire {:.1} ms (wait {:.1} ms, sweep {:.1} ms)",
             self.rows,
             self.fires,
             ms(self.drain),
             ms(self.submit),
             ms(self.fill),
-            ms(self.fire)
+            ms(self.queue),
+            ms(self.fire),
+            ms(self.fire_wait),
+            ms(self.fire_sweep)
         );
     }
 }

@@ -152,7 +152,32 @@ impl GpuWindowAggregator {
                 );
             }
         }
-        self.device().queue.submit([encoder.finish()]);
+        // Closing reads its counters and, in the same round trip, every row it can have
+        // closed (at most the groups there were) unless that is much more than a second
+        // round trip for exactly the closed rows would read.
+        let row_bytes = u64::from(4 + stride) * 4;
+        let bound = if close {
+            u64::from(self.occupied.min(old_capacity)) * row_bytes
+        } else {
+            0
+        };
+        let eager = bound > 0 && bound <= self.tuning.eager_read_bytes;
+        if close {
+            encoder.copy_buffer_to_buffer(
+                &self.counters,
+                0,
+                &self.counters_staging,
+                0,
+                COUNTERS * 4,
+            );
+            if eager {
+                self.fit_out_staging(bound);
+                if let Some(out_staging) = &self.out_staging {
+                    encoder.copy_buffer_to_buffer(&self.out, 0, out_staging, 0, bound);
+                }
+            }
+        }
+        let submission = self.device().queue.submit([encoder.finish()]);
         let old = std::mem::replace(&mut self.groups, spare);
         self.spare = Some(old);
         if let Some(new) = spare_distinct {
@@ -161,28 +186,48 @@ impl GpuWindowAggregator {
         if !close {
             return Ok(0);
         }
-        let words = read_back(
-            self.device(),
-            &self.counters,
-            &self.counters_staging,
-            COUNTERS * 4,
-        )?;
+        let counters = PendingRead::start(&self.counters_staging, COUNTERS * 4, submission.clone());
+        let rows = match (&self.out_staging, eager) {
+            (Some(out_staging), true) => Some(PendingRead::start(out_staging, bound, submission)),
+            _ => None,
+        };
+        let words = counters.finish(self.device(), &self.counters_staging)?;
         self.occupied = words[C_OCCUPIED];
         self.doccupied = words[C_DOCCUPIED];
-        Ok(words[C_OUT])
+        let closed = words[C_OUT];
+        self.closed_words = match (rows, &self.out_staging) {
+            (Some(rows), Some(out_staging)) => {
+                rows.finish_prefix(self.device(), out_staging, u64::from(closed) * row_bytes)?
+            }
+            _ => Vec::new(),
+        };
+        Ok(closed)
     }
 
-    /// Reads `rows` closed groups from `out` into the operator's shape.
+    fn fit_out_staging(&mut self, bytes: u64) {
+        if self.out_staging.as_ref().is_none_or(|b| b.size() < bytes) {
+            self.out_staging = Some(staging(
+                self.device(),
+                "closed groups",
+                bytes.next_power_of_two(),
+            ));
+        }
+    }
+
+    /// Turns the `rows` closed groups of the last closing rebuild into the operator's shape,
+    /// reading them from `out` unless that rebuild already did.
     pub(super) fn read_closed(&mut self, rows: u32) -> Result<ClosedWindows> {
         let width = 4 + self.layout.stride as usize;
         let bytes = rows as u64 * width as u64 * 4;
-        let staging_buffer = match self.out_staging.take() {
-            Some(b) if b.size() >= bytes => b,
-            _ => staging(self.device(), "closed groups", bytes.next_power_of_two()),
+        let words = if self.closed_words.len() as u64 * 4 == bytes {
+            std::mem::take(&mut self.closed_words)
+        } else {
+            self.fit_out_staging(bytes);
+            match &self.out_staging {
+                Some(out_staging) => read_back(self.device(), &self.out, out_staging, bytes)?,
+                None => return Err(Error::Internal("no staging buffer for closed rows".into())),
+            }
         };
-        let words = read_back(self.device(), &self.out, &staging_buffer, bytes);
-        self.out_staging = Some(staging_buffer);
-        let words = words?;
         let rows = rows as usize;
         let mut closed = ClosedWindows {
             keys: Vec::with_capacity(rows),

@@ -21,6 +21,10 @@ pub(super) struct BatchSlot {
     pub(super) keys_at: u32,
     pub(super) wins_at: u32,
     pub(super) counts_at: u32,
+    /// `PassParams::narrow` bits of the batch's layout.
+    pub(super) narrow: u32,
+    /// The window narrow window offsets count from.
+    pub(super) wbase: i64,
     /// The first open window when the batch arrived: its retried items are judged by it,
     /// since the windows a later watermark closes must still receive them.
     pub(super) first_open: i64,
@@ -50,6 +54,8 @@ impl BatchSlot {
             keys_at: 0,
             wins_at: 0,
             counts_at: 0,
+            narrow: 0,
+            wbase: 0,
             first_open: i64::MIN,
             pending: None,
             generation: 0,
@@ -125,6 +131,9 @@ impl GpuWindowAggregator {
             keys_at: slot.keys_at,
             wins_at: slot.wins_at,
             counts_at: slot.counts_at,
+            narrow: slot.narrow,
+            wbase_lo: slot.wbase as u64 as u32,
+            wbase_hi: ((slot.wbase as u64) >> 32) as u32,
             min_open_lo: slot.first_open as u64 as u32,
             min_open_hi: ((slot.first_open as u64) >> 32) as u32,
             ..self.base_params()
@@ -239,7 +248,12 @@ impl GpuWindowAggregator {
             }
         }
         encoder.copy_buffer_to_buffer(&self.counters, 0, &slot.status, 0, COUNTERS * 4);
+        let begin = Instant::now();
         let submission = self.device().queue.submit([encoder.finish()]);
+        if first {
+            profile::add(&mut self.profile, begin, |p| &mut p.queue);
+        }
+        let slot = &self.slots[s];
         if upload {
             slot.upload.remap();
         }
