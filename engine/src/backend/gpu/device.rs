@@ -160,6 +160,8 @@ pub struct GpuDevice {
     pub(crate) limits: wgpu::Limits,
     /// Whether the device has 64-bit integers and atomics (`window_update64` can run).
     pub(crate) int64_atomics: bool,
+    /// Whether the device can write GPU timestamps (used only when profiling).
+    pub(crate) timestamps: bool,
     summary: AdapterSummary,
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -175,11 +177,16 @@ impl GpuDevice {
             | wgpu::Features::SHADER_INT64_ATOMIC_ALL_OPS
             | wgpu::Features::SHADER_INT64_ATOMIC_MIN_MAX;
         let int64_atomics = adapter.features().contains(int64);
-        let required_features = if int64_atomics {
+        let mut required_features = if int64_atomics {
             int64
         } else {
             wgpu::Features::empty()
         };
+        // Timestamps time the GPU side of rounds under SLUICE_GPU_PROFILE; nothing else uses them.
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        if timestamps {
+            required_features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("sluice"),
             required_features,
@@ -215,6 +222,7 @@ impl GpuDevice {
             queue,
             limits,
             int64_atomics,
+            timestamps,
             summary,
             errors,
         }))

@@ -58,6 +58,10 @@ const C_DOCCUPIED: usize = 3;
 const C_DFULL: usize = 4;
 const C_RANGE: usize = 5;
 const C_OUT: usize = 6;
+/// A round's status: the counters, then two GPU timestamps (profiling only).
+const STATUS_BYTES: u64 = COUNTERS * 4 + 16;
+/// Where a slot's timestamps resolve (resolve offsets must be multiples of 256).
+const TIMESTAMP_STRIDE: u64 = 256;
 /// Smallest tables; both grow by doubling.
 const MIN_CAPACITY: u32 = 4096;
 /// Slot numbers must fit the 28-bit field of an item's state (`SLOT_MASK`).
@@ -103,6 +107,8 @@ pub struct GpuWindowAggregator {
     narrow: Narrow,
     /// Phase timings when `SLUICE_GPU_PROFILE` is set.
     profile: Option<Profile>,
+    /// GPU timestamps of each slot's first round, when profiling on a device that has them.
+    timestamps: Option<(wgpu::QuerySet, wgpu::Buffer)>,
 }
 
 impl GpuWindowAggregator {
@@ -127,6 +133,21 @@ impl GpuWindowAggregator {
             BatchSlot::new(&gpu, aggregates),
             BatchSlot::new(&gpu, aggregates),
         ];
+        let profile = Profile::from_env();
+        let timestamps = (profile.is_some() && device.timestamps).then(|| {
+            let set = device.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("round timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 4,
+            });
+            let resolve = device.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("round timestamps"),
+                size: 2 * TIMESTAMP_STRIDE,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            (set, resolve)
+        });
         let agg = GpuWindowAggregator {
             params: device.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("pass parameters"),
@@ -153,7 +174,8 @@ impl GpuWindowAggregator {
             occupied: 0,
             tables_generation: 0,
             doccupied: 0,
-            profile: Profile::from_env(),
+            profile,
+            timestamps,
             narrow: Narrow::new(plan.aggregates.len()),
             gpu,
             plan,

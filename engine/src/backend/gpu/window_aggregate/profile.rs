@@ -21,6 +21,10 @@ pub(super) struct Profile {
     pub fire_wait: Duration,
     /// The rebuild sweep, up to its counters read back (part of `fire`).
     pub fire_sweep: Duration,
+    /// GPU time of the batches' first rounds (assign and update passes), from GPU
+    /// timestamps where the adapter writes them.
+    pub gpu_rounds: Duration,
+    pub timed_rounds: u64,
     pub rows: u64,
     pub fires: u64,
 }
@@ -58,5 +62,13 @@ impl Drop for Profile {
             ms(self.fire_wait),
             ms(self.fire_sweep)
         );
+        if self.timed_rounds > 0 {
+            eprintln!(
+                "gpu profile: {} first rounds took {:.1} ms of GPU time ({:.2} G rows/s)",
+                self.timed_rounds,
+                ms(self.gpu_rounds),
+                self.rows as f64 / self.gpu_rounds.as_secs_f64().max(1e-9) / 1e9
+            );
+        }
     }
 }

@@ -34,6 +34,8 @@ pub(super) struct BatchSlot {
     pub(super) live: bool,
     /// `tables_generation` when the pending round was submitted.
     pub(super) generation: u64,
+    /// Whether the pending round wrote GPU timestamps into its status.
+    pub(super) timed: bool,
 }
 
 impl BatchSlot {
@@ -48,7 +50,7 @@ impl BatchSlot {
                 "aggregates",
                 (aggregates.max(1) * std::mem::size_of::<AggDesc>()) as u64,
             ),
-            status: staging(&ctx.device, "status", COUNTERS * 4),
+            status: staging(&ctx.device, "status", STATUS_BYTES),
             rows: 0,
             items: 0,
             keys_at: 0,
@@ -59,6 +61,7 @@ impl BatchSlot {
             first_open: i64::MIN,
             pending: None,
             generation: 0,
+            timed: false,
             live: false,
         }
     }
@@ -183,10 +186,15 @@ impl GpuWindowAggregator {
         if upload {
             encoder.copy_buffer_to_buffer(slot.upload.buffer(), 0, &slot.batch, 0, slot.copy_bytes);
         }
+        let timed = self.timestamps.as_ref().filter(|_| first);
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("window round"),
-                timestamp_writes: None,
+                timestamp_writes: timed.map(|(set, _)| wgpu::ComputePassTimestampWrites {
+                    query_set: set,
+                    beginning_of_pass_write_index: Some(2 * s as u32),
+                    end_of_pass_write_index: Some(2 * s as u32 + 1),
+                }),
             });
             let g = &self.groups;
             if settle {
@@ -248,6 +256,11 @@ impl GpuWindowAggregator {
             }
         }
         encoder.copy_buffer_to_buffer(&self.counters, 0, &slot.status, 0, COUNTERS * 4);
+        if let Some((set, resolve)) = timed {
+            let at = s as u64 * TIMESTAMP_STRIDE;
+            encoder.resolve_query_set(set, 2 * s as u32..2 * s as u32 + 2, resolve, at);
+            encoder.copy_buffer_to_buffer(resolve, at, &slot.status, COUNTERS * 4, 16);
+        }
         let begin = Instant::now();
         let submission = self.device().queue.submit([encoder.finish()]);
         if first {
@@ -257,8 +270,9 @@ impl GpuWindowAggregator {
         if upload {
             slot.upload.remap();
         }
-        let pending = PendingRead::start(&slot.status, COUNTERS * 4, submission);
+        let pending = PendingRead::start(&slot.status, STATUS_BYTES, submission);
         self.slots[s].pending = Some(pending);
+        self.slots[s].timed = timed.is_some();
         self.slots[s].copy_bytes = 0;
         self.slots[s].generation = self.tables_generation;
     }
@@ -269,6 +283,15 @@ impl GpuWindowAggregator {
         while let Some(pending) = self.slots[s].pending.take() {
             let words = pending.finish(self.device(), &self.slots[s].status)?;
             let status = Status::from_words(&words);
+            if std::mem::take(&mut self.slots[s].timed) {
+                let tick = |i: usize| u64::from(words[i]) | (u64::from(words[i + 1]) << 32);
+                let ticks = tick(10).saturating_sub(tick(8));
+                let period = f64::from(self.device().queue.get_timestamp_period());
+                if let Some(p) = &mut self.profile {
+                    p.gpu_rounds += std::time::Duration::from_nanos((ticks as f64 * period) as u64);
+                    p.timed_rounds += 1;
+                }
+            }
             self.occupied = status.occupied;
             self.doccupied = status.doccupied;
             if status.range {
