@@ -3,7 +3,8 @@
 //! Per key, a short list of open sessions `[start, end)` with `end = last event + gap`. An event
 //! joins every session it touches (`start <= ts + gap && ts <= end`, the Flink rule, so two
 //! events exactly `gap` apart share a session); when it touches several, they merge into one.
-//! Rows are applied one at a time because a merge can move a session's accumulator mid-batch.
+//! Rows are applied one at a time because a merge can move a session's accumulator mid-batch;
+//! which rows are late is decided first, against the sessions open before the batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,9 +89,29 @@ impl Partition {
         input: &AggregateInput<'_>,
     ) -> Result<()> {
         self.late.clear();
+        // Lateness is judged against the sessions open before the batch, for every row alike,
+        // so it does not depend on the order of rows within a micro-batch (a session opened
+        // by a later row of the same batch does not rescue an earlier one, nor an earlier
+        // one a later): the rule a data-parallel backend can apply too.
+        for (row, (&key, &ts)) in input.keys.iter().zip(input.ts).enumerate() {
+            let own_end = ts.saturating_add(gap);
+            if own_end > fired || (count > 1 && partition_of(key, count) != self.index) {
+                continue;
+            }
+            let touches = self
+                .sessions
+                .get(&key)
+                .is_some_and(|list| list.iter().any(|s| s.start <= own_end && ts <= s.end));
+            if !touches {
+                self.late.push(row as u32);
+            }
+        }
+        let mut late = self.late.iter().copied().peekable();
         let mut touching: Vec<usize> = Vec::new();
         for (row, (&key, &ts)) in input.keys.iter().zip(input.ts).enumerate() {
-            if count > 1 && partition_of(key, count) != self.index {
+            if late.next_if_eq(&(row as u32)).is_some()
+                || (count > 1 && partition_of(key, count) != self.index)
+            {
                 continue;
             }
             let own_end = ts.saturating_add(gap);
@@ -103,11 +124,6 @@ impl Partition {
                     .map(|(i, _)| i),
             );
             let slot = if touching.is_empty() {
-                // Alone, and its own window already fired: late.
-                if own_end <= fired {
-                    self.late.push(row as u32);
-                    continue;
-                }
                 let slot = match self.free.pop() {
                     Some(slot) => slot,
                     None => self.accumulators.push_slot(),
@@ -219,5 +235,63 @@ impl WindowAggregator for CpuSessionAggregator {
 
     fn open_groups(&self) -> usize {
         self.partitions.iter().map(|p| p.open).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::aggregate::AggregateFunction;
+    use crate::backend::{
+        AggregateInput, AggregatePlan, Backend, ColumnValues, CpuBackend, WindowAggregatePlan,
+    };
+    use crate::window::WindowSpec;
+
+    /// Late event times and closed sessions (start, end, count) after a fire through 500 and
+    /// `batches` of key 1 at those event times.
+    fn run(batches: &[&[i64]]) -> (Vec<i64>, Vec<(i64, i64, i64)>) {
+        let plan = WindowAggregatePlan {
+            window: WindowSpec::Session { gap: 100 },
+            aggregates: vec![AggregatePlan {
+                function: AggregateFunction::Count,
+                input: None,
+            }],
+        };
+        let mut agg = CpuBackend::new()
+            .window_aggregator(&plan)
+            .expect("aggregator");
+        assert!(agg.fire(500).expect("fire").is_empty());
+        let mut late_ts = Vec::new();
+        for ts in batches {
+            let keys = vec![1u64; ts.len()];
+            let late = agg
+                .accumulate(&AggregateInput {
+                    keys: &keys,
+                    ts,
+                    columns: &[ColumnValues::Rows],
+                })
+                .expect("accumulate");
+            late_ts.extend(late.iter().map(|&r| ts[r as usize]));
+        }
+        let closed = agg.fire(i64::MAX).expect("fire");
+        let counts = closed.aggregates[0]
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .expect("count column");
+        let sessions = (0..closed.len())
+            .map(|i| (closed.starts[i], closed.ends[i], counts.value(i)))
+            .collect();
+        (late_ts, sessions)
+    }
+
+    #[test]
+    fn lateness_does_not_depend_on_row_order_within_a_batch() {
+        // Through 500 has fired. 390's own window [390, 490) has fired and it touches no
+        // session open before the batch: late, even though 450 (on time: [450, 550) is open)
+        // opens a session it touches in the same batch, whichever row comes first.
+        let expected = (vec![390], vec![(450, 550, 1)]);
+        assert_eq!(run(&[&[390, 450]]), expected);
+        assert_eq!(run(&[&[450, 390]]), expected);
+        // Touching a session open before its batch, the same row joins it.
+        assert_eq!(run(&[&[450], &[390]]), (vec![], vec![(390, 550, 2)]));
     }
 }
