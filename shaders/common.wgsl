@@ -23,7 +23,8 @@ const C_FULL: u32 = 2u;         // the group table reached its load limit
 const C_DOCCUPIED: u32 = 3u;    // claimed entries of the distinct-value table
 const C_DFULL: u32 = 4u;        // the distinct-value table reached its load limit
 const C_RANGE: u32 = 5u;        // a float sum input was beyond the exact accumulator's range
-const C_OUT: u32 = 6u;          // rows written by window_fire
+const C_OUT: u32 = 6u;          // rows written by window_fire or session_fire
+const C_LATE: u32 = 7u;         // late rows found by session_late
 const COUNTERS: u32 = 8u;       // words in counters[]
 
 // Aggregate operations (AggregateOp in engine/src/backend/gpu/plan.rs).
@@ -74,9 +75,11 @@ struct Pass {
     narrow: u32,
     wbase_lo: u32,
     wbase_hi: u32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
+    // Session windows: the gap, and the accumulator word of the bucket's min event time (its
+    // max follows 4 words later).
+    gap_lo: u32,
+    gap_hi: u32,
+    ts_at: u32,
 }
 
 struct AggDesc {

@@ -2,7 +2,9 @@
 // window index is below `min_open` is written, with its accumulator words, to `out` (compacted
 // by an atomic cursor); every other group moves to the new table, which may be larger (growth).
 // `slot_map` records where each old slot went so item slots and distinct entries can follow.
-// Keys are unique, so a move only needs an empty slot: it never defers.
+// With `close` 2 (sessions), the groups session_fire marked CLOSED in `slot_map` are dropped
+// instead (session_fire has written their rows). Keys are unique, so a move only needs an
+// empty slot: it never defers.
 
 @group(0) @binding(0) var<uniform> p: Pass;
 @group(0) @binding(1) var<storage, read> old_table: array<u32>;
@@ -17,6 +19,9 @@
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let s = linear_id(gid, groups);
     if (s > p.mask || old_table[s] == 0u) {
+        return;
+    }
+    if (p.close == 2u && slot_map[s] == CLOSED) {
         return;
     }
     let at = p.mask + 1u + 4u * s;

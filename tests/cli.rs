@@ -270,44 +270,65 @@ fn the_traffic_example_gives_the_same_windows_on_the_gpu() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut outputs = Vec::new();
-    for backend in ["cpu", "gpu"] {
-        let path = dir.path().join(format!("{backend}.csv"));
-        let sink = format!("sink.path={}", path.display());
-        let late = format!("late.path={}", dir.path().join("late.csv").display());
-        let dead = format!(
-            "dead_letter.path={}",
-            dir.path().join("dead.jsonl").display()
+    // The example as shipped (10 s tumbling), and the same readings in 3 s sessions.
+    let example = std::fs::read_to_string(root().join("examples/traffic.toml")).expect("example");
+    let tumbling = r#"window = { type = "tumbling", size = "10s" }"#;
+    assert!(example.contains(tumbling), "the example's window changed");
+    let data = root().join("examples/data/traffic.csv");
+    let sessions = example
+        .replace(tumbling, r#"window = { type = "session", gap = "3s" }"#)
+        .replace(
+            "path = \"data/traffic.csv\"",
+            &format!("path = {:?}", data.display().to_string()),
         );
-        let out = sluice(&[
-            "run",
-            "examples/traffic.toml",
-            "--backend",
-            backend,
-            "--set",
-            &sink,
-            "--set",
-            &late,
-            "--set",
-            &dead,
-        ]);
-        let stderr = text(&out.stderr);
-        assert!(out.status.success(), "{backend}: {stderr}");
-        if backend == "gpu" {
-            assert!(
-                stderr.contains("backend gpu: "),
-                "the adapter is named: {stderr}"
+    let sessions_job = dir.path().join("sessions.toml");
+    std::fs::write(&sessions_job, sessions).expect("job");
+    let sessions_job = sessions_job.display().to_string();
+    for job in ["examples/traffic.toml", sessions_job.as_str()] {
+        let mut outputs = Vec::new();
+        for backend in ["cpu", "gpu"] {
+            let path = dir.path().join(format!("{backend}.csv"));
+            let late_path = dir.path().join(format!("{backend}-late.csv"));
+            let sink = format!("sink.path={}", path.display());
+            let late = format!("late.path={}", late_path.display());
+            let dead = format!(
+                "dead_letter.path={}",
+                dir.path().join("dead.jsonl").display()
             );
+            let out = sluice(&[
+                "run",
+                job,
+                "--backend",
+                backend,
+                "--set",
+                &sink,
+                "--set",
+                &late,
+                "--set",
+                &dead,
+            ]);
+            let stderr = text(&out.stderr);
+            assert!(out.status.success(), "{job} on {backend}: {stderr}");
+            if backend == "gpu" {
+                assert!(
+                    stderr.contains("backend gpu: ") && !stderr.contains("cpu ("),
+                    "the adapter is named and nothing went back to the CPU: {stderr}"
+                );
+            }
+            outputs.push((
+                std::fs::read_to_string(&path).expect("output"),
+                std::fs::read_to_string(&late_path).expect("late rows"),
+            ));
         }
-        outputs.push(std::fs::read_to_string(&path).expect("output"));
+        assert!(outputs[0].0.lines().count() > 100, "{job}");
+        assert!(
+            same_csv(&outputs[0].0, &outputs[1].0),
+            "{job}: cpu:\n{}\ngpu:\n{}",
+            outputs[0].0,
+            outputs[1].0
+        );
+        assert_eq!(outputs[0].1, outputs[1].1, "{job}: late rows");
     }
-    assert!(outputs[0].lines().count() > 100);
-    assert!(
-        same_csv(&outputs[0], &outputs[1]),
-        "cpu:\n{}\ngpu:\n{}",
-        outputs[0],
-        outputs[1]
-    );
 }
 
 #[test]

@@ -34,7 +34,10 @@ pub(crate) struct PassParams {
     pub narrow: u32,
     pub wbase_lo: u32,
     pub wbase_hi: u32,
-    pub pad: [u32; 3],
+    /// Session windows: the gap, and the accumulator word of a bucket's min event time.
+    pub gap_lo: u32,
+    pub gap_hi: u32,
+    pub ts_at: u32,
 }
 
 /// One aggregate's descriptor (`struct AggDesc` in WGSL).
@@ -71,6 +74,8 @@ fn bindings(kernel: Kernel) -> &'static [Binding] {
         Kernel::DistinctRebuild => &[P, R, W, R, W],
         Kernel::ItemRemap => &[P, W, R],
         Kernel::TableSettle => &[P, W],
+        Kernel::SessionLate => &[P, R, R, R, W, W, R, W],
+        Kernel::SessionFire => &[P, R, R, W, W, W, R],
     }
 }
 

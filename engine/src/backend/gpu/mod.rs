@@ -170,7 +170,7 @@ impl Backend for GpuBackend {
 
     fn window_aggregator(&self, plan: &WindowAggregatePlan) -> Result<Box<dyn WindowAggregator>> {
         plan.window.validate("window")?;
-        if let WindowSpec::Session { .. } = plan.window {
+        if !runs_on_gpu(plan) {
             return self.cpu.window_aggregator(plan);
         }
         Ok(Box::new(GpuWindowAggregator::new(
@@ -185,13 +185,22 @@ impl Backend for GpuBackend {
     }
 
     fn placement(&self, plan: &WindowAggregatePlan) -> String {
-        match plan.window {
-            WindowSpec::Session { .. } => {
-                "cpu (session windows do not run on the GPU yet)".to_string()
-            }
-            _ => self.describe(),
+        if runs_on_gpu(plan) {
+            self.describe()
+        } else {
+            "cpu (count_distinct over session windows does not run on the GPU yet)".to_string()
         }
     }
+}
+
+/// Whether `plan` runs on the GPU: everything but count_distinct over session windows (a
+/// session's distinct values are the union of its buckets', which the GPU does not fold).
+fn runs_on_gpu(plan: &WindowAggregatePlan) -> bool {
+    let distinct = plan
+        .aggregates
+        .iter()
+        .any(|a| a.function == crate::aggregate::AggregateFunction::CountDistinct);
+    !(matches!(plan.window, WindowSpec::Session { .. }) && distinct)
 }
 
 impl GpuBackend {

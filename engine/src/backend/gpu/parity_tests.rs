@@ -202,19 +202,30 @@ fn assert_same(cpu: &Rows, gpu: &Rows, what: &str) {
     }
 }
 
-fn check(window: WindowSpec, shape: Shape, seed: u64, gpu: &GpuBackend) {
+/// Checks GPU against CPU; returns the late rows the case had (so tests can insist on some).
+fn check(window: WindowSpec, shape: Shape, seed: u64, gpu: &GpuBackend) -> usize {
     let what = format!(
         "rows {} batch {} keys {}",
         shape.rows, shape.batch, shape.keys
     );
-    check_batches(window, &batches(shape, seed), &what, gpu);
+    check_batches(window, &batches(shape, seed), &what, gpu)
 }
 
-fn check_batches(window: WindowSpec, input: &[Batch], label: &str, gpu: &GpuBackend) {
-    let plan = WindowAggregatePlan {
-        window,
-        aggregates: every_aggregate(),
+fn check_batches(window: WindowSpec, input: &[Batch], label: &str, gpu: &GpuBackend) -> usize {
+    let aggregates = match window {
+        // count_distinct over sessions runs on the CPU (`placement` says so).
+        WindowSpec::Session { .. } => every_aggregate()
+            .into_iter()
+            .filter(|a| a.function != AggregateFunction::CountDistinct)
+            .collect(),
+        _ => every_aggregate(),
     };
+    let plan = WindowAggregatePlan { window, aggregates };
+    assert_eq!(
+        gpu.placement(&plan),
+        gpu.describe(),
+        "{window:?} must run on the GPU"
+    );
     let cpu = CpuBackend::with_threads(2).expect("pool");
     let (cpu_rows, cpu_late) = run(&cpu, &plan, input);
     for gpu in variants(gpu) {
@@ -227,6 +238,7 @@ fn check_batches(window: WindowSpec, input: &[Batch], label: &str, gpu: &GpuBack
         assert_eq!(cpu_late, gpu_late, "{what}: late rows");
         assert_same(&cpu_rows, &gpu_rows, &what);
     }
+    cpu_late.iter().map(Vec::len).sum()
 }
 
 /// Both update paths where the adapter has 64-bit atomics (lavapipe does): native, and the
@@ -546,5 +558,127 @@ fn columns_that_stop_fitting_32_bits_are_uploaded_wide_from_then_on() {
             _ => (false, false, false),
         };
         assert_eq!(narrow_ints(&agg), expected, "after batch {i}");
+    }
+}
+
+/// Session gaps: below the row spacing's disorder, around it, and spanning many rows.
+const GAPS: [i64; 3] = [25, 300, 2_000];
+
+#[test]
+fn sessions_match_the_cpu() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    // Rows 10 ms apart per stream, up to 2 s out of order, the watermark 1 s behind: sessions
+    // merge across buckets and batches, out-of-order rows bridge sessions, and rows more than
+    // a gap behind the watermark are late unless they touch an open session.
+    let late: Vec<usize> = GAPS
+        .into_iter()
+        .enumerate()
+        .map(|(i, gap)| check(WindowSpec::Session { gap }, BASE, 40 + i as u64, &gpu))
+        .collect();
+    // The small gaps leave rows behind the watermark alone: late; the large one rescues all.
+    assert!(late[0] > 0 && late[1] > 0, "late rows per gap: {late:?}");
+}
+
+#[test]
+fn sessions_with_batch_sizes_around_a_workgroup_and_many_keys() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    for batch in [1, 256, 257] {
+        let shape = Shape {
+            rows: if batch == 1 { 300 } else { 4 * batch },
+            batch,
+            ..BASE
+        };
+        check(WindowSpec::Session { gap: 300 }, shape, 9, &gpu);
+    }
+    // Many keys over the u64 range: the bucket table grows mid-batch.
+    let shape = Shape {
+        keys: 5_000,
+        wide_keys: true,
+        rows: 20_000,
+        batch: 10_000,
+        step: 1,
+        ..BASE
+    };
+    check(WindowSpec::Session { gap: 40 }, shape, 11, &gpu);
+}
+
+#[test]
+fn sessions_whose_keys_all_collide_and_rounds_cut_small() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    let shape = Shape {
+        keys: 6,
+        rows: 400,
+        batch: 200,
+        ..BASE
+    };
+    check(
+        WindowSpec::Session { gap: 300 },
+        shape,
+        13,
+        &gpu.clone().with_colliding_hashes(),
+    );
+    let shape = Shape {
+        batch: 1_000,
+        ..BASE
+    };
+    check(
+        WindowSpec::Session { gap: 300 },
+        shape,
+        17,
+        &gpu.with_chunk_rows(77),
+    );
+}
+
+#[test]
+fn a_session_bridged_by_a_late_arrival_is_one_session() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    // Hand-checked, gap 100: key 1 has sessions [0, 150) and [220, 320) after the first batch;
+    // the second batch's row at 130 touches both (130 <= 150 and 220 <= 230) and merges them
+    // into [0, 320); key 1's row at 35, whose own window [35, 135) has fired, touches an open
+    // session and joins it (five rows); key 2's row at 40, whose own window [40, 140) has fired
+    // and which touches no open session, is late.
+    let plan = WindowAggregatePlan {
+        window: WindowSpec::Session { gap: 100 },
+        aggregates: vec![AggregatePlan {
+            function: AggregateFunction::Count,
+            input: None,
+        }],
+    };
+    for backend in [&gpu as &dyn Backend, &CpuBackend::new()] {
+        let mut agg = backend.window_aggregator(&plan).expect("aggregator");
+        let columns = [ColumnValues::Rows];
+        let first = AggregateInput {
+            keys: &[1, 1, 1, 2],
+            ts: &[0, 50, 220, 500],
+            columns: &columns,
+        };
+        assert!(agg.accumulate(&first).expect("accumulate").is_empty());
+        assert!(agg.fire(140).expect("fire").is_empty());
+        let second = AggregateInput {
+            keys: &[1, 2, 1],
+            ts: &[130, 40, 35],
+            columns: &columns,
+        };
+        assert_eq!(agg.accumulate(&second).expect("accumulate"), vec![1]);
+        let closed = rows_of(&agg.fire(i64::MAX).expect("fire"));
+        let mut closed: Vec<_> = closed.into_iter().map(|r| (r.0, r.1, r.2, r.3)).collect();
+        closed.sort_by_key(|r| (r.0, r.1));
+        assert_eq!(
+            closed,
+            vec![
+                (1, 0, 320, vec![Value::Int(5)]),
+                (2, 500, 600, vec![Value::Int(1)]),
+            ],
+            "{}",
+            backend.name()
+        );
     }
 }

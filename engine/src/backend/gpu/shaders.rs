@@ -7,6 +7,7 @@ const COMMON: &str = include_str!("../../../../shaders/common.wgsl");
 const BATCH: &str = include_str!("../../../../shaders/batch.wgsl");
 /// Accumulator arithmetic.
 const ACCUMULATORS: &str = include_str!("../../../../shaders/accumulators.wgsl");
+const SESSIONS: &str = include_str!("../../../../shaders/sessions.wgsl");
 
 /// One compute pass: its file name and the assembled module source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +30,15 @@ pub enum Kernel {
     ItemRemap,
     /// Settling claim tags before they are reused (`table_settle.wgsl`).
     TableSettle,
+    /// A session batch's late rows, before it is applied (`session_late.wgsl`).
+    SessionLate,
+    /// Closing sessions: runs of buckets folded into rows (`session_fire.wgsl`).
+    SessionFire,
 }
 
 impl Kernel {
     /// Every kernel, for validation and pipeline creation.
-    pub const ALL: [Kernel; 9] = [
+    pub const ALL: [Kernel; 11] = [
         Kernel::WindowAssign,
         Kernel::WindowUpdate,
         Kernel::WindowUpdate64,
@@ -43,6 +48,8 @@ impl Kernel {
         Kernel::DistinctRebuild,
         Kernel::ItemRemap,
         Kernel::TableSettle,
+        Kernel::SessionLate,
+        Kernel::SessionFire,
     ];
 
     /// The pass file in `shaders/`.
@@ -57,6 +64,8 @@ impl Kernel {
             Kernel::DistinctRebuild => "distinct_rebuild.wgsl",
             Kernel::ItemRemap => "item_remap.wgsl",
             Kernel::TableSettle => "table_settle.wgsl",
+            Kernel::SessionLate => "session_late.wgsl",
+            Kernel::SessionFire => "session_fire.wgsl",
         }
     }
 
@@ -96,6 +105,14 @@ impl Kernel {
             ),
             Kernel::ItemRemap => (include_str!("../../../../shaders/item_remap.wgsl"), &[]),
             Kernel::TableSettle => (include_str!("../../../../shaders/table_settle.wgsl"), &[]),
+            Kernel::SessionLate => (
+                include_str!("../../../../shaders/session_late.wgsl"),
+                &[BATCH, SESSIONS],
+            ),
+            Kernel::SessionFire => (
+                include_str!("../../../../shaders/session_fire.wgsl"),
+                &[SESSIONS],
+            ),
         };
         let mut source = String::from(COMMON);
         for piece in pieces {
@@ -137,7 +154,12 @@ mod tests {
     fn no_shader_file_is_left_out() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
         let mut known: Vec<&str> = Kernel::ALL.iter().map(|k| k.file()).collect();
-        known.extend(["common.wgsl", "batch.wgsl", "accumulators.wgsl"]);
+        known.extend([
+            "common.wgsl",
+            "batch.wgsl",
+            "accumulators.wgsl",
+            "sessions.wgsl",
+        ]);
         for entry in std::fs::read_dir(&dir).expect("shaders/ exists") {
             let name = entry
                 .expect("entry")

@@ -13,8 +13,10 @@ pub(crate) mod batch_upload;
 mod profile;
 mod rebuild;
 mod round;
+mod session;
 
 use batch_upload::Narrow;
+use session::SessionMode;
 
 use profile::Profile;
 
@@ -42,11 +44,14 @@ use crate::error::{Error, Result};
 const ASSIGN_PASSES: usize = 3;
 /// `distinct_insert` passes per round (same reasoning).
 const DISTINCT_PASSES: usize = 3;
-/// Parameter blocks: a round (assign, update, lo, distinct), fire, rebuild, two remaps and
-/// two settles.
-const PARAM_BLOCKS: u64 = (ASSIGN_PASSES + 2 + DISTINCT_PASSES + 6) as u64;
-const FIRE_BLOCK: u64 = PARAM_BLOCKS - 6;
-const SETTLE_BLOCK: u64 = PARAM_BLOCKS - 2;
+/// Parameter blocks: a round (assign, update, lo, distinct), fire, rebuild, two remaps, two
+/// settles and the two session passes.
+const PARAM_BLOCKS: u64 = (ASSIGN_PASSES + 2 + DISTINCT_PASSES + 8) as u64;
+const FIRE_BLOCK: u64 = PARAM_BLOCKS - 8;
+const SETTLE_BLOCK: u64 = PARAM_BLOCKS - 4;
+/// `session_fire` and `session_late`.
+const SESSION_BLOCK: u64 = PARAM_BLOCKS - 2;
+const LATE_BLOCK: u64 = PARAM_BLOCKS - 1;
 /// Pass tags run from 2 to this; 1 marks settled entries, 0 empty ones.
 const LAST_TAG: u32 = 255;
 /// Words in `counters` (`COUNTERS` in `shaders/common.wgsl`) and their indices.
@@ -58,6 +63,7 @@ const C_DOCCUPIED: usize = 3;
 const C_DFULL: usize = 4;
 const C_RANGE: usize = 5;
 const C_OUT: usize = 6;
+const C_LATE: usize = 7;
 /// A round's status: the counters, then two GPU timestamps (profiling only).
 const STATUS_BYTES: u64 = COUNTERS * 4 + 16;
 /// Where a slot's timestamps resolve (resolve offsets must be multiples of 256).
@@ -105,6 +111,13 @@ pub struct GpuWindowAggregator {
     tables_generation: u64,
     /// Which batch columns are uploaded as 32-bit words.
     narrow: Narrow,
+    /// Session windows: buckets of `gap` in the table (`None`: tumbling or hopping).
+    session: Option<SessionMode>,
+    /// Late rows `session_late` lists.
+    late: wgpu::Buffer,
+    /// The aggregate descriptors of every batch (ops and accumulator words), for passes that
+    /// run without a batch.
+    fire_aggs: wgpu::Buffer,
     /// Phase timings when `SLUICE_GPU_PROFILE` is set.
     profile: Option<Profile>,
     /// GPU timestamps of each slot's first round, when profiling on a device that has them.
@@ -118,10 +131,38 @@ impl GpuWindowAggregator {
         plan: WindowAggregatePlan,
         tuning: Tuning,
     ) -> Result<Self> {
-        let index = WindowIndex::new(plan.window).ok_or_else(|| {
-            Error::Internal("session windows reached the GPU window aggregator".into())
-        })?;
+        let (mut session, plan) = match SessionMode::new(&plan) {
+            Some((mode, buckets)) => (Some(mode), buckets),
+            None => (None, plan),
+        };
+        let index = WindowIndex::new(plan.window)
+            .ok_or_else(|| Error::Internal("unaligned window reached the GPU".into()))?;
         let layout = AccLayout::new(&plan.aggregates)?;
+        if let Some(mode) = &mut session {
+            if layout.has_distinct() {
+                return Err(Error::Internal(
+                    "count_distinct over session windows reached the GPU".into(),
+                ));
+            }
+            mode.ts_at = layout.slots[mode.aggregates].acc_at;
+        }
+        let descs: Vec<AggDesc> = layout
+            .slots
+            .iter()
+            .map(|slot| AggDesc {
+                op: slot.op as u32,
+                acc_at: slot.acc_at,
+                ..AggDesc::default()
+            })
+            .collect();
+        let fire_aggs = storage(
+            &gpu.device,
+            "aggregates",
+            (descs.len() * std::mem::size_of::<AggDesc>()) as u64,
+        );
+        gpu.device
+            .queue
+            .write_buffer(&fire_aggs, 0, bytemuck::cast_slice(&descs));
         let device = &gpu.device;
         let capacity = MIN_CAPACITY;
         let groups = GroupTable::new(device, capacity, layout.stride, false);
@@ -177,6 +218,9 @@ impl GpuWindowAggregator {
             profile,
             timestamps,
             narrow: Narrow::new(plan.aggregates.len()),
+            session,
+            late: storage(device, "late rows", 16),
+            fire_aggs,
             gpu,
             plan,
             layout,
@@ -193,7 +237,7 @@ impl GpuWindowAggregator {
     /// The largest group table the device's binding limit allows for this layout: its
     /// accumulators and the rows `window_fire` writes must each fit one binding.
     fn max_groups(&self) -> u32 {
-        largest_power_of_two(self.binding_limit() / (4 * u64::from(4 + self.layout.stride)))
+        largest_power_of_two(self.binding_limit() / (4 * u64::from(6 + self.layout.stride)))
     }
 
     /// The largest distinct-value table (five words per entry).
@@ -284,6 +328,13 @@ impl GpuWindowAggregator {
         let begin = Instant::now();
         let written = self.write_chunk(s, input, range)?;
         profile::add(&mut self.profile, begin, |p| &mut p.fill);
+        self.prepare_slot(s, &written, rows);
+        self.round(s, true);
+        Ok((written.late, written.lowest))
+    }
+
+    /// Records in slot `s` what the round of a chunk of `rows` just written needs.
+    fn prepare_slot(&mut self, s: usize, written: &batch_upload::Written, rows: usize) {
         let slot = &mut self.slots[s];
         self.gpu
             .device
@@ -306,8 +357,6 @@ impl GpuWindowAggregator {
         slot.wbase = written.wbase;
         slot.first_open = self.first_open;
         slot.live = true;
-        self.round(s, true);
-        Ok((written.late, written.lowest))
     }
 
     /// Which columns are uploaded narrow now (tests of the fallback).
@@ -347,12 +396,17 @@ fn largest_power_of_two(n: u64) -> u32 {
     1 << (63 - n.leading_zeros())
 }
 
+/// Bytes of `out` for a table of `capacity`: a closed window's row is its four key words and
+/// its accumulators, a session's six (key, start, end) and its accumulators.
 fn out_bytes(capacity: u32, stride: u32) -> u64 {
-    u64::from(capacity) * u64::from(4 + stride) * 4
+    u64::from(capacity) * u64::from(6 + stride) * 4
 }
 
 impl WindowAggregator for GpuWindowAggregator {
     fn accumulate(&mut self, input: &AggregateInput<'_>) -> Result<Vec<u32>> {
+        if let Some(mode) = self.session {
+            return self.accumulate_sessions(mode, input);
+        }
         input.check(&self.plan)?;
         if input.is_empty() {
             return Ok(Vec::new());
@@ -381,6 +435,9 @@ impl WindowAggregator for GpuWindowAggregator {
     }
 
     fn fire(&mut self, watermark: i64) -> Result<ClosedWindows> {
+        if self.session.is_some() {
+            return self.fire_sessions(watermark);
+        }
         if watermark <= self.fired_through {
             return Ok(ClosedWindows::default());
         }

@@ -83,14 +83,29 @@ impl GpuWindowAggregator {
             (None, _) => None,
         };
         let base = self.base_params();
+        let sessions = self.session.filter(|_| close);
         self.write_params(
             FIRE_BLOCK,
             &PassParams {
                 new_mask: spare.keys.mask(),
-                close: u32::from(close),
+                close: if sessions.is_some() {
+                    2
+                } else {
+                    u32::from(close)
+                },
                 ..base
             },
         );
+        if let Some(mode) = sessions {
+            self.write_params(
+                SESSION_BLOCK,
+                &PassParams {
+                    min_open_lo: self.fired_through as u64 as u32,
+                    min_open_hi: ((self.fired_through as u64) >> 32) as u32,
+                    ..self.session_params(mode)
+                },
+            );
+        }
         if let Some(d) = &spare_distinct {
             self.write_params(
                 FIRE_BLOCK + 1,
@@ -117,6 +132,22 @@ impl GpuWindowAggregator {
         }
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
+            if sessions.is_some() {
+                self.dispatch(
+                    &mut pass,
+                    Kernel::SessionFire,
+                    SESSION_BLOCK,
+                    &[
+                        &self.groups.keys.buffer,
+                        &self.groups.acc,
+                        &self.slot_map,
+                        &self.out,
+                        &self.counters,
+                        &self.fire_aggs,
+                    ],
+                    old_capacity,
+                );
+            }
             self.dispatch(
                 &mut pass,
                 Kernel::WindowFire,
@@ -155,7 +186,7 @@ impl GpuWindowAggregator {
         // Closing reads its counters and, in the same round trip, every row it can have
         // closed (at most the groups there were) unless that is much more than a second
         // round trip for exactly the closed rows would read.
-        let row_bytes = u64::from(4 + stride) * 4;
+        let row_bytes = u64::from(self.row_width()) * 4;
         let bound = if close {
             u64::from(self.occupied.min(old_capacity)) * row_bytes
         } else {
@@ -204,6 +235,12 @@ impl GpuWindowAggregator {
         Ok(closed)
     }
 
+    /// Words per closed row in `out`: key and window index, or key, start and end.
+    fn row_width(&self) -> u32 {
+        let head = if self.session.is_some() { 6 } else { 4 };
+        head + self.layout.stride
+    }
+
     fn fit_out_staging(&mut self, bytes: u64) {
         if self.out_staging.as_ref().is_none_or(|b| b.size() < bytes) {
             self.out_staging = Some(staging(
@@ -217,7 +254,7 @@ impl GpuWindowAggregator {
     /// Turns the `rows` closed groups of the last closing rebuild into the operator's shape,
     /// reading them from `out` unless that rebuild already did.
     pub(super) fn read_closed(&mut self, rows: u32) -> Result<ClosedWindows> {
-        let width = 4 + self.layout.stride as usize;
+        let width = self.row_width() as usize;
         let bytes = rows as u64 * width as u64 * 4;
         let words = if self.closed_words.len() as u64 * 4 == bytes {
             std::mem::take(&mut self.closed_words)
@@ -235,17 +272,26 @@ impl GpuWindowAggregator {
             ends: Vec::with_capacity(rows),
             aggregates: Vec::new(),
         };
+        let pair = |row: &[u32], i: usize| u64::from(row[i]) | (u64::from(row[i + 1]) << 32);
+        let head = width - self.layout.stride as usize;
         for row in words.chunks_exact(width) {
-            closed
-                .keys
-                .push(u64::from(row[0]) | (u64::from(row[1]) << 32));
-            let w = (u64::from(row[2]) | (u64::from(row[3]) << 32)) as i64;
-            closed.starts.push(self.index.start(w));
-            closed.ends.push(self.index.end(w));
+            closed.keys.push(pair(row, 0));
+            if self.session.is_some() {
+                closed.starts.push(pair(row, 2) as i64);
+                closed.ends.push(pair(row, 4) as i64);
+            } else {
+                let w = pair(row, 2) as i64;
+                closed.starts.push(self.index.start(w));
+                closed.ends.push(self.index.end(w));
+            }
         }
         closed.aggregates = self
             .layout
-            .decode(rows, |i| &words[i * width + 4..(i + 1) * width]);
+            .decode(rows, |i| &words[i * width + head..(i + 1) * width]);
+        if let Some(mode) = self.session {
+            // The bucket's event-time aggregates are the engine's, not the query's.
+            closed.aggregates.truncate(mode.aggregates);
+        }
         Ok(closed)
     }
 }
