@@ -4,6 +4,7 @@
 // row to `out` (key, start, end, then every bucket's accumulators folded together) and marks
 // each of its buckets CLOSED in `slot_map` for window_fire to drop; otherwise it marks them
 // KEEP. Every occupied slot belongs to exactly one run, so every one is marked once.
+// count_distinct is left at 0 here: session_distinct counts the union of the buckets' values.
 
 @group(0) @binding(0) var<uniform> p: Pass;
 @group(0) @binding(1) var<storage, read> table: array<u32>;
@@ -12,11 +13,8 @@
 @group(0) @binding(4) var<storage, read_write> out: array<u32>;
 @group(0) @binding(5) var<storage, read_write> counters: array<atomic<u32>>;
 @group(0) @binding(6) var<storage, read> aggs: array<AggDesc>;
-
-fn key_of(s: u32) -> vec4<u32> {
-    let at = p.mask + 1u + 4u * s;
-    return vec4<u32>(table[at], table[at + 1u], table[at + 2u], table[at + 3u]);
-}
+// Per slot: the `out` row of the closing session it belongs to, or NONE (session_distinct).
+@group(0) @binding(7) var<storage, read_write> session_rows: array<u32>;
 
 // Adds the `n`-word integer at acc word `src` into out word `dst` (wrapping, as on the CPU).
 fn add_words(dst: u32, src: u32, n: u32) {
@@ -64,7 +62,8 @@ fn fold(row_at: u32, s: u32) {
                     out[dst + 2u] = 1u;
                 }
             }
-            default: { // counts (count_distinct never runs here: those plans stay on the CPU)
+            case 8u, 9u: {} // count_distinct: session_distinct counts the union
+            default: { // counts
                 add_words(dst, src, 2u);
             }
         }
@@ -108,7 +107,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         for (var w = 0u; w < p.stride; w++) {
             out[row_at + 6u + w] = acc[s * p.stride + w];
         }
+        for (var d = 0u; d < p.n_aggs; d++) {
+            if (aggs[d].op == OP_DISTINCT_INT || aggs[d].op == OP_DISTINCT_FLOAT) {
+                out[row_at + 6u + aggs[d].acc_at] = 0u;
+                out[row_at + 7u + aggs[d].acc_at] = 0u;
+            }
+        }
     }
+    let row = select(NONE, row_at / (6u + p.stride), closes);
     var b = s;
     for (var i = 0u; i < length; i++) {
         if (i > 0u) {
@@ -118,5 +124,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
         }
         slot_map[b] = select(KEEP, CLOSED, closes);
+        session_rows[b] = row;
     }
 }

@@ -35,7 +35,12 @@ fn find(k: vec4<u32>) -> u32 {
     return NONE;
 }
 
-// The bucket `delta` (+1 or -1) away from `k`'s, same key.
+fn key_of(s: u32) -> vec4<u32> {
+    let at = p.mask + 1u + 4u * s;
+    return vec4<u32>(table[at], table[at + 1u], table[at + 2u], table[at + 3u]);
+}
+
+// The next (`forward`) or previous bucket of `k`'s key.
 fn neighbour(k: vec4<u32>, forward: bool) -> vec4<u32> {
     if (forward) {
         let b = add64_small(k.zw, 1u);

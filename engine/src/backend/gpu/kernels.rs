@@ -75,7 +75,8 @@ fn bindings(kernel: Kernel) -> &'static [Binding] {
         Kernel::ItemRemap => &[P, W, R],
         Kernel::TableSettle => &[P, W],
         Kernel::SessionLate => &[P, R, R, R, W, W, R, W],
-        Kernel::SessionFire => &[P, R, R, W, W, W, R],
+        Kernel::SessionFire => &[P, R, R, W, W, W, R, W],
+        Kernel::SessionDistinct => &[P, R, R, R, R, W, R],
     }
 }
 

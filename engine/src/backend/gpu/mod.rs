@@ -1,6 +1,6 @@
 //! The wgpu backend: window state in GPU storage buffers, updated by the WGSL passes in
-//! `shaders/`, read back only when windows close. It must agree with [`CpuBackend`], which
-//! also runs what the GPU does not cover yet (session windows).
+//! `shaders/`, read back only when windows close. It must agree with [`CpuBackend`], the
+//! reference.
 //!
 //! [`CpuBackend`]: crate::backend::CpuBackend
 
@@ -19,9 +19,8 @@ pub use device::{AdapterChoice, AdapterSummary, GpuDevice, list_adapters};
 pub use shaders::Kernel;
 pub use window_aggregate::GpuWindowAggregator;
 
-use crate::backend::{Backend, CpuBackend, WindowAggregatePlan, WindowAggregator};
+use crate::backend::{Backend, WindowAggregatePlan, WindowAggregator};
 use crate::error::Result;
-use crate::window::WindowSpec;
 
 /// A device and the pipelines built on it, shared by every operator of a job.
 #[derive(Debug)]
@@ -34,7 +33,6 @@ pub struct GpuContext {
 #[derive(Debug, Clone)]
 pub struct GpuBackend {
     context: Arc<GpuContext>,
-    cpu: CpuBackend,
     tuning: Tuning,
 }
 
@@ -62,7 +60,6 @@ impl GpuBackend {
         device.check()?;
         Ok(Some(GpuBackend {
             context: Arc::new(GpuContext { device, kernels }),
-            cpu: CpuBackend::new(),
             tuning: Tuning {
                 hash_mode: 0,
                 max_chunk_rows: usize::MAX,
@@ -170,9 +167,6 @@ impl Backend for GpuBackend {
 
     fn window_aggregator(&self, plan: &WindowAggregatePlan) -> Result<Box<dyn WindowAggregator>> {
         plan.window.validate("window")?;
-        if !runs_on_gpu(plan) {
-            return self.cpu.window_aggregator(plan);
-        }
         Ok(Box::new(GpuWindowAggregator::new(
             Arc::clone(&self.context),
             plan.clone(),
@@ -184,23 +178,9 @@ impl Backend for GpuBackend {
         format!("gpu: {}", self.adapter())
     }
 
-    fn placement(&self, plan: &WindowAggregatePlan) -> String {
-        if runs_on_gpu(plan) {
-            self.describe()
-        } else {
-            "cpu (count_distinct over session windows does not run on the GPU yet)".to_string()
-        }
+    fn placement(&self, _plan: &WindowAggregatePlan) -> String {
+        self.describe()
     }
-}
-
-/// Whether `plan` runs on the GPU: everything but count_distinct over session windows (a
-/// session's distinct values are the union of its buckets', which the GPU does not fold).
-fn runs_on_gpu(plan: &WindowAggregatePlan) -> bool {
-    let distinct = plan
-        .aggregates
-        .iter()
-        .any(|a| a.function == crate::aggregate::AggregateFunction::CountDistinct);
-    !(matches!(plan.window, WindowSpec::Session { .. }) && distinct)
 }
 
 impl GpuBackend {

@@ -212,15 +212,10 @@ fn check(window: WindowSpec, shape: Shape, seed: u64, gpu: &GpuBackend) -> usize
 }
 
 fn check_batches(window: WindowSpec, input: &[Batch], label: &str, gpu: &GpuBackend) -> usize {
-    let aggregates = match window {
-        // count_distinct over sessions runs on the CPU (`placement` says so).
-        WindowSpec::Session { .. } => every_aggregate()
-            .into_iter()
-            .filter(|a| a.function != AggregateFunction::CountDistinct)
-            .collect(),
-        _ => every_aggregate(),
+    let plan = WindowAggregatePlan {
+        window,
+        aggregates: every_aggregate(),
     };
-    let plan = WindowAggregatePlan { window, aggregates };
     assert_eq!(
         gpu.placement(&plan),
         gpu.describe(),
@@ -647,14 +642,22 @@ fn a_session_bridged_by_a_late_arrival_is_one_session() {
     // and which touches no open session, is late.
     let plan = WindowAggregatePlan {
         window: WindowSpec::Session { gap: 100 },
-        aggregates: vec![AggregatePlan {
-            function: AggregateFunction::Count,
-            input: None,
-        }],
+        aggregates: vec![
+            AggregatePlan {
+                function: AggregateFunction::Count,
+                input: None,
+            },
+            AggregatePlan {
+                function: AggregateFunction::CountDistinct,
+                input: Some(NumericKind::Int),
+            },
+        ],
     };
+    // Values repeat across the session's buckets: 7 in buckets 0 and 2, 8 in 0 and 1.
     for backend in [&gpu as &dyn Backend, &CpuBackend::new()] {
         let mut agg = backend.window_aggregator(&plan).expect("aggregator");
-        let columns = [ColumnValues::Rows];
+        let values = [7, 8, 7, 9];
+        let columns = [ColumnValues::Rows, ColumnValues::Int(&values, None)];
         let first = AggregateInput {
             keys: &[1, 1, 1, 2],
             ts: &[0, 50, 220, 500],
@@ -662,6 +665,8 @@ fn a_session_bridged_by_a_late_arrival_is_one_session() {
         };
         assert!(agg.accumulate(&first).expect("accumulate").is_empty());
         assert!(agg.fire(140).expect("fire").is_empty());
+        let values = [8, 5, 9];
+        let columns = [ColumnValues::Rows, ColumnValues::Int(&values, None)];
         let second = AggregateInput {
             keys: &[1, 2, 1],
             ts: &[130, 40, 35],
@@ -674,8 +679,8 @@ fn a_session_bridged_by_a_late_arrival_is_one_session() {
         assert_eq!(
             closed,
             vec![
-                (1, 0, 320, vec![Value::Int(5)]),
-                (2, 500, 600, vec![Value::Int(1)]),
+                (1, 0, 320, vec![Value::Int(5), Value::Int(3)]),
+                (2, 500, 600, vec![Value::Int(1), Value::Int(1)]),
             ],
             "{}",
             backend.name()

@@ -34,11 +34,13 @@ pub enum Kernel {
     SessionLate,
     /// Closing sessions: runs of buckets folded into rows (`session_fire.wgsl`).
     SessionFire,
+    /// count_distinct of closing sessions (`session_distinct.wgsl`).
+    SessionDistinct,
 }
 
 impl Kernel {
     /// Every kernel, for validation and pipeline creation.
-    pub const ALL: [Kernel; 11] = [
+    pub const ALL: [Kernel; 12] = [
         Kernel::WindowAssign,
         Kernel::WindowUpdate,
         Kernel::WindowUpdate64,
@@ -50,6 +52,7 @@ impl Kernel {
         Kernel::TableSettle,
         Kernel::SessionLate,
         Kernel::SessionFire,
+        Kernel::SessionDistinct,
     ];
 
     /// The pass file in `shaders/`.
@@ -66,6 +69,7 @@ impl Kernel {
             Kernel::TableSettle => "table_settle.wgsl",
             Kernel::SessionLate => "session_late.wgsl",
             Kernel::SessionFire => "session_fire.wgsl",
+            Kernel::SessionDistinct => "session_distinct.wgsl",
         }
     }
 
@@ -111,6 +115,10 @@ impl Kernel {
             ),
             Kernel::SessionFire => (
                 include_str!("../../../../shaders/session_fire.wgsl"),
+                &[SESSIONS],
+            ),
+            Kernel::SessionDistinct => (
+                include_str!("../../../../shaders/session_distinct.wgsl"),
                 &[SESSIONS],
             ),
         };

@@ -115,6 +115,8 @@ pub struct GpuWindowAggregator {
     session: Option<SessionMode>,
     /// Late rows `session_late` lists.
     late: wgpu::Buffer,
+    /// Per slot, the row of the closing session it belongs to (`session_fire`).
+    session_rows: wgpu::Buffer,
     /// The aggregate descriptors of every batch (ops and accumulator words), for passes that
     /// run without a batch.
     fire_aggs: wgpu::Buffer,
@@ -139,11 +141,6 @@ impl GpuWindowAggregator {
             .ok_or_else(|| Error::Internal("unaligned window reached the GPU".into()))?;
         let layout = AccLayout::new(&plan.aggregates)?;
         if let Some(mode) = &mut session {
-            if layout.has_distinct() {
-                return Err(Error::Internal(
-                    "count_distinct over session windows reached the GPU".into(),
-                ));
-            }
             mode.ts_at = layout.slots[mode.aggregates].acc_at;
         }
         let descs: Vec<AggDesc> = layout
@@ -220,6 +217,7 @@ impl GpuWindowAggregator {
             narrow: Narrow::new(plan.aggregates.len()),
             session,
             late: storage(device, "late rows", 16),
+            session_rows: storage(device, "session rows", u64::from(capacity) * 4),
             fire_aggs,
             gpu,
             plan,

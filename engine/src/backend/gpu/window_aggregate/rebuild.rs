@@ -62,6 +62,9 @@ impl GpuWindowAggregator {
         if u64::from(old_capacity) * 4 > self.slot_map.size() {
             self.slot_map = storage(self.device(), "slot map", u64::from(old_capacity) * 4);
         }
+        if self.session.is_some() && u64::from(old_capacity) * 4 > self.session_rows.size() {
+            self.session_rows = storage(self.device(), "session rows", u64::from(old_capacity) * 4);
+        }
         if close && out_bytes(old_capacity, stride) > self.out.size() {
             self.out = storage(
                 self.device(),
@@ -144,9 +147,26 @@ impl GpuWindowAggregator {
                         &self.out,
                         &self.counters,
                         &self.fire_aggs,
+                        &self.session_rows,
                     ],
                     old_capacity,
                 );
+                if let Some(d) = &self.distinct {
+                    self.dispatch(
+                        &mut pass,
+                        Kernel::SessionDistinct,
+                        SESSION_BLOCK,
+                        &[
+                            &self.groups.keys.buffer,
+                            &self.groups.acc,
+                            &d.buffer,
+                            &self.session_rows,
+                            &self.out,
+                            &self.fire_aggs,
+                        ],
+                        d.capacity,
+                    );
+                }
             }
             self.dispatch(
                 &mut pass,

@@ -208,6 +208,11 @@ impl GpuWindowAggregator {
         } else {
             current
         };
+        if let Some(d) = &self.distinct
+            && u64::from(self.doccupied) * 2 > u64::from(d.capacity)
+        {
+            self.grow_distinct(u64::from(self.doccupied))?;
+        }
         let rows = self.rebuild(capacity, true)?;
         if self.occupied == 0 {
             self.lowest_window = i64::MAX;
