@@ -461,24 +461,26 @@ impl WindowAggregator for GpuWindowAggregator {
 }
 
 impl GpuWindowAggregator {
-    /// Closes the windows before `first_open`: waits for both rounds in flight, rebuilds the
-    /// table (growing it when over half full) and reads back the closed rows.
-    fn fire_closing(&mut self, first_open: i64) -> Result<ClosedWindows> {
-        let begin = Instant::now();
-        // Oldest round first, so the counters read last (occupancy) are the newest.
+    /// Waits for both batches in flight, the oldest first, so the counters read last
+    /// (occupancy) are the newest.
+    fn drain_both(&mut self) -> Result<()> {
         let older = self.next_slot;
         for s in [older, older ^ 1] {
             self.drain(s)?;
         }
-        profile::add(&mut self.profile, begin, |p| &mut p.fire_wait);
+        Ok(())
+    }
+
+    /// The group table's capacity for the rebuild a closing fire does: grown when more than
+    /// half full (and a larger table fits); grows the distinct-value table likewise.
+    fn capacity_for_fire(&mut self, what: &str) -> Result<u32> {
         let current = self.groups.keys.capacity;
-        // Grow while rebuilding anyway when more than half full (and a larger table fits).
         let capacity = if u64::from(self.occupied) * 2 > u64::from(current) {
             grown_capacity(
                 &self.groups.keys,
                 u64::from(self.occupied),
                 self.max_groups(),
-                "window groups",
+                what,
             )?
         } else {
             current
@@ -488,6 +490,16 @@ impl GpuWindowAggregator {
         {
             self.grow_distinct(u64::from(self.doccupied))?;
         }
+        Ok(capacity)
+    }
+
+    /// Closes the windows before `first_open`: waits for both rounds in flight, rebuilds the
+    /// table (growing it when over half full) and reads back the closed rows.
+    fn fire_closing(&mut self, first_open: i64) -> Result<ClosedWindows> {
+        let begin = Instant::now();
+        self.drain_both()?;
+        profile::add(&mut self.profile, begin, |p| &mut p.fire_wait);
+        let capacity = self.capacity_for_fire("window groups")?;
         let begin = Instant::now();
         let rows = self.rebuild(capacity, true)?;
         profile::add(&mut self.profile, begin, |p| &mut p.fire_sweep);

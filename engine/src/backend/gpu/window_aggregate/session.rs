@@ -189,30 +189,12 @@ impl GpuWindowAggregator {
         if self.lowest_window == i64::MAX || watermark < self.index.end(self.lowest_window) {
             return Ok(ClosedWindows::default());
         }
-        let older = self.next_slot;
-        for s in [older, older ^ 1] {
-            self.drain(s)?;
-        }
+        self.drain_both()?;
         if self.occupied == 0 {
             self.lowest_window = i64::MAX;
             return Ok(ClosedWindows::default());
         }
-        let current = self.groups.keys.capacity;
-        let capacity = if u64::from(self.occupied) * 2 > u64::from(current) {
-            grown_capacity(
-                &self.groups.keys,
-                u64::from(self.occupied),
-                self.max_groups(),
-                "session buckets",
-            )?
-        } else {
-            current
-        };
-        if let Some(d) = &self.distinct
-            && u64::from(self.doccupied) * 2 > u64::from(d.capacity)
-        {
-            self.grow_distinct(u64::from(self.doccupied))?;
-        }
+        let capacity = self.capacity_for_fire("session buckets")?;
         let rows = self.rebuild(capacity, true)?;
         if self.occupied == 0 {
             self.lowest_window = i64::MAX;
