@@ -269,3 +269,68 @@ impl GpuWindowAggregator {
         }
     }
 }
+
+impl GpuWindowAggregator {
+    /// Indexes rows `range` of `input`, uploads them into slot `s` and submits their first
+    /// round; returns the late rows among them and their lowest open window.
+    pub(super) fn submit_chunk(
+        &mut self,
+        s: usize,
+        input: &AggregateInput<'_>,
+        range: std::ops::Range<usize>,
+    ) -> Result<(Vec<u32>, i64)> {
+        self.drain(s)?;
+        let rows = range.len();
+        let begin = Instant::now();
+        let written = self.write_chunk(s, input, range)?;
+        profile::add(&mut self.profile, begin, |p| &mut p.fill);
+        self.prepare_slot(s, &written, rows);
+        self.round(s, true);
+        Ok((written.late, written.lowest))
+    }
+
+    /// Records in slot `s` what the round of a chunk of `rows` just written needs.
+    pub(super) fn prepare_slot(&mut self, s: usize, written: &Written, rows: usize) {
+        let slot = &mut self.slots[s];
+        self.gpu
+            .device
+            .queue
+            .write_buffer(&slot.aggs, 0, bytemuck::cast_slice(&written.descs));
+        // Word offsets: keys, then newest windows, then counts, each one or two words a row.
+        let key_words = if written.narrow & 1 != 0 { 1 } else { 2 };
+        let win_words = if written.narrow & 2 != 0 { 1 } else { 2 };
+        slot.copy_bytes = written.bytes;
+        slot.rows = rows as u32;
+        slot.items = (rows as u64 * u64::from(self.index.per_row)) as u32;
+        slot.keys_at = 0;
+        slot.wins_at = (key_words * rows) as u32;
+        slot.counts_at = if self.index.varying {
+            ((key_words + win_words) * rows) as u32
+        } else {
+            0
+        };
+        slot.narrow = written.narrow;
+        slot.wbase = written.wbase;
+        slot.first_open = self.first_open;
+        slot.live = true;
+    }
+
+    /// Rows per chunk: the batch buffer must fit one storage binding, items a u32.
+    pub(super) fn chunk_rows(&self, input: &AggregateInput<'_>) -> usize {
+        let columns = self
+            .layout
+            .slots
+            .iter()
+            .filter(|s| s.op.has_input())
+            .count();
+        let bytes_per_row = 16 + 4 * usize::from(self.index.varying) + 9 * columns;
+        let limit = self.device().limits.max_storage_buffer_binding_size as usize;
+        let by_binding = limit / bytes_per_row;
+        let by_items = (limit / 4) / self.index.per_row as usize;
+        let rows = by_binding
+            .min(by_items)
+            .min(1 << 26)
+            .min(self.tuning.max_chunk_rows);
+        rows.max(1).min(input.len().max(1))
+    }
+}

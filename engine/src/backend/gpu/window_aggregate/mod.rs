@@ -1,7 +1,8 @@
-//! Tumbling and hopping window aggregation on the GPU, state resident between micro-batches.
+//! Window aggregation on the GPU (tumbling, hopping, and sessions as buckets: `session.rs`),
+//! state resident between micro-batches.
 //!
-//! Per micro-batch the host indexes windows and finds late rows (cheap, and it must answer
-//! synchronously), uploads keys, window indices and input columns once, and submits one round
+//! Per micro-batch the host indexes windows and finds late rows while it writes the batch into
+//! a mapped upload buffer (`batch_upload.rs`), then submits one round
 //! of passes: `window_assign` (several times: an item that met a slot claimed in the same pass
 //! retries in the next), `window_update`, `window_minmax_lo`, `distinct_insert`. It does not
 //! wait: the round's counters are mapped asynchronously and checked before its buffers are
@@ -10,6 +11,7 @@
 //! back, and only when some open group's window can close.
 
 pub(crate) mod batch_upload;
+mod fire;
 mod profile;
 mod rebuild;
 mod round;
@@ -313,50 +315,6 @@ impl GpuWindowAggregator {
         pass.dispatch_workgroups(x, y, 1);
     }
 
-    /// Indexes rows `range` of `input`, uploads them into slot `s` and submits their first
-    /// round; returns the late rows among them and their lowest open window.
-    fn submit_chunk(
-        &mut self,
-        s: usize,
-        input: &AggregateInput<'_>,
-        range: std::ops::Range<usize>,
-    ) -> Result<(Vec<u32>, i64)> {
-        self.drain(s)?;
-        let rows = range.len();
-        let begin = Instant::now();
-        let written = self.write_chunk(s, input, range)?;
-        profile::add(&mut self.profile, begin, |p| &mut p.fill);
-        self.prepare_slot(s, &written, rows);
-        self.round(s, true);
-        Ok((written.late, written.lowest))
-    }
-
-    /// Records in slot `s` what the round of a chunk of `rows` just written needs.
-    fn prepare_slot(&mut self, s: usize, written: &batch_upload::Written, rows: usize) {
-        let slot = &mut self.slots[s];
-        self.gpu
-            .device
-            .queue
-            .write_buffer(&slot.aggs, 0, bytemuck::cast_slice(&written.descs));
-        // Word offsets: keys, then newest windows, then counts, each one or two words a row.
-        let key_words = if written.narrow & 1 != 0 { 1 } else { 2 };
-        let win_words = if written.narrow & 2 != 0 { 1 } else { 2 };
-        slot.copy_bytes = written.bytes;
-        slot.rows = rows as u32;
-        slot.items = (rows as u64 * u64::from(self.index.per_row)) as u32;
-        slot.keys_at = 0;
-        slot.wins_at = (key_words * rows) as u32;
-        slot.counts_at = if self.index.varying {
-            ((key_words + win_words) * rows) as u32
-        } else {
-            0
-        };
-        slot.narrow = written.narrow;
-        slot.wbase = written.wbase;
-        slot.first_open = self.first_open;
-        slot.live = true;
-    }
-
     /// Which columns are uploaded narrow now (tests of the fallback).
     #[cfg(test)]
     pub(crate) fn narrow_columns(&self) -> &Narrow {
@@ -367,25 +325,6 @@ impl GpuWindowAggregator {
     #[cfg(test)]
     pub(crate) fn group_capacity(&self) -> u32 {
         self.groups.keys.capacity
-    }
-
-    /// Rows per chunk: the batch buffer must fit one storage binding, items a u32.
-    fn chunk_rows(&self, input: &AggregateInput<'_>) -> usize {
-        let columns = self
-            .layout
-            .slots
-            .iter()
-            .filter(|s| s.op.has_input())
-            .count();
-        let bytes_per_row = 16 + 4 * usize::from(self.index.varying) + 9 * columns;
-        let limit = self.device().limits.max_storage_buffer_binding_size as usize;
-        let by_binding = limit / bytes_per_row;
-        let by_items = (limit / 4) / self.index.per_row as usize;
-        let rows = by_binding
-            .min(by_items)
-            .min(1 << 26)
-            .min(self.tuning.max_chunk_rows);
-        rows.max(1).min(input.len().max(1))
     }
 }
 
@@ -457,60 +396,5 @@ impl WindowAggregator for GpuWindowAggregator {
 
     fn open_groups(&self) -> usize {
         self.occupied as usize
-    }
-}
-
-impl GpuWindowAggregator {
-    /// Waits for both batches in flight, the oldest first, so the counters read last
-    /// (occupancy) are the newest.
-    fn drain_both(&mut self) -> Result<()> {
-        let older = self.next_slot;
-        for s in [older, older ^ 1] {
-            self.drain(s)?;
-        }
-        Ok(())
-    }
-
-    /// The group table's capacity for the rebuild a closing fire does: grown when more than
-    /// half full (and a larger table fits); grows the distinct-value table likewise.
-    fn capacity_for_fire(&mut self, what: &str) -> Result<u32> {
-        let current = self.groups.keys.capacity;
-        let capacity = if u64::from(self.occupied) * 2 > u64::from(current) {
-            grown_capacity(
-                &self.groups.keys,
-                u64::from(self.occupied),
-                self.max_groups(),
-                what,
-            )?
-        } else {
-            current
-        };
-        if let Some(d) = &self.distinct
-            && u64::from(self.doccupied) * 2 > u64::from(d.capacity)
-        {
-            self.grow_distinct(u64::from(self.doccupied))?;
-        }
-        Ok(capacity)
-    }
-
-    /// Closes the windows before `first_open`: waits for both rounds in flight, rebuilds the
-    /// table (growing it when over half full) and reads back the closed rows.
-    fn fire_closing(&mut self, first_open: i64) -> Result<ClosedWindows> {
-        let begin = Instant::now();
-        self.drain_both()?;
-        profile::add(&mut self.profile, begin, |p| &mut p.fire_wait);
-        let capacity = self.capacity_for_fire("window groups")?;
-        let begin = Instant::now();
-        let rows = self.rebuild(capacity, true)?;
-        profile::add(&mut self.profile, begin, |p| &mut p.fire_sweep);
-        self.lowest_window = if self.occupied == 0 {
-            i64::MAX
-        } else {
-            first_open
-        };
-        if rows == 0 {
-            return Ok(ClosedWindows::default());
-        }
-        self.read_closed(rows)
     }
 }
