@@ -65,6 +65,11 @@ pub enum Error {
     #[error("GPU backend: {0}")]
     Gpu(String),
 
+    /// Checkpoint storage failed (after the store's own retries): `location` is the
+    /// checkpoint location as configured.
+    #[error("checkpoints at {location}: {message}")]
+    Checkpoint { location: String, message: String },
+
     /// The job was cancelled (Ctrl-C) before it finished.
     #[error("job cancelled")]
     Cancelled,

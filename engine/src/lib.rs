@@ -5,6 +5,7 @@
 //! - an [`Operator`](operator::Operator) turns batches and watermarks into batches;
 //! - a [`Backend`](backend::Backend) does the columnar window math (`CpuBackend` is the reference);
 //! - a [`Sink`](sink::Sink) writes what comes out;
+//! - a [`CheckpointStore`](checkpoint::CheckpointStore) remembers state in object storage;
 //! - the [`runtime`] (tokio) wires them, cuts micro-batches and tracks watermarks.
 //!
 //! ```no_run
@@ -27,6 +28,7 @@
 pub mod aggregate;
 pub mod backend;
 pub mod batching;
+pub mod checkpoint;
 pub mod duration;
 pub mod error;
 pub mod event_time;

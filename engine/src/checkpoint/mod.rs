@@ -1,0 +1,17 @@
+//! Checkpoints in object storage: the **CheckpointStore** remembers a job's state so that a
+//! restarted job resumes where it stopped.
+//!
+//! A checkpoint is a folder `chk-<id, 20 digits>/` under the store's root holding any number
+//! of files (operator state as Arrow IPC, sink commit state) and, written last, a manifest
+//! (`_manifest.json`: each file's size and CRC-32, the epoch, the job's metadata). A folder
+//! without a readable manifest is not a checkpoint; a checkpoint whose files are missing,
+//! short or corrupt is skipped with a warning and the one before it is used.
+//!
+//! Storage goes through `object_store`: a local folder (a path or `file://` URL) or memory
+//! (tests).
+
+mod manifest;
+mod store;
+
+pub use manifest::{FileEntry, MANIFEST, Manifest};
+pub use store::{CheckpointStore, Loaded, NewCheckpoint};
