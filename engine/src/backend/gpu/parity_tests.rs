@@ -687,3 +687,43 @@ fn a_session_bridged_by_a_late_arrival_is_one_session() {
         );
     }
 }
+
+#[test]
+fn late_rows_of_a_batch_cut_into_chunks_are_judged_before_any_chunk_is_applied() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    // Gap 100, fired through 1000. In one batch, 950 (on time) opens a session that 880
+    // (own window [880, 980) fired) would touch; 880 is late whichever chunk applied first.
+    let plan = WindowAggregatePlan {
+        window: WindowSpec::Session { gap: 100 },
+        aggregates: vec![AggregatePlan {
+            function: AggregateFunction::Count,
+            input: None,
+        }],
+    };
+    for backend in [
+        &gpu.clone().with_chunk_rows(1) as &dyn Backend,
+        &gpu,
+        &CpuBackend::new(),
+    ] {
+        let mut agg = backend.window_aggregator(&plan).expect("aggregator");
+        assert!(agg.fire(1_000).expect("fire").is_empty());
+        let columns = [ColumnValues::Rows];
+        let batch = AggregateInput {
+            keys: &[1, 1, 2],
+            ts: &[950, 880, 990],
+            columns: &columns,
+        };
+        assert_eq!(agg.accumulate(&batch).expect("accumulate"), vec![1]);
+        let mut closed = rows_of(&agg.fire(i64::MAX).expect("fire"));
+        closed.sort_by_key(|r| (r.0, r.1));
+        let closed: Vec<_> = closed.into_iter().map(|r| (r.0, r.1, r.2)).collect();
+        assert_eq!(
+            closed,
+            vec![(1, 950, 1_050), (2, 990, 1_090)],
+            "{}",
+            backend.name()
+        );
+    }
+}

@@ -8,6 +8,7 @@ use super::*;
 use crate::aggregate::{AggregateFunction, NumericKind};
 use crate::backend::AggregatePlan;
 use crate::window::WindowSpec;
+use arrow::buffer::NullBuffer;
 
 /// What a session operator adds to the tumbling machinery.
 #[derive(Debug, Clone, Copy)]
@@ -68,18 +69,44 @@ impl GpuWindowAggregator {
             return Ok(Vec::new());
         }
         let fired = self.fired_through;
+        let behind = |ts: &[i64]| {
+            fired != i64::MIN && ts.iter().any(|&t| t.saturating_add(mode.gap) <= fired)
+        };
         let chunk = self.chunk_rows(&input);
+        if input.len() > chunk && behind(input.ts) {
+            // Every chunk's late rows must be judged before any chunk is applied: find them
+            // all first, then apply the rest.
+            let late = self.late_in_chunks(mode, &input, chunk)?;
+            let kept = Kept::without(&input, &late);
+            let columns = kept.columns();
+            let rest = AggregateInput {
+                keys: &kept.keys,
+                ts: &kept.ts,
+                columns: &columns,
+            };
+            self.apply_chunks(mode, &rest, chunk, |_| false)?;
+            return Ok(late);
+        }
+        self.apply_chunks(mode, &input, chunk, behind)
+    }
+
+    /// Uploads and applies `input` chunk by chunk; a chunk for which `check` says some rows
+    /// may be late runs `session_late` first. Returns the late rows.
+    fn apply_chunks(
+        &mut self,
+        mode: SessionMode,
+        input: &AggregateInput<'_>,
+        chunk: usize,
+        check: impl Fn(&[i64]) -> bool,
+    ) -> Result<Vec<u32>> {
         let mut late = Vec::new();
         let mut start = 0;
         while start < input.len() {
             let end = (start + chunk).min(input.len());
             let s = self.next_slot;
             self.drain(s)?;
-            let candidates = fired != i64::MIN
-                && input.ts[start..end]
-                    .iter()
-                    .any(|&t| t.saturating_add(mode.gap) <= fired);
-            let written = self.write_chunk(s, &input, start..end)?;
+            let candidates = check(&input.ts[start..end]);
+            let written = self.write_chunk(s, input, start..end)?;
             self.lowest_window = self.lowest_window.min(written.lowest);
             self.prepare_slot(s, &written, end - start);
             if candidates {
@@ -91,6 +118,33 @@ impl GpuWindowAggregator {
             } else {
                 self.round(s, true);
             }
+            self.next_slot ^= 1;
+            start = end;
+        }
+        late.sort_unstable();
+        Ok(late)
+    }
+
+    /// The late rows of a batch too large for one chunk, each chunk judged against the table
+    /// as it was before the batch (nothing is applied).
+    fn late_in_chunks(
+        &mut self,
+        mode: SessionMode,
+        input: &AggregateInput<'_>,
+        chunk: usize,
+    ) -> Result<Vec<u32>> {
+        self.drain_both()?;
+        let mut late = Vec::new();
+        let mut start = 0;
+        while start < input.len() {
+            let end = (start + chunk).min(input.len());
+            let s = self.next_slot;
+            let written = self.write_chunk(s, input, start..end)?;
+            self.prepare_slot(s, &written, end - start);
+            let rows = self.late_sessions(s, mode)?;
+            late.extend(rows.into_iter().map(|r| r + start as u32));
+            // Its items were never assigned: nothing for a table growth to follow.
+            self.slots[s].live = false;
             self.next_slot ^= 1;
             start = end;
         }
@@ -203,5 +257,60 @@ impl GpuWindowAggregator {
             return Ok(ClosedWindows::default());
         }
         self.read_closed(rows)
+    }
+}
+
+/// The rows of an input that are not late, owned (the rare path of a batch that needs several
+/// chunks and has rows behind the watermark).
+struct Kept {
+    keys: Vec<u64>,
+    ts: Vec<i64>,
+    columns: Vec<KeptColumn>,
+}
+
+enum KeptColumn {
+    Rows,
+    Int(Vec<i64>, Option<NullBuffer>),
+    Float(Vec<f64>, Option<NullBuffer>),
+}
+
+impl Kept {
+    /// `input` without rows `late` (ascending).
+    fn without(input: &AggregateInput<'_>, late: &[u32]) -> Self {
+        let mut late_rows = late.iter().copied().peekable();
+        let kept: Vec<usize> = (0..input.len())
+            .filter(|&row| late_rows.next_if_eq(&(row as u32)).is_none())
+            .collect();
+        let pick = |values: &[i64]| kept.iter().map(|&r| values[r]).collect::<Vec<_>>();
+        let nulls = |n: Option<&NullBuffer>| {
+            n.map(|n| NullBuffer::from(kept.iter().map(|&r| n.is_valid(r)).collect::<Vec<_>>()))
+        };
+        let columns = input
+            .columns
+            .iter()
+            .map(|column| match column {
+                ColumnValues::Rows => KeptColumn::Rows,
+                ColumnValues::Int(v, n) => KeptColumn::Int(pick(v), nulls(*n)),
+                ColumnValues::Float(v, n) => {
+                    KeptColumn::Float(kept.iter().map(|&r| v[r]).collect(), nulls(*n))
+                }
+            })
+            .collect();
+        Kept {
+            keys: kept.iter().map(|&r| input.keys[r]).collect(),
+            ts: pick(input.ts),
+            columns,
+        }
+    }
+
+    fn columns(&self) -> Vec<ColumnValues<'_>> {
+        self.columns
+            .iter()
+            .map(|c| match c {
+                KeptColumn::Rows => ColumnValues::Rows,
+                KeptColumn::Int(v, n) => ColumnValues::Int(v, n.as_ref()),
+                KeptColumn::Float(v, n) => ColumnValues::Float(v, n.as_ref()),
+            })
+            .collect()
     }
 }
