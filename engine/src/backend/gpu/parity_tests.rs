@@ -322,13 +322,15 @@ fn batch_sizes_around_a_workgroup() {
         return;
     };
     // One row, exactly one workgroup (256 items), one more, and not a multiple of it.
-    for batch in [1, 256, 257, 1_000] {
-        let shape = Shape {
-            rows: if batch == 1 { 300 } else { 4 * batch },
-            batch,
-            ..BASE
-        };
-        check(WINDOWS[0], shape, 7, &gpu);
+    for window in [WINDOWS[0], SESSION] {
+        for batch in [1, 256, 257, 1_000] {
+            let shape = Shape {
+                rows: if batch == 1 { 300 } else { 4 * batch },
+                batch,
+                ..BASE
+            };
+            check(window, shape, 7, &gpu);
+        }
     }
 }
 
@@ -344,7 +346,9 @@ fn batches_cut_into_many_rounds_match() {
         batch: 1_000,
         ..BASE
     };
-    check(WINDOWS[3], shape, 17, &gpu);
+    for window in [WINDOWS[3], SESSION] {
+        check(window, shape, 17, &gpu);
+    }
 }
 
 #[test]
@@ -375,7 +379,9 @@ fn keys_that_all_collide_give_the_same_answers() {
         batch: 200,
         ..BASE
     };
-    check(WINDOWS[0], shape, 5, &gpu);
+    for window in [WINDOWS[0], SESSION] {
+        check(window, shape, 5, &gpu);
+    }
 }
 
 #[test]
@@ -559,6 +565,9 @@ fn columns_that_stop_fitting_32_bits_are_uploaded_wide_from_then_on() {
 /// Session gaps: below the row spacing's disorder, around it, and spanning many rows.
 const GAPS: [i64; 3] = [25, 300, 2_000];
 
+/// The session window the shared edge-case tests run besides a tumbling or hopping one.
+const SESSION: WindowSpec = WindowSpec::Session { gap: 300 };
+
 #[test]
 fn sessions_match_the_cpu() {
     let Some(gpu) = GpuBackend::for_tests() else {
@@ -574,21 +583,6 @@ fn sessions_match_the_cpu() {
         .collect();
     // The small gaps leave rows behind the watermark alone: late; the large one rescues all.
     assert!(late[0] > 0 && late[1] > 0, "late rows per gap: {late:?}");
-}
-
-#[test]
-fn sessions_with_batch_sizes_around_a_workgroup_and_many_keys() {
-    let Some(gpu) = GpuBackend::for_tests() else {
-        return;
-    };
-    for batch in [1, 256, 257] {
-        let shape = Shape {
-            rows: if batch == 1 { 300 } else { 4 * batch },
-            batch,
-            ..BASE
-        };
-        check(WindowSpec::Session { gap: 300 }, shape, 9, &gpu);
-    }
     // Many keys over the u64 range: the bucket table grows mid-batch.
     let shape = Shape {
         keys: 5_000,
@@ -599,35 +593,6 @@ fn sessions_with_batch_sizes_around_a_workgroup_and_many_keys() {
         ..BASE
     };
     check(WindowSpec::Session { gap: 40 }, shape, 11, &gpu);
-}
-
-#[test]
-fn sessions_whose_keys_all_collide_and_rounds_cut_small() {
-    let Some(gpu) = GpuBackend::for_tests() else {
-        return;
-    };
-    let shape = Shape {
-        keys: 6,
-        rows: 400,
-        batch: 200,
-        ..BASE
-    };
-    check(
-        WindowSpec::Session { gap: 300 },
-        shape,
-        13,
-        &gpu.clone().with_colliding_hashes(),
-    );
-    let shape = Shape {
-        batch: 1_000,
-        ..BASE
-    };
-    check(
-        WindowSpec::Session { gap: 300 },
-        shape,
-        17,
-        &gpu.with_chunk_rows(77),
-    );
 }
 
 #[test]

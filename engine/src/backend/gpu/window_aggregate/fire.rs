@@ -44,16 +44,13 @@ impl GpuWindowAggregator {
         profile::add(&mut self.profile, begin, |p| &mut p.fire_wait);
         let capacity = self.capacity_for_fire("window groups")?;
         let begin = Instant::now();
-        let rows = self.rebuild(capacity, true)?;
+        let swept = self.rebuild(capacity, true)?;
         profile::add(&mut self.profile, begin, |p| &mut p.fire_sweep);
         self.lowest_window = if self.occupied == 0 {
             i64::MAX
         } else {
             first_open
         };
-        if rows == 0 {
-            return Ok(ClosedWindows::default());
-        }
-        self.read_closed(rows)
+        self.read_closed(swept)
     }
 }

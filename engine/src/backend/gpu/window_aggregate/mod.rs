@@ -95,8 +95,6 @@ pub struct GpuWindowAggregator {
     slot_map: wgpu::Buffer,
     out: wgpu::Buffer,
     out_staging: Option<wgpu::Buffer>,
-    /// Closed rows the last closing rebuild already read back.
-    closed_words: Vec<u32>,
     slots: [BatchSlot; 2],
     next_slot: usize,
     /// The last pass tag used (2..=255; 1 marks entries moved by a rebuild).
@@ -200,7 +198,6 @@ impl GpuWindowAggregator {
             slot_map: storage(device, "slot map", u64::from(capacity) * 4),
             out: storage(device, "closed groups", out_bytes(capacity, layout.stride)),
             out_staging: None,
-            closed_words: Vec::new(),
             groups,
             spare: None,
             distinct,

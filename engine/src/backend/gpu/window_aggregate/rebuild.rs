@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// What a closing rebuild wrote to `out`: its row count, and the rows themselves when they
+/// came back in the same round trip as the counters.
+#[derive(Debug, Default)]
+pub(super) struct Swept {
+    pub rows: u32,
+    pub words: Option<Vec<u32>>,
+}
+
 impl GpuWindowAggregator {
     pub(super) fn grow_distinct(&mut self, needed: u64) -> Result<()> {
         let max = self.max_distinct();
@@ -45,8 +53,8 @@ impl GpuWindowAggregator {
     }
 
     /// Moves every group into a table of `capacity` slots; with `close`, groups whose window
-    /// has fired are written to `out` instead. Returns how many were closed.
-    pub(super) fn rebuild(&mut self, capacity: u32, close: bool) -> Result<u32> {
+    /// has fired (sessions that ended) are written to `out` instead.
+    pub(super) fn rebuild(&mut self, capacity: u32, close: bool) -> Result<Swept> {
         self.tables_generation += 1;
         let stride = self.layout.stride;
         let old_capacity = self.groups.keys.capacity;
@@ -235,7 +243,7 @@ impl GpuWindowAggregator {
             self.spare_distinct = self.distinct.replace(new);
         }
         if !close {
-            return Ok(0);
+            return Ok(Swept::default());
         }
         let counters = PendingRead::start(&self.counters_staging, COUNTERS * 4, submission.clone());
         let rows = match (&self.out_staging, eager) {
@@ -246,13 +254,18 @@ impl GpuWindowAggregator {
         self.occupied = words[C_OCCUPIED];
         self.doccupied = words[C_DOCCUPIED];
         let closed = words[C_OUT];
-        self.closed_words = match (rows, &self.out_staging) {
-            (Some(rows), Some(out_staging)) => {
-                rows.finish_prefix(self.device(), out_staging, u64::from(closed) * row_bytes)?
-            }
-            _ => Vec::new(),
+        let words = match (rows, &self.out_staging) {
+            (Some(rows), Some(out_staging)) => Some(rows.finish_prefix(
+                self.device(),
+                out_staging,
+                u64::from(closed) * row_bytes,
+            )?),
+            _ => None,
         };
-        Ok(closed)
+        Ok(Swept {
+            rows: closed,
+            words: words.filter(|w| w.len() as u64 * 4 == u64::from(closed) * row_bytes),
+        })
     }
 
     /// Words per closed row in `out`: key and window index, or key, start and end.
@@ -261,7 +274,8 @@ impl GpuWindowAggregator {
         head + self.layout.stride
     }
 
-    fn fit_out_staging(&mut self, bytes: u64) {
+    /// Makes `out_staging` (the read-back buffer of closed and late rows) hold `bytes`.
+    pub(super) fn fit_out_staging(&mut self, bytes: u64) {
         if self.out_staging.as_ref().is_none_or(|b| b.size() < bytes) {
             self.out_staging = Some(staging(
                 self.device(),
@@ -271,18 +285,25 @@ impl GpuWindowAggregator {
         }
     }
 
-    /// Turns the `rows` closed groups of the last closing rebuild into the operator's shape,
-    /// reading them from `out` unless that rebuild already did.
-    pub(super) fn read_closed(&mut self, rows: u32) -> Result<ClosedWindows> {
+    /// Turns the rows a closing rebuild wrote into the operator's shape, reading them from
+    /// `out` unless the rebuild already did.
+    pub(super) fn read_closed(&mut self, swept: Swept) -> Result<ClosedWindows> {
+        let rows = swept.rows;
+        if rows == 0 {
+            return Ok(ClosedWindows::default());
+        }
         let width = self.row_width() as usize;
         let bytes = rows as u64 * width as u64 * 4;
-        let words = if self.closed_words.len() as u64 * 4 == bytes {
-            std::mem::take(&mut self.closed_words)
-        } else {
-            self.fit_out_staging(bytes);
-            match &self.out_staging {
-                Some(out_staging) => read_back(self.device(), &self.out, out_staging, bytes)?,
-                None => return Err(Error::Internal("no staging buffer for closed rows".into())),
+        let words = match swept.words {
+            Some(words) => words,
+            None => {
+                self.fit_out_staging(bytes);
+                match &self.out_staging {
+                    Some(out_staging) => read_back(self.device(), &self.out, out_staging, bytes)?,
+                    None => {
+                        return Err(Error::Internal("no staging buffer for closed rows".into()));
+                    }
+                }
             }
         };
         let rows = rows as usize;

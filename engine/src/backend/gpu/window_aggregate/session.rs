@@ -213,13 +213,12 @@ impl GpuWindowAggregator {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let staging_buffer = staging(self.device(), "late rows", u64::from(count) * 4);
-        read_back(
-            self.device(),
-            &self.late,
-            &staging_buffer,
-            u64::from(count) * 4,
-        )
+        let bytes = u64::from(count) * 4;
+        self.fit_out_staging(bytes);
+        match &self.out_staging {
+            Some(out_staging) => read_back(self.device(), &self.late, out_staging, bytes),
+            None => Err(Error::Internal("no staging buffer for late rows".into())),
+        }
     }
 
     /// Parameters every session pass shares.
@@ -249,14 +248,11 @@ impl GpuWindowAggregator {
             return Ok(ClosedWindows::default());
         }
         let capacity = self.capacity_for_fire("session buckets")?;
-        let rows = self.rebuild(capacity, true)?;
+        let swept = self.rebuild(capacity, true)?;
         if self.occupied == 0 {
             self.lowest_window = i64::MAX;
         }
-        if rows == 0 {
-            return Ok(ClosedWindows::default());
-        }
-        self.read_closed(rows)
+        self.read_closed(swept)
     }
 }
 
