@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -53,6 +54,39 @@ pub trait SourcePartition: Send {
     /// The next batch, or `None` at the end of bounded input. Unbounded partitions never
     /// return `None`; throttled ones block until their next batch is due.
     fn next_batch(&mut self) -> Result<Option<SourceBatch>>;
+
+    /// Where the partition stands after the last batch `next_batch` returned (or after the
+    /// position given to `seek`, before any batch): what a checkpoint stores so that a
+    /// restarted job reads on from exactly there. `None` means this partition cannot resume,
+    /// and a job that checkpoints refuses it before any data moves.
+    fn position(&self) -> Option<Position> {
+        None
+    }
+
+    /// Moves to `position` (one this partition's `position` returned, in an earlier run over
+    /// the same input) before the first `next_batch`: the next batch starts with the first
+    /// record after it, and locations (line numbers) continue from it.
+    fn seek(&mut self, position: Position) -> Result<()> {
+        let _ = position;
+        Err(crate::error::Error::Source {
+            name: self.name(),
+            message: "this source cannot resume from a checkpoint".into(),
+        })
+    }
+}
+
+/// How far a partition has read: what it needs to resume right after its last batch.
+///
+/// Meaning per source: text files (CSV, JSON lines) keep the byte offset of the next unread
+/// record in `offset` and the lines consumed in `records` (so line numbers continue);
+/// Parquet keeps rows consumed in both; generators keep how many events the partition has
+/// produced in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Position {
+    /// Where to resume, in the source's own unit (bytes, rows, events).
+    pub offset: u64,
+    /// Records consumed so far, good and malformed (lines for text files).
+    pub records: u64,
 }
 
 /// A batch from a partition with what the source could not parse.
