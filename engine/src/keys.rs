@@ -7,6 +7,7 @@
 //! has seen; its size is the number of distinct keys in the job.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
@@ -219,6 +220,50 @@ impl KeyEncoder {
                     .map_err(Error::arrow("decoding keys"))
             }
         }
+    }
+}
+
+impl KeyEncoder {
+    /// The dictionary's keys in id order, for a checkpoint (`None`: ids are the key values
+    /// themselves and there is nothing to save).
+    pub fn snapshot(&self) -> Result<Option<RecordBatch>> {
+        let Mode::Dictionary { rows, .. } = &self.mode else {
+            return Ok(None);
+        };
+        let ids: Vec<u64> = (0..rows.num_rows() as u64).collect();
+        let columns = self.decode(&ids)?;
+        let schema = Arc::new(Schema::new(self.fields.clone()));
+        RecordBatch::try_new(schema, columns)
+            .map(Some)
+            .map_err(Error::arrow("saving the key dictionary"))
+    }
+
+    /// Loads a dictionary [`KeyEncoder::snapshot`] saved into this fresh encoder, so every
+    /// key gets the id it had.
+    pub fn restore(&mut self, keys: &RecordBatch) -> Result<()> {
+        let Mode::Dictionary {
+            converter,
+            rows,
+            ids,
+        } = &mut self.mode
+        else {
+            return Err(Error::Internal(
+                "a key dictionary was saved for integer keys".into(),
+            ));
+        };
+        let saved = converter
+            .convert_columns(keys.columns())
+            .map_err(Error::arrow("restoring the key dictionary"))?;
+        for row in saved.iter() {
+            let id = ids.len() as u64;
+            if ids.insert(row.as_ref().into(), id).is_some() {
+                return Err(Error::Internal(
+                    "the saved key dictionary repeats a key".into(),
+                ));
+            }
+            rows.push(row);
+        }
+        Ok(())
     }
 }
 

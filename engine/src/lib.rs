@@ -42,6 +42,7 @@ pub mod prelude;
 pub mod runtime;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod watermark;
 pub mod window;
 

@@ -8,6 +8,10 @@
 pub mod cpu;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+#[cfg(test)]
+mod recovery_tests;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::fmt::Debug;
 
@@ -20,6 +24,7 @@ pub use gpu::GpuBackend;
 
 use crate::aggregate::{AggregateFunction, NumericKind};
 use crate::error::Result;
+use crate::state::StateSnapshot;
 use crate::window::WindowSpec;
 
 /// Runs the columnar math of window operators.
@@ -76,6 +81,15 @@ pub trait WindowAggregator: Send + Debug {
 
     /// How many (key, window) groups are open now.
     fn open_groups(&self) -> usize;
+
+    /// Copies the state out between micro-batches, for a checkpoint (a GPU backend reads it
+    /// back from the device; the state itself stays where it is).
+    fn snapshot(&mut self) -> Result<StateSnapshot>;
+
+    /// Loads `state`, a snapshot this backend took for the same plan, into this fresh
+    /// aggregator (nothing accumulated yet). Fails, naming the format, for state written by
+    /// another backend.
+    fn restore(&mut self, state: &StateSnapshot) -> Result<()>;
 }
 
 /// One micro-batch as a backend sees it: key ids, event times and aggregate inputs.

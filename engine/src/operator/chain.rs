@@ -4,7 +4,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::{Emitted, Operator};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::state::StateSnapshot;
 
 /// An ordered list of operators that behaves as one.
 #[derive(Debug)]
@@ -50,6 +51,45 @@ impl OperatorChain {
         self.run(Vec::new(), Some(watermark))
     }
 
+    /// Every stateful operator's state, with its position in the chain.
+    pub fn snapshot(&mut self) -> Result<Vec<(usize, StateSnapshot)>> {
+        let mut states = Vec::new();
+        for (i, operator) in self.operators.iter_mut().enumerate() {
+            if let Some(state) = operator.snapshot()? {
+                states.push((i, state));
+            }
+        }
+        Ok(states)
+    }
+
+    /// Loads states [`OperatorChain::snapshot`] returned into this fresh chain. Every stateful
+    /// operator must get its state (and no other operator any), or the job's shape changed.
+    pub fn restore(&mut self, states: &[(usize, StateSnapshot)]) -> Result<()> {
+        for (i, operator) in self.operators.iter_mut().enumerate() {
+            match states.iter().find(|(at, _)| *at == i) {
+                Some((_, state)) => operator.restore(state).map_err(|e| in_operator(e, i))?,
+                None if operator.keeps_state() => {
+                    return Err(Error::config(
+                        format!("operators[{i}]"),
+                        format!(
+                            "the `{}` operator keeps state but the checkpoint has none for it \
+                             (were operators added or reordered?)",
+                            operator.name()
+                        ),
+                    ));
+                }
+                None => {}
+            }
+        }
+        if let Some((i, _)) = states.iter().find(|(i, _)| *i >= self.operators.len()) {
+            return Err(Error::config(
+                "operators",
+                format!("the checkpoint has state for operators[{i}], which this job lacks"),
+            ));
+        }
+        Ok(())
+    }
+
     fn run(&mut self, input: Vec<RecordBatch>, watermark: Option<i64>) -> Result<Emitted> {
         let mut carry = input;
         let mut late = Vec::new();
@@ -68,5 +108,16 @@ impl OperatorChain {
             batches: carry,
             late,
         })
+    }
+}
+
+/// Names the operator in a restore error about the job's settings.
+fn in_operator(error: Error, i: usize) -> Error {
+    match error {
+        Error::Config { key, message } if key == "checkpoint" => Error::Config {
+            key: format!("operators[{i}]"),
+            message,
+        },
+        other => other,
     }
 }

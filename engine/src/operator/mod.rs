@@ -20,7 +20,8 @@ pub use filter::FilterOperator;
 pub use project::ProjectOperator;
 pub use window_aggregate::{WindowAggregateOperator, WindowAggregateSpec};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::state::StateSnapshot;
 
 /// One step of a pipeline.
 pub trait Operator: Send + Debug {
@@ -41,6 +42,31 @@ pub trait Operator: Send + Debug {
     /// Where the operator's math runs, for operators that use a backend.
     fn placement(&self) -> Option<&str> {
         None
+    }
+
+    /// Whether the operator keeps state across micro-batches (and so in checkpoints).
+    fn keeps_state(&self) -> bool {
+        false
+    }
+
+    /// The operator's state for a checkpoint, taken between micro-batches (`None`: the
+    /// operator keeps no state).
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        Ok(None)
+    }
+
+    /// Loads state that `snapshot` returned in an earlier run into this fresh operator.
+    /// Fails with a message saying what differs when the job changed incompatibly.
+    fn restore(&mut self, state: &StateSnapshot) -> Result<()> {
+        Err(Error::Config {
+            key: "checkpoint".into(),
+            message: format!(
+                "the saved state has `{}` state for the `{}` operator, which keeps none \
+                 (were the operators reordered?)",
+                state.format,
+                self.name()
+            ),
+        })
     }
 }
 

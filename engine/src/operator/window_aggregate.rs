@@ -4,6 +4,8 @@
 //! Each (key, window) row is emitted exactly once, when the watermark reaches `window_end`,
 //! sorted by `window_end`, `window_start`, then key (first appearance order for non-integer keys).
 
+mod checkpoint;
+
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
@@ -35,6 +37,7 @@ pub struct WindowAggregateSpec {
 /// Windowed aggregation over keyed rows, state held by a [`Backend`].
 #[derive(Debug)]
 pub struct WindowAggregateOperator {
+    spec: WindowAggregateSpec,
     keys: KeyEncoder,
     time_index: usize,
     inputs: Vec<Option<(usize, NumericKind)>>,
@@ -106,6 +109,7 @@ impl WindowAggregateOperator {
         };
         let state = backend.window_aggregator(&plan)?;
         Ok(WindowAggregateOperator {
+            spec: spec.clone(),
             placement: backend.placement(&plan),
             keys,
             time_index,
@@ -244,6 +248,18 @@ impl Operator for WindowAggregateOperator {
             );
         }
         Ok(())
+    }
+
+    fn keeps_state(&self) -> bool {
+        true
+    }
+
+    fn snapshot(&mut self) -> Result<Option<crate::state::StateSnapshot>> {
+        self.save().map(Some)
+    }
+
+    fn restore(&mut self, state: &crate::state::StateSnapshot) -> Result<()> {
+        self.load(state)
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitted) -> Result<()> {

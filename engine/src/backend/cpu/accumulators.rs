@@ -3,6 +3,10 @@
 //! Updates are two-phase (as in DataFusion's grouped accumulators): the caller first maps rows
 //! to slots, then each aggregate folds its whole input column into its vector in one tight loop.
 
+mod state;
+
+pub use state::{StateColumns, state_fields};
+
 use std::collections::HashSet;
 use std::sync::Arc;
 

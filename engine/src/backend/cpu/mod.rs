@@ -4,6 +4,7 @@
 mod accumulators;
 mod partition;
 mod session_window;
+mod state;
 mod window_aggregate;
 
 use std::sync::Arc;

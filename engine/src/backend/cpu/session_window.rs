@@ -14,9 +14,11 @@ use rayon::prelude::*;
 use super::accumulators::Accumulators;
 use super::in_pool;
 use super::partition::{BuildKeyHasher, partition_of};
+use super::state::{GroupsIn, GroupsOut};
 use super::window_aggregate::concat_columns;
 use crate::backend::{AggregateInput, ClosedWindows, WindowAggregatePlan, WindowAggregator};
 use crate::error::Result;
+use crate::state::StateSnapshot;
 use crate::window::WindowSpec;
 
 /// Session state for one operator.
@@ -236,7 +238,46 @@ impl WindowAggregator for CpuSessionAggregator {
     fn open_groups(&self) -> usize {
         self.partitions.iter().map(|p| p.open).sum()
     }
+
+    fn snapshot(&mut self) -> Result<StateSnapshot> {
+        let mut out = GroupsOut::default();
+        for partition in &self.partitions {
+            let mut slots = Vec::with_capacity(partition.open);
+            for (&key, list) in &partition.sessions {
+                for s in list {
+                    out.keys.push(key);
+                    out.starts.push(s.start);
+                    out.ends.push(s.end);
+                    slots.push(s.slot);
+                }
+            }
+            out.parts.push(partition.accumulators.state_columns(&slots));
+        }
+        out.into_snapshot(STATE_FORMAT, &self.plan, self.fired_through)
+    }
+
+    fn restore(&mut self, state: &StateSnapshot) -> Result<()> {
+        let (groups, meta) = GroupsIn::read(state, STATE_FORMAT, &self.plan)?;
+        let count = self.partitions.len();
+        for (row, &key) in groups.keys.iter().enumerate() {
+            let partition = &mut self.partitions[partition_of(key, count)];
+            let slot = partition.accumulators.push_state(&groups.accumulators, row);
+            let (start, end) = (groups.starts[row], groups.ends[row]);
+            partition
+                .sessions
+                .entry(key)
+                .or_default()
+                .push(Session { start, end, slot });
+            partition.open += 1;
+            partition.min_end = partition.min_end.min(end);
+        }
+        self.fired_through = meta.fired_through;
+        Ok(())
+    }
 }
+
+/// The layout of this aggregator's checkpoint state (`cpu/state.rs`).
+const STATE_FORMAT: &str = "cpu-session/1";
 
 #[cfg(test)]
 mod tests {

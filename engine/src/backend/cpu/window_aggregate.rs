@@ -12,8 +12,10 @@ use rayon::prelude::*;
 use super::accumulators::Accumulators;
 use super::in_pool;
 use super::partition::{BuildKeyHasher, partition_of};
+use super::state::{GroupsIn, GroupsOut};
 use crate::backend::{AggregateInput, ClosedWindows, WindowAggregatePlan, WindowAggregator};
 use crate::error::{Error, Result};
+use crate::state::StateSnapshot;
 use crate::window::WindowStarts;
 
 /// Aligned-window state for one operator.
@@ -231,7 +233,42 @@ impl WindowAggregator for CpuWindowAggregator {
             .map(|w| w.keys.len())
             .sum()
     }
+
+    fn snapshot(&mut self) -> Result<StateSnapshot> {
+        let mut out = GroupsOut::default();
+        for window in self.partitions.iter().flat_map(|p| &p.windows) {
+            let n = window.keys.len();
+            out.keys.extend_from_slice(&window.keys);
+            out.starts.extend(std::iter::repeat_n(window.start, n));
+            out.ends.extend(std::iter::repeat_n(
+                window.start.saturating_add(self.size),
+                n,
+            ));
+            let slots: Vec<u32> = (0..n as u32).collect();
+            out.parts.push(window.accumulators.state_columns(&slots));
+        }
+        out.into_snapshot(STATE_FORMAT, &self.plan, self.fired_through)
+    }
+
+    fn restore(&mut self, state: &StateSnapshot) -> Result<()> {
+        let (groups, meta) = GroupsIn::read(state, STATE_FORMAT, &self.plan)?;
+        let count = self.partitions.len();
+        for (row, (&key, &start)) in groups.keys.iter().zip(groups.starts).enumerate() {
+            let partition = &mut self.partitions[partition_of(key, count)];
+            let mut cached = usize::MAX;
+            let w = partition.window_for(start, &self.plan.aggregates, &mut cached);
+            let window = &mut partition.windows[w];
+            let slot = window.accumulators.push_state(&groups.accumulators, row);
+            window.slots.insert(key, slot);
+            window.keys.push(key);
+        }
+        self.fired_through = meta.fired_through;
+        Ok(())
+    }
 }
+
+/// The layout of this aggregator's checkpoint state (`cpu/state.rs`).
+const STATE_FORMAT: &str = "cpu-window/1";
 
 /// Concatenates per-window aggregate arrays column-wise; `columns` says how many there are.
 pub(super) fn concat_columns(

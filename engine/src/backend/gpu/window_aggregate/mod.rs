@@ -16,6 +16,7 @@ mod profile;
 mod rebuild;
 mod round;
 mod session;
+mod snapshot;
 
 use batch_upload::Narrow;
 use session::SessionMode;
@@ -393,5 +394,13 @@ impl WindowAggregator for GpuWindowAggregator {
 
     fn open_groups(&self) -> usize {
         self.occupied as usize
+    }
+
+    fn snapshot(&mut self) -> Result<crate::state::StateSnapshot> {
+        self.take_snapshot()
+    }
+
+    fn restore(&mut self, state: &crate::state::StateSnapshot) -> Result<()> {
+        self.load_snapshot(state)
     }
 }
