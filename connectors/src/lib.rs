@@ -3,7 +3,8 @@
 //! - [`SourceSpec`] builds a seeded [`GeneratorSource`] or a file source ([`CsvSource`],
 //!   [`JsonlSource`], [`ParquetSource`]) that turns unparsable records into dead letters;
 //! - [`SinkSpec`] builds a sink: [`StdoutSink`], [`CsvSink`], [`JsonlSink`], [`ParquetSink`] or
-//!   [`DiscardSink`].
+//!   [`DiscardSink`]; for jobs with checkpoints, [`SinkSpec::build_exactly_once`] makes the file
+//!   sinks publish one part file per checkpoint epoch, once that checkpoint has committed.
 //!
 //! ```no_run
 //! use std::path::Path;

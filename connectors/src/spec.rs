@@ -15,7 +15,7 @@ use sluice_engine::{Error, Result};
 
 use crate::file::{CsvSource, JsonlSource, ParquetSource};
 use crate::generator::GeneratorSource;
-use crate::sink::{CsvSink, DiscardSink, JsonlSink, ParquetSink, StdoutSink};
+use crate::sink::{CsvSink, DiscardSink, JsonlSink, ParquetSink, PartSink, StdoutSink};
 
 /// Where a job's events come from: `[source]` with `type = "generator" | "csv" | "jsonl" | "parquet"`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -242,7 +242,7 @@ pub enum SinkSpec {
         #[serde(default)]
         format: StdoutFormat,
     },
-    /// One CSV file.
+    /// One CSV file (exactly-once: a folder of parts, see [`SinkSpec::build_exactly_once`]).
     Csv {
         /// The file to write (parent folders are created).
         path: String,
@@ -250,12 +250,12 @@ pub enum SinkSpec {
         #[serde(default = "default_true")]
         header: bool,
     },
-    /// One JSON-lines file.
+    /// One JSON-lines file (exactly-once: a folder of parts).
     Jsonl {
         /// The file to write (parent folders are created).
         path: String,
     },
-    /// Parquet output.
+    /// Parquet output (exactly-once: a folder of parts, several per epoch with `rotate_rows`).
     Parquet {
         /// The file to write; with `rotate_rows`, the folder that receives `part-00000.parquet`, ...
         path: String,
@@ -281,12 +281,7 @@ pub enum StdoutFormat {
 impl SinkSpec {
     /// Builds the sink for batches of `schema`; relative paths are resolved against `base_dir`.
     pub fn build(&self, schema: SchemaRef, base_dir: &Path) -> Result<Box<dyn Sink>> {
-        let resolve = |path: &str| -> Result<PathBuf> {
-            if path.trim().is_empty() {
-                return Err(Error::config("sink.path", "must not be empty"));
-            }
-            Ok(base_dir.join(path))
-        };
+        let resolve = |path: &str| resolve_path(base_dir, path);
         Ok(match self {
             SinkSpec::Stdout { format } => Box::new(StdoutSink::new(*format)),
             SinkSpec::Csv { path, header } => {
@@ -302,11 +297,48 @@ impl SinkSpec {
             SinkSpec::Discard => Box::new(DiscardSink::new()),
         })
     }
+
+    /// Builds the sink for a job with checkpoints, where output must appear exactly once.
+    ///
+    /// File sinks become transactional: `path` names a folder that receives one part per
+    /// checkpoint epoch, `part-{epoch:08}.csv` (`.jsonl`, `.parquet`; with `rotate_rows`,
+    /// `part-{epoch:08}-{n:03}.parquet`), staged in `path/_staging/` until the checkpoint
+    /// commits. `stdout` and `discard` are built as by [`SinkSpec::build`]: they write through,
+    /// so after a restart they may repeat what they wrote since the last checkpoint
+    /// (at-least-once).
+    pub fn build_exactly_once(&self, schema: SchemaRef, base_dir: &Path) -> Result<Box<dyn Sink>> {
+        let resolve = |path: &str| resolve_path(base_dir, path);
+        Ok(match self {
+            SinkSpec::Stdout { .. } | SinkSpec::Discard => self.build(schema, base_dir)?,
+            SinkSpec::Csv { path, header } => Box::new(PartSink::<CsvSink>::create(
+                resolve(path)?,
+                (schema, *header),
+                None,
+            )?),
+            SinkSpec::Jsonl { path } => {
+                Box::new(PartSink::<JsonlSink>::create(resolve(path)?, schema, None)?)
+            }
+            SinkSpec::Parquet { path, rotate_rows } => Box::new(PartSink::<ParquetSink>::create(
+                resolve(path)?,
+                schema,
+                *rotate_rows,
+            )?),
+        })
+    }
+}
+
+/// `path` of a sink, resolved against `base_dir`.
+fn resolve_path(base_dir: &Path, path: &str) -> Result<PathBuf> {
+    if path.trim().is_empty() {
+        return Err(Error::config("sink.path", "must not be empty"));
+    }
+    Ok(base_dir.join(path))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn a_generator_table_fills_in_defaults() {
@@ -393,6 +425,62 @@ mod tests {
         };
         let schema = std::sync::Arc::new(arrow::datatypes::Schema::empty());
         let err = spec.build(schema, Path::new(".")).expect_err("rotate 0");
+        assert_eq!(err.to_string(), "sink.rotate_rows: must be at least 1");
+    }
+
+    #[test]
+    fn exactly_once_file_sinks_publish_parts_in_a_folder() {
+        use arrow::array::{ArrayRef, Int64Array, RecordBatch};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let batch = RecordBatch::try_from_iter([(
+            "id",
+            Arc::new(Int64Array::from(vec![4, 5])) as ArrayRef,
+        )])
+        .expect("batch");
+        let spec: SinkSpec = toml::from_str("type = \"csv\"\npath = \"out/o\"").expect("csv");
+        let mut sink = spec
+            .build_exactly_once(batch.schema(), dir.path())
+            .expect("build");
+        assert!(sink.transactional());
+        sink.write(&batch).expect("write");
+        let staged = sink.prepare(1).expect("prepare").expect("staged");
+        sink.commit(&staged).expect("commit");
+        let part = dir.path().join("out/o/part-00000001.csv");
+        assert_eq!(std::fs::read_to_string(part).expect("read"), "id\n4\n5\n");
+
+        for text in [
+            "type = \"jsonl\"\npath = \"j\"",
+            "type = \"parquet\"\npath = \"p\"\nrotate_rows = 3",
+        ] {
+            let spec: SinkSpec = toml::from_str(text).expect("spec");
+            let sink = spec.build_exactly_once(batch.schema(), dir.path());
+            assert!(sink.expect("build").transactional(), "{text}");
+        }
+        assert!(dir.path().join("j/_staging").is_dir());
+        assert!(dir.path().join("p/_staging").is_dir());
+    }
+
+    #[test]
+    fn exactly_once_stdout_and_discard_write_through() {
+        let schema = Arc::new(arrow::datatypes::Schema::empty());
+        for spec in [
+            SinkSpec::Discard,
+            SinkSpec::Stdout {
+                format: StdoutFormat::Jsonl,
+            },
+        ] {
+            let sink = spec
+                .build_exactly_once(schema.clone(), Path::new("."))
+                .expect("build");
+            assert!(!sink.transactional(), "{spec:?}");
+        }
+        let spec = SinkSpec::Parquet {
+            path: "o".into(),
+            rotate_rows: Some(0),
+        };
+        let err = spec
+            .build_exactly_once(schema, Path::new("."))
+            .expect_err("rotate 0");
         assert_eq!(err.to_string(), "sink.rotate_rows: must be at least 1");
     }
 }

@@ -1,4 +1,4 @@
-//! The `jsonl` sink: one JSON object per row in one file.
+//! The `jsonl` sink: one JSON object per row in one file; also a part of exactly-once output.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -10,6 +10,7 @@ use arrow::json::LineDelimitedWriter;
 use sluice_engine::sink::Sink;
 use sluice_engine::{Error, Result};
 
+use super::parts::PartWriter;
 use super::{create_file, sink_error};
 
 /// Writes batches as JSON lines to one file.
@@ -54,6 +55,21 @@ impl Sink for JsonlSink {
     }
 }
 
+impl PartWriter for JsonlSink {
+    const EXTENSION: &'static str = "jsonl";
+    type Options = SchemaRef;
+
+    fn create_part(path: PathBuf, schema: &Self::Options) -> Result<Self> {
+        JsonlSink::create(path, schema.clone())
+    }
+
+    fn finish_part(&mut self) -> Result<()> {
+        self.close()?;
+        let file = self.writer.get_ref().get_ref();
+        file.sync_all().map_err(Error::io(&self.path))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +96,73 @@ mod tests {
         sink.close().expect("close");
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(text, "{\"k\":\"a\",\"v\":1.5}\n{\"v\":-2.0}\n");
+    }
+
+    #[test]
+    fn exactly_once_parts_read_back_in_epoch_order() {
+        use crate::sink::parts::{PartSink, published};
+        use arrow::array::Int64Array;
+        use arrow::json::ReaderBuilder;
+
+        let batch = |ids: Vec<i64>, names: Vec<Option<&str>>| {
+            RecordBatch::try_from_iter([
+                ("id", Arc::new(Int64Array::from(ids)) as ArrayRef),
+                ("name", Arc::new(StringArray::from(names)) as ArrayRef),
+            ])
+            .expect("batch")
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        let epochs = [
+            vec![batch(vec![1, 2], vec![Some("a"), None])],
+            vec![],
+            vec![
+                batch(vec![3], vec![Some("c")]),
+                batch(vec![4], vec![Some("d")]),
+            ],
+        ];
+        // The first batch has a null name, so its schema says the column is nullable.
+        let schema = epochs[0][0].schema();
+        let mut sink =
+            PartSink::<JsonlSink>::create(out.clone(), schema.clone(), None).expect("create");
+        for (epoch, batches) in (1..).zip(&epochs) {
+            for b in batches {
+                sink.write(b).expect("write");
+            }
+            match sink.prepare(epoch).expect("prepare") {
+                Some(staged) => sink.commit(&staged).expect("commit"),
+                None => assert!(batches.is_empty(), "epoch {epoch} staged nothing"),
+            }
+        }
+        sink.close().expect("close");
+
+        let names = published(&out);
+        assert_eq!(names, ["part-00000001.jsonl", "part-00000003.jsonl"]);
+        let mut ids = Vec::new();
+        let mut texts = Vec::new();
+        for name in &names {
+            let file = std::fs::File::open(out.join(name)).expect("open");
+            let reader = ReaderBuilder::new(schema.clone())
+                .build(std::io::BufReader::new(file))
+                .expect("reader");
+            for b in reader {
+                let b = b.expect("batch");
+                let id = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("ids");
+                let text = b
+                    .column(1)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("names");
+                ids.extend(id.values().iter().copied());
+                texts.extend(text.iter().map(|t| t.map(str::to_string)));
+            }
+        }
+        assert_eq!(ids, [1, 2, 3, 4]);
+        let expected = [Some("a"), None, Some("c"), Some("d")].map(|t| t.map(str::to_string));
+        assert_eq!(texts, expected);
     }
 }

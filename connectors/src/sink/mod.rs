@@ -1,12 +1,14 @@
 //! Sinks: where a job's output batches go (stdout, CSV, JSON lines, Parquet, nowhere).
 //!
 //! File sinks create their file and its parent folders when built, so a bad path fails before
-//! any data moves, and every error names the path.
+//! any data moves, and every error names the path. Each file sink writes either one file
+//! directly or, through [`PartSink`], exactly-once part files published per checkpoint epoch.
 
 mod csv;
 mod discard;
 mod jsonl;
 mod parquet;
+mod parts;
 mod stdout;
 
 use std::fs::File;
@@ -19,6 +21,7 @@ pub use csv::CsvSink;
 pub use discard::DiscardSink;
 pub use jsonl::JsonlSink;
 pub use parquet::ParquetSink;
+pub(crate) use parts::PartSink;
 pub use stdout::StdoutSink;
 
 /// Creates (or truncates) `path` and its parent folders, buffered.

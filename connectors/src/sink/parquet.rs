@@ -1,4 +1,5 @@
-//! The `parquet` sink: one Snappy-compressed file, or numbered part files of at most N rows.
+//! The `parquet` sink: one Snappy-compressed file, or numbered part files of at most N rows (also
+//! one part of exactly-once output).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use parquet::file::properties::WriterProperties;
 use sluice_engine::sink::Sink;
 use sluice_engine::{Error, Result};
 
+use super::parts::PartWriter;
 use super::sink_error;
 
 /// Writes batches to Parquet. With rotation, `path` is a folder of `part-00000.parquet`, ...
@@ -147,5 +149,138 @@ impl Sink for ParquetSink {
             self.open_next()?;
         }
         self.finish_file()
+    }
+}
+
+/// As a part of exactly-once output, a single-file sink; `PartSink` does the rotation, so that
+/// parts never span two epochs.
+impl PartWriter for ParquetSink {
+    const EXTENSION: &'static str = "parquet";
+    type Options = SchemaRef;
+
+    fn create_part(path: PathBuf, schema: &Self::Options) -> Result<Self> {
+        ParquetSink::create(path, schema.clone(), None)
+    }
+
+    fn finish_part(&mut self) -> Result<()> {
+        if let Some((path, mut writer)) = self.writer.take() {
+            writer.finish().map_err(sink_error(&path))?;
+            writer.inner().sync_all().map_err(Error::io(&path))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::parts::{PartSink, STAGING, published};
+    use arrow::array::{ArrayRef, Int64Array};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::sync::Arc;
+
+    fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
+        let ids: Vec<i64> = ids.collect();
+        RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from(ids)) as ArrayRef)])
+            .expect("batch")
+    }
+
+    /// The ids in `dir/name`, and the number of rows its footer records.
+    fn read_ids(path: &Path) -> Vec<i64> {
+        let file = File::open(path).expect("open");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("footer")
+            .build()
+            .expect("reader");
+        let mut ids = Vec::new();
+        for b in reader {
+            let b = b.expect("batch");
+            let id = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("ids");
+            ids.extend(id.values().iter().copied());
+        }
+        ids
+    }
+
+    /// Writes `epochs` (batches per epoch), preparing and committing each; the staged row
+    /// counts per epoch that staged anything.
+    fn run(sink: &mut PartSink<ParquetSink>, epochs: &[Vec<RecordBatch>]) -> Vec<Vec<u64>> {
+        let mut rows = Vec::new();
+        for (epoch, batches) in (1..).zip(epochs) {
+            for b in batches {
+                sink.write(b).expect("write");
+            }
+            match sink.prepare(epoch).expect("prepare") {
+                Some(staged) => {
+                    sink.commit(&staged).expect("commit");
+                    rows.push(staged.parts.iter().map(|p| p.rows).collect());
+                }
+                None => assert!(batches.is_empty(), "epoch {epoch} staged nothing"),
+            }
+        }
+        sink.close().expect("close");
+        rows
+    }
+
+    #[test]
+    fn exactly_once_parts_read_back_in_epoch_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        let mut sink = PartSink::<ParquetSink>::create(out.clone(), batch(0..0).schema(), None)
+            .expect("create");
+        let rows = run(
+            &mut sink,
+            &[vec![batch(0..3), batch(3..5)], vec![], vec![batch(5..9)]],
+        );
+        assert_eq!(rows, [vec![5], vec![4]]);
+        let names = published(&out);
+        assert_eq!(names, ["part-00000001.parquet", "part-00000003.parquet"]);
+        let ids: Vec<i64> = names.iter().flat_map(|n| read_ids(&out.join(n))).collect();
+        assert_eq!(ids, (0..9).collect::<Vec<_>>());
+        assert_eq!(published(&out.join(STAGING)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn exactly_once_parts_rotate_within_an_epoch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        let mut sink = PartSink::<ParquetSink>::create(out.clone(), batch(0..0).schema(), Some(2))
+            .expect("create");
+        let rows = run(
+            &mut sink,
+            &[vec![batch(0..3), batch(3..5)], vec![batch(5..6)]],
+        );
+        assert_eq!(rows, [vec![2, 2, 1], vec![1]]);
+        let names = published(&out);
+        assert_eq!(
+            names,
+            [
+                "part-00000001-000.parquet",
+                "part-00000001-001.parquet",
+                "part-00000001-002.parquet",
+                "part-00000002-000.parquet"
+            ]
+        );
+        let parts: Vec<Vec<i64>> = names.iter().map(|n| read_ids(&out.join(n))).collect();
+        assert_eq!(parts, [vec![0, 1], vec![2, 3], vec![4], vec![5]]);
+    }
+
+    #[test]
+    fn an_unfinished_part_is_never_published() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        let schema = batch(0..0).schema();
+        let mut first =
+            PartSink::<ParquetSink>::create(out.clone(), schema.clone(), Some(2)).expect("create");
+        first.write(&batch(0..3)).expect("write"); // one full part, one open: no footer yet
+        drop(first);
+        let mut second =
+            PartSink::<ParquetSink>::create(out.clone(), schema, Some(2)).expect("create");
+        second.recover(0, &[]).expect("recover");
+        assert_eq!(published(&out), Vec::<String>::new());
+        assert_eq!(published(&out.join(STAGING)), Vec::<String>::new());
     }
 }
