@@ -199,7 +199,10 @@ impl<F: TextFormat> SourcePartition for TextPartition<F> {
     /// The position is checked now (a line must end just before it), so that a file changed
     /// since the checkpoint fails the restore; the file is opened again on the first batch.
     fn seek(&mut self, position: Position) -> Result<()> {
-        RecordReader::open_at(&self.path, self.format.quoted_newlines(), position)?;
+        // A pipe can be read only once: it is checked when the first batch opens it.
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.is_file()) {
+            RecordReader::open_at(&self.path, self.format.quoted_newlines(), position)?;
+        }
         self.position = position;
         self.reader = None;
         self.done = false;
