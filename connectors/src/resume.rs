@@ -16,9 +16,10 @@ pub(crate) type Open<'a> = &'a dyn Fn() -> Vec<Box<dyn SourcePartition>>;
 pub(crate) struct Flat {
     pub rows: Option<RecordBatch>,
     pub dead_letters: Vec<DeadLetter>,
-    /// Row locations, and how many batches carried none.
+    /// The row locations of the batches that carry them.
     pub locations: Vec<u64>,
-    pub without_locations: usize,
+    /// The rows of batches without locations (generators).
+    pub rows_without_locations: usize,
 }
 
 /// Joins `batches` into one [`Flat`].
@@ -37,7 +38,11 @@ pub(crate) fn flatten<'a>(batches: impl IntoIterator<Item = &'a SourceBatch>) ->
             .iter()
             .flat_map(|b| b.locations.as_deref().unwrap_or(&[]).to_vec())
             .collect(),
-        without_locations: batches.iter().filter(|b| b.locations.is_none()).count(),
+        rows_without_locations: batches
+            .iter()
+            .filter(|b| b.locations.is_none())
+            .map(|b| b.batch.num_rows())
+            .sum(),
     }
 }
 
