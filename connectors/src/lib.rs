@@ -30,6 +30,8 @@
 
 mod file;
 mod generator;
+#[cfg(test)]
+mod resume;
 mod sink;
 mod spec;
 

@@ -368,4 +368,49 @@ mod tests {
             "expected one JSON object per line, found 2"
         );
     }
+
+    #[test]
+    fn json_lines_with_bad_lines_resume_at_every_batch_boundary() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.jsonl");
+        // Two more lines than EVENTS: a blank last line and, before it, two objects on one line.
+        let text = format!("{EVENTS}\n{{\"id\":7}} {{\"id\":8}}\n\n");
+        std::fs::write(&path, text).expect("write");
+        let columns = [
+            ColumnSpec {
+                name: "ts".into(),
+                column_type: ColumnType::Timestamp,
+            },
+            ColumnSpec {
+                name: "id".into(),
+                column_type: ColumnType::Int64,
+            },
+        ];
+        for batch_rows in [1, 2, 3] {
+            let open = || {
+                let source =
+                    JsonlSource::new("events", vec![path.clone()], &columns, None).expect("source");
+                let ctx = SourceContext {
+                    batch_rows,
+                    projection: Some(vec![1]),
+                };
+                Box::new(source).open(&ctx).expect("open")
+            };
+            let read = crate::resume::assert_resumes_everywhere(&open);
+            let flat = crate::resume::flatten(&read[0]);
+            assert_eq!(flat.locations, vec![1, 4, 6], "batch_rows {batch_rows}");
+            let bad: Vec<Location> = flat.dead_letters.iter().map(|d| d.location).collect();
+            assert_eq!(
+                bad,
+                vec![Location::Line(2), Location::Line(5), Location::Line(7)]
+            );
+            let rows = flat.rows.expect("rows");
+            let ids = rows
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("id");
+            assert_eq!(ids.values().to_vec(), vec![1, 3, 5]);
+        }
+    }
 }

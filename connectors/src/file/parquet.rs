@@ -1,4 +1,7 @@
 //! Parquet files sharing one schema, each read as one partition with row-number locations.
+//!
+//! A partition's position is the rows it has returned; resuming skips whole row groups by the
+//! footer's row counts and then rows inside the first group left, without decoding the skipped.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -9,7 +12,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::errors::ParquetError;
-use sluice_engine::source::{Source, SourceBatch, SourceContext, SourcePartition};
+use sluice_engine::source::{Position, Source, SourceBatch, SourceContext, SourcePartition};
 use sluice_engine::{Error, Result};
 
 use super::paths;
@@ -138,7 +141,8 @@ struct ParquetPartition {
     batch_rows: usize,
     /// Opened on the first `next_batch`.
     reader: Option<ParquetRecordBatchReader>,
-    /// Rows read so far.
+    /// Rows read so far, in this run and before a `seek`: where the reader starts and the
+    /// location of the next row.
     rows: u64,
     done: bool,
 }
@@ -149,10 +153,28 @@ impl ParquetPartition {
             let file = File::open(&self.path).map_err(Error::io(&self.path))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(parquet_error(&self.path))?;
-            let reader = builder
-                .with_batch_size(self.batch_rows)
-                .build()
-                .map_err(parquet_error(&self.path))?;
+            let group_rows = builder
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|g| u64::try_from(g.num_rows()).unwrap_or(0));
+            let (groups, skip) = start_at(group_rows, self.rows).ok_or_else(|| Error::Source {
+                name: self.name(),
+                message: format!(
+                    "cannot resume after row {}: the file has fewer rows; has it changed since \
+                     the checkpoint?",
+                    self.rows
+                ),
+            })?;
+            let mut builder = builder
+                .with_row_groups(groups)
+                .with_batch_size(self.batch_rows);
+            if skip > 0 {
+                let skip = usize::try_from(skip)
+                    .map_err(|_| Error::Internal("a row group's row count overflows".into()))?;
+                builder = builder.with_offset(skip);
+            }
+            let reader = builder.build().map_err(parquet_error(&self.path))?;
             self.reader = Some(reader);
         }
         self.reader
@@ -214,6 +236,50 @@ impl SourcePartition for ParquetPartition {
             locations: Some(locations),
         }))
     }
+
+    /// Rows returned so far, in both fields.
+    fn position(&self) -> Option<Position> {
+        Some(Position {
+            offset: self.rows,
+            records: self.rows,
+        })
+    }
+
+    /// Starts the next batch at row `position.offset`; a position beyond the file's rows is
+    /// refused when the first batch opens the file.
+    fn seek(&mut self, position: Position) -> Result<()> {
+        if position.offset != position.records {
+            return Err(Error::Source {
+                name: self.name(),
+                message: format!(
+                    "cannot resume at {position:?}: a Parquet position counts rows in both fields"
+                ),
+            });
+        }
+        self.rows = position.offset;
+        self.reader = None;
+        self.done = false;
+        Ok(())
+    }
+}
+
+/// The row groups left after skipping `rows` (given each group's row count), and the rows to
+/// skip inside the first of them; `None` when there are fewer rows than that.
+fn start_at(group_rows: impl Iterator<Item = u64>, rows: u64) -> Option<(Vec<usize>, u64)> {
+    let mut skip = rows;
+    let mut groups = Vec::new();
+    for (i, count) in group_rows.enumerate() {
+        if groups.is_empty() && skip >= count {
+            skip -= count;
+        } else {
+            groups.push(i);
+        }
+    }
+    // Rows left to skip with no group left to skip them in: the file is shorter than that.
+    if groups.is_empty() && skip > 0 {
+        return None;
+    }
+    Some((groups, skip))
 }
 
 #[cfg(test)]
@@ -349,5 +415,97 @@ mod tests {
                 .contains("b.parquet has columns [ts: Timestamp(ms, \"UTC\"), segment_id: Int64]"),
             "{err}"
         );
+    }
+
+    /// Writes `batch` to `path` in row groups of at most `group_rows` rows.
+    fn write_groups(path: &Path, batch: &RecordBatch, group_rows: usize) {
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::WriterProperties;
+        let properties = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(group_rows))
+            .build();
+        let file = File::create(path).expect("create");
+        let mut writer =
+            ArrowWriter::try_new(file, batch.schema(), Some(properties)).expect("writer");
+        writer.write(batch).expect("write");
+        writer.close().expect("close");
+    }
+
+    #[test]
+    fn files_of_several_row_groups_resume_at_every_batch_boundary() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let original = telemetry(40);
+        let (a, b) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
+        // 40 rows as 7 + 7 + 7 + 7 + 7 + 5, and 9 rows as 4 + 4 + 1.
+        write_groups(&a, &original, 7);
+        write_groups(&b, &original.slice(10, 9), 4);
+        let groups = |path: &Path| {
+            let file = File::open(path).expect("open");
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("footer");
+            builder.metadata().num_row_groups()
+        };
+        assert_eq!((groups(&a), groups(&b)), (6, 3));
+        for batch_rows in [3, 7, 16] {
+            let open = || {
+                let files = vec![a.clone(), b.clone()];
+                let source = ParquetSource::new("t", files, &[], None).expect("source");
+                let ctx = SourceContext {
+                    batch_rows,
+                    projection: Some(vec![0, 4]),
+                };
+                Box::new(source).open(&ctx).expect("open")
+            };
+            let read = crate::resume::assert_resumes_everywhere(&open);
+            let (first, second) = (
+                crate::resume::flatten(&read[0]),
+                crate::resume::flatten(&read[1]),
+            );
+            assert_eq!(
+                first.rows.as_ref(),
+                Some(&original),
+                "batch_rows {batch_rows}"
+            );
+            assert_eq!(first.locations, (0..40).collect::<Vec<u64>>());
+            assert_eq!(second.rows, Some(original.slice(10, 9)));
+            assert_eq!(second.locations, (0..9).collect::<Vec<u64>>());
+        }
+    }
+
+    #[test]
+    fn start_at_skips_whole_row_groups_then_rows() {
+        let groups = || [7u64, 0, 7, 5].into_iter();
+        assert_eq!(start_at(groups(), 0), Some((vec![0, 1, 2, 3], 0)));
+        assert_eq!(start_at(groups(), 3), Some((vec![0, 1, 2, 3], 3)));
+        // The empty group right after the first one is skipped with it.
+        assert_eq!(start_at(groups(), 7), Some((vec![2, 3], 0)));
+        assert_eq!(start_at(groups(), 10), Some((vec![2, 3], 3)));
+        assert_eq!(start_at(groups(), 14), Some((vec![3], 0)));
+        assert_eq!(start_at(groups(), 19), Some((vec![], 0)));
+        assert_eq!(start_at(groups(), 20), None);
+    }
+
+    #[test]
+    fn a_position_past_the_last_row_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.parquet");
+        write_groups(&path, &telemetry(5), 2);
+        let open = || {
+            let source = ParquetSource::new("a", vec![path.clone()], &[], None).expect("source");
+            Box::new(source)
+                .open(&SourceContext::default())
+                .expect("open")
+                .remove(0)
+        };
+        let at = |offset, records| Position { offset, records };
+        let mut end = open();
+        end.seek(at(5, 5)).expect("the end is a position");
+        assert!(end.next_batch().expect("no more rows").is_none());
+        let mut past = open();
+        past.seek(at(6, 6))
+            .expect("checked when the file is opened");
+        let err = past.next_batch().expect_err("past the end").to_string();
+        assert!(err.contains("cannot resume after row 6"), "{err}");
+        assert!(err.contains("a.parquet"), "{err}");
+        assert!(open().seek(at(2, 3)).is_err());
     }
 }

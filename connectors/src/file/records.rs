@@ -2,13 +2,15 @@
 //!
 //! A chunk keeps its records back to back in one buffer, each followed by exactly one `\n`, so a
 //! run of records is one contiguous slice that Arrow can decode in one call, and a single record
-//! is still at hand, with its line number, when Arrow rejects it.
+//! is still at hand, with its line number, when Arrow rejects it. The reader counts the bytes
+//! and lines it consumes, so it can stop after any record and a new one can start there.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use sluice_engine::source::Position;
 use sluice_engine::{Error, Result};
 
 /// One record in a chunk: `bytes[start..end]` (without its newline), first seen on `line`.
@@ -55,6 +57,8 @@ pub struct RecordReader {
     reader: BufReader<File>,
     /// Lines read so far.
     line: u64,
+    /// Bytes read so far: the offset of the next unread byte.
+    offset: u64,
     /// Whether a record continues past a newline inside double quotes (CSV).
     quoted_newlines: bool,
 }
@@ -62,13 +66,49 @@ pub struct RecordReader {
 impl RecordReader {
     /// Opens `path`; failing to is an [`Error::Io`] naming it.
     pub fn open(path: &Path, quoted_newlines: bool) -> Result<Self> {
-        let file = File::open(path).map_err(Error::io(path))?;
+        Self::open_at(path, quoted_newlines, Position::default())
+    }
+
+    /// Opens `path` at `at`, a [`RecordReader::position`] of an earlier reader of the same
+    /// file: reading goes on from its byte offset with its line count. The byte before the
+    /// offset must end a line (or the offset be the end of the file); if not, the file changed
+    /// and the error says so.
+    pub fn open_at(path: &Path, quoted_newlines: bool, at: Position) -> Result<Self> {
+        // Every line read has at least one byte and every byte read belongs to a line.
+        if (at.offset == 0) != (at.records == 0) {
+            return Err(resume_error(path, at, "bytes and lines disagree"));
+        }
+        let mut file = File::open(path).map_err(Error::io(path))?;
+        if let Some(before) = at.offset.checked_sub(1) {
+            skip(&mut file, before).map_err(Error::io(path))?;
+        }
+        let mut reader = BufReader::new(file);
+        if at.offset > 0 {
+            let mut last = [0u8];
+            let read = reader.read(&mut last).map_err(Error::io(path))?;
+            let at_end = reader.fill_buf().map_err(Error::io(path))?.is_empty();
+            if read == 0 {
+                return Err(resume_error(path, at, "the file ends before it"));
+            }
+            if last[0] != b'\n' && !at_end {
+                return Err(resume_error(path, at, "it is not the start of a line"));
+            }
+        }
         Ok(RecordReader {
             path: path.to_path_buf(),
-            reader: BufReader::new(file),
-            line: 0,
+            reader,
+            line: at.records,
+            offset: at.offset,
             quoted_newlines,
         })
+    }
+
+    /// The offset of the next unread record and the lines read before it.
+    pub fn position(&self) -> Position {
+        Position {
+            offset: self.offset,
+            records: self.line,
+        }
     }
 
     /// Reads up to `max_records` records; `None` at the end of the file.
@@ -94,6 +134,7 @@ impl RecordReader {
                     break;
                 }
                 self.line += 1;
+                self.offset += read as u64;
                 strip_line_end(&mut chunk.bytes);
                 if self.quoted_newlines {
                     quotes += chunk.bytes[line_start..]
@@ -129,6 +170,29 @@ impl RecordReader {
     }
 }
 
+/// Moves `file` forward by `bytes` (or to its end, if shorter).
+fn skip(file: &mut File, bytes: u64) -> io::Result<()> {
+    if file.metadata()?.is_file() {
+        file.seek(SeekFrom::Start(bytes))?;
+    } else {
+        // A pipe or device cannot seek: skip by reading (and discarding) instead.
+        io::copy(&mut file.by_ref().take(bytes), &mut io::sink())?;
+    }
+    Ok(())
+}
+
+/// Why `path` cannot be read on from `at`: most likely it changed since the checkpoint.
+fn resume_error(path: &Path, at: Position, why: &str) -> Error {
+    Error::Source {
+        name: path.display().to_string(),
+        message: format!(
+            "cannot resume at byte {} (line {}): {why}; has the file changed since the checkpoint?",
+            at.offset,
+            at.records + 1
+        ),
+    }
+}
+
 /// Removes a trailing `\n` or `\r\n`.
 fn strip_line_end(bytes: &mut Vec<u8>) {
     if bytes.last() == Some(&b'\n') {
@@ -147,7 +211,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("f.txt");
         std::fs::write(&path, text).expect("write");
-        let mut reader = RecordReader::open(&path, quoted_newlines).expect("open");
+        let reader = RecordReader::open(&path, quoted_newlines).expect("open");
+        read_rest(reader, per_chunk)
+    }
+
+    fn read_rest(mut reader: RecordReader, per_chunk: usize) -> Vec<(u64, String)> {
         let mut out = Vec::new();
         while let Some(chunk) = reader.next_chunk(per_chunk).expect("chunk") {
             assert!(chunk.records.len() <= per_chunk);
@@ -180,5 +248,90 @@ mod tests {
     fn an_empty_file_has_no_chunks() {
         assert!(read_all("", false, 4).is_empty());
         assert!(read_all("\n\n", false, 4).is_empty());
+    }
+
+    const QUOTED: &str = "h\r\n\"x\ny\",1\r\n\n z,2\n\"a\"\"b\",3\n\n";
+
+    #[test]
+    fn a_reader_opened_at_a_position_reads_on_with_the_same_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.csv");
+        std::fs::write(&path, QUOTED).expect("write");
+        let whole = read_all(QUOTED, true, 10);
+        assert_eq!(whole.len(), 4);
+        for cut in 0..=whole.len() {
+            let mut first = RecordReader::open(&path, true).expect("open");
+            if cut > 0 {
+                first.next_chunk(cut).expect("chunk").expect("records");
+            }
+            let at = first.position();
+            // Independently: the offset is just past the newline that ends the cut record in
+            // the text, and the lines are the newlines up to there.
+            let want = match cut {
+                0 => 0,
+                _ => {
+                    let last = &whole[cut - 1].1;
+                    let end = QUOTED.find(last.as_str()).expect("record") + last.len();
+                    end + QUOTED[end..].find('\n').expect("newline") + 1
+                }
+            };
+            assert_eq!(at.offset, want as u64, "cut {cut}");
+            assert_eq!(at.records, QUOTED[..want].matches('\n').count() as u64);
+            let second = RecordReader::open_at(&path, true, at).expect("open at");
+            assert_eq!(read_rest(second, 2), whole[cut..], "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn positions_that_do_not_start_a_line_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.txt");
+        std::fs::write(&path, "ab\ncd").expect("write");
+        let open = |offset, records| {
+            RecordReader::open_at(&path, false, Position { offset, records }).map(|_| ())
+        };
+        let err = open(2, 1).expect_err("inside line 1").to_string();
+        let file = path.display();
+        assert_eq!(
+            err,
+            format!(
+                "source {file}: cannot resume at byte 2 (line 2): it is not the start of a \
+                 line; has the file changed since the checkpoint?"
+            )
+        );
+        assert!(
+            open(9, 2)
+                .expect_err("past the end")
+                .to_string()
+                .contains("the file ends")
+        );
+        assert!(
+            open(0, 1)
+                .expect_err("no bytes")
+                .to_string()
+                .contains("disagree")
+        );
+        open(3, 1).expect("line 2 starts at byte 3");
+        open(5, 2).expect("the end of a file without a last newline");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_resumes_by_skipping_what_was_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || std::fs::write(path, "a\nbb\n\nc\n").expect("write pipe"))
+        };
+        let at = Position {
+            offset: 5,
+            records: 2,
+        };
+        let reader = RecordReader::open_at(&path, false, at).expect("open pipe");
+        assert_eq!(read_rest(reader, 10), vec![(4, "c".to_string())]);
+        writer.join().expect("writer");
     }
 }

@@ -4,6 +4,7 @@
 //! is split in halves and each half retried, down to single records: a chunk with `k` bad records
 //! among `n` costs about `k log n` extra decodes, and good chunks cost nothing extra. Records that
 //! still fail alone become [`DeadLetter`]s located by line; the good rows keep their line numbers.
+//! A partition resumes by seeking its file to the byte offset after the last record it returned.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use arrow::array::{BooleanArray, RecordBatch};
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
-use sluice_engine::source::{DeadLetter, Location, SourceBatch, SourcePartition};
+use sluice_engine::source::{DeadLetter, Location, Position, SourceBatch, SourcePartition};
 use sluice_engine::{Error, Result};
 
 use super::records::{Chunk, RecordReader};
@@ -60,6 +61,8 @@ pub struct TextPartition<F: TextFormat> {
     batch_rows: usize,
     /// Opened on the first `next_batch`, so that many files do not hold many descriptors.
     reader: Option<RecordReader>,
+    /// Where the next record starts: where the reader opens, then where it has read to.
+    position: Position,
     done: bool,
 }
 
@@ -73,14 +76,17 @@ impl<F: TextFormat> TextPartition<F> {
             format,
             batch_rows: batch_rows.max(1),
             reader: None,
+            position: Position::default(),
             done: false,
         }
     }
 
     fn open(&mut self) -> Result<&mut RecordReader> {
         if self.reader.is_none() {
-            let mut reader = RecordReader::open(&self.path, self.format.quoted_newlines())?;
-            if self.format.has_header() {
+            let quoted_newlines = self.format.quoted_newlines();
+            let mut reader = RecordReader::open_at(&self.path, quoted_newlines, self.position)?;
+            // The header is the file's first record, so any later position is past it.
+            if self.format.has_header() && self.position.offset == 0 {
                 reader.next_chunk(1)?;
             }
             self.reader = Some(reader);
@@ -130,7 +136,10 @@ impl<F: TextFormat> SourcePartition for TextPartition<F> {
             return Ok(None);
         }
         let batch_rows = self.batch_rows;
-        let Some(chunk) = self.open()?.next_chunk(batch_rows)? else {
+        let reader = self.open()?;
+        let chunk = reader.next_chunk(batch_rows)?;
+        self.position = reader.position();
+        let Some(chunk) = chunk else {
             self.done = true;
             self.reader = None;
             return Ok(None);
@@ -178,5 +187,25 @@ impl<F: TextFormat> SourcePartition for TextPartition<F> {
             dead_letters,
             locations: Some(lines),
         }))
+    }
+
+    /// The byte offset after the last record returned (blank lines after it may follow) and the
+    /// lines up to there, the header included.
+    fn position(&self) -> Option<Position> {
+        Some(self.position)
+    }
+
+    /// Reads on from `position.offset`, with line numbers going on from `position.records`.
+    /// The position is checked now (a line must end just before it), so that a file changed
+    /// since the checkpoint fails the restore; the file is opened again on the first batch.
+    fn seek(&mut self, position: Position) -> Result<()> {
+        // A pipe can be read only once: it is checked when the first batch opens it.
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.is_file()) {
+            RecordReader::open_at(&self.path, self.format.quoted_newlines(), position)?;
+        }
+        self.position = position;
+        self.reader = None;
+        self.done = false;
+        Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! Event `i` (a global index) belongs to partition `i % partitions` and is due at event time
 //! `start + i * 1000 / event_time_rate` ms, moved back by up to `disorder`. Its values depend
 //! only on the seed and `i`, so a run is reproducible whatever the batch size or the partition
-//! count, and each partition's maximum event time advances steadily (good watermarks).
+//! count, and each partition's maximum event time advances steadily (good watermarks). The
+//! same purity makes a partition's position just the count of events it has produced.
 
 mod columns;
 mod rng;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
 use arrow::datatypes::SchemaRef;
-use sluice_engine::source::{Source, SourceBatch, SourceContext, SourcePartition};
+use sluice_engine::source::{Position, Source, SourceBatch, SourceContext, SourcePartition};
 use sluice_engine::{Error, Result};
 
 use crate::spec::{GeneratorKind, GeneratorSpec};
@@ -206,6 +207,7 @@ impl Source for GeneratorSource {
                     wanted: wanted.clone(),
                     partition: p,
                     emitted: 0,
+                    resumed_at: 0,
                     remaining: settings.partition_events(p),
                     batch_rows,
                     throttle: throttle_per_second.map(Throttle::new),
@@ -247,8 +249,10 @@ struct GeneratorPartition {
     schema: SchemaRef,
     wanted: Arc<[bool]>,
     partition: u64,
-    /// Events emitted so far by this partition.
+    /// Events emitted so far by this partition, in this run and the runs before a `seek`.
     emitted: u64,
+    /// The value of `emitted` when this run started (the position sought, or 0).
+    resumed_at: u64,
     /// Events left, or `None` when unbounded.
     remaining: Option<u64>,
     batch_rows: usize,
@@ -267,7 +271,9 @@ impl SourcePartition for GeneratorPartition {
             None => self.batch_rows,
         };
         if let Some(throttle) = &mut self.throttle {
-            throttle.wait_until(self.emitted + len as u64);
+            // The throttle paces this run only: events produced before a restart were already
+            // paced then, and waiting for them again would stall a resumed job.
+            throttle.wait_until(self.emitted - self.resumed_at + len as u64);
         }
         let settings = &self.settings;
         let span = Span {
@@ -286,6 +292,50 @@ impl SourcePartition for GeneratorPartition {
         self.emitted += len as u64;
         self.remaining = self.remaining.map(|left| left - len as u64);
         Ok(Some(SourceBatch::new(batch)))
+    }
+
+    /// Events produced so far, in both fields.
+    fn position(&self) -> Option<Position> {
+        Some(Position {
+            offset: self.emitted,
+            records: self.emitted,
+        })
+    }
+
+    /// Resumes after `position.offset` events: values and event times are pure functions of the
+    /// event index, so nothing is replayed.
+    fn seek(&mut self, position: Position) -> Result<()> {
+        let refuse = |message: String| Error::Source {
+            name: self.name(),
+            message: format!("cannot resume at {position:?}: {message}"),
+        };
+        let Position { offset, records } = position;
+        if offset != records {
+            return Err(refuse(
+                "a generator position counts events in both fields".into(),
+            ));
+        }
+        let remaining = match self.settings.partition_events(self.partition) {
+            Some(events) if offset > events => {
+                return Err(refuse(format!("this partition has only {events} events")));
+            }
+            Some(events) => Some(events - offset),
+            None => None,
+        };
+        // The last event this partition may still produce must have an index that fits a u64.
+        let fits = offset
+            .checked_mul(self.settings.partitions)
+            .and_then(|i| i.checked_add(self.partition));
+        if fits.is_none() {
+            return Err(refuse("beyond the last event index".into()));
+        }
+        self.emitted = offset;
+        self.resumed_at = offset;
+        self.remaining = remaining;
+        if let Some(throttle) = &mut self.throttle {
+            throttle.started = None;
+        }
+        Ok(())
     }
 }
 
@@ -531,5 +581,168 @@ mod tests {
                 assert_eq!(p, &f.project(&[0, 1, 3]).expect("project"), "{kind:?}");
             }
         }
+    }
+
+    fn open_spec(spec: &GeneratorSpec, batch_rows: usize) -> Vec<Box<dyn SourcePartition>> {
+        open_projected(spec, batch_rows, None)
+    }
+
+    fn open_projected(
+        spec: &GeneratorSpec,
+        batch_rows: usize,
+        projection: Option<Vec<usize>>,
+    ) -> Vec<Box<dyn SourcePartition>> {
+        let source = Box::new(GeneratorSource::new(spec).expect("valid spec"));
+        source
+            .open(&SourceContext {
+                batch_rows,
+                projection,
+            })
+            .expect("open")
+    }
+
+    fn batches(read: &[sluice_engine::source::SourceBatch]) -> Vec<RecordBatch> {
+        read.iter().map(|b| b.batch.clone()).collect()
+    }
+
+    #[test]
+    fn bounded_partitions_resume_at_every_batch_boundary() {
+        let open = || open_spec(&spec(23, 3), 2);
+        let read = crate::resume::assert_resumes_everywhere(&open);
+        // Event i is partition i % 3's: check the whole read against one unsplit partition.
+        let single = int64s(&run(&spec(23, 1), 100)[0], "card_id");
+        for (p, partition) in read.iter().enumerate() {
+            let want: Vec<i64> = single.iter().skip(p).step_by(3).copied().collect();
+            assert_eq!(
+                int64s(&batches(partition), "card_id"),
+                want,
+                "partition {p}"
+            );
+        }
+        let sizes: Vec<usize> = read.iter().map(Vec::len).collect();
+        // 8, 8 and 7 events in batches of 2.
+        assert_eq!(sizes, vec![4, 4, 4]);
+    }
+
+    #[test]
+    fn telemetry_and_projected_generators_resume_at_every_batch_boundary() {
+        let telemetry = GeneratorSpec {
+            events: Some(17),
+            partitions: 2,
+            disorder: DurationMs(3),
+            ..GeneratorSpec::new(GeneratorKind::Telemetry)
+        };
+        crate::resume::assert_resumes_everywhere(&|| open_spec(&telemetry, 3));
+        let projected = || open_projected(&spec(11, 1), 4, Some(vec![0, 3]));
+        let read = crate::resume::assert_resumes_everywhere(&projected);
+        let full = run(&spec(11, 1), 100);
+        assert_eq!(int64s(&batches(&read[0]), "ts"), int64s(&full[0], "ts"));
+        assert_eq!(
+            int64s(&batches(&read[0]), "amount_cents"),
+            int64s(&full[0], "amount_cents")
+        );
+    }
+
+    #[test]
+    fn an_unbounded_generator_resumes_where_it_stopped() {
+        let unbounded = GeneratorSpec {
+            events: None,
+            ..spec(0, 2)
+        };
+        let mut whole = open_spec(&unbounded, 5).remove(1);
+        let want: Vec<RecordBatch> = (0..5)
+            .map(|_| whole.next_batch().expect("batch").expect("unbounded").batch)
+            .collect();
+        let mut first = open_spec(&unbounded, 5).remove(1);
+        let mut got: Vec<RecordBatch> = (0..2)
+            .map(|_| first.next_batch().expect("batch").expect("unbounded").batch)
+            .collect();
+        let at = first.position().expect("position");
+        assert_eq!(
+            at,
+            Position {
+                offset: 10,
+                records: 10
+            }
+        );
+        let mut second = open_spec(&unbounded, 5).remove(1);
+        second.seek(at).expect("seek");
+        got.extend((0..3).map(|_| {
+            second
+                .next_batch()
+                .expect("batch")
+                .expect("unbounded")
+                .batch
+        }));
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_resumed_throttled_generator_paces_only_the_events_after_the_restart() {
+        let throttled = GeneratorSpec {
+            events: Some(2_040),
+            rate: Some(200),
+            ..GeneratorSpec::new(GeneratorKind::Telemetry)
+        };
+        let mut partition = open_spec(&throttled, 1_000).remove(0);
+        partition
+            .seek(Position {
+                offset: 2_000,
+                records: 2_000,
+            })
+            .expect("seek");
+        let started = Instant::now();
+        let rest: Vec<RecordBatch> = std::iter::from_fn(|| partition.next_batch().expect("batch"))
+            .map(|b| b.batch)
+            .collect();
+        let elapsed = started.elapsed();
+        // Two batches of 20 at 200 events/s take 0.2 s; pacing the 2 000 earlier events again
+        // would take 10 s.
+        assert_eq!(
+            rest.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
+            [20, 20]
+        );
+        assert!(
+            (Duration::from_millis(195)..Duration::from_secs(3)).contains(&elapsed),
+            "{elapsed:?}"
+        );
+        // The rate paces wall-clock time only: the events are those of an unthrottled run.
+        let unthrottled = run(
+            &GeneratorSpec {
+                rate: None,
+                ..throttled
+            },
+            10_000,
+        );
+        let all = &unthrottled[0][0];
+        let tail = all.slice(2_000, 40);
+        let joined = arrow::compute::concat_batches(&tail.schema(), &rest).expect("concat");
+        assert_eq!(joined, tail);
+    }
+
+    #[test]
+    fn positions_from_another_generator_are_refused() {
+        let mut partition = open_spec(&spec(10, 3), 2).remove(1);
+        let at = |offset, records| Position { offset, records };
+        let err = partition
+            .seek(at(4, 4))
+            .expect_err("partition 1 has 3 events");
+        assert_eq!(
+            err.to_string(),
+            "source transactions[1]: cannot resume at Position { offset: 4, records: 4 }: \
+             this partition has only 3 events"
+        );
+        assert!(partition.seek(at(2, 3)).is_err());
+        let mut unbounded = open_spec(
+            &GeneratorSpec {
+                events: None,
+                ..spec(0, 3)
+            },
+            2,
+        )
+        .remove(2);
+        assert!(unbounded.seek(at(u64::MAX / 2, u64::MAX / 2)).is_err());
+        partition.seek(at(3, 3)).expect("the end is a position");
+        assert!(partition.next_batch().expect("batch").is_none());
     }
 }
