@@ -4,7 +4,9 @@ mod common;
 
 mod backpressure;
 mod cancel;
+mod checkpoints;
 mod cli;
+mod crash;
 mod lateness;
 mod malformed;
 mod oracle;

@@ -9,7 +9,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
 use crate::sink::Sink;
-use crate::source::{Source, SourceBatch, SourceContext, SourcePartition};
+use crate::source::{Position, Source, SourceBatch, SourceContext, SourcePartition};
 
 /// A bounded source over batches held in memory: one list of batches per partition.
 #[derive(Debug)]
@@ -47,6 +47,7 @@ impl Source for MemorySource {
                 Box::new(MemoryPartition {
                     index: i,
                     batches: batches.into(),
+                    consumed: 0,
                 }) as Box<dyn SourcePartition>
             })
             .collect())
@@ -56,6 +57,8 @@ impl Source for MemorySource {
 struct MemoryPartition {
     index: usize,
     batches: VecDeque<SourceBatch>,
+    /// Batches returned so far: the partition's position.
+    consumed: u64,
 }
 
 impl SourcePartition for MemoryPartition {
@@ -64,7 +67,25 @@ impl SourcePartition for MemoryPartition {
     }
 
     fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
-        Ok(self.batches.pop_front())
+        let next = self.batches.pop_front();
+        self.consumed += u64::from(next.is_some());
+        Ok(next)
+    }
+
+    fn position(&self) -> Option<Position> {
+        Some(Position {
+            offset: self.consumed,
+            records: self.consumed,
+        })
+    }
+
+    fn seek(&mut self, position: Position) -> Result<()> {
+        let skip = usize::try_from(position.offset)
+            .unwrap_or(usize::MAX)
+            .min(self.batches.len());
+        self.batches.drain(..skip);
+        self.consumed = position.offset;
+        Ok(())
     }
 }
 

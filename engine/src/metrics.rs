@@ -67,6 +67,13 @@ impl Metrics {
             ring.push(latency);
         }
     }
+    /// Starts the counters from a checkpoint's totals (a resumed job continues them).
+    pub(crate) fn restore_counts(&self, counts: &crate::checkpoint::Counts) {
+        self.events_in.store(counts.events_in, Ordering::Relaxed);
+        self.events_out.store(counts.events_out, Ordering::Relaxed);
+        self.late.store(counts.late, Ordering::Relaxed);
+        self.malformed.store(counts.malformed, Ordering::Relaxed);
+    }
     pub(crate) fn set_watermark(&self, w: i64) {
         self.watermark.store(w, Ordering::Relaxed);
     }
@@ -152,6 +159,10 @@ pub struct RunSummary {
     pub latency: LatencySummary,
     /// Whether the run was stopped before its input ended.
     pub cancelled: bool,
+    /// The checkpoint the run resumed from.
+    pub resumed_from: Option<u64>,
+    /// The last checkpoint known complete when the run ended (the one to resume from).
+    pub checkpoint: Option<u64>,
 }
 
 impl RunSummary {

@@ -11,6 +11,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 
 use crate::backend::{Backend, CpuBackend};
 use crate::batching::BatchingSpec;
+use crate::checkpoint::CheckpointSpec;
 use crate::error::{Error, Result};
 use crate::event_time::EventTimeSpec;
 use crate::expr::Expr;
@@ -58,6 +59,8 @@ pub struct PipelineBuilder {
     dead_letter_sink: Option<Box<dyn Sink>>,
     strict: bool,
     channel_capacity: usize,
+    name: String,
+    checkpoint: Option<CheckpointSpec>,
 }
 
 /// A validated job, ready to run.
@@ -75,6 +78,8 @@ pub struct Pipeline {
     pub(crate) dead_letter_sink: Option<Box<dyn Sink>>,
     pub(crate) strict: bool,
     pub(crate) channel_capacity: usize,
+    pub(crate) name: String,
+    pub(crate) checkpoint: Option<CheckpointSpec>,
 }
 
 impl Pipeline {
@@ -91,6 +96,8 @@ impl Pipeline {
             dead_letter_sink: None,
             strict: false,
             channel_capacity: 4,
+            name: "job".into(),
+            checkpoint: None,
         }
     }
 
@@ -187,6 +194,19 @@ impl PipelineBuilder {
     /// Fails the job at the first malformed record instead of dead-lettering it.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// The job's name, recorded in its checkpoints.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Checkpoints the job (and resumes it from its checkpoints) as `spec` says. Sinks take
+    /// part through their two-phase commit, so transactional sinks become exactly-once.
+    pub fn checkpoint(mut self, spec: CheckpointSpec) -> Self {
+        self.checkpoint = Some(spec);
         self
     }
 
@@ -307,6 +327,9 @@ impl PipelineBuilder {
         if self.batching.max_delay > Duration::from_secs(3600) {
             return Err(Error::config("batching.max_delay", "must be at most 1h"));
         }
+        if let Some(spec) = &self.checkpoint {
+            spec.validate()?;
+        }
         let (source_schema, projection) = self.source_schema()?;
         let (chain, _) = self.chain(self.backend.as_ref())?;
         let sink = self
@@ -325,6 +348,8 @@ impl PipelineBuilder {
             dead_letter_sink: self.dead_letter_sink,
             strict: self.strict,
             channel_capacity: self.channel_capacity,
+            name: self.name,
+            checkpoint: self.checkpoint,
         })
     }
 }

@@ -15,6 +15,6 @@ pub use crate::pipeline::{OperatorSpec, Pipeline, PipelineBuilder, PipelineSchem
 pub use crate::runtime::RunOptions;
 pub use crate::sink::Sink;
 pub use crate::source::{
-    DeadLetter, Location, Source, SourceBatch, SourceContext, SourcePartition,
+    DeadLetter, Location, Position, Source, SourceBatch, SourceContext, SourcePartition,
 };
 pub use crate::window::WindowSpec;

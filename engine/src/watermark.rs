@@ -59,6 +59,28 @@ impl WatermarkTracker {
     }
 
     /// Partition `p` reached the end of its input.
+    /// The largest event time partition `p` has shown (for checkpoints).
+    pub fn max_ts(&self, p: usize) -> Option<i64> {
+        self.partitions.get(p).and_then(|progress| progress.max_ts)
+    }
+
+    /// The watermark as last advanced.
+    pub fn current(&self) -> i64 {
+        self.current
+    }
+
+    /// Resumes from a checkpoint: partition `p` had shown `max_ts`.
+    pub fn restore_partition(&mut self, p: usize, max_ts: Option<i64>) {
+        if let Some(progress) = self.partitions.get_mut(p) {
+            progress.max_ts = max_ts;
+        }
+    }
+
+    /// Resumes from a checkpoint: the watermark had reached `watermark` and never moves back.
+    pub fn restore_current(&mut self, watermark: i64) {
+        self.current = watermark;
+    }
+
     pub fn finish(&mut self, p: usize) {
         if let Some(progress) = self.partitions.get_mut(p) {
             progress.finished = true;

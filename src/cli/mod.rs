@@ -1,6 +1,7 @@
 //! Command-line arguments and the subcommands they dispatch to.
 
 mod bench;
+mod checkpoints;
 mod devices;
 mod progress;
 mod run;
@@ -18,6 +19,7 @@ Examples:
   sluice run examples/traffic.toml --backend cpu
   sluice run examples/fraud_features.toml --set source.events=5000000 --set sink.type=discard
   sluice validate examples/traffic.toml
+  sluice checkpoints examples/traffic.toml
   sluice devices
   sluice bench --workloads tumbling --events 50000000";
 
@@ -49,6 +51,18 @@ enum Command {
         /// No progress line and no summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Resumes from this checkpoint id (`sluice checkpoints JOB` lists them) instead of
+        /// the newest one.
+        #[arg(long, value_name = "ID")]
+        from_checkpoint: Option<u64>,
+    },
+    /// Lists a job's checkpoints (id, time, epoch, size, source positions), or deletes one.
+    Checkpoints {
+        /// The job file (its [checkpoint] location is read).
+        job: PathBuf,
+        /// Deletes this checkpoint instead of listing.
+        #[arg(long, value_name = "ID")]
+        delete: Option<u64>,
     },
     /// Runs the standard workloads on every backend and reports events/s, batch latency and
     /// the GPU/CPU speedup; writes results.json and results.png.
@@ -95,13 +109,26 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             set,
             strict,
             quiet,
+            from_checkpoint,
         } => {
             let mut file = JobFile::load(&job, &set)?;
             file.spec.strict |= strict;
+            if let Some(id) = from_checkpoint {
+                if file.spec.checkpoint.is_none() {
+                    anyhow::bail!(
+                        "{}: --from-checkpoint needs a [checkpoint] section in the job",
+                        job.display()
+                    );
+                }
+                file.resume = sluice_engine::checkpoint::Resume::Id(id);
+            }
             let backend = backend.unwrap_or(file.spec.backend);
             run::run(&file, backend, quiet)
         }
         Command::Devices => devices::devices(),
+        Command::Checkpoints { job, delete } => {
+            checkpoints::checkpoints(&JobFile::load(&job, &[])?, delete)
+        }
         Command::Bench {
             workloads,
             backends,

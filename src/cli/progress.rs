@@ -39,7 +39,21 @@ pub fn format_summary(summary: &RunSummary) -> String {
         p50 = summary.latency.p50,
         p99 = summary.latency.p99,
         watermark = watermark(c.watermark),
-    )
+    ) + &checkpoints(summary)
+}
+
+fn checkpoints(summary: &RunSummary) -> String {
+    match (summary.resumed_from, summary.checkpoint) {
+        (None, None) => String::new(),
+        (from, last) => {
+            let id = |c: Option<u64>| c.map_or_else(|| "-".to_string(), |c| c.to_string());
+            format!(
+                "\n  checkpoint  resumed from {}, last {} (counts include earlier runs)",
+                id(from),
+                id(last)
+            )
+        }
+    }
 }
 
 fn watermark(w: Option<i64>) -> String {

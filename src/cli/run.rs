@@ -33,9 +33,8 @@ pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCod
         let metrics = Arc::new(Metrics::default());
         let (cancel_tx, cancel_rx) = watch::channel(false);
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = cancel_tx.send(true);
-            }
+            stop_requested().await;
+            let _ = cancel_tx.send(true);
         });
         let show = !quiet && std::io::stderr().is_terminal();
         let reporter = show.then(|| {
@@ -64,11 +63,33 @@ pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCod
     if !quiet {
         eprintln!("{}", format_summary(&summary));
     }
-    Ok(if summary.cancelled {
-        ExitCode::from(130)
-    } else {
-        ExitCode::SUCCESS
+    // A stop that ended in a checkpoint is graceful: a later run continues from it.
+    Ok(match (summary.cancelled, summary.checkpoint) {
+        (true, Some(id)) => {
+            if !quiet {
+                eprintln!("sluice: stopped at checkpoint {id}; run the job again to continue");
+            }
+            ExitCode::SUCCESS
+        }
+        (true, None) => ExitCode::from(130),
+        (false, _) => ExitCode::SUCCESS,
     })
+}
+
+/// Resolves on Ctrl-C or SIGTERM (how service managers and `kill` ask a job to stop).
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn rayon_threads() -> usize {

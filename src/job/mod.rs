@@ -15,6 +15,7 @@ use serde::Deserialize;
 use sluice_connectors::{SinkSpec, SourceSpec};
 use sluice_engine::backend::{Backend, CpuBackend, GpuBackend};
 use sluice_engine::batching::BatchingSpec;
+use sluice_engine::checkpoint::{CheckpointSpec, Resume};
 use sluice_engine::duration::DurationMs;
 use sluice_engine::event_time::EventTimeSpec;
 use sluice_engine::pipeline::{Pipeline, PipelineBuilder, PipelineSchemas};
@@ -132,6 +133,30 @@ pub struct JobSpec {
     /// Where malformed records go (default: JSON lines on stderr).
     #[serde(default)]
     pub dead_letter: Option<SinkSpec>,
+    /// Checkpoints (and exactly-once file output); absent means none.
+    #[serde(default)]
+    pub checkpoint: Option<CheckpointFile>,
+}
+
+/// `[checkpoint]`: where and how often the job saves its progress.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointFile {
+    /// A folder (relative to the job file), `file://` URL or object-store URL.
+    pub location: String,
+    /// Time between checkpoints (default 10s).
+    #[serde(default = "default_checkpoint_interval")]
+    pub interval: DurationMs,
+    /// Complete checkpoints to keep (default 3).
+    #[serde(default = "default_retain")]
+    pub retain: usize,
+}
+
+fn default_checkpoint_interval() -> DurationMs {
+    DurationMs(10_000)
+}
+fn default_retain() -> usize {
+    3
 }
 
 /// `[event_time]`.
@@ -192,6 +217,8 @@ pub struct JobFile {
     pub base_dir: PathBuf,
     /// Its contents.
     pub spec: JobSpec,
+    /// Which checkpoint a run resumes from (`--from-checkpoint`; default the newest).
+    pub resume: Resume,
 }
 
 impl JobFile {
@@ -228,6 +255,7 @@ impl JobFile {
             path: path.to_path_buf(),
             base_dir,
             spec,
+            resume: Resume::Latest,
         })
     }
 
@@ -271,11 +299,29 @@ impl JobFile {
             .batching(batching)
             .channel_capacity(spec.batching.channel_capacity)
             .strict(spec.strict)
+            .name(self.name())
             .backend(backend);
         for (i, operator) in spec.operators.iter().enumerate() {
             builder = builder.operator(operator.to_spec(i).map_err(self.invalid())?);
         }
         Ok(builder)
+    }
+
+    /// The job's checkpoint settings (location resolved against the job file's folder),
+    /// resuming as `resume` says; `None` when the job does not checkpoint.
+    pub fn checkpoint_spec(&self, resume: Resume) -> Option<CheckpointSpec> {
+        let file = self.spec.checkpoint.as_ref()?;
+        let location = if file.location.contains("://") {
+            file.location.clone()
+        } else {
+            self.base_dir.join(&file.location).display().to_string()
+        };
+        Some(CheckpointSpec {
+            location,
+            interval: file.interval.to_std(),
+            retain: file.retain,
+            resume,
+        })
     }
 
     /// Validates the whole job without moving data: the schemas it would produce.
@@ -293,19 +339,23 @@ impl JobFile {
 
     /// As [`JobFile::pipeline`], on a backend already opened.
     pub fn pipeline_on(&self, backend: Arc<dyn Backend>) -> Result<Pipeline, JobError> {
-        let builder = self.builder_on(backend)?;
+        let mut builder = self.builder_on(backend)?;
         let schemas = builder.schemas().map_err(self.invalid())?;
-        let sink = self
-            .spec
-            .sink
-            .build(schemas.output.clone(), &self.base_dir)
-            .map_err(self.invalid())?;
+        let exactly_once = self.spec.checkpoint.is_some();
+        let build = |spec: &SinkSpec, schema| {
+            if exactly_once {
+                spec.build_exactly_once(schema, &self.base_dir)
+            } else {
+                spec.build(schema, &self.base_dir)
+            }
+        };
+        if let Some(spec) = self.checkpoint_spec(self.resume) {
+            builder = builder.checkpoint(spec);
+        }
+        let sink = build(&self.spec.sink, schemas.output.clone()).map_err(self.invalid())?;
         let mut builder = builder.sink(sink);
         if let (Some(late), Some(schema)) = (&self.spec.late, &schemas.late) {
-            builder = builder.late_sink(
-                late.build(schema.clone(), &self.base_dir)
-                    .map_err(self.invalid())?,
-            );
+            builder = builder.late_sink(build(late, schema.clone()).map_err(self.invalid())?);
         } else if self.spec.late.is_some() {
             return Err(self.invalid()(sluice_engine::Error::config(
                 "late",
@@ -314,10 +364,9 @@ impl JobFile {
         }
         let dead_schema = sluice_engine::source::DeadLetter::schema();
         builder = match &self.spec.dead_letter {
-            Some(spec) => builder.dead_letter_sink(
-                spec.build(dead_schema, &self.base_dir)
-                    .map_err(self.invalid())?,
-            ),
+            Some(spec) => {
+                builder.dead_letter_sink(build(spec, dead_schema).map_err(self.invalid())?)
+            }
             None => builder.dead_letter_sink(Box::new(StderrDeadLetters)),
         };
         builder.build().map_err(self.invalid())

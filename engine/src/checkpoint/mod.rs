@@ -10,8 +10,12 @@
 //! Storage goes through `object_store`: a local folder (a path or `file://` URL) or memory
 //! (tests).
 
+mod job_state;
 mod manifest;
+mod spec;
 mod store;
 
+pub use job_state::{Counts, JobState, OperatorState, PartitionState, SinkStates};
 pub use manifest::{FileEntry, MANIFEST, Manifest};
+pub use spec::{CheckpointSpec, Resume};
 pub use store::{CheckpointStore, Loaded, NewCheckpoint};

@@ -127,6 +127,16 @@ impl CheckpointStore {
         Ok(manifest)
     }
 
+    /// An id above every checkpoint folder's, complete or not: the next checkpoint's.
+    pub async fn next_id(&self) -> Result<u64> {
+        Ok(self.folders().await?.last().map_or(1, |id| id + 1))
+    }
+
+    /// The location as configured, for messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
     /// Ids of every checkpoint folder, complete or not, ascending.
     async fn folders(&self) -> Result<Vec<u64>> {
         let listing = self

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use tokio::sync::{mpsc, watch};
 
+use super::checkpointer::Checkpointer;
 use super::reader::FromSource;
 use super::sink_writer::{SinkCommand, SinkWriter};
 use crate::batching::{MicroBatch, MicroBatcher};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::operator::{Emitted, OperatorChain};
-use crate::source::DeadLetter;
+use crate::source::{DeadLetter, Position};
 use crate::watermark::{END_OF_INPUT, WatermarkTracker};
 
 /// A watermark-relevant fact, applied once the rows before it have been processed.
@@ -38,6 +39,13 @@ pub(super) struct Driver {
     pub(super) fired: i64,
     pub(super) ended: usize,
     pub(super) partitions: usize,
+    /// The job's name (checkpoint listings).
+    pub(super) job: String,
+    /// Partition names, by index: checkpoints key positions by name.
+    pub(super) names: Vec<String>,
+    /// Where each partition stands after the last batch received from it.
+    pub(super) positions: Vec<Position>,
+    pub(super) checkpointer: Option<Checkpointer>,
 }
 
 impl Driver {
@@ -48,18 +56,35 @@ impl Driver {
         mut cancel: Option<watch::Receiver<bool>>,
     ) -> Result<bool> {
         loop {
-            let wake = self
+            if let Some(c) = &self.checkpointer {
+                if c.write_done() {
+                    self.publish().await?;
+                }
+                if self
+                    .checkpointer
+                    .as_ref()
+                    .is_some_and(|c| c.due <= Instant::now())
+                {
+                    self.checkpoint().await?;
+                }
+            }
+            let mut wake = self
                 .batcher
                 .deadline()
                 .unwrap_or_else(|| Instant::now() + self.tick);
+            if let Some(c) = &self.checkpointer {
+                wake = wake.min(c.due);
+            }
             tokio::select! {
                 biased;
                 _ = cancelled(&mut cancel) => return Ok(true),
                 message = rx.recv() => match message {
-                    Some(FromSource::Data { partition, batch, max_ts, dead }) => {
+                    Some(FromSource::Data { partition, batch, max_ts, dead, position }) => {
+                        self.record(partition, position);
                         self.on_data(partition, batch, max_ts, dead).await?;
                     }
-                    Some(FromSource::End { partition }) => {
+                    Some(FromSource::End { partition, position }) => {
+                        self.record(partition, position);
                         self.progress.push_back((self.rows_pushed, Progress::Finish(partition)));
                         self.ended += 1;
                         if self.ended == self.partitions {
@@ -86,6 +111,12 @@ impl Driver {
                     self.advance().await?;
                 }
             }
+        }
+    }
+
+    fn record(&mut self, partition: usize, position: Option<Position>) {
+        if let (Some(slot), Some(position)) = (self.positions.get_mut(partition), position) {
+            *slot = position;
         }
     }
 
@@ -132,7 +163,7 @@ impl Driver {
     }
 
     /// Runs a micro-batch through the operators, then lets the watermark catch up with it.
-    async fn process(&mut self, mb: MicroBatch) -> Result<()> {
+    pub(super) async fn process(&mut self, mb: MicroBatch) -> Result<()> {
         let emitted = self
             .with_chain(move |chain| chain.process(mb.batch))
             .await?;
@@ -144,7 +175,7 @@ impl Driver {
     }
 
     /// Applies progress of every partition whose earlier rows have all been processed.
-    fn commit_ready(&mut self) {
+    pub(super) fn commit_ready(&mut self) {
         let processed = self.rows_pushed - self.batcher.pending_rows() as u64;
         let now = Instant::now();
         while self
@@ -161,7 +192,7 @@ impl Driver {
     }
 
     /// Moves the watermark as far as the partitions allow and fires what closed.
-    async fn advance(&mut self) -> Result<()> {
+    pub(super) async fn advance(&mut self) -> Result<()> {
         let watermark = self.tracker.advance(Instant::now());
         if watermark <= self.fired {
             return Ok(());
@@ -194,7 +225,7 @@ impl Driver {
     }
 
     /// Runs CPU-heavy operator work off the async workers.
-    async fn with_chain<R: Send + 'static>(
+    pub(super) async fn with_chain<R: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut OperatorChain) -> Result<R> + Send + 'static,
     ) -> Result<R> {

@@ -6,6 +6,8 @@
 //! partition's event-time progress is applied to the watermark only once all rows it sent
 //! before have been processed, so buffering in the batcher can never make on-time rows late.
 
+mod barrier;
+mod checkpointer;
 mod driver;
 mod reader;
 mod sink_writer;
@@ -21,8 +23,9 @@ use crate::batching::MicroBatcher;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, RunSummary};
 use crate::pipeline::Pipeline;
-use crate::source::SourceContext;
+use crate::source::{Position, SourceContext, SourcePartition};
 use crate::watermark::WatermarkTracker;
+use checkpointer::{Checkpointer, Restored};
 use driver::Driver;
 use reader::{Reader, spawn_reader};
 use sink_writer::SinkWriter;
@@ -68,19 +71,37 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         dead_letter_sink,
         strict,
         channel_capacity,
+        name: job,
+        checkpoint,
     } = pipeline;
     let ctx = SourceContext {
         batch_rows: batching.max_rows.clamp(1, 1 << 20),
         projection: projection.clone(),
     };
     let source_name = source.name().to_string();
-    let partitions = source.open(&ctx)?;
+    let (checkpointer, restored) = match &checkpoint {
+        Some(spec) => {
+            let (c, r) = Checkpointer::open(spec).await?;
+            (Some(c), r)
+        }
+        None => (None, None),
+    };
+    let mut chain = chain;
+    if let Some(r) = &restored {
+        chain.restore(&r.states)?;
+    }
+    let mut partitions = source.open(&ctx)?;
     if partitions.is_empty() {
         return Err(Error::Source {
             name: source_name,
             message: "the source has no partitions".into(),
         });
     }
+    let names: Vec<String> = partitions.iter().map(|p| p.name()).collect();
+    let positions = match &checkpointer {
+        Some(_) => seek(&mut partitions, restored.as_ref())?,
+        None => vec![Position::default(); partitions.len()],
+    };
     let count = partitions.len();
     let (tx, mut rx) = mpsc::channel(channel_capacity.max(count));
     let stop = Arc::new(AtomicBool::new(false));
@@ -123,10 +144,30 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         fired: i64::MIN,
         ended: 0,
         partitions: count,
+        job,
+        names,
+        positions,
+        checkpointer,
     };
-    let outcome = driver.drive(&mut rx, options.cancel).await;
+    let resumed_from = restored.as_ref().map(|r| r.id);
+    let mut outcome = match driver.resume(restored.as_ref()).await {
+        Ok(()) => driver.drive(&mut rx, options.cancel).await,
+        Err(e) => Err(e),
+    };
     stop.store(true, Ordering::Relaxed);
+    // The end of input and a graceful stop both end with a checkpoint (a savepoint), whose
+    // staged output is published before the sinks close.
+    if outcome.is_ok() {
+        let last: Result<()> = match driver.checkpoint().await {
+            Ok(()) => driver.publish().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = last {
+            outcome = Err(e);
+        }
+    }
     drop(rx);
+    let checkpoint_id = driver.checkpointer.as_ref().and_then(|c| c.last);
     let closed = driver.close().await;
     let cancelled = match (outcome, closed) {
         // The driver only saw that a sink stopped; the sink's own error says why.
@@ -153,5 +194,43 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         elapsed: started.elapsed(),
         latency: metrics.latency(),
         cancelled,
+        resumed_from,
+        checkpoint: checkpoint_id,
     })
+}
+
+/// Moves every partition the checkpoint knows to its saved position and returns where each
+/// stands. Fails before any data moves when a partition cannot resume or the checkpoint
+/// names one this source no longer has.
+fn seek(
+    partitions: &mut [Box<dyn SourcePartition>],
+    restored: Option<&Restored>,
+) -> Result<Vec<Position>> {
+    let mut positions = Vec::with_capacity(partitions.len());
+    for part in partitions.iter_mut() {
+        let name = part.name();
+        if let Some(saved) = restored.and_then(|r| r.job.sources.get(&name)) {
+            part.seek(saved.position)?;
+        }
+        let position = part.position().ok_or_else(|| {
+            Error::config(
+                "checkpoint",
+                format!("source partition {name} cannot be checkpointed (it cannot resume)"),
+            )
+        })?;
+        positions.push(position);
+    }
+    if let Some(r) = restored {
+        let names: Vec<String> = partitions.iter().map(|p| p.name()).collect();
+        if let Some(missing) = r.job.sources.keys().find(|n| !names.contains(n)) {
+            return Err(Error::config(
+                "checkpoint",
+                format!(
+                    "the saved job read source partition {missing}, which this job's source \
+                     no longer has (the source changed incompatibly)"
+                ),
+            ));
+        }
+    }
+    Ok(positions)
 }

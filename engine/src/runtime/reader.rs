@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::event_time::{EventTimeSpec, normalize};
-use crate::source::{DeadLetter, SourceBatch, SourcePartition};
+use crate::source::{DeadLetter, Position, SourceBatch, SourcePartition};
 
 /// What reader threads send to the driver.
 pub(super) enum FromSource {
@@ -19,9 +19,12 @@ pub(super) enum FromSource {
         batch: RecordBatch,
         max_ts: Option<i64>,
         dead: Vec<DeadLetter>,
+        /// Where the partition stands after this batch (checkpoints only).
+        position: Option<Position>,
     },
     End {
         partition: usize,
+        position: Option<Position>,
     },
     Failed(Error),
 }
@@ -34,7 +37,13 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    fn prepare(&self, read: SourceBatch, partition: usize, name: &str) -> FromSource {
+    fn prepare(
+        &self,
+        read: SourceBatch,
+        partition: usize,
+        name: &str,
+        position: Option<Position>,
+    ) -> FromSource {
         let SourceBatch {
             batch,
             mut dead_letters,
@@ -66,6 +75,7 @@ impl Reader {
                     batch: n.batch,
                     max_ts: n.max_ts,
                     dead: dead_letters,
+                    position,
                 }
             }
             Err(e) => FromSource::Failed(e),
@@ -86,8 +96,11 @@ pub(super) fn spawn_reader(
             let name = part.name();
             while !stop.load(Ordering::Relaxed) {
                 let message = match part.next_batch() {
-                    Ok(Some(read)) => reader.prepare(read, partition, &name),
-                    Ok(None) => FromSource::End { partition },
+                    Ok(Some(read)) => reader.prepare(read, partition, &name, part.position()),
+                    Ok(None) => FromSource::End {
+                        partition,
+                        position: part.position(),
+                    },
                     Err(e) => FromSource::Failed(e),
                 };
                 let last = !matches!(message, FromSource::Data { .. });

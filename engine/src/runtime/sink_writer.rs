@@ -1,14 +1,20 @@
 //! Sink writers: each sink on a thread of its own behind a bounded channel.
 
 use arrow::array::RecordBatch;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::sink::Sink;
+use crate::sink::{Sink, Staged};
 
 pub(super) enum SinkCommand {
     Write(RecordBatch),
     Flush,
+    /// Phase one of the checkpoint of an epoch; the answer is what was staged.
+    Prepare(u64, oneshot::Sender<Option<Staged>>),
+    /// Phase two: the checkpoint holding this is complete.
+    Commit(Staged),
+    /// Resuming from the checkpoint of an epoch, which staged these.
+    Recover(u64, Vec<Staged>, oneshot::Sender<()>),
 }
 
 /// A sink running on a thread of its own behind a bounded channel.
@@ -29,6 +35,15 @@ impl SinkWriter {
                     match command {
                         SinkCommand::Write(batch) => sink.write(&batch)?,
                         SinkCommand::Flush => sink.flush()?,
+                        // A dropped reply means the driver stopped; the next send fails.
+                        SinkCommand::Prepare(epoch, reply) => {
+                            let _ = reply.send(sink.prepare(epoch)?);
+                        }
+                        SinkCommand::Commit(staged) => sink.commit(&staged)?,
+                        SinkCommand::Recover(epoch, staged, reply) => {
+                            sink.recover(epoch, &staged)?;
+                            let _ = reply.send(());
+                        }
                     }
                 }
                 sink.close()
@@ -50,6 +65,19 @@ impl SinkWriter {
         };
         // A send fails only when the sink thread has stopped; `close` reports its error.
         tx.send(command).await.map_err(|_| Error::Sink {
+            name: self.name.clone(),
+            message: "stopped after an error".into(),
+        })
+    }
+
+    /// Sends `command` built around a reply channel and waits for the answer.
+    pub(super) async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> SinkCommand,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.send(command(tx)).await?;
+        rx.await.map_err(|_| Error::Sink {
             name: self.name.clone(),
             message: "stopped after an error".into(),
         })

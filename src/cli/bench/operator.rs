@@ -80,6 +80,8 @@ pub fn run(backend: &Arc<dyn Backend>, events: u64, batch_rows: usize) -> Result
             max: latencies.last().copied().unwrap_or(Duration::ZERO),
         },
         cancelled: false,
+        resumed_from: None,
+        checkpoint: None,
     })
 }
 

@@ -1,0 +1,168 @@
+//! Exactly-once under crashes: a checkpointed job killed with SIGKILL at random moments, ten
+//! times, then allowed to finish, publishes exactly the rows of an uninterrupted run.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::Rng;
+
+const JOB: &str = r#"
+name = "crash"
+
+[source]
+type = "generator"
+generator = "transactions"
+events = 40_000
+rate = 10_000             # four seconds of input when throttled
+keys = 300
+merchants = 40
+disorder = "1s"           # never more than the watermark delay: no late rows
+event_time_rate = 1_000
+seed = 11
+
+[event_time]
+column = "ts"
+watermark_delay = "1s"
+
+[batching]
+max_rows = 700
+max_delay = "20ms"
+
+[[operators]]
+type = "window"
+key = "card_id"
+window = { type = "tumbling", size = "2s" }
+aggregates = [
+  { fn = "count", as = "n" },
+  { fn = "sum", column = "amount_cents", as = "total" },
+  { fn = "count_distinct", column = "merchant_id", as = "merchants" },
+]
+
+[sink]
+type = "csv"
+path = "out"
+
+[checkpoint]
+location = "checkpoints"
+interval = "100ms"
+"#;
+
+fn sluice(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// The data lines of CSV text (header dropped), sorted.
+fn sorted_rows(texts: &[String]) -> Vec<String> {
+    let mut rows: Vec<String> = texts
+        .iter()
+        .flat_map(|t| t.lines().skip(1).map(str::to_string))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Every published part of the folder, in name (epoch) order.
+fn published(folder: &Path) -> Vec<String> {
+    let mut parts: Vec<_> = std::fs::read_dir(folder)
+        .expect("output folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    parts.sort();
+    parts
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("part"))
+        .collect()
+}
+
+#[test]
+fn a_job_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("job.toml"), JOB).expect("job");
+    let uncheckpointed = JOB.split("[checkpoint]").next().unwrap_or(JOB);
+    std::fs::write(dir.path().join("whole.toml"), uncheckpointed).expect("job");
+
+    // The reference: the same job, unthrottled, uncheckpointed, into one file.
+    let whole = sluice(
+        dir.path(),
+        &[
+            "run",
+            "whole.toml",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--set",
+            "source.rate=0",
+            "--set",
+            "sink.path=whole.csv",
+        ],
+    )
+    .output()
+    .expect("run");
+    assert!(
+        whole.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+    let expected =
+        sorted_rows(&[std::fs::read_to_string(dir.path().join("whole.csv")).expect("whole")]);
+    assert!(expected.len() > 1_000, "{} rows", expected.len());
+
+    let mut rng = Rng::new(2026);
+    let mut killed = 0;
+    for _ in 0..10 {
+        let mut child = sluice(
+            dir.path(),
+            &["run", "job.toml", "--backend", "cpu", "--quiet"],
+        )
+        .spawn()
+        .expect("spawn");
+        std::thread::sleep(Duration::from_millis(150 + rng.below(300)));
+        if child.try_wait().expect("poll").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        let status = child.wait().expect("wait");
+        assert!(
+            killed == 0 || !status.success() || status.code().is_some(),
+            "a killed run has no exit code"
+        );
+    }
+    assert!(
+        killed >= 8,
+        "only {killed} of ten runs were still going when killed"
+    );
+    let last = sluice(
+        dir.path(),
+        &["run", "job.toml", "--backend", "cpu", "--quiet"],
+    )
+    .output()
+    .expect("final run");
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+
+    let rows = sorted_rows(&published(&dir.path().join("out")));
+    let missing = expected
+        .iter()
+        .filter(|r| rows.binary_search(r).is_err())
+        .count();
+    assert_eq!(
+        (rows.len(), missing),
+        (expected.len(), 0),
+        "published rows (count, missing from the uninterrupted run's)"
+    );
+    assert_eq!(rows, expected);
+    let staging = dir.path().join("out/_staging");
+    let leftovers = std::fs::read_dir(&staging).map_or(0, |d| d.count());
+    assert_eq!(leftovers, 0, "nothing is left staged after the final run");
+}
