@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::common::Rng;
 
-const JOB: &str = r#"
+pub(crate) const JOB: &str = r#"
 name = "crash"
 
 [source]
@@ -48,7 +48,7 @@ location = "checkpoints"
 interval = "100ms"
 "#;
 
-fn sluice(dir: &Path, args: &[&str]) -> Command {
+pub(crate) fn sluice(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
     command
         .args(args)
@@ -59,7 +59,7 @@ fn sluice(dir: &Path, args: &[&str]) -> Command {
 }
 
 /// The data lines of CSV text (header dropped), sorted.
-fn sorted_rows(texts: &[String]) -> Vec<String> {
+pub(crate) fn sorted_rows(texts: &[String]) -> Vec<String> {
     let mut rows: Vec<String> = texts
         .iter()
         .flat_map(|t| t.lines().skip(1).map(str::to_string))
@@ -69,7 +69,7 @@ fn sorted_rows(texts: &[String]) -> Vec<String> {
 }
 
 /// Every published part of the folder, in name (epoch) order.
-fn published(folder: &Path) -> Vec<String> {
+pub(crate) fn published(folder: &Path) -> Vec<String> {
     let mut parts: Vec<_> = std::fs::read_dir(folder)
         .expect("output folder")
         .map(|e| e.expect("entry").path())
@@ -82,16 +82,14 @@ fn published(folder: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_job_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::write(dir.path().join("job.toml"), JOB).expect("job");
+/// Writes `job.toml` (checkpointed) into `dir` and returns the rows of an uninterrupted run
+/// of the same job: unthrottled, uncheckpointed, into one file.
+pub(crate) fn reference(dir: &Path) -> Vec<String> {
+    std::fs::write(dir.join("job.toml"), JOB).expect("job");
     let uncheckpointed = JOB.split("[checkpoint]").next().unwrap_or(JOB);
-    std::fs::write(dir.path().join("whole.toml"), uncheckpointed).expect("job");
-
-    // The reference: the same job, unthrottled, uncheckpointed, into one file.
+    std::fs::write(dir.join("whole.toml"), uncheckpointed).expect("job");
     let whole = sluice(
-        dir.path(),
+        dir,
         &[
             "run",
             "whole.toml",
@@ -111,9 +109,15 @@ fn a_job_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
         "{}",
         String::from_utf8_lossy(&whole.stderr)
     );
-    let expected =
-        sorted_rows(&[std::fs::read_to_string(dir.path().join("whole.csv")).expect("whole")]);
+    let expected = sorted_rows(&[std::fs::read_to_string(dir.join("whole.csv")).expect("whole")]);
     assert!(expected.len() > 1_000, "{} rows", expected.len());
+    expected
+}
+
+#[test]
+fn a_job_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
+    let dir = tempfile::tempdir().expect("dir");
+    let expected = reference(dir.path());
 
     let mut rng = Rng::new(2026);
     let mut killed = 0;

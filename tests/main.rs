@@ -10,4 +10,5 @@ mod crash;
 mod lateness;
 mod malformed;
 mod oracle;
+mod savepoints;
 mod watermarks;

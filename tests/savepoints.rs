@@ -1,0 +1,121 @@
+//! Operating checkpoints from the command line: SIGTERM stops a job with a final checkpoint
+//! (exit 0) and the next run continues; `sluice checkpoints` lists them; a damaged newest
+//! checkpoint is skipped with a warning and the output stays exact; a job changed
+//! incompatibly is refused saying what differs.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::crash::{published, reference, sluice, sorted_rows};
+
+const RUN: [&str; 5] = ["run", "job.toml", "--backend", "cpu", "--quiet"];
+
+fn finish(dir: &Path) -> String {
+    let out = sluice(dir, &["run", "job.toml", "--backend", "cpu"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn sigterm_takes_a_savepoint_and_the_next_run_continues_from_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let expected = reference(dir.path());
+    let child = sluice(dir.path(), &["run", "job.toml", "--backend", "cpu"])
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(800));
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a graceful stop exits 0: {stderr}");
+    assert!(stderr.contains("stopped at checkpoint"), "{stderr}");
+    let rows_before = sorted_rows(&published(&dir.path().join("out"))).len();
+    assert!(
+        rows_before > 0 && rows_before < expected.len(),
+        "{rows_before} rows published at the stop, of {}",
+        expected.len()
+    );
+
+    let listing = sluice(dir.path(), &["checkpoints", "job.toml"])
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .expect("list");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("epoch") && listing.contains("transactions[0] @"),
+        "{listing}"
+    );
+
+    let stderr = finish(dir.path());
+    assert!(stderr.contains("resumed from"), "{stderr}");
+    assert_eq!(sorted_rows(&published(&dir.path().join("out"))), expected);
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_is_skipped_and_the_output_stays_exact() {
+    let dir = tempfile::tempdir().expect("dir");
+    let expected = reference(dir.path());
+    let mut child = sluice(dir.path(), &RUN).spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(1_200));
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    // Truncate the first state file of the newest complete checkpoint.
+    let checkpoints = dir.path().join("checkpoints");
+    let mut complete: Vec<_> = std::fs::read_dir(&checkpoints)
+        .expect("checkpoints")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("_manifest.json").exists())
+        .collect();
+    complete.sort();
+    assert!(complete.len() >= 2, "{complete:?}");
+    let newest = complete.last().expect("newest");
+    let state = std::fs::read_dir(newest)
+        .expect("newest")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "arrow"))
+        .expect("a state file");
+    let bytes = std::fs::read(&state).expect("read");
+    std::fs::write(&state, &bytes[..bytes.len() / 2]).expect("truncate");
+
+    let stderr = finish(dir.path());
+    assert!(
+        stderr.contains("skipping a damaged checkpoint") && stderr.contains("bytes"),
+        "{stderr}"
+    );
+    assert_eq!(sorted_rows(&published(&dir.path().join("out"))), expected);
+}
+
+#[test]
+fn an_incompatible_job_change_is_refused_before_any_data_moves() {
+    let dir = tempfile::tempdir().expect("dir");
+    reference(dir.path());
+    let mut child = sluice(dir.path(), &RUN).spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(700));
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    let job = std::fs::read_to_string(dir.path().join("job.toml")).expect("job");
+    let changed = job.replace(r#"size = "2s""#, r#"size = "4s""#);
+    assert_ne!(job, changed);
+    std::fs::write(dir.path().join("job.toml"), changed).expect("job");
+    let parts_before = published(&dir.path().join("out"));
+    let out = sluice(dir.path(), &RUN).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("operators[0]") && stderr.contains("the window was Tumbling"),
+        "{stderr}"
+    );
+    assert_eq!(
+        published(&dir.path().join("out")),
+        parts_before,
+        "nothing moved"
+    );
+}
