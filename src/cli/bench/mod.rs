@@ -3,6 +3,7 @@
 //! writes `results.json` and `results.png` into a folder.
 
 mod chart;
+mod checkpoint;
 mod operator;
 mod workloads;
 
@@ -70,6 +71,8 @@ struct Report {
     /// The same with the staging buffer filled from host memory first, on every core.
     host_fill_and_copy_bytes_per_second: Option<f64>,
     results: Vec<Measurement>,
+    /// The `checkpoint` workload: size and time of checkpointing 1 M keys, and of recovery.
+    checkpoints: Vec<checkpoint::CheckpointMeasurement>,
 }
 
 /// Runs the benchmark and writes its report.
@@ -100,9 +103,29 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
         );
     }
     let mut results = Vec::new();
+    let mut checkpoints = Vec::new();
+    let checkpoint_folder = options.out.join("checkpoints");
     for &workload in &options.workloads {
+        if workload == Workload::Checkpoint {
+            for backend in &backends {
+                eprintln!(
+                    "  checkpoint of {} keys on {}",
+                    checkpoint::KEYS,
+                    backend.name()
+                );
+                match checkpoint::run(backend, options.runs, &checkpoint_folder) {
+                    Ok(m) => checkpoints.push(m),
+                    Err(e) => eprintln!("  checkpoint on {}: failed: {e:#}", backend.name()),
+                }
+            }
+            continue;
+        }
         let job = JobFile::parse(
-            &workload.job(options.events, options.batch_rows),
+            &workload.job(
+                options.events,
+                options.batch_rows,
+                &checkpoint_folder.join("job").display().to_string(),
+            ),
             format!("bench-{}.toml", workload.name()).as_ref(),
             &[],
         )?;
@@ -117,6 +140,8 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
                         run + 1,
                         options.runs
                     );
+                    // Each run starts fresh: a checkpoint left by the last would resume it.
+                    let _ = std::fs::remove_dir_all(checkpoint_folder.join("job"));
                     if workload == Workload::Operator {
                         eprintln!("  {what}");
                         operator::run(backend, options.events, options.batch_rows)
@@ -157,6 +182,17 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
         }
     }
     print_table(&results);
+    for c in &checkpoints {
+        println!(
+            "checkpoint {} keys on {}: {:.1} MB, taken in {:.0} ms (state copied out in {:.0} ms), recovered in {:.0} ms",
+            c.keys,
+            c.backend,
+            c.bytes as f64 / 1e6,
+            c.checkpoint_ms,
+            c.snapshot_ms,
+            c.recovery_ms
+        );
+    }
     let report = Report {
         sluice_version: env!("CARGO_PKG_VERSION"),
         unix_time: std::time::SystemTime::now()
@@ -173,6 +209,7 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
         host_to_device_bytes_per_second: upload.map(|r| r.copy),
         host_fill_and_copy_bytes_per_second: upload.map(|r| r.fill_and_copy),
         results,
+        checkpoints,
     };
     let json = options.out.join("results.json");
     std::fs::write(&json, serde_json::to_string_pretty(&report)?)

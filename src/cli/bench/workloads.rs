@@ -18,6 +18,12 @@ pub enum Workload {
     /// The window operator alone, state resident, on pre-generated batches of the tumbling
     /// workload's stream (not part of the default set).
     Operator,
+    /// The tumbling workload checkpointing every second (to a folder under `--out`): its
+    /// events/s against `tumbling`'s in the same invocation is the cost of checkpoints.
+    TumblingCheckpointed,
+    /// One million keys of window state: checkpoint size, time to take it, time to recover
+    /// from it (not an events/s workload; not part of the default set).
+    Checkpoint,
 }
 
 impl Workload {
@@ -27,22 +33,27 @@ impl Workload {
             Workload::Fraud => "fraud",
             Workload::Traffic => "traffic",
             Workload::Operator => "operator",
+            Workload::TumblingCheckpointed => "tumbling_checkpointed",
+            Workload::Checkpoint => "checkpoint",
         }
     }
 
     /// The job file for `events` events cut into micro-batches of `batch_rows` (the
     /// `operator` workload runs the tumbling job's operator without a job around it).
-    pub fn job(self, events: u64, batch_rows: usize) -> String {
+    /// `checkpoints` is the folder the checkpointed workload writes to.
+    pub fn job(self, events: u64, batch_rows: usize, checkpoints: &str) -> String {
         let body = match self {
-            Workload::Tumbling | Workload::Operator => TUMBLING,
-            Workload::Fraud => FRAUD,
-            Workload::Traffic => TRAFFIC,
+            Workload::Tumbling | Workload::Operator | Workload::Checkpoint => TUMBLING.to_string(),
+            Workload::TumblingCheckpointed => format!("{TUMBLING}{CHECKPOINTED}"),
+            Workload::Fraud => FRAUD.to_string(),
+            Workload::Traffic => TRAFFIC.to_string(),
         };
         format!(
             "name = \"bench-{}\"\n{body}\n[batching]\nmax_rows = {batch_rows}\n\n[sink]\ntype = \"discard\"\n",
             self.name()
         )
         .replace("EVENTS", &events.to_string())
+        .replace("CHECKPOINTS", &checkpoints.replace('\\', "/"))
     }
 }
 
@@ -63,6 +74,14 @@ type = "window"
 key = "card_id"
 window = { type = "tumbling", size = "1s" }
 aggregates = [{ fn = "count", as = "n" }, { fn = "sum", column = "amount_cents", as = "amount_sum" }]
+"#;
+
+/// Added to the tumbling job for `tumbling_checkpointed`.
+const CHECKPOINTED: &str = r#"
+[checkpoint]
+location = "CHECKPOINTS"
+interval = "1s"
+retain = 2
 "#;
 
 const FRAUD: &str = r#"
@@ -128,7 +147,7 @@ mod tests {
     #[test]
     fn every_workload_is_a_valid_job() {
         for workload in Workload::value_variants() {
-            let text = workload.job(1_000, 256);
+            let text = workload.job(1_000, 256, "checkpoints");
             let job = JobFile::parse(&text, "bench.toml".as_ref(), &[]).expect("parses");
             job.validate().expect("validates");
         }
