@@ -114,48 +114,58 @@ pub(crate) fn reference(dir: &Path) -> Vec<String> {
     expected
 }
 
-#[test]
-fn a_job_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
-    let dir = tempfile::tempdir().expect("dir");
-    let expected = reference(dir.path());
-
+/// Kills `job.toml` in `dir` with SIGKILL at ten random moments, then lets it finish, on
+/// `backend` with `settings` (`--set` values) added to every run.
+fn kill_ten_times_then_finish(dir: &Path, backend: &str, settings: &[String]) {
+    let mut args: Vec<&str> = vec!["run", "job.toml", "--backend", backend, "--quiet"];
+    for s in settings {
+        args.extend(["--set", s.as_str()]);
+    }
     let mut rng = Rng::new(2026);
     let mut killed = 0;
     for _ in 0..10 {
-        let mut child = sluice(
-            dir.path(),
-            &["run", "job.toml", "--backend", "cpu", "--quiet"],
-        )
-        .spawn()
-        .expect("spawn");
+        let mut child = sluice(dir, &args).spawn().expect("spawn");
         std::thread::sleep(Duration::from_millis(150 + rng.below(300)));
         if child.try_wait().expect("poll").is_none() {
             child.kill().expect("SIGKILL");
             killed += 1;
         }
-        let status = child.wait().expect("wait");
-        assert!(
-            killed == 0 || !status.success() || status.code().is_some(),
-            "a killed run has no exit code"
-        );
+        child.wait().expect("wait");
     }
     assert!(
         killed >= 8,
         "only {killed} of ten runs were still going when killed"
     );
-    let last = sluice(
-        dir.path(),
-        &["run", "job.toml", "--backend", "cpu", "--quiet"],
-    )
-    .output()
-    .expect("final run");
+    let last = sluice(dir, &args).output().expect("final run");
     assert!(
         last.status.success(),
         "{}",
         String::from_utf8_lossy(&last.stderr)
     );
+}
 
-    let rows = sorted_rows(&published(&dir.path().join("out")));
+#[test]
+fn a_job_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
+    let dir = tempfile::tempdir().expect("dir");
+    let expected = reference(dir.path());
+    kill_ten_times_then_finish(dir.path(), "cpu", &[]);
+    assert_published(dir.path(), &expected);
+}
+
+#[test]
+fn a_gpu_job_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
+    if sluice_engine::backend::GpuBackend::for_tests().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let expected = reference(dir.path());
+    kill_ten_times_then_finish(dir.path(), "gpu", &[]);
+    assert_published(dir.path(), &expected);
+}
+
+/// The published parts hold exactly `expected` and nothing is left staged.
+fn assert_published(dir: &Path, expected: &[String]) {
+    let rows = sorted_rows(&published(&dir.join("out")));
     let missing = expected
         .iter()
         .filter(|r| rows.binary_search(r).is_err())
@@ -166,7 +176,7 @@ fn a_job_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
         "published rows (count, missing from the uninterrupted run's)"
     );
     assert_eq!(rows, expected);
-    let staging = dir.path().join("out/_staging");
+    let staging = dir.join("out/_staging");
     let leftovers = std::fs::read_dir(&staging).map_or(0, |d| d.count());
     assert_eq!(leftovers, 0, "nothing is left staged after the final run");
 }
