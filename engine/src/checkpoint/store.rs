@@ -8,6 +8,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+use super::location::StoreOptions;
 use super::manifest::{FORMAT, FileEntry, MANIFEST, Manifest};
 use crate::error::{Error, Result};
 
@@ -41,31 +42,19 @@ pub struct Loaded {
 }
 
 impl CheckpointStore {
-    /// The store at `location`: a local folder, as a path or a `file://` URL (created when
-    /// missing).
+    /// The store at `location`: a local folder as a path or `file://` URL (created when
+    /// missing), or `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix` with
+    /// credentials, region and endpoint from the environment and the default retries.
     pub fn open(location: &str) -> Result<Self> {
-        let folder = match location.split_once("://") {
-            None => location,
-            Some(("file", path)) => path,
-            Some((scheme, _)) => {
-                return Err(Error::config(
-                    "checkpoint.location",
-                    format!(
-                        "`{location}`: {scheme}:// is not supported yet (use a local folder or \
-                         file://)"
-                    ),
-                ));
-            }
-        };
-        std::fs::create_dir_all(folder).map_err(|source| Error::Io {
-            path: folder.into(),
-            source,
-        })?;
-        let store = object_store::local::LocalFileSystem::new_with_prefix(folder)
-            .map_err(|e| Error::config("checkpoint.location", format!("`{location}`: {e}")))?;
+        Self::open_with(location, &StoreOptions::default())
+    }
+
+    /// [`open`](Self::open) with other retries, timeouts or settings.
+    pub fn open_with(location: &str, options: &StoreOptions) -> Result<Self> {
+        let (store, root) = super::location::open(location, options)?;
         Ok(CheckpointStore {
-            store: Arc::new(store),
-            root: Path::default(),
+            store,
+            root,
             location: location.to_string(),
         })
     }
@@ -457,15 +446,5 @@ mod tests {
             .map(|m| m.id)
             .collect();
         assert_eq!(ids, [3, 4]);
-    }
-
-    #[test]
-    fn unsupported_schemes_fail_naming_the_setting() {
-        let err = CheckpointStore::open("s3://bucket/jobs").expect_err("not yet");
-        assert!(
-            err.to_string()
-                .starts_with("checkpoint.location: `s3://bucket/jobs`"),
-            "{err}"
-        );
     }
 }
