@@ -14,6 +14,8 @@
 mod job_state;
 mod location;
 mod manifest;
+#[cfg(test)]
+mod s3_tests;
 mod spec;
 mod store;
 
