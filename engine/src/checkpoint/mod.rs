@@ -7,15 +7,20 @@
 //! without a readable manifest is not a checkpoint; a checkpoint whose files are missing,
 //! short or corrupt is skipped with a warning and the one before it is used.
 //!
-//! Storage goes through `object_store`: a local folder (a path or `file://` URL) or memory
-//! (tests).
+//! Storage goes through `object_store`: a local folder (a path or `file://` URL),
+//! `s3://`, `gs://` or `az://` (credentials from the environment, transient failures
+//! retried), or memory (tests).
 
 mod job_state;
+mod location;
 mod manifest;
+#[cfg(test)]
+mod s3_tests;
 mod spec;
 mod store;
 
 pub use job_state::{Counts, JobState, OperatorState, PartitionState, SinkStates};
+pub use location::StoreOptions;
 pub use manifest::{FileEntry, MANIFEST, Manifest};
 pub use spec::{CheckpointSpec, Resume};
 pub use store::{CheckpointStore, Loaded, NewCheckpoint};

@@ -8,6 +8,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+use super::location::StoreOptions;
 use super::manifest::{FORMAT, FileEntry, MANIFEST, Manifest};
 use crate::error::{Error, Result};
 
@@ -41,31 +42,19 @@ pub struct Loaded {
 }
 
 impl CheckpointStore {
-    /// The store at `location`: a local folder, as a path or a `file://` URL (created when
-    /// missing).
+    /// The store at `location`: a local folder as a path or `file://` URL (created when
+    /// missing), or `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix` with
+    /// credentials, region and endpoint from the environment and the default retries.
     pub fn open(location: &str) -> Result<Self> {
-        let folder = match location.split_once("://") {
-            None => location,
-            Some(("file", path)) => path,
-            Some((scheme, _)) => {
-                return Err(Error::config(
-                    "checkpoint.location",
-                    format!(
-                        "`{location}`: {scheme}:// is not supported yet (use a local folder or \
-                         file://)"
-                    ),
-                ));
-            }
-        };
-        std::fs::create_dir_all(folder).map_err(|source| Error::Io {
-            path: folder.into(),
-            source,
-        })?;
-        let store = object_store::local::LocalFileSystem::new_with_prefix(folder)
-            .map_err(|e| Error::config("checkpoint.location", format!("`{location}`: {e}")))?;
+        Self::open_with(location, &StoreOptions::default())
+    }
+
+    /// [`open`](Self::open) with other retries, timeouts or settings.
+    pub fn open_with(location: &str, options: &StoreOptions) -> Result<Self> {
+        let (store, root) = super::location::open(location, options)?;
         Ok(CheckpointStore {
-            store: Arc::new(store),
-            root: Path::default(),
+            store,
+            root,
             location: location.to_string(),
         })
     }
@@ -298,11 +287,14 @@ fn join(folder: &Path, name: &str) -> Path {
         .fold(folder.clone(), |path, part| path.join(part))
 }
 
+/// The store's behaviour as cases that run on any store: a local folder and memory here,
+/// S3 in `s3_tests.rs`. Damage is done through the object store, so it reads the same on
+/// every backend.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn checkpoint(id: u64, payload: &str) -> NewCheckpoint {
+    pub(in crate::checkpoint) fn checkpoint(id: u64, payload: &str) -> NewCheckpoint {
         NewCheckpoint {
             id,
             epoch: id * 10,
@@ -317,85 +309,58 @@ mod tests {
         }
     }
 
-    fn on_disk() -> (tempfile::TempDir, CheckpointStore) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = CheckpointStore::open(&dir.path().display().to_string()).expect("open");
-        (dir, store)
+    async fn put(store: &CheckpointStore, id: u64, name: &str, contents: &'static str) {
+        let path = join(&store.folder(id), name);
+        store
+            .store
+            .put(&path, PutPayload::from(contents))
+            .await
+            .expect("put");
     }
 
-    #[tokio::test]
-    async fn written_checkpoints_list_and_load_back_whole() {
-        let (_dir, store) = on_disk();
+    async fn ids(store: &CheckpointStore) -> Vec<u64> {
+        let listed = store.list().await.expect("list");
+        listed.iter().map(|m| m.id).collect()
+    }
+
+    pub(in crate::checkpoint) async fn round_trip(store: &CheckpointStore) {
         assert!(store.load_latest().await.expect("load").is_none());
+        assert_eq!(store.next_id().await.expect("next id"), 1);
         store.write(checkpoint(1, "one")).await.expect("write");
         store.write(checkpoint(2, "two")).await.expect("write");
-        let listed: Vec<(u64, u64)> = store
-            .list()
-            .await
-            .expect("list")
-            .iter()
-            .map(|m| (m.id, m.epoch))
-            .collect();
+        let listed = store.list().await.expect("list");
+        let listed: Vec<(u64, u64)> = listed.iter().map(|m| (m.id, m.epoch)).collect();
         assert_eq!(listed, [(1, 10), (2, 20)]);
-        let latest = store
-            .load_latest()
-            .await
-            .expect("load")
-            .expect("a checkpoint");
+        let latest = store.load_latest().await.expect("load").expect("found");
         assert_eq!(latest.manifest.id, 2);
-        assert_eq!(
-            latest.files["state/window-0.arrow"],
-            Bytes::from("two-state")
-        );
-        assert_eq!(latest.files["sinks.json"], Bytes::from("two-sinks"));
+        assert_eq!(latest.files["state/window-0.arrow"], "two-state");
+        assert_eq!(latest.files["sinks.json"], "two-sinks");
         assert_eq!(latest.manifest.info["sources"][0]["offset"], 200);
         assert!(latest.skipped.is_empty());
         assert_eq!(latest.manifest.bytes(), 18);
         let first = store.load(1).await.expect("load 1");
-        assert_eq!(first.files["sinks.json"], Bytes::from("one-sinks"));
+        assert_eq!(first.files["sinks.json"], "one-sinks");
+        assert_eq!(store.next_id().await.expect("next id"), 3);
     }
 
-    #[tokio::test]
-    async fn a_file_url_names_the_same_folder() {
-        let (dir, store) = on_disk();
-        store.write(checkpoint(7, "x")).await.expect("write");
-        let url = format!("file://{}", dir.path().display());
-        let again = CheckpointStore::open(&url).expect("open");
-        assert_eq!(
-            again
-                .load_latest()
-                .await
-                .expect("load")
-                .expect("found")
-                .manifest
-                .id,
-            7
-        );
-    }
-
-    #[tokio::test]
-    async fn incomplete_truncated_corrupt_and_missing_checkpoints_are_skipped() {
-        let (dir, store) = on_disk();
+    /// The four kinds of damage: a truncated file, a corrupted one, a missing one, and a
+    /// folder whose manifest was never written.
+    pub(in crate::checkpoint) async fn damaged_checkpoints_are_skipped(store: &CheckpointStore) {
         store.write(checkpoint(1, "good")).await.expect("write");
         for id in 2..=4 {
             store.write(checkpoint(id, "bad")).await.expect("write");
         }
-        let file = |id: u64, name: &str| dir.path().join(format!("chk-{id:020}")).join(name);
         // 2: truncated; 3: same length, one byte changed; 4: a file missing.
-        std::fs::write(file(2, "sinks.json"), "bad-sin").expect("truncate");
-        std::fs::write(file(3, "sinks.json"), "bad-sinkS").expect("corrupt");
-        std::fs::remove_file(file(4, "state/window-0.arrow")).expect("remove");
+        put(store, 2, "sinks.json", "bad-sin").await;
+        put(store, 3, "sinks.json", "bad-sinkS").await;
+        let missing = join(&store.folder(4), "state/window-0.arrow");
+        store.store.delete(&missing).await.expect("delete");
         // 5: crashed before its manifest.
-        std::fs::create_dir_all(file(5, "state")).expect("mkdir");
-        std::fs::write(file(5, "state/window-0.arrow"), "partial").expect("write");
+        put(store, 5, "state/window-0.arrow", "partial").await;
 
-        let latest = store
-            .load_latest()
-            .await
-            .expect("load")
-            .expect("a checkpoint");
+        let latest = store.load_latest().await.expect("load").expect("found");
         assert_eq!(latest.manifest.id, 1);
-        assert_eq!(latest.files["sinks.json"], Bytes::from("good-sinks"));
+        assert_eq!(latest.files["sinks.json"], "good-sinks");
         let reasons = latest.skipped.join("\n");
         assert_eq!(latest.skipped.len(), 4, "{reasons}");
         for expected in [
@@ -406,66 +371,120 @@ mod tests {
         ] {
             assert!(reasons.contains(expected), "{expected}: {reasons}");
         }
-        // Listing shows what has a manifest; asking for a bad one by id fails with the reason.
-        let ids: Vec<u64> = store
-            .list()
-            .await
-            .expect("list")
-            .iter()
-            .map(|m| m.id)
-            .collect();
-        assert_eq!(ids, [1, 2, 3, 4]);
+        // Listing shows what has a manifest; asking for a bad one by id fails with the reason;
+        // the next id is above the incomplete folder's.
+        assert_eq!(ids(store).await, [1, 2, 3, 4]);
         let err = store.load(3).await.expect_err("corrupt").to_string();
-        assert!(
-            err.contains("checkpoint 3: sinks.json has checksum"),
-            "{err}"
+        let expected = format!(
+            "checkpoints at {}: checkpoint 3: sinks.json has checksum",
+            store.location()
         );
+        assert!(err.starts_with(&expected), "{err}");
+        assert_eq!(store.next_id().await.expect("next id"), 6);
     }
 
-    #[tokio::test]
-    async fn retention_keeps_the_newest_and_drops_older_leftovers() {
-        let store = CheckpointStore::on(
-            Arc::new(object_store::memory::InMemory::new()),
-            "jobs/fraud",
-            "memory",
-        );
+    pub(in crate::checkpoint) async fn retention(store: &CheckpointStore) {
         // An incomplete folder older than complete ones (a crash), then 1..=4 complete, then
         // 9 incomplete (perhaps being written now).
-        let leftover = store.folder(0).join("state").join("partial");
-        store
-            .store
-            .put(&leftover, PutPayload::from("x"))
-            .await
-            .expect("put");
+        put(store, 0, "state/partial", "x").await;
         for id in 1..=4 {
             store.write(checkpoint(id, "c")).await.expect("write");
         }
-        let in_flight = store.folder(9).join("state").join("partial");
-        store
-            .store
-            .put(&in_flight, PutPayload::from("x"))
-            .await
-            .expect("put");
+        put(store, 9, "state/partial", "x").await;
         let deleted = store.retain(2).await.expect("retain");
         assert_eq!(deleted, [0, 1, 2]);
         assert_eq!(store.folders().await.expect("folders"), [3, 4, 9]);
-        let ids: Vec<u64> = store
-            .list()
-            .await
-            .expect("list")
-            .iter()
-            .map(|m| m.id)
-            .collect();
-        assert_eq!(ids, [3, 4]);
+        assert_eq!(ids(store).await, [3, 4]);
+        // Nothing more to delete, and keeping none still keeps the newest.
+        assert!(store.retain(2).await.expect("retain").is_empty());
+        assert_eq!(store.retain(0).await.expect("retain"), [3]);
+        assert_eq!(ids(store).await, [4]);
     }
 
-    #[test]
-    fn unsupported_schemes_fail_naming_the_setting() {
-        let err = CheckpointStore::open("s3://bucket/jobs").expect_err("not yet");
-        assert!(
-            err.to_string()
-                .starts_with("checkpoint.location: `s3://bucket/jobs`"),
-            "{err}"
-        );
+    pub(in crate::checkpoint) async fn deletion(store: &CheckpointStore) {
+        for id in 1..=3 {
+            store.write(checkpoint(id, "d")).await.expect("write");
+        }
+        store.delete(2).await.expect("delete");
+        assert_eq!(store.folders().await.expect("folders"), [1, 3]);
+        // Every object went, not only the manifest; deleting again is not an error.
+        let gone = store.folder(2);
+        let left: Vec<_> = store
+            .store
+            .list(Some(&gone))
+            .try_collect()
+            .await
+            .expect("list");
+        assert!(left.is_empty(), "{left:?}");
+        store.delete(2).await.expect("delete again");
+        let err = store.load(2).await.expect_err("deleted").to_string();
+        assert!(err.contains("checkpoint 2 has no manifest"), "{err}");
+        // Deleting the newest makes the one before it the latest; ids are never reused
+        // while a folder above remains, and the next one follows the newest left.
+        store.delete(3).await.expect("delete");
+        let latest = store.load_latest().await.expect("load").expect("found");
+        assert_eq!((latest.manifest.id, latest.skipped.len()), (1, 0));
+        assert_eq!(store.next_id().await.expect("next id"), 2);
+    }
+
+    fn on_disk() -> (tempfile::TempDir, CheckpointStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CheckpointStore::open(&dir.path().display().to_string()).expect("open");
+        (dir, store)
+    }
+
+    fn in_memory() -> CheckpointStore {
+        let memory = Arc::new(object_store::memory::InMemory::new());
+        CheckpointStore::on(memory, "jobs/fraud", "memory")
+    }
+
+    #[tokio::test]
+    async fn round_trip_on_disk() {
+        round_trip(&on_disk().1).await;
+    }
+
+    #[tokio::test]
+    async fn round_trip_in_memory() {
+        round_trip(&in_memory()).await;
+    }
+
+    #[tokio::test]
+    async fn damaged_checkpoints_are_skipped_on_disk() {
+        damaged_checkpoints_are_skipped(&on_disk().1).await;
+    }
+
+    #[tokio::test]
+    async fn damaged_checkpoints_are_skipped_in_memory() {
+        damaged_checkpoints_are_skipped(&in_memory()).await;
+    }
+
+    #[tokio::test]
+    async fn retention_on_disk() {
+        retention(&on_disk().1).await;
+    }
+
+    #[tokio::test]
+    async fn retention_in_memory() {
+        retention(&in_memory()).await;
+    }
+
+    #[tokio::test]
+    async fn deletion_on_disk() {
+        deletion(&on_disk().1).await;
+    }
+
+    #[tokio::test]
+    async fn deletion_in_memory() {
+        deletion(&in_memory()).await;
+    }
+
+    #[tokio::test]
+    async fn a_file_url_names_the_same_folder() {
+        let (dir, store) = on_disk();
+        store.write(checkpoint(7, "x")).await.expect("write");
+        let url = format!("file://{}", dir.path().display());
+        let again = CheckpointStore::open(&url).expect("open");
+        let latest = again.load_latest().await.expect("load").expect("found");
+        assert_eq!(latest.manifest.id, 7);
     }
 }
