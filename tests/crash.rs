@@ -163,6 +163,36 @@ fn a_gpu_job_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
     assert_published(dir.path(), &expected);
 }
 
+#[test]
+fn a_job_checkpointing_to_s3_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
+    let base = std::env::var("SLUICE_TEST_S3").unwrap_or_default();
+    if base.is_empty() {
+        let why = "SLUICE_TEST_S3 is not set (scripts/test starts moto and sets it)";
+        assert!(
+            std::env::var("REQUIRE_S3").as_deref() != Ok("1"),
+            "{why}, and REQUIRE_S3=1 forbids skipping"
+        );
+        eprintln!("skipping the S3 crash test: {why}");
+        return;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let location = format!(
+        "checkpoint.location={}/crash-{}-{nanos}",
+        base.trim_end_matches('/'),
+        std::process::id()
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let expected = reference(dir.path());
+    kill_ten_times_then_finish(dir.path(), "cpu", &[location]);
+    assert_published(dir.path(), &expected);
+    assert!(
+        !dir.path().join("checkpoints").exists(),
+        "the checkpoints went to S3, not the local folder"
+    );
+}
+
 /// The published parts hold exactly `expected` and nothing is left staged.
 fn assert_published(dir: &Path, expected: &[String]) {
     let rows = sorted_rows(&published(&dir.join("out")));
