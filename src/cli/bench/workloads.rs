@@ -33,7 +33,7 @@ impl Workload {
             Workload::Fraud => "fraud",
             Workload::Traffic => "traffic",
             Workload::Operator => "operator",
-            Workload::TumblingCheckpointed => "tumbling_checkpointed",
+            Workload::TumblingCheckpointed => "tumbling-checkpointed",
             Workload::Checkpoint => "checkpoint",
         }
     }
