@@ -119,3 +119,61 @@ fn an_incompatible_job_change_is_refused_before_any_data_moves() {
         "nothing moved"
     );
 }
+
+#[test]
+fn checkpoints_are_listed_deleted_and_chosen_by_id_with_clear_errors() {
+    let dir = tempfile::tempdir().expect("dir");
+    reference(dir.path());
+    let fast = ["--set", "source.rate=0", "--set", "source.events=3000"];
+    let mut args = RUN.to_vec();
+    args.extend(fast);
+    assert!(sluice(dir.path(), &args).status().expect("run").success());
+    let list = || {
+        let out = sluice(dir.path(), &["checkpoints", "job.toml"])
+            .stdout(std::process::Stdio::piped())
+            .output()
+            .expect("list");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listing = list();
+    let newest: u64 = listing
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("id ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .max()
+        .expect("a checkpoint is listed");
+
+    let mut from = RUN.to_vec();
+    from.extend(["--from-checkpoint", "999"]);
+    let out = sluice(dir.path(), &from).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("there is no checkpoint 999"),
+        "{stderr}"
+    );
+    let out = sluice(dir.path(), &["checkpoints", "job.toml", "--delete", "999"])
+        .output()
+        .expect("delete");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("there is no checkpoint 999"),
+        "{stderr}"
+    );
+
+    let id = newest.to_string();
+    let out = sluice(dir.path(), &["checkpoints", "job.toml", "--delete", &id])
+        .output()
+        .expect("delete");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!list().contains(&format!("id {id} ")), "{}", list());
+}

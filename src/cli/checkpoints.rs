@@ -20,6 +20,13 @@ pub fn checkpoints(job: &JobFile, delete: Option<u64>) -> Result<ExitCode> {
         .build()
         .context("starting the tokio runtime")?;
     if let Some(id) = delete {
+        if !runtime.block_on(store.folders())?.contains(&id) {
+            bail!(
+                "there is no checkpoint {id} at {} (`sluice checkpoints {}` lists them)",
+                spec.location,
+                job.path.display()
+            );
+        }
         runtime.block_on(store.delete(id))?;
         println!("deleted checkpoint {id} at {}", spec.location);
         return Ok(ExitCode::SUCCESS);

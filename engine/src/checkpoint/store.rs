@@ -127,7 +127,7 @@ impl CheckpointStore {
     }
 
     /// Ids of every checkpoint folder, complete or not, ascending.
-    async fn folders(&self) -> Result<Vec<u64>> {
+    pub async fn folders(&self) -> Result<Vec<u64>> {
         let listing = self
             .store
             .list_with_delimiter(Some(&self.root))
@@ -227,6 +227,9 @@ impl CheckpointStore {
 
     /// Checkpoint `id`, which must be complete and intact.
     pub async fn load(&self, id: u64) -> Result<Loaded> {
+        if !self.folders().await?.contains(&id) {
+            return Err(self.error(format!("there is no checkpoint {id}")));
+        }
         self.read(id).await?.map_err(|why| self.error(why))
     }
 
