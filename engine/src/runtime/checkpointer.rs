@@ -112,6 +112,11 @@ impl Checkpointer {
         Ok((checkpointer, restored))
     }
 
+    /// Time between checkpoints.
+    pub fn interval(&self) -> std::time::Duration {
+        self.spec.interval
+    }
+
     /// The epoch the next checkpoint closes.
     pub fn epoch(&self) -> u64 {
         self.epoch

@@ -56,24 +56,19 @@ impl Driver {
         mut cancel: Option<watch::Receiver<bool>>,
     ) -> Result<bool> {
         loop {
-            if let Some(c) = &self.checkpointer {
-                if c.write_done() {
-                    self.publish().await?;
-                }
-                if self
-                    .checkpointer
-                    .as_ref()
-                    .is_some_and(|c| c.due <= Instant::now())
-                {
-                    self.checkpoint().await?;
-                }
-            }
             let mut wake = self
                 .batcher
                 .deadline()
                 .unwrap_or_else(|| Instant::now() + self.tick);
             if let Some(c) = &self.checkpointer {
-                wake = wake.min(c.due);
+                if c.write_done() {
+                    self.publish().await?;
+                }
+                if let Some(at) = self.checkpoint_due(Instant::now()) {
+                    wake = wake.min(at);
+                } else {
+                    self.checkpoint().await?;
+                }
             }
             tokio::select! {
                 biased;
@@ -111,6 +106,23 @@ impl Driver {
                     self.advance().await?;
                 }
             }
+        }
+    }
+
+    /// When the next checkpoint should be taken (`None`: now). A due checkpoint waits for
+    /// the micro-batcher to be empty, which it is after most pushes and at the latest when
+    /// its delay cuts it: cutting early to checkpoint would add a micro-batch per checkpoint,
+    /// which costs the GPU backend a whole round. One interval late, it cuts anyway.
+    fn checkpoint_due(&self, now: Instant) -> Option<Instant> {
+        let c = self.checkpointer.as_ref()?;
+        let forced = c.due + c.interval();
+        let ready = c.due <= now && (self.batcher.pending_rows() == 0 || forced <= now);
+        if ready {
+            None
+        } else if c.due > now {
+            Some(c.due)
+        } else {
+            Some(forced)
         }
     }
 
