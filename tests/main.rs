@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod lateness;
 mod malformed;
+mod object_sink;
 mod oracle;
 mod savepoints;
 mod watermarks;

@@ -4,7 +4,8 @@
 //!   [`JsonlSource`], [`ParquetSource`]) that turns unparsable records into dead letters;
 //! - [`SinkSpec`] builds a sink: [`StdoutSink`], [`CsvSink`], [`JsonlSink`], [`ParquetSink`] or
 //!   [`DiscardSink`]; for jobs with checkpoints, [`SinkSpec::build_exactly_once`] makes the file
-//!   sinks publish one part file per checkpoint epoch, once that checkpoint has committed.
+//!   sinks publish one part file per checkpoint epoch, once that checkpoint has committed, in a
+//!   local folder or an `s3://`, `gs://` or `az://` prefix.
 //!
 //! ```no_run
 //! use std::path::Path;

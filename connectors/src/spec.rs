@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use serde::Deserialize;
+use sluice_engine::checkpoint::{Place, StoreOptions, open_location};
 use sluice_engine::duration::DurationMs;
 use sluice_engine::sink::Sink;
 use sluice_engine::source::Source;
@@ -15,7 +16,9 @@ use sluice_engine::{Error, Result};
 
 use crate::file::{CsvSource, JsonlSource, ParquetSource};
 use crate::generator::GeneratorSource;
-use crate::sink::{CsvSink, DiscardSink, JsonlSink, ParquetSink, PartSink, StdoutSink};
+use crate::sink::{
+    CsvSink, DiscardSink, JsonlSink, ParquetSink, PartSink, StdoutSink, open_output,
+};
 
 /// Where a job's events come from: `[source]` with `type = "generator" | "csv" | "jsonl" | "parquet"`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -300,39 +303,57 @@ impl SinkSpec {
 
     /// Builds the sink for a job with checkpoints, where output must appear exactly once.
     ///
-    /// File sinks become transactional: `path` names a folder that receives one part per
-    /// checkpoint epoch, `part-{epoch:08}.csv` (`.jsonl`, `.parquet`; with `rotate_rows`,
+    /// File sinks become transactional: `path` names a folder, or an object-store prefix
+    /// (`s3://bucket/prefix`, `gs://...`, `az://...`), that receives one part per checkpoint
+    /// epoch, `part-{epoch:08}.csv` (`.jsonl`, `.parquet`; with `rotate_rows`,
     /// `part-{epoch:08}-{n:03}.parquet`), staged in `path/_staging/` until the checkpoint
-    /// commits. `stdout` and `discard` are built as by [`SinkSpec::build`]: they write through,
-    /// so after a restart they may repeat what they wrote since the last checkpoint
-    /// (at-least-once).
+    /// commits. On object storage each part is written to a local temporary file and uploaded
+    /// at the checkpoint. `stdout` and `discard` are built as by [`SinkSpec::build`]: they
+    /// write through, so after a restart they may repeat what they wrote since the last
+    /// checkpoint (at-least-once).
     pub fn build_exactly_once(&self, schema: SchemaRef, base_dir: &Path) -> Result<Box<dyn Sink>> {
-        let resolve = |path: &str| resolve_path(base_dir, path);
+        let output = |path: &str| open_output(path, base_dir);
         Ok(match self {
             SinkSpec::Stdout { .. } | SinkSpec::Discard => self.build(schema, base_dir)?,
-            SinkSpec::Csv { path, header } => Box::new(PartSink::<CsvSink>::create(
-                resolve(path)?,
+            SinkSpec::Csv { path, header } => Box::new(PartSink::<CsvSink>::new(
+                output(path)?,
                 (schema, *header),
                 None,
             )?),
             SinkSpec::Jsonl { path } => {
-                Box::new(PartSink::<JsonlSink>::create(resolve(path)?, schema, None)?)
+                Box::new(PartSink::<JsonlSink>::new(output(path)?, schema, None)?)
             }
-            SinkSpec::Parquet { path, rotate_rows } => Box::new(PartSink::<ParquetSink>::create(
-                resolve(path)?,
-                schema,
-                *rotate_rows,
-            )?),
+            SinkSpec::Parquet { path, rotate_rows } => {
+                if *rotate_rows == Some(0) {
+                    return Err(Error::config("sink.rotate_rows", "must be at least 1"));
+                }
+                Box::new(PartSink::<ParquetSink>::new(
+                    output(path)?,
+                    schema,
+                    *rotate_rows,
+                )?)
+            }
         })
     }
 }
 
-/// `path` of a sink, resolved against `base_dir`.
+/// `path` of a sink, resolved against `base_dir`: a local path or `file://` URL. Objects are
+/// written whole, so a file sink without checkpoints, which appends until the job ends, cannot
+/// write to object storage.
 fn resolve_path(base_dir: &Path, path: &str) -> Result<PathBuf> {
     if path.trim().is_empty() {
         return Err(Error::config("sink.path", "must not be empty"));
     }
-    Ok(base_dir.join(path))
+    match open_location(path, "sink.path", &StoreOptions::default())? {
+        Place::Folder(folder) => Ok(base_dir.join(folder)),
+        Place::Bucket(_) => Err(Error::config(
+            "sink.path",
+            format!(
+                "`{path}`: writing to object storage needs a [checkpoint] section (parts \
+                 are uploaded at each checkpoint); without one, write to a local path"
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -458,6 +479,45 @@ mod tests {
         }
         assert!(dir.path().join("j/_staging").is_dir());
         assert!(dir.path().join("p/_staging").is_dir());
+    }
+
+    #[test]
+    fn object_store_paths_build_exactly_once_sinks_without_a_request() {
+        let schema = Arc::new(arrow::datatypes::Schema::empty());
+        for (text, url) in [
+            (
+                "type = \"csv\"\npath = \"s3://bucket/out\"",
+                "s3://bucket/out",
+            ),
+            (
+                "type = \"jsonl\"\npath = \"s3://bucket/j\"",
+                "s3://bucket/j",
+            ),
+            (
+                "type = \"parquet\"\npath = \"s3://bucket/p/\"\nrotate_rows = 3",
+                "s3://bucket/p/",
+            ),
+        ] {
+            let spec: SinkSpec = toml::from_str(text).expect("spec");
+            // Whether or not an S3 server is configured, building sends no request.
+            let sink = spec.build_exactly_once(schema.clone(), Path::new("."));
+            let sink = sink.unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert!(sink.transactional(), "{text}");
+            assert_eq!(sink.name(), url);
+        }
+    }
+
+    #[test]
+    fn an_object_store_path_without_checkpoints_is_a_config_error() {
+        let spec: SinkSpec =
+            toml::from_str("type = \"csv\"\npath = \"s3://bucket/o.csv\"").expect("csv");
+        let schema = Arc::new(arrow::datatypes::Schema::empty());
+        let err = spec
+            .build(schema, Path::new("."))
+            .expect_err("no checkpoints");
+        let err = err.to_string();
+        assert!(err.starts_with("sink.path: `s3://bucket/o.csv`: "), "{err}");
+        assert!(err.contains("needs a [checkpoint] section"), "{err}");
     }
 
     #[test]

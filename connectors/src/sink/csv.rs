@@ -133,16 +133,14 @@ mod tests {
         );
     }
 
-    #[test]
-    fn exactly_once_parts_read_back_in_epoch_order() {
-        use crate::sink::parts::{PartSink, published};
+    crate::sink::outputs::on_every_output!(exactly_once_parts_read_back_in_epoch_order);
+
+    fn exactly_once_parts_read_back_in_epoch_order(out: &crate::sink::outputs::Output) {
+        use crate::sink::parts::PartSink;
         use arrow::csv::ReaderBuilder;
 
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("out");
         let schema = batch(vec![], vec![]).schema();
-        let mut sink =
-            PartSink::<CsvSink>::create(out.clone(), (schema.clone(), true), None).expect("create");
+        let mut sink: PartSink<CsvSink> = out.sink((schema.clone(), true), None);
         let epochs = [
             vec![
                 batch(vec![1, 2], vec!["a", "b,c"]),
@@ -162,15 +160,14 @@ mod tests {
         }
         sink.close().expect("close");
 
-        let names = published(&out);
+        let names = out.published();
         assert_eq!(names, ["part-00000001.csv", "part-00000003.csv"]);
         let mut ids = Vec::new();
         let mut texts = Vec::new();
         for name in &names {
-            let file = File::open(out.join(name)).expect("open");
             let reader = ReaderBuilder::new(schema.clone())
                 .with_header(true)
-                .build(file)
+                .build(std::io::Cursor::new(out.read(name)))
                 .expect("reader");
             for b in reader {
                 let b = b.expect("batch");
@@ -191,7 +188,6 @@ mod tests {
         assert_eq!(ids, [1, 2, 3, 4, 5]);
         assert_eq!(texts, ["a", "b,c", "d", "e", "f"]);
         // Each part is a CSV file of its own: it starts with the header.
-        let second = std::fs::read_to_string(out.join(&names[1])).expect("read");
-        assert_eq!(second, "id,name\n4,e\n5,f\n");
+        assert_eq!(out.text(&names[1]), "id,name\n4,e\n5,f\n");
     }
 }

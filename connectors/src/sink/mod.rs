@@ -2,11 +2,16 @@
 //!
 //! File sinks create their file and its parent folders when built, so a bad path fails before
 //! any data moves, and every error names the path. Each file sink writes either one file
-//! directly or, through [`PartSink`], exactly-once part files published per checkpoint epoch.
+//! directly or, through [`PartSink`], exactly-once part files published per checkpoint epoch
+//! in a local folder or an object-store prefix.
 
 mod csv;
 mod discard;
 mod jsonl;
+mod local_parts;
+mod object_parts;
+#[cfg(test)]
+mod outputs;
 mod parquet;
 mod parts;
 mod stdout;
@@ -21,7 +26,7 @@ pub use csv::CsvSink;
 pub use discard::DiscardSink;
 pub use jsonl::JsonlSink;
 pub use parquet::ParquetSink;
-pub(crate) use parts::PartSink;
+pub(crate) use parts::{PartSink, open_output};
 pub use stdout::StdoutSink;
 
 /// Creates (or truncates) `path` and its parent folders, buffered.

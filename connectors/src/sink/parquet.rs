@@ -174,8 +174,10 @@ impl PartWriter for ParquetSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::parts::{PartSink, STAGING, published};
+    use crate::sink::outputs::{Output, on_every_output};
+    use crate::sink::parts::PartSink;
     use arrow::array::{ArrayRef, Int64Array};
+    use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use std::sync::Arc;
 
@@ -185,9 +187,8 @@ mod tests {
             .expect("batch")
     }
 
-    /// The ids in `dir/name`, and the number of rows its footer records.
-    fn read_ids(path: &Path) -> Vec<i64> {
-        let file = File::open(path).expect("open");
+    /// The ids in a Parquet file; reading it needs its footer.
+    fn read_ids(file: Bytes) -> Vec<i64> {
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .expect("footer")
             .build()
@@ -225,36 +226,34 @@ mod tests {
         rows
     }
 
-    #[test]
-    fn exactly_once_parts_read_back_in_epoch_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("out");
-        let mut sink = PartSink::<ParquetSink>::create(out.clone(), batch(0..0).schema(), None)
-            .expect("create");
+    on_every_output!(
+        exactly_once_parts_read_back_in_epoch_order,
+        exactly_once_parts_rotate_within_an_epoch,
+        an_unfinished_part_is_never_published,
+    );
+
+    fn exactly_once_parts_read_back_in_epoch_order(out: &Output) {
+        let mut sink = out.sink::<ParquetSink>(batch(0..0).schema(), None);
         let rows = run(
             &mut sink,
             &[vec![batch(0..3), batch(3..5)], vec![], vec![batch(5..9)]],
         );
         assert_eq!(rows, [vec![5], vec![4]]);
-        let names = published(&out);
+        let names = out.published();
         assert_eq!(names, ["part-00000001.parquet", "part-00000003.parquet"]);
-        let ids: Vec<i64> = names.iter().flat_map(|n| read_ids(&out.join(n))).collect();
+        let ids: Vec<i64> = names.iter().flat_map(|n| read_ids(out.read(n))).collect();
         assert_eq!(ids, (0..9).collect::<Vec<_>>());
-        assert_eq!(published(&out.join(STAGING)), Vec::<String>::new());
+        assert_eq!(out.staged(), Vec::<String>::new());
     }
 
-    #[test]
-    fn exactly_once_parts_rotate_within_an_epoch() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("out");
-        let mut sink = PartSink::<ParquetSink>::create(out.clone(), batch(0..0).schema(), Some(2))
-            .expect("create");
+    fn exactly_once_parts_rotate_within_an_epoch(out: &Output) {
+        let mut sink = out.sink::<ParquetSink>(batch(0..0).schema(), Some(2));
         let rows = run(
             &mut sink,
             &[vec![batch(0..3), batch(3..5)], vec![batch(5..6)]],
         );
         assert_eq!(rows, [vec![2, 2, 1], vec![1]]);
-        let names = published(&out);
+        let names = out.published();
         assert_eq!(
             names,
             [
@@ -264,23 +263,18 @@ mod tests {
                 "part-00000002-000.parquet"
             ]
         );
-        let parts: Vec<Vec<i64>> = names.iter().map(|n| read_ids(&out.join(n))).collect();
+        let parts: Vec<Vec<i64>> = names.iter().map(|n| read_ids(out.read(n))).collect();
         assert_eq!(parts, [vec![0, 1], vec![2, 3], vec![4], vec![5]]);
     }
 
-    #[test]
-    fn an_unfinished_part_is_never_published() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("out");
+    fn an_unfinished_part_is_never_published(out: &Output) {
         let schema = batch(0..0).schema();
-        let mut first =
-            PartSink::<ParquetSink>::create(out.clone(), schema.clone(), Some(2)).expect("create");
+        let mut first = out.sink::<ParquetSink>(schema.clone(), Some(2));
         first.write(&batch(0..3)).expect("write"); // one full part, one open: no footer yet
         drop(first);
-        let mut second =
-            PartSink::<ParquetSink>::create(out.clone(), schema, Some(2)).expect("create");
+        let mut second = out.sink::<ParquetSink>(schema, Some(2));
         second.recover(0, &[]).expect("recover");
-        assert_eq!(published(&out), Vec::<String>::new());
-        assert_eq!(published(&out.join(STAGING)), Vec::<String>::new());
+        assert_eq!(out.published(), Vec::<String>::new());
+        assert_eq!(out.staged(), Vec::<String>::new());
     }
 }

@@ -1,20 +1,26 @@
-//! Exactly-once file output: one folder of per-epoch part files, staged in `_staging/` and
-//! published by rename when the checkpoint covering them commits (two-phase commit).
+//! Exactly-once file output: per-epoch part files, staged where readers do not look and
+//! published when the checkpoint covering them commits (two-phase commit).
 //!
-//! The folder holds `part-{epoch:08}.{ext}` (with rotation, `part-{epoch:08}-{n:03}.{ext}`), so
-//! reading `path/part-*` in name order gives the rows in the order they were written. A part
-//! being written, or prepared but not yet committed, lives in `path/_staging/`, which readers of
-//! the folder's files do not see. The format of a part is a [`PartWriter`]: the direct sink of
-//! that format pointed at one staged file.
+//! The output holds `part-{epoch:08}.{ext}` (with rotation, `part-{epoch:08}-{n:03}.{ext}`), so
+//! reading `part-*` in name order gives the rows in the order they were written. A part is
+//! written to a local spool file; `prepare` finishes it and moves it to `_staging/` of the
+//! output, which readers do not see; `commit` moves it to its published name. The format of a
+//! part is a [`PartWriter`]: the direct sink of that format pointed at one spool file. Where the
+//! output lives is a [`PartStore`]: a local folder ([`LocalParts`], by rename) or a prefix of a
+//! bucket ([`ObjectParts`], by upload and copy); epochs, names and recovery are decided here
+//! for both.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
+use sluice_engine::checkpoint::{Place, StoreOptions, open_location};
 use sluice_engine::sink::{Sink, Staged, StagedPart};
 use sluice_engine::{Error, Result};
 
-/// The folder, inside the output folder, where parts wait to be published.
+use super::local_parts::LocalParts;
+use super::object_parts::ObjectParts;
+
+/// The folder, inside the output, where parts wait to be published.
 pub(crate) const STAGING: &str = "_staging";
 
 /// A format's writer of one part file.
@@ -31,7 +37,64 @@ pub(crate) trait PartWriter: Sink + Sized {
     fn finish_part(&mut self) -> Result<()>;
 }
 
-/// A part being written in the staging folder.
+/// What publishing one staged part found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Published {
+    /// The staged part is now at its target.
+    Moved,
+    /// Nothing was staged, but the target exists: an earlier commit published it.
+    Already,
+    /// Neither exists.
+    Missing,
+}
+
+/// Where a part sink's output lives. Addresses (the `staged` and `target` of a
+/// [`StagedPart`]) are the store's own: paths of a local folder, URLs of objects.
+pub(crate) trait PartStore: Send + std::fmt::Debug {
+    /// The output as the job names it, for logs and errors.
+    fn name(&self) -> &str;
+
+    /// The local file a part called `name` is written to until it is staged.
+    fn spool(&self, name: &str) -> PathBuf;
+
+    /// Moves the finished `spool` file into the staging area as `name`; its address.
+    fn stage(&mut self, spool: &Path, name: &str) -> Result<String>;
+
+    /// The address at which the part `name` is published.
+    fn target(&self, name: &str) -> String;
+
+    /// Moves the part staged at `staged` to `target`.
+    fn publish(&mut self, staged: &str, target: &str) -> Result<Published>;
+
+    /// Deletes everything in the staging area.
+    fn clear_staging(&mut self) -> Result<()>;
+
+    /// The names of what is in the output, staging area excluded.
+    fn published(&mut self) -> Result<Vec<String>>;
+
+    /// Deletes the published part `name`.
+    fn withdraw(&mut self, name: &str) -> Result<()>;
+
+    /// Makes the moves and deletions since the last call durable.
+    fn persist(&mut self) -> Result<()>;
+}
+
+/// The output of an exactly-once sink at `path`: a folder (relative to `base_dir`), or an
+/// `s3://`, `gs://` or `az://` prefix reached with the checkpoint store's retries. Opening
+/// a bucket sends no request.
+pub(crate) fn open_output(path: &str, base_dir: &Path) -> Result<Box<dyn PartStore>> {
+    if path.trim().is_empty() {
+        return Err(Error::config("sink.path", "must not be empty"));
+    }
+    Ok(
+        match open_location(path, "sink.path", &StoreOptions::default())? {
+            Place::Folder(folder) => Box::new(LocalParts::create(base_dir.join(folder))?),
+            Place::Bucket(bucket) => Box::new(ObjectParts::new(path, bucket)?),
+        },
+    )
+}
+
+/// A part being written to its spool file.
 #[derive(Debug)]
 struct OpenPart<W> {
     path: PathBuf,
@@ -44,12 +107,7 @@ struct OpenPart<W> {
 /// deleted, and prepared ones stay staged for `commit` or `recover`.
 #[derive(Debug)]
 pub(crate) struct PartSink<W: PartWriter> {
-    /// The output folder as configured, for logs.
-    name: String,
-    /// The output folder, absolute, so the paths recorded in checkpoints do not depend on the
-    /// working directory of the run that restores them.
-    dir: PathBuf,
-    staging: PathBuf,
+    store: Box<dyn PartStore>,
     options: W::Options,
     rotate_rows: Option<usize>,
     open: Option<OpenPart<W>>,
@@ -61,31 +119,18 @@ pub(crate) struct PartSink<W: PartWriter> {
 }
 
 impl<W: PartWriter> PartSink<W> {
-    /// Creates the folder `dir` and its staging folder. Nothing in them is removed: on a restart
-    /// they hold published output, which `recover` sorts out.
-    pub(crate) fn create(
-        dir: PathBuf,
+    /// The sink writing its parts to `store`. Nothing there is removed: on a restart it holds
+    /// published output, which `recover` sorts out.
+    pub(crate) fn new(
+        store: Box<dyn PartStore>,
         options: W::Options,
         rotate_rows: Option<usize>,
     ) -> Result<Self> {
         if rotate_rows == Some(0) {
             return Err(Error::config("sink.rotate_rows", "must be at least 1"));
         }
-        let name = dir.display().to_string();
-        let staging = dir.join(STAGING);
-        std::fs::create_dir_all(&staging).map_err(Error::io(&staging))?;
-        let dir = std::fs::canonicalize(&dir).map_err(Error::io(&dir))?;
-        if dir.to_str().is_none() {
-            // Staged paths travel in checkpoints as text; they must come back unchanged.
-            return Err(Error::config(
-                "sink.path",
-                format!("{name}: exactly-once output needs a UTF-8 path"),
-            ));
-        }
         Ok(PartSink {
-            name,
-            staging: dir.join(STAGING),
-            dir,
+            store,
             options,
             rotate_rows,
             open: None,
@@ -96,7 +141,7 @@ impl<W: PartWriter> PartSink<W> {
 
     fn error(&self, message: String) -> Error {
         Error::Sink {
-            name: self.name.clone(),
+            name: self.store.name().to_string(),
             message,
         }
     }
@@ -115,7 +160,7 @@ impl<W: PartWriter> PartSink<W> {
             None => {
                 // Named by its place in the epoch only: the epoch is known at `prepare`.
                 let name = format!("open-{:03}.{}", self.full.len(), W::EXTENSION);
-                let path = self.staging.join(name);
+                let path = self.store.spool(&name);
                 let writer = W::create_part(path.clone(), &self.options)?;
                 OpenPart {
                     path,
@@ -144,34 +189,21 @@ impl<W: PartWriter> PartSink<W> {
         Ok(())
     }
 
-    /// Deletes everything in the staging folder and every published part of an epoch after
-    /// `epoch`.
+    /// Deletes everything staged and every published part of an epoch after `epoch`.
     fn remove_after(&mut self, epoch: u64) -> Result<()> {
-        for path in list(&self.staging)? {
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path).map_err(Error::io(&path))?;
-            } else {
-                remove_if_there(&path)?;
+        self.store.clear_staging()?;
+        for name in self.store.published()? {
+            if part_epoch(&name, W::EXTENSION).is_some_and(|e| e > epoch) {
+                self.store.withdraw(&name)?;
             }
         }
-        for path in list(&self.dir)? {
-            let later = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| part_epoch(n, W::EXTENSION))
-                .is_some_and(|e| e > epoch);
-            if later {
-                remove_if_there(&path)?;
-            }
-        }
-        sync_dir(&self.staging)?;
-        sync_dir(&self.dir)
+        self.store.persist()
     }
 }
 
 impl<W: PartWriter> Sink for PartSink<W> {
     fn name(&self) -> String {
-        self.name.clone()
+        self.store.name().to_string()
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -226,54 +258,32 @@ impl<W: PartWriter> Sink for PartSink<W> {
             return Ok(None);
         }
         let mut parts = Vec::with_capacity(self.full.len());
-        for (n, (open, rows)) in std::mem::take(&mut self.full).into_iter().enumerate() {
-            // Renamed to its published name inside the staging folder, so a leftover there says
-            // which epoch it belongs to.
+        for (n, (spool, rows)) in std::mem::take(&mut self.full).into_iter().enumerate() {
+            // Staged under its published name, so a leftover says which epoch it belongs to.
             let name = self.part_name(epoch, n);
-            let staged = self.staging.join(&name);
-            std::fs::rename(&open, &staged).map_err(Error::io(&open))?;
             parts.push(StagedPart {
-                // Both UTF-8: `create` checked the folder and the names are ours.
-                staged: staged.to_string_lossy().into_owned(),
-                target: self.dir.join(&name).to_string_lossy().into_owned(),
+                staged: self.store.stage(&spool, &name)?,
+                target: self.store.target(&name),
                 rows,
             });
         }
-        sync_dir(&self.staging)?;
+        self.store.persist()?;
         Ok(Some(Staged { epoch, parts }))
     }
 
-    /// Renames each staged part to its target. A part already published (staged file gone,
+    /// Moves each staged part to its target. A part already published (staged copy gone,
     /// target there) is skipped, so a second commit of the same epoch is a no-op.
     fn commit(&mut self, staged: &Staged) -> Result<()> {
-        let mut folders = Vec::new();
         for part in &staged.parts {
-            let (from, to) = (Path::new(&part.staged), Path::new(&part.target));
-            if from.try_exists().map_err(Error::io(from))? {
-                std::fs::rename(from, to).map_err(|e| {
-                    self.error(format!(
-                        "cannot publish {} as {}: {e}",
-                        from.display(),
-                        to.display()
-                    ))
-                })?;
-            } else if !to.try_exists().map_err(Error::io(to))? {
+            if self.store.publish(&part.staged, &part.target)? == Published::Missing {
                 return Err(self.error(format!(
                     "epoch {}: neither the staged part {} nor its published copy {} exists, \
                      so its {} rows are lost",
-                    staged.epoch,
-                    from.display(),
-                    to.display(),
-                    part.rows
+                    staged.epoch, part.staged, part.target, part.rows
                 )));
             }
-            for folder in [from.parent(), to.parent()].into_iter().flatten() {
-                if !folders.contains(&folder) {
-                    folders.push(folder);
-                }
-            }
         }
-        folders.into_iter().try_for_each(sync_dir)
+        self.store.persist()
     }
 
     fn recover(&mut self, epoch: u64, staged: &[Staged]) -> Result<()> {
@@ -303,52 +313,20 @@ fn part_epoch(name: &str, ext: &str) -> Option<u64> {
     }
 }
 
-/// The entries of `dir`.
-fn list(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut paths = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
-        paths.push(entry.map_err(Error::io(dir))?.path());
-    }
-    Ok(paths)
-}
-
-fn remove_if_there(path: &Path) -> Result<()> {
+/// Deletes the local file `path`; one already gone is fine.
+pub(crate) fn remove_if_there(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path)(e)),
         _ => Ok(()),
     }
 }
 
-/// Makes renames, creations and removals in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<()> {
-    // Only Unix lets a folder be opened and synced; elsewhere the rename itself is what we get.
-    if cfg!(unix) {
-        File::open(dir)
-            .and_then(|f| f.sync_all())
-            .map_err(Error::io(dir))?;
-    }
-    Ok(())
-}
-
-/// The names of the published files in `dir`, sorted as a reader of `dir/part-*` sees them.
-#[cfg(test)]
-pub(crate) fn published(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = list(dir)
-        .expect("list")
-        .into_iter()
-        .filter(|p| p.is_file())
-        .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
-        .collect();
-    names.sort();
-    names
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sink::CsvSink;
+    use crate::sink::outputs::{Output, on_every_output};
     use arrow::array::{ArrayRef, Int64Array};
-    use arrow::datatypes::SchemaRef;
     use std::sync::Arc;
 
     fn batch(ids: &[i64]) -> RecordBatch {
@@ -356,9 +334,8 @@ mod tests {
             .expect("batch")
     }
 
-    fn sink(dir: &Path) -> PartSink<CsvSink> {
-        let schema: SchemaRef = batch(&[]).schema();
-        PartSink::create(dir.join("out"), (schema, true), None).expect("create")
+    fn sink(out: &Output) -> PartSink<CsvSink> {
+        out.sink((batch(&[]).schema(), true), None)
     }
 
     /// Writes `ids` as the rows of `epoch` and prepares it.
@@ -369,72 +346,69 @@ mod tests {
             .expect("rows were written")
     }
 
-    fn text(dir: &Path, name: &str) -> String {
-        std::fs::read_to_string(dir.join("out").join(name)).expect("read part")
-    }
+    on_every_output!(
+        a_staged_part_is_invisible_until_commit,
+        recover_publishes_what_a_crash_left_prepared,
+        recover_deletes_leftovers_of_later_epochs_and_the_run_goes_on,
+        recover_withdraws_published_parts_of_later_epochs_only,
+        a_second_commit_is_a_no_op,
+        a_commit_with_both_files_gone_is_an_error_naming_them,
+        close_publishes_nothing_and_keeps_prepared_parts_staged,
+        close_without_a_prepare_publishes_nothing,
+        an_epoch_not_after_the_last_one_is_refused,
+        a_part_larger_than_an_upload_chunk_is_published_whole,
+    );
 
-    #[test]
-    fn a_staged_part_is_invisible_until_commit() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("out");
-        let mut sink = sink(dir.path());
+    fn a_staged_part_is_invisible_until_commit(out: &Output) {
+        let mut sink = sink(out);
         let staged = stage(&mut sink, 1, &[1, 2]);
-        assert_eq!(published(&out), Vec::<String>::new());
-        assert_eq!(published(&out.join(STAGING)), ["part-00000001.csv"]);
+        assert_eq!(out.published(), Vec::<String>::new());
+        assert_eq!(out.staged(), ["part-00000001.csv"]);
         assert_eq!(staged.parts.len(), 1);
         assert_eq!(staged.parts[0].rows, 2);
         sink.commit(&staged).expect("commit");
-        assert_eq!(published(&out), ["part-00000001.csv"]);
-        assert_eq!(text(dir.path(), "part-00000001.csv"), "id\n1\n2\n");
-        assert_eq!(published(&out.join(STAGING)), Vec::<String>::new());
+        assert_eq!(out.published(), ["part-00000001.csv"]);
+        assert_eq!(out.text("part-00000001.csv"), "id\n1\n2\n");
+        assert_eq!(out.staged(), Vec::<String>::new());
     }
 
-    #[test]
-    fn recover_publishes_what_a_crash_left_prepared() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut first = sink(dir.path());
+    fn recover_publishes_what_a_crash_left_prepared(out: &Output) {
+        let mut first = sink(out);
         let one = stage(&mut first, 1, &[1]);
         first.commit(&one).expect("commit");
         let two = stage(&mut first, 2, &[2, 3]);
         drop(first); // the crash: checkpoint 2 is durable, its commit never ran
 
-        let mut second = sink(dir.path());
+        let mut second = sink(out);
         second.recover(2, &[two]).expect("recover");
-        let out = dir.path().join("out");
-        assert_eq!(published(&out), ["part-00000001.csv", "part-00000002.csv"]);
-        assert_eq!(text(dir.path(), "part-00000002.csv"), "id\n2\n3\n");
-        assert_eq!(published(&out.join(STAGING)), Vec::<String>::new());
+        assert_eq!(out.published(), ["part-00000001.csv", "part-00000002.csv"]);
+        assert_eq!(out.text("part-00000002.csv"), "id\n2\n3\n");
+        assert_eq!(out.staged(), Vec::<String>::new());
     }
 
-    #[test]
-    fn recover_deletes_leftovers_of_later_epochs_and_the_run_goes_on() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut first = sink(dir.path());
+    fn recover_deletes_leftovers_of_later_epochs_and_the_run_goes_on(out: &Output) {
+        let mut first = sink(out);
         let one = stage(&mut first, 1, &[1]);
         first.commit(&one).expect("commit");
         stage(&mut first, 2, &[2]); // checkpoint 2 never became durable
         first.write(&batch(&[3])).expect("write"); // an open part of epoch 3
         drop(first);
 
-        let mut second = sink(dir.path());
+        let mut second = sink(out);
         second
             .recover(1, std::slice::from_ref(&one))
             .expect("recover");
-        let out = dir.path().join("out");
-        assert_eq!(published(&out), ["part-00000001.csv"]);
-        assert_eq!(published(&out.join(STAGING)), Vec::<String>::new());
+        assert_eq!(out.published(), ["part-00000001.csv"]);
+        assert_eq!(out.staged(), Vec::<String>::new());
 
         let two = stage(&mut second, 2, &[20, 30]);
         second.commit(&two).expect("commit");
-        assert_eq!(text(dir.path(), "part-00000001.csv"), "id\n1\n");
-        assert_eq!(text(dir.path(), "part-00000002.csv"), "id\n20\n30\n");
+        assert_eq!(out.text("part-00000001.csv"), "id\n1\n");
+        assert_eq!(out.text("part-00000002.csv"), "id\n20\n30\n");
     }
 
-    #[test]
-    fn recover_withdraws_published_parts_of_later_epochs_only() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("out");
-        let mut first = sink(dir.path());
+    fn recover_withdraws_published_parts_of_later_epochs_only(out: &Output) {
+        let mut first = sink(out);
         let mut staged = Vec::new();
         for epoch in 1..=3 {
             let s = stage(&mut first, epoch, &[epoch as i64]);
@@ -443,14 +417,14 @@ mod tests {
         }
         // Files that are not parts of this format are the user's: left alone.
         for other in ["notes.txt", "part-00000009.jsonl", "part-x.csv"] {
-            std::fs::write(out.join(other), "x").expect("write");
+            out.put(other, "x");
         }
         drop(first);
 
-        let mut second = sink(dir.path());
+        let mut second = sink(out);
         second.recover(1, &staged[..1]).expect("recover");
         assert_eq!(
-            published(&out),
+            out.published(),
             [
                 "notes.txt",
                 "part-00000001.csv",
@@ -458,25 +432,22 @@ mod tests {
                 "part-x.csv"
             ]
         );
-        assert_eq!(text(dir.path(), "part-00000001.csv"), "id\n1\n");
+        assert_eq!(out.text("part-00000001.csv"), "id\n1\n");
     }
 
-    #[test]
-    fn a_second_commit_is_a_no_op() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut sink = sink(dir.path());
+    fn a_second_commit_is_a_no_op(out: &Output) {
+        let mut sink = sink(out);
         let staged = stage(&mut sink, 1, &[7]);
         sink.commit(&staged).expect("commit");
         sink.commit(&staged).expect("commit again");
-        assert_eq!(text(dir.path(), "part-00000001.csv"), "id\n7\n");
+        assert_eq!(out.text("part-00000001.csv"), "id\n7\n");
+        assert_eq!(out.staged(), Vec::<String>::new());
     }
 
-    #[test]
-    fn a_commit_with_both_files_gone_is_an_error_naming_them() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut sink = sink(dir.path());
+    fn a_commit_with_both_files_gone_is_an_error_naming_them(out: &Output) {
+        let mut sink = sink(out);
         let staged = stage(&mut sink, 1, &[7]);
-        std::fs::remove_file(&staged.parts[0].staged).expect("remove");
+        out.delete(&staged.parts[0].staged);
         let err = sink.commit(&staged).expect_err("nothing to publish");
         let message = err.to_string();
         assert!(message.contains(&staged.parts[0].staged), "{message}");
@@ -484,34 +455,29 @@ mod tests {
         assert!(message.contains("1 rows are lost"), "{message}");
     }
 
-    #[test]
-    fn close_publishes_nothing_and_keeps_prepared_parts_staged() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("out");
-        let mut sink = sink(dir.path());
+    fn close_publishes_nothing_and_keeps_prepared_parts_staged(out: &Output) {
+        let mut sink = sink(out);
         let staged = stage(&mut sink, 1, &[1]);
         sink.write(&batch(&[2])).expect("write");
         sink.close().expect("close");
-        assert_eq!(published(&out), Vec::<String>::new());
-        assert_eq!(published(&out.join(STAGING)), ["part-00000001.csv"]);
-        assert!(Path::new(&staged.parts[0].staged).ends_with("out/_staging/part-00000001.csv"));
+        assert_eq!(out.published(), Vec::<String>::new());
+        assert_eq!(out.staged(), ["part-00000001.csv"]);
+        let address = &staged.parts[0].staged;
+        assert!(
+            address.ends_with("out/_staging/part-00000001.csv"),
+            "{address}"
+        );
     }
 
-    #[test]
-    fn close_without_a_prepare_publishes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("out");
-        let mut sink = sink(dir.path());
+    fn close_without_a_prepare_publishes_nothing(out: &Output) {
+        let mut sink = sink(out);
         sink.write(&batch(&[1, 2])).expect("write");
         sink.close().expect("close");
-        assert_eq!(published(&out), Vec::<String>::new());
-        assert_eq!(published(&out.join(STAGING)), Vec::<String>::new());
+        assert_eq!(out.everything(), Vec::<String>::new());
     }
 
-    #[test]
-    fn an_epoch_not_after_the_last_one_is_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut sink = sink(dir.path());
+    fn an_epoch_not_after_the_last_one_is_refused(out: &Output) {
+        let mut sink = sink(out);
         sink.recover(4, &[]).expect("recover");
         sink.write(&batch(&[1])).expect("write");
         let err = sink.prepare(4).expect_err("epoch 4 again");
@@ -520,6 +486,20 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("out"), "{err}");
+    }
+
+    /// On object storage a part of more than one chunk goes up as a multipart upload.
+    fn a_part_larger_than_an_upload_chunk_is_published_whole(out: &Output) {
+        // 1.2 M ids of 8 digits: 10.8 MB of CSV, more than one 8 MiB chunk.
+        let ids: Vec<i64> = (10_000_000..11_200_000).collect();
+        let mut sink = sink(out);
+        let staged = stage(&mut sink, 1, &ids);
+        sink.commit(&staged).expect("commit");
+        let text = out.text("part-00000001.csv");
+        assert!(text.len() > 10 << 20, "{} bytes", text.len());
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("id"));
+        assert!(lines.map(|l| l.parse::<i64>().expect("an id")).eq(ids));
     }
 
     #[test]
@@ -536,5 +516,16 @@ mod tests {
             assert_eq!(part_epoch(other, "csv"), None, "{other}");
         }
         assert_eq!(part_epoch("part-00000012.jsonl", "csv"), None);
+    }
+
+    #[test]
+    fn an_empty_or_mistyped_path_is_a_config_error() {
+        let err = open_output(" ", Path::new(".")).expect_err("empty");
+        assert_eq!(err.to_string(), "sink.path: must not be empty");
+        let err = open_output("s3:bucket/out", Path::new(".")).expect_err("typo");
+        assert!(
+            err.to_string().starts_with("sink.path: `s3:bucket/out`"),
+            "{err}"
+        );
     }
 }

@@ -95,32 +95,72 @@ impl Cloud {
             _ => None,
         }
     }
+
+    fn scheme(self) -> &'static str {
+        match self {
+            Cloud::S3 => "s3",
+            Cloud::Gcs => "gs",
+            Cloud::Azure => "az",
+        }
+    }
 }
 
 const SCHEMES: &str = "a local folder, file://, s3://, gs:// or az://";
 
-/// The object store at `location` and the root of the checkpoints inside it. Nothing is
-/// read or written: a bad location fails here, naming the setting, before any data moves.
-pub(super) fn open(location: &str, options: &StoreOptions) -> Result<(Arc<dyn ObjectStore>, Path)> {
-    let bad = |why: String| Error::config(SETTING, format!("`{location}`: {why}"));
-    match parse(location).map_err(bad)? {
-        Location::Folder(folder) => {
-            std::fs::create_dir_all(folder).map_err(Error::io(folder))?;
-            // Without cleanup, deleting a checkpoint would leave its empty folder behind, and
-            // listing would still count it.
-            let store = LocalFileSystem::new_with_prefix(folder)
-                .map_err(|e| bad(e.to_string()))?
-                .with_automatic_cleanup(true);
-            Ok((Arc::new(store), Path::default()))
-        }
+/// What a location names, opened: a local folder, or a prefix of a bucket with its client.
+#[derive(Debug)]
+pub enum Place {
+    /// A local folder: a path, or the path of a `file://` URL, as written (a relative path is
+    /// left for the caller to resolve). Nothing is created.
+    Folder(String),
+    /// A prefix of a bucket (an Azure container).
+    Bucket(Bucket),
+}
+
+/// A prefix of a bucket, with the client that reaches it.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    /// The client, with the retries and timeouts of the [`StoreOptions`] it was opened with.
+    pub store: Arc<dyn ObjectStore>,
+    /// The prefix inside the bucket; empty for the whole bucket.
+    pub prefix: Path,
+    /// The bucket as a URL, `s3://NAME`: `{url}/{object path}` names an object.
+    pub url: String,
+}
+
+/// Opens `location` (a folder, `file://`, `s3://`, `gs://` or `az://` URL) for the job
+/// setting `setting`, which every error names. Nothing is read or written: a bad location
+/// fails here, before any data moves; credentials are checked by the first request.
+pub fn open_location(location: &str, setting: &str, options: &StoreOptions) -> Result<Place> {
+    let bad = |why: String| Error::config(setting, format!("`{location}`: {why}"));
+    Ok(match parse(location).map_err(bad)? {
+        Location::Folder(folder) => Place::Folder(folder.to_string()),
         Location::Bucket {
             cloud,
             bucket,
             prefix,
-        } => {
-            let store = bucket_store(cloud, bucket, options).map_err(bad)?;
-            Ok((store, Path::from(prefix)))
+        } => Place::Bucket(Bucket {
+            store: bucket_store(cloud, bucket, options).map_err(bad)?,
+            prefix: Path::from(prefix),
+            url: format!("{}://{bucket}", cloud.scheme()),
+        }),
+    })
+}
+
+/// The object store at `location` and the root of the checkpoints inside it. Nothing is
+/// read or written: a bad location fails here, naming the setting, before any data moves.
+pub(super) fn open(location: &str, options: &StoreOptions) -> Result<(Arc<dyn ObjectStore>, Path)> {
+    match open_location(location, SETTING, options)? {
+        Place::Folder(folder) => {
+            std::fs::create_dir_all(&folder).map_err(Error::io(&folder))?;
+            // Without cleanup, deleting a checkpoint would leave its empty folder behind, and
+            // listing would still count it.
+            let store = LocalFileSystem::new_with_prefix(&folder)
+                .map_err(|e| Error::config(SETTING, format!("`{location}`: {e}")))?
+                .with_automatic_cleanup(true);
+            Ok((Arc::new(store), Path::default()))
         }
+        Place::Bucket(Bucket { store, prefix, .. }) => Ok((store, prefix)),
     }
 }
 
@@ -144,7 +184,7 @@ fn parse(location: &str) -> std::result::Result<Location<'_>, String> {
         return Err(format!("{scheme}:// is not supported (use {SCHEMES})"));
     };
     if rest.contains(['?', '#']) {
-        return Err("a checkpoint location has no query string or fragment".into());
+        return Err("a location has no query string or fragment".into());
     }
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
@@ -293,6 +333,30 @@ mod tests {
             assert!(err.starts_with(&prefix), "{err}");
             assert!(err.contains(why), "{location}: {err}");
         }
+    }
+
+    #[test]
+    fn a_location_opens_as_a_folder_or_a_bucket_prefix_with_its_url() {
+        let options = StoreOptions::default()
+            .with_setting("aws_access_key_id", "k")
+            .with_setting("aws_secret_access_key", "s")
+            .with_setting("aws_endpoint", "http://127.0.0.1:1");
+        let place = |location| open_location(location, "sink.path", &options);
+        for (location, folder) in [("out/x", "out/x"), ("file:///data/out", "/data/out")] {
+            match place(location).expect(location) {
+                Place::Folder(f) => assert_eq!(f, folder),
+                Place::Bucket(b) => panic!("{location} opened as {}", b.url),
+            }
+        }
+        let Place::Bucket(bucket) = place("s3://b/jobs/out/").expect("s3") else {
+            panic!("s3://b/jobs/out/ is not a folder");
+        };
+        assert_eq!(
+            (bucket.url.as_str(), bucket.prefix.as_ref()),
+            ("s3://b", "jobs/out")
+        );
+        let err = place("s3:b/out").expect_err("typo").to_string();
+        assert_eq!(err, "sink.path: `s3:b/out`: not a URL: write s3://...");
     }
 
     #[test]

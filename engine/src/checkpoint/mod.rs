@@ -9,7 +9,8 @@
 //!
 //! Storage goes through `object_store`: a local folder (a path or `file://` URL),
 //! `s3://`, `gs://` or `az://` (credentials from the environment, transient failures
-//! retried), or memory (tests).
+//! retried), or memory (tests). [`open_location`] opens such a location for other settings
+//! too: exactly-once file sinks write their parts through it.
 
 mod job_state;
 mod location;
@@ -20,7 +21,7 @@ mod spec;
 mod store;
 
 pub use job_state::{Counts, JobState, OperatorState, PartitionState, SinkStates};
-pub use location::StoreOptions;
+pub use location::{Bucket, Place, StoreOptions, open_location};
 pub use manifest::{FileEntry, MANIFEST, Manifest};
 pub use spec::{CheckpointSpec, Resume};
 pub use store::{CheckpointStore, Loaded, NewCheckpoint};

@@ -1,0 +1,121 @@
+//! Exactly-once output on object storage: a checkpointed job whose sink writes its parts to
+//! S3 (moto), killed with SIGKILL a few times and then allowed to finish, publishes exactly
+//! the rows of an uninterrupted run.
+
+use std::time::Duration;
+
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjectPath;
+use sluice_engine::checkpoint::{Bucket, Place, StoreOptions, open_location};
+
+use crate::common::Rng;
+use crate::crash::{reference, sluice, sorted_rows};
+
+#[test]
+fn a_job_writing_its_parts_to_s3_killed_four_times_publishes_exactly_the_uninterrupted_output() {
+    let base = std::env::var("SLUICE_TEST_S3").unwrap_or_default();
+    if base.is_empty() {
+        let why = "SLUICE_TEST_S3 is not set (scripts/test starts moto and sets it)";
+        assert!(
+            std::env::var("REQUIRE_S3").as_deref() != Ok("1"),
+            "{why}, and REQUIRE_S3=1 forbids skipping"
+        );
+        eprintln!("skipping the object-store sink test: {why}");
+        return;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let url = format!(
+        "{}/object-sink-{}-{nanos}/out",
+        base.trim_end_matches('/'),
+        std::process::id()
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let expected = reference(dir.path());
+
+    let setting = format!("sink.path={url}");
+    let args = [
+        "run",
+        "job.toml",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--set",
+        &setting,
+    ];
+    let mut rng = Rng::new(2027);
+    let mut killed = 0;
+    for _ in 0..4 {
+        let mut child = sluice(dir.path(), &args).spawn().expect("spawn");
+        std::thread::sleep(Duration::from_millis(150 + rng.below(300)));
+        if child.try_wait().expect("poll").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        child.wait().expect("wait");
+    }
+    assert!(
+        killed >= 3,
+        "only {killed} of four runs were still going when killed"
+    );
+    let last = sluice(dir.path(), &args).output().expect("final run");
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+
+    let Ok(Place::Bucket(bucket)) = open_location(&url, "sink.path", &StoreOptions::default())
+    else {
+        panic!("{url} is not a bucket prefix");
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let parts = names(&runtime, &bucket, &bucket.prefix);
+    assert!(parts.len() > 5, "{} parts: {parts:?}", parts.len());
+    let texts: Vec<String> = parts
+        .iter()
+        .map(|name| {
+            let path = bucket.prefix.clone().join(name.as_str());
+            let bytes = runtime
+                .block_on(async { bucket.store.get(&path).await?.bytes().await })
+                .expect("read a part");
+            String::from_utf8(bytes.to_vec()).expect("UTF-8")
+        })
+        .collect();
+    let rows = sorted_rows(&texts);
+    let missing = expected
+        .iter()
+        .filter(|r| rows.binary_search(r).is_err())
+        .count();
+    assert_eq!(
+        (rows.len(), missing),
+        (expected.len(), 0),
+        "published rows (count, missing from the uninterrupted run's)"
+    );
+    assert_eq!(rows, expected);
+    let staging = bucket.prefix.clone().join("_staging");
+    let staged = names(&runtime, &bucket, &staging);
+    assert_eq!(staged, Vec::<String>::new(), "nothing is left staged");
+    assert!(
+        !dir.path().join("out").exists(),
+        "the parts went to S3, not the local folder"
+    );
+}
+
+/// The names of the objects directly under `prefix`, sorted (epoch order for parts).
+fn names(runtime: &tokio::runtime::Runtime, bucket: &Bucket, prefix: &ObjectPath) -> Vec<String> {
+    let listing = runtime
+        .block_on(bucket.store.list_with_delimiter(Some(prefix)))
+        .expect("list");
+    let mut names: Vec<String> = listing
+        .objects
+        .iter()
+        .filter_map(|meta| meta.location.filename().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
