@@ -161,14 +161,18 @@ pub struct RunSummary {
     pub cancelled: bool,
     /// The checkpoint the run resumed from.
     pub resumed_from: Option<u64>,
+    /// Events counted by earlier runs, included in `counts` after a resume.
+    pub earlier_events: u64,
     /// The last checkpoint known complete when the run ended (the one to resume from).
     pub checkpoint: Option<u64>,
 }
 
 impl RunSummary {
     /// Input events per second of wall-clock time.
+    /// Input events of this run per second of its wall-clock time.
     pub fn events_per_second(&self) -> f64 {
-        self.counts.events_in as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        let events = self.counts.events_in.saturating_sub(self.earlier_events);
+        events as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 

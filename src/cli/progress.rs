@@ -48,7 +48,7 @@ fn checkpoints(summary: &RunSummary) -> String {
         (from, last) => {
             let id = |c: Option<u64>| c.map_or_else(|| "-".to_string(), |c| c.to_string());
             format!(
-                "\n  checkpoint  resumed from {}, last {} (counts include earlier runs)",
+                "\n  checkpoint  resumed from {}, last {} (counts include earlier runs; events/s is this run's)",
                 id(from),
                 id(last)
             )

@@ -150,6 +150,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         checkpointer,
     };
     let resumed_from = restored.as_ref().map(|r| r.id);
+    let earlier_events = restored.as_ref().map_or(0, |r| r.job.counts.events_in);
     let mut outcome = match driver.resume(restored.as_ref()).await {
         Ok(()) => driver.drive(&mut rx, options.cancel).await,
         Err(e) => Err(e),
@@ -195,6 +196,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         latency: metrics.latency(),
         cancelled,
         resumed_from,
+        earlier_events,
         checkpoint: checkpoint_id,
     })
 }

@@ -81,6 +81,7 @@ pub fn run(backend: &Arc<dyn Backend>, events: u64, batch_rows: usize) -> Result
         },
         cancelled: false,
         resumed_from: None,
+        earlier_events: 0,
         checkpoint: None,
     })
 }
