@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::Rng;
+use crate::common::{Rng, s3_test_prefix};
 
 pub(crate) const JOB: &str = r#"
 name = "crash"
@@ -117,13 +117,25 @@ pub(crate) fn reference(dir: &Path) -> Vec<String> {
 /// Kills `job.toml` in `dir` with SIGKILL at ten random moments, then lets it finish, on
 /// `backend` with `settings` (`--set` values) added to every run.
 fn kill_ten_times_then_finish(dir: &Path, backend: &str, settings: &[String]) {
+    kill_then_finish(dir, backend, settings, 10, 2026);
+}
+
+/// Kills `job.toml` in `dir` with SIGKILL `times` times, each 150-450 ms into a run (seeded
+/// by `seed`), then lets it finish; most runs must still be going when killed.
+pub(crate) fn kill_then_finish(
+    dir: &Path,
+    backend: &str,
+    settings: &[String],
+    times: usize,
+    seed: u64,
+) {
     let mut args: Vec<&str> = vec!["run", "job.toml", "--backend", backend, "--quiet"];
     for s in settings {
         args.extend(["--set", s.as_str()]);
     }
-    let mut rng = Rng::new(2026);
+    let mut rng = Rng::new(seed);
     let mut killed = 0;
-    for _ in 0..10 {
+    for _ in 0..times {
         let mut child = sluice(dir, &args).spawn().expect("spawn");
         std::thread::sleep(Duration::from_millis(150 + rng.below(300)));
         if child.try_wait().expect("poll").is_none() {
@@ -133,8 +145,8 @@ fn kill_ten_times_then_finish(dir: &Path, backend: &str, settings: &[String]) {
         child.wait().expect("wait");
     }
     assert!(
-        killed >= 8,
-        "only {killed} of ten runs were still going when killed"
+        killed * 4 >= times * 3,
+        "only {killed} of {times} runs were still going when killed"
     );
     let last = sluice(dir, &args).output().expect("final run");
     assert!(
@@ -165,24 +177,10 @@ fn a_gpu_job_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
 
 #[test]
 fn a_job_checkpointing_to_s3_killed_ten_times_publishes_exactly_the_uninterrupted_output() {
-    let base = std::env::var("SLUICE_TEST_S3").unwrap_or_default();
-    if base.is_empty() {
-        let why = "SLUICE_TEST_S3 is not set (scripts/test starts moto and sets it)";
-        assert!(
-            std::env::var("REQUIRE_S3").as_deref() != Ok("1"),
-            "{why}, and REQUIRE_S3=1 forbids skipping"
-        );
-        eprintln!("skipping the S3 crash test: {why}");
+    let Some(prefix) = s3_test_prefix("crash") else {
         return;
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let location = format!(
-        "checkpoint.location={}/crash-{}-{nanos}",
-        base.trim_end_matches('/'),
-        std::process::id()
-    );
+    };
+    let location = format!("checkpoint.location={prefix}");
     let dir = tempfile::tempdir().expect("dir");
     let expected = reference(dir.path());
     kill_ten_times_then_finish(dir.path(), "cpu", &[location]);

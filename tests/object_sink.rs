@@ -2,69 +2,22 @@
 //! S3 (moto), killed with SIGKILL a few times and then allowed to finish, publishes exactly
 //! the rows of an uninterrupted run.
 
-use std::time::Duration;
-
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use sluice_engine::checkpoint::{Bucket, Place, StoreOptions, open_location};
 
-use crate::common::Rng;
-use crate::crash::{reference, sluice, sorted_rows};
+use crate::common::s3_test_prefix;
+use crate::crash::{kill_then_finish, reference, sorted_rows};
 
 #[test]
 fn a_job_writing_its_parts_to_s3_killed_four_times_publishes_exactly_the_uninterrupted_output() {
-    let base = std::env::var("SLUICE_TEST_S3").unwrap_or_default();
-    if base.is_empty() {
-        let why = "SLUICE_TEST_S3 is not set (scripts/test starts moto and sets it)";
-        assert!(
-            std::env::var("REQUIRE_S3").as_deref() != Ok("1"),
-            "{why}, and REQUIRE_S3=1 forbids skipping"
-        );
-        eprintln!("skipping the object-store sink test: {why}");
+    let Some(prefix) = s3_test_prefix("object-sink") else {
         return;
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let url = format!(
-        "{}/object-sink-{}-{nanos}/out",
-        base.trim_end_matches('/'),
-        std::process::id()
-    );
+    };
+    let url = format!("{prefix}/out");
     let dir = tempfile::tempdir().expect("dir");
     let expected = reference(dir.path());
-
-    let setting = format!("sink.path={url}");
-    let args = [
-        "run",
-        "job.toml",
-        "--backend",
-        "cpu",
-        "--quiet",
-        "--set",
-        &setting,
-    ];
-    let mut rng = Rng::new(2027);
-    let mut killed = 0;
-    for _ in 0..4 {
-        let mut child = sluice(dir.path(), &args).spawn().expect("spawn");
-        std::thread::sleep(Duration::from_millis(150 + rng.below(300)));
-        if child.try_wait().expect("poll").is_none() {
-            child.kill().expect("SIGKILL");
-            killed += 1;
-        }
-        child.wait().expect("wait");
-    }
-    assert!(
-        killed >= 3,
-        "only {killed} of four runs were still going when killed"
-    );
-    let last = sluice(dir.path(), &args).output().expect("final run");
-    assert!(
-        last.status.success(),
-        "{}",
-        String::from_utf8_lossy(&last.stderr)
-    );
+    kill_then_finish(dir.path(), "cpu", &[format!("sink.path={url}")], 4, 2027);
 
     let Ok(Place::Bucket(bucket)) = open_location(&url, "sink.path", &StoreOptions::default())
     else {

@@ -273,3 +273,27 @@ pub fn run_window(
         summary,
     }
 }
+
+/// A fresh URL prefix for test `name` in the S3 test bucket (`SLUICE_TEST_S3`, which
+/// `scripts/test` points at a moto server), or `None` after printing why when there is none:
+/// unless `REQUIRE_S3=1`, which makes a missing server a failure.
+pub fn s3_test_prefix(name: &str) -> Option<String> {
+    let base = std::env::var("SLUICE_TEST_S3").unwrap_or_default();
+    if base.is_empty() {
+        let why = "SLUICE_TEST_S3 is not set (scripts/test starts moto and sets it)";
+        assert!(
+            std::env::var("REQUIRE_S3").as_deref() != Ok("1"),
+            "{name}: {why}, and REQUIRE_S3=1 forbids skipping"
+        );
+        eprintln!("skipping {name}: {why}");
+        return None;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    Some(format!(
+        "{}/{name}-{}-{nanos}",
+        base.trim_end_matches('/'),
+        std::process::id()
+    ))
+}
