@@ -390,3 +390,44 @@ fn bench_writes_a_table_json_and_a_png() {
     let png = std::fs::read(dir.path().join("results.png")).expect("results.png");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
 }
+
+#[test]
+fn the_fraud_enrich_example_joins_the_merchant_table() {
+    let out = sluice(&[
+        "run",
+        "examples/fraud_enrich.toml",
+        "--backend",
+        "cpu",
+        "--set",
+        "source.events=40000",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("| card_id | window_start") && stdout.contains("risky_merchants"),
+        "a table of risky cards on stdout: {stdout}"
+    );
+    assert!(stderr.contains("events in   40000"), "{stderr}");
+}
+
+#[test]
+fn a_lookup_join_with_an_unknown_table_column_fails_before_any_data_moves() {
+    let dir = tempfile::tempdir().expect("dir");
+    let table = root().join("examples/data/merchants.csv");
+    let job = std::fs::read_to_string(root().join("examples/fraud_enrich.toml"))
+        .expect("example")
+        .replace("data/merchants.csv", &table.display().to_string())
+        .replace(
+            "on = \"merchant_id\"",
+            "on = \"merchant_id\"\ntable_on = \"merchant\"",
+        );
+    let path = dir.path().join("job.toml");
+    std::fs::write(&path, job).expect("job");
+    let out = sluice(&["validate", &path.display().to_string()]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("operators[0].table_on[0]: table `merchants` has no column `merchant`"),
+        "{stderr}"
+    );
+}

@@ -35,6 +35,7 @@ mod generator;
 mod resume;
 mod sink;
 mod spec;
+mod table;
 
 pub use file::{CsvSource, JsonlSource, ParquetSource};
 pub use generator::GeneratorSource;
@@ -43,3 +44,4 @@ pub use spec::{
     ColumnSpec, ColumnType, FileSourceSpec, GeneratorKind, GeneratorSpec, SinkSpec, SourceSpec,
     StdoutFormat, timestamp_type,
 };
+pub use table::load_table;

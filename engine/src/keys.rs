@@ -137,11 +137,21 @@ impl KeyEncoder {
 
     /// Writes one id per row of `batch` into `out` (cleared first).
     pub fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<u64>) -> Result<()> {
+        let columns: Vec<ArrayRef> = self
+            .indices
+            .iter()
+            .map(|&i| batch.column(i).clone())
+            .collect();
+        self.encode_columns(&columns, out)
+    }
+
+    /// As [`KeyEncoder::encode`], for the key columns themselves (in key order, of the key
+    /// types): another table's keys can share this encoder's ids (a join's build side).
+    pub fn encode_columns(&mut self, columns: &[ArrayRef], out: &mut Vec<u64>) -> Result<()> {
         out.clear();
         match &mut self.mode {
             Mode::Int => {
-                let column = batch.column(self.indices[0]);
-                let widened = cast(column, &DataType::Int64)
+                let widened = cast(&columns[0], &DataType::Int64)
                     .map_err(Error::arrow("widening the key column"))?;
                 let values = widened.as_primitive::<Int64Type>();
                 if values.null_count() == 0 {
@@ -166,13 +176,8 @@ impl KeyEncoder {
                 rows,
                 ids,
             } => {
-                let columns: Vec<ArrayRef> = self
-                    .indices
-                    .iter()
-                    .map(|&i| batch.column(i).clone())
-                    .collect();
                 let batch_rows = converter
-                    .convert_columns(&columns)
+                    .convert_columns(columns)
                     .map_err(Error::arrow("encoding keys"))?;
                 out.reserve(batch_rows.num_rows());
                 for row in batch_rows.iter() {
@@ -191,6 +196,41 @@ impl KeyEncoder {
             }
         }
         Ok(())
+    }
+
+    /// The id of each row's key as already encoded, and whether the row can match at all:
+    /// not when a key column is null (null never equals anything) or, with a dictionary, when
+    /// the key was never encoded. Nothing is added to the dictionary (a join's probe side).
+    pub fn lookup_columns(&self, columns: &[ArrayRef]) -> Result<(Vec<u64>, Vec<bool>)> {
+        let rows = columns.first().map_or(0, |c| c.len());
+        let mut valid: Vec<bool> = (0..rows)
+            .map(|r| columns.iter().all(|c| c.is_valid(r)))
+            .collect();
+        let ids = match &self.mode {
+            Mode::Int => {
+                let widened = cast(&columns[0], &DataType::Int64)
+                    .map_err(Error::arrow("widening the key column"))?;
+                let values = widened.as_primitive::<Int64Type>();
+                values.values().iter().map(|&v| v as u64).collect()
+            }
+            Mode::Dictionary { converter, ids, .. } => {
+                let probe = converter
+                    .convert_columns(columns)
+                    .map_err(Error::arrow("encoding keys"))?;
+                probe
+                    .iter()
+                    .zip(valid.iter_mut())
+                    .map(|(row, ok)| match ids.get(row.as_ref()) {
+                        Some(&id) => id,
+                        None => {
+                            *ok = false;
+                            0
+                        }
+                    })
+                    .collect()
+            }
+        };
+        Ok((ids, valid))
     }
 
     /// Rebuilds the key columns for `ids`, in order.

@@ -17,8 +17,8 @@ use crate::event_time::EventTimeSpec;
 use crate::expr::Expr;
 use crate::metrics::{Metrics, RunSummary};
 use crate::operator::{
-    FilterOperator, Operator, OperatorChain, ProjectOperator, WindowAggregateOperator,
-    WindowAggregateSpec,
+    FilterOperator, LookupJoinOperator, LookupJoinSpec, Operator, OperatorChain, ProjectOperator,
+    WindowAggregateOperator, WindowAggregateSpec,
 };
 use crate::runtime::{self, RunOptions};
 use crate::sink::Sink;
@@ -33,6 +33,8 @@ pub enum OperatorSpec {
     Project(Vec<(String, Expr)>),
     /// Windowed aggregation.
     Window(WindowAggregateSpec),
+    /// Enrichment from a bounded table.
+    LookupJoin(LookupJoinSpec),
 }
 
 /// The schemas of a job, known before it runs.
@@ -155,6 +157,11 @@ impl PipelineBuilder {
         self.operator(OperatorSpec::Window(spec))
     }
 
+    /// Enriches each row from a bounded table.
+    pub fn lookup_join(self, spec: LookupJoinSpec) -> Self {
+        self.operator(OperatorSpec::LookupJoin(spec))
+    }
+
     /// Appends any operator.
     pub fn operator(mut self, spec: OperatorSpec) -> Self {
         self.operators.push(spec);
@@ -248,6 +255,9 @@ impl PipelineBuilder {
                     needed.extend(window.aggregates.iter().filter_map(|a| a.column.clone()));
                     closed = true;
                 }
+                // Every stream column passes through a join; later operators name the
+                // table's columns too, which the source lacks, so nothing is projected then.
+                OperatorSpec::LookupJoin(join) => needed.extend(join.on.iter().cloned()),
             }
             if closed {
                 break;
@@ -294,6 +304,12 @@ impl PipelineBuilder {
                     columns.clone(),
                     &schema,
                     &format!("{setting}.columns"),
+                )?),
+                OperatorSpec::LookupJoin(join) => Box::new(LookupJoinOperator::try_new(
+                    join,
+                    schema.clone(),
+                    backend,
+                    &setting,
                 )?),
                 OperatorSpec::Window(window) => {
                     if late.is_some() {

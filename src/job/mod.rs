@@ -302,7 +302,11 @@ impl JobFile {
             .name(self.name())
             .backend(backend);
         for (i, operator) in spec.operators.iter().enumerate() {
-            builder = builder.operator(operator.to_spec(i).map_err(self.invalid())?);
+            builder = builder.operator(
+                operator
+                    .to_spec(i, &self.base_dir)
+                    .map_err(self.invalid())?,
+            );
         }
         Ok(builder)
     }

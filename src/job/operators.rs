@@ -1,11 +1,14 @@
 //! The `[[operators]]` entries of a job file and how each becomes an engine operator spec.
 
+use std::path::Path;
+
 use serde::Deserialize;
+use sluice_connectors::{SourceSpec, load_table};
 use sluice_engine::aggregate::{AggregateFunction, AggregateSpec};
 use sluice_engine::duration::DurationMs;
 use sluice_engine::error::{Error, Result};
 use sluice_engine::expr::Expr;
-use sluice_engine::operator::WindowAggregateSpec;
+use sluice_engine::operator::{JoinKind, LookupJoinSpec, WindowAggregateSpec};
 use sluice_engine::pipeline::OperatorSpec;
 use sluice_engine::window::WindowSpec;
 
@@ -17,6 +20,25 @@ pub enum OperatorFile {
     Filter { predicate: String },
     /// `type = "project"`, `columns = ["ts", "card_id", { name = "eur", expr = "amount_cents / 100.0" }]`.
     Project { columns: Vec<ProjectColumn> },
+    /// `type = "lookup_join"`: enrich rows from a bounded table,
+    /// `table = { type = "csv", path = "data/merchants.csv" }`, `on = "merchant_id"`.
+    LookupJoin {
+        /// The table: any bounded source (`csv`, `jsonl`, `parquet`, or a generator with
+        /// `events`).
+        table: SourceSpec,
+        /// Its name, which prefixes table columns whose names the stream already uses
+        /// (default `table`).
+        #[serde(default = "default_table_name")]
+        name: String,
+        /// Stream key column or columns.
+        on: KeyColumns,
+        /// The table's key columns, pairwise with `on` (default: the same names).
+        #[serde(default)]
+        table_on: Option<KeyColumns>,
+        /// `inner` (default) or `left`.
+        #[serde(default)]
+        kind: JoinKind,
+    },
     /// `type = "window"`, keys, window and aggregates.
     Window {
         /// Key column or columns.
@@ -26,6 +48,10 @@ pub enum OperatorFile {
         /// The aggregates: `[{ fn = "count", as = "n" }, { fn = "sum", column = "x" }]`.
         aggregates: Vec<AggregateFile>,
     },
+}
+
+fn default_table_name() -> String {
+    "table".into()
 }
 
 /// A key given as one column name or a list.
@@ -115,11 +141,39 @@ fn parse(text: &str, setting: &str) -> Result<Expr> {
     Expr::parse(text).map_err(|e| Error::config(setting, e.to_string()))
 }
 
+impl KeyColumns {
+    fn names(&self) -> Vec<String> {
+        match self {
+            KeyColumns::One(k) => vec![k.clone()],
+            KeyColumns::Many(ks) => ks.clone(),
+        }
+    }
+}
+
 impl OperatorFile {
-    /// The engine's operator spec; `index` is this entry's position (for error keys).
-    pub fn to_spec(&self, index: usize) -> Result<OperatorSpec> {
+    /// The engine's operator spec; `index` is this entry's position (for error keys), and
+    /// `base_dir` the folder relative paths (a join's table) refer to.
+    pub fn to_spec(&self, index: usize, base_dir: &Path) -> Result<OperatorSpec> {
         let setting = format!("operators[{index}]");
         Ok(match self {
+            OperatorFile::LookupJoin {
+                table,
+                name,
+                on,
+                table_on,
+                kind,
+            } => {
+                let on = on.names();
+                OperatorSpec::LookupJoin(LookupJoinSpec {
+                    name: name.clone(),
+                    table: load_table(table, base_dir, &format!("{setting}.table"))?,
+                    table_on: table_on
+                        .as_ref()
+                        .map_or_else(|| on.clone(), KeyColumns::names),
+                    on,
+                    kind: *kind,
+                })
+            }
             OperatorFile::Filter { predicate } => {
                 OperatorSpec::Filter(parse(predicate, &format!("{setting}.predicate"))?)
             }
@@ -146,10 +200,7 @@ impl OperatorFile {
                 window,
                 aggregates,
             } => {
-                let keys = match key {
-                    KeyColumns::One(k) => vec![k.clone()],
-                    KeyColumns::Many(ks) => ks.clone(),
-                };
+                let keys = key.names();
                 let aggregates = aggregates
                     .iter()
                     .map(|a| {

@@ -46,6 +46,37 @@ pub trait Backend: Send + Sync + Debug {
         let _ = plan;
         self.name().to_string()
     }
+
+    /// Indexes the build side of a lookup join: row `i` has key id `ids[i]`, and takes part
+    /// only where `valid[i]` (a null key never matches). The CPU index is the reference.
+    fn lookup_index(&self, ids: &[u64], valid: &[bool]) -> Result<Box<dyn LookupIndex>> {
+        Ok(Box::new(cpu::CpuLookupIndex::build(ids, valid)))
+    }
+
+    /// Where lookup joins run, for logs and summaries.
+    fn lookup_placement(&self) -> String {
+        "cpu".to_string()
+    }
+}
+
+/// The build side of a lookup join, indexed by key id.
+pub trait LookupIndex: Send + Sync + Debug {
+    /// Every (probe row, build row) pair with equal ids, in probe-row order and, per probe
+    /// row, in build-row order; a probe row takes part only where `valid`. With `outer`, a
+    /// probe row without a match appears once with no build row (a left outer join).
+    fn probe(&self, ids: &[u64], valid: &[bool], outer: bool) -> Result<JoinMatches>;
+
+    /// Build rows indexed (those with a valid key).
+    fn build_rows(&self) -> usize;
+}
+
+/// The pairs a join probe found: `probe[i]` joins `build[i]` (`None`: unmatched, outer join).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct JoinMatches {
+    /// Probe (stream) row per output row.
+    pub probe: Vec<u32>,
+    /// Build (table) row per output row.
+    pub build: Vec<Option<u32>>,
 }
 
 /// What a window aggregator computes: the windows and, per aggregate, its input domain.

@@ -7,6 +7,7 @@
 
 mod chain;
 mod filter;
+mod lookup_join;
 mod project;
 mod window_aggregate;
 
@@ -17,6 +18,7 @@ use arrow::datatypes::SchemaRef;
 
 pub use chain::OperatorChain;
 pub use filter::FilterOperator;
+pub use lookup_join::{JoinKind, LookupJoinOperator, LookupJoinSpec};
 pub use project::ProjectOperator;
 pub use window_aggregate::{WindowAggregateOperator, WindowAggregateSpec};
 

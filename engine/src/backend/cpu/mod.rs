@@ -2,6 +2,7 @@
 //! Rayon threads so no lock is shared and each thread owns its keys.
 
 mod accumulators;
+mod lookup_join;
 mod partition;
 mod session_window;
 mod state;
@@ -10,6 +11,7 @@ mod window_aggregate;
 use std::sync::Arc;
 
 pub use accumulators::Accumulators;
+pub use lookup_join::CpuLookupIndex;
 pub use session_window::CpuSessionAggregator;
 pub use window_aggregate::CpuWindowAggregator;
 

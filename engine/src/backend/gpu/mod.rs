@@ -181,6 +181,11 @@ impl Backend for GpuBackend {
     fn placement(&self, _plan: &WindowAggregatePlan) -> String {
         self.describe()
     }
+
+    fn lookup_placement(&self) -> String {
+        // The build and probe kernels are the next step of the joins issue.
+        "cpu (lookup joins do not run on the GPU yet)".to_string()
+    }
 }
 
 impl GpuBackend {

@@ -1,0 +1,404 @@
+//! The lookup (enrichment) join: each stream row joined with the rows of a bounded table that
+//! have equal keys, the table loaded once and indexed by a backend.
+//!
+//! Output columns: the stream's, then the table's except its key columns. A table column whose
+//! name the stream already uses is renamed `<table name>.<column>`. Keys are compared as the
+//! stream's key types (table key columns are cast to them); a null in any key column never
+//! matches. Inner joins drop stream rows without a match; left outer joins keep them once,
+//! with nulls for the table's columns. Rows keep stream order; several matches of one stream
+//! row follow table order.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow::compute::{CastOptions, cast_with_options, take};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+use super::{Emitted, Operator};
+use crate::backend::{Backend, LookupIndex};
+use crate::error::{Error, Result};
+use crate::keys::KeyEncoder;
+
+/// Which stream rows a join keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinKind {
+    /// Only stream rows with a match, once per match.
+    #[default]
+    Inner,
+    /// Every stream row: once per match, or once with nulls when there is none.
+    Left,
+}
+
+/// A lookup join: the stream's `on` columns equal the table's `table_on` columns.
+#[derive(Debug, Clone)]
+pub struct LookupJoinSpec {
+    /// The table's name: prefixes its clashing column names and names it in messages.
+    pub name: String,
+    /// The whole table.
+    pub table: RecordBatch,
+    /// Stream key columns.
+    pub on: Vec<String>,
+    /// Table key columns, pairwise with `on`.
+    pub table_on: Vec<String>,
+    /// Inner or left outer.
+    pub kind: JoinKind,
+}
+
+/// Joins each micro-batch with an indexed table.
+#[derive(Debug)]
+pub struct LookupJoinOperator {
+    name: String,
+    keys: KeyEncoder,
+    stream_keys: Vec<usize>,
+    /// The table's columns that appear in the output.
+    table_columns: Vec<ArrayRef>,
+    index: Box<dyn LookupIndex>,
+    kind: JoinKind,
+    schema: SchemaRef,
+    placement: String,
+}
+
+impl LookupJoinOperator {
+    /// Checks `spec` against `input`, indexes the table on `backend`; `setting` names the job
+    /// key in errors.
+    pub fn try_new(
+        spec: &LookupJoinSpec,
+        input: SchemaRef,
+        backend: &dyn Backend,
+        setting: &str,
+    ) -> Result<Self> {
+        if spec.on.is_empty() || spec.on.len() != spec.table_on.len() {
+            return Err(Error::config(
+                format!("{setting}.table_on"),
+                format!(
+                    "needs one table column per stream key: {} stream key(s), {} table key(s)",
+                    spec.on.len(),
+                    spec.table_on.len()
+                ),
+            ));
+        }
+        let keys = KeyEncoder::new(&input, &spec.on, &format!("{setting}.on"))?;
+        let stream_keys: Vec<usize> = spec
+            .on
+            .iter()
+            .map(|k| {
+                input
+                    .index_of(k)
+                    .map_err(Error::arrow("resolving a join key"))
+            })
+            .collect::<Result<_>>()?;
+        let table_schema = spec.table.schema();
+        let mut build_columns = Vec::with_capacity(spec.table_on.len());
+        for (i, (name, field)) in spec.table_on.iter().zip(keys.fields()).enumerate() {
+            let at = table_schema.index_of(name).map_err(|_| {
+                let names: Vec<&str> = table_schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect();
+                Error::config(
+                    format!("{setting}.table_on[{i}]"),
+                    format!(
+                        "table `{}` has no column `{name}` (it has: {})",
+                        spec.name,
+                        names.join(", ")
+                    ),
+                )
+            })?;
+            // Unsafe casts fail on a value that does not convert instead of making it null,
+            // which would silently never match.
+            let strict = CastOptions {
+                safe: false,
+                ..CastOptions::default()
+            };
+            let column = cast_with_options(spec.table.column(at), field.data_type(), &strict)
+                .map_err(|e| {
+                Error::config(
+                    format!("{setting}.table_on[{i}]"),
+                    format!(
+                        "table column `{name}` ({}) cannot be compared with stream key `{}` ({}): {e}",
+                        table_schema.field(at).data_type(),
+                        field.name(),
+                        field.data_type()
+                    ),
+                )
+            })?;
+            build_columns.push(column);
+        }
+        let mut keys = keys;
+        let valid: Vec<bool> = (0..spec.table.num_rows())
+            .map(|r| build_columns.iter().all(|c| c.is_valid(r)))
+            .collect();
+        let mut ids = Vec::new();
+        keys.encode_columns(&build_columns, &mut ids)?;
+        let index = backend.lookup_index(&ids, &valid)?;
+
+        let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut table_columns = Vec::new();
+        for (at, field) in table_schema.fields().iter().enumerate() {
+            if spec.table_on.contains(field.name()) {
+                continue;
+            }
+            let mut out = field.as_ref().clone();
+            if fields.iter().any(|f| f.name() == out.name()) {
+                out = out.with_name(format!("{}.{}", spec.name, field.name()));
+            }
+            if fields.iter().any(|f| f.name() == out.name()) {
+                return Err(Error::config(
+                    format!("{setting}.name"),
+                    format!("output column `{}` appears twice", out.name()),
+                ));
+            }
+            if spec.kind == JoinKind::Left {
+                out = out.with_nullable(true);
+            }
+            fields.push(out);
+            table_columns.push(spec.table.column(at).clone());
+        }
+        Ok(LookupJoinOperator {
+            name: spec.name.clone(),
+            keys,
+            stream_keys,
+            table_columns,
+            placement: backend.lookup_placement(),
+            index,
+            kind: spec.kind,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    /// Table rows with a valid key (indexed).
+    pub fn table_rows(&self) -> usize {
+        self.index.build_rows()
+    }
+}
+
+impl Operator for LookupJoinOperator {
+    fn name(&self) -> &'static str {
+        "lookup_join"
+    }
+
+    fn placement(&self) -> Option<&str> {
+        Some(&self.placement)
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn process(&mut self, batch: RecordBatch, out: &mut Emitted) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let key_columns: Vec<ArrayRef> = self
+            .stream_keys
+            .iter()
+            .map(|&i| batch.column(i).clone())
+            .collect();
+        let (ids, valid) = self.keys.lookup_columns(&key_columns)?;
+        let matches = self
+            .index
+            .probe(&ids, &valid, self.kind == JoinKind::Left)?;
+        if matches.probe.is_empty() {
+            return Ok(());
+        }
+        let context = || format!("joining with table `{}`", self.name);
+        let probe = UInt32Array::from(matches.probe);
+        let build = UInt32Array::from(matches.build);
+        let mut columns = Vec::with_capacity(self.schema.fields().len());
+        for column in batch.columns() {
+            columns.push(take(column, &probe, None).map_err(Error::arrow(context()))?);
+        }
+        for column in &self.table_columns {
+            columns.push(take(column, &build, None).map_err(Error::arrow(context()))?);
+        }
+        out.batches.push(
+            RecordBatch::try_new(self.schema.clone(), columns).map_err(Error::arrow(context()))?,
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, Int32Array, Int64Array, StringArray};
+    use arrow::compute::cast;
+    use arrow::datatypes::{DataType, Int64Type};
+
+    use super::*;
+    use crate::backend::CpuBackend;
+
+    fn stream() -> RecordBatch {
+        RecordBatch::try_from_iter([
+            (
+                "card",
+                Arc::new(Int64Array::from(vec![
+                    Some(1),
+                    Some(2),
+                    None,
+                    Some(3),
+                    Some(1),
+                ])) as ArrayRef,
+            ),
+            (
+                "merchant",
+                Arc::new(StringArray::from(vec![
+                    Some("m1"),
+                    Some("m2"),
+                    Some("m1"),
+                    None,
+                    Some("m9"),
+                ])) as _,
+            ),
+            (
+                "amount",
+                Arc::new(Int64Array::from(vec![10, 20, 30, 40, 50])) as _,
+            ),
+        ])
+        .expect("stream")
+    }
+
+    /// Merchants: m1 twice (two risk rows), m2 once, a null merchant, and a clashing column.
+    fn merchants() -> RecordBatch {
+        RecordBatch::try_from_iter([
+            (
+                "merchant_id",
+                Arc::new(StringArray::from(vec![
+                    Some("m1"),
+                    Some("m2"),
+                    None,
+                    Some("m1"),
+                ])) as ArrayRef,
+            ),
+            ("risk", Arc::new(Int32Array::from(vec![7, 3, 9, 8])) as _),
+            (
+                "amount",
+                Arc::new(Int64Array::from(vec![100, 200, 300, 400])) as _,
+            ),
+        ])
+        .expect("table")
+    }
+
+    fn join(
+        kind: JoinKind,
+        on: &str,
+        table_on: &str,
+        table: RecordBatch,
+    ) -> Result<LookupJoinOperator> {
+        let spec = LookupJoinSpec {
+            name: "merchants".into(),
+            table,
+            on: vec![on.into()],
+            table_on: vec![table_on.into()],
+            kind,
+        };
+        LookupJoinOperator::try_new(&spec, stream().schema(), &CpuBackend::new(), "operators[0]")
+    }
+
+    fn run(op: &mut LookupJoinOperator) -> RecordBatch {
+        let mut out = Emitted::default();
+        op.process(stream(), &mut out).expect("process");
+        assert_eq!(out.batches.len(), 1);
+        out.batches.remove(0)
+    }
+
+    fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+        let column = cast(batch.column_by_name(name).expect(name), &DataType::Int64).expect("cast");
+        column.as_primitive::<Int64Type>().iter().collect()
+    }
+
+    #[test]
+    fn inner_joins_every_match_and_null_keys_never_match() {
+        let mut op = join(JoinKind::Inner, "merchant", "merchant_id", merchants()).expect("join");
+        assert_eq!(
+            op.table_rows(),
+            3,
+            "the null-keyed table row is not indexed"
+        );
+        let out = run(&mut op);
+        let schema = out.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            names,
+            ["card", "merchant", "amount", "risk", "merchants.amount"]
+        );
+        // Row 0 (m1) matches table rows 0 and 3, row 1 (m2) row 1, row 2 (m1) rows 0 and 3;
+        // row 3 has a null merchant and row 4 an unknown one.
+        assert_eq!(
+            ints(&out, "amount"),
+            [Some(10), Some(10), Some(20), Some(30), Some(30)]
+        );
+        assert_eq!(
+            ints(&out, "risk"),
+            [Some(7), Some(8), Some(3), Some(7), Some(8)]
+        );
+        assert_eq!(
+            ints(&out, "merchants.amount"),
+            [Some(100), Some(400), Some(200), Some(100), Some(400)]
+        );
+    }
+
+    #[test]
+    fn left_keeps_unmatched_rows_once_with_nulls() {
+        let mut op = join(JoinKind::Left, "merchant", "merchant_id", merchants()).expect("join");
+        let out = run(&mut op);
+        assert_eq!(
+            ints(&out, "amount"),
+            [
+                Some(10),
+                Some(10),
+                Some(20),
+                Some(30),
+                Some(30),
+                Some(40),
+                Some(50)
+            ]
+        );
+        assert_eq!(
+            ints(&out, "risk"),
+            [Some(7), Some(8), Some(3), Some(7), Some(8), None, None]
+        );
+        assert!(
+            out.schema()
+                .field_with_name("risk")
+                .expect("risk")
+                .is_nullable()
+        );
+    }
+
+    #[test]
+    fn integer_keys_of_other_widths_match_and_an_empty_table_matches_nothing() {
+        let cards = RecordBatch::try_from_iter([
+            (
+                "card_id",
+                Arc::new(Int32Array::from(vec![Some(3), None, Some(1)])) as ArrayRef,
+            ),
+            ("limit", Arc::new(Int64Array::from(vec![300, 0, 100])) as _),
+        ])
+        .expect("cards");
+        let mut op = join(JoinKind::Inner, "card", "card_id", cards.clone()).expect("join");
+        let out = run(&mut op);
+        assert_eq!(ints(&out, "card"), [Some(1), Some(3), Some(1)]);
+        assert_eq!(ints(&out, "limit"), [Some(100), Some(300), Some(100)]);
+        let mut empty = join(JoinKind::Inner, "card", "card_id", cards.slice(0, 0)).expect("join");
+        let mut out = Emitted::default();
+        empty.process(stream(), &mut out).expect("process");
+        assert!(out.batches.is_empty());
+    }
+
+    #[test]
+    fn bad_keys_are_config_errors_naming_the_setting() {
+        let error = join(JoinKind::Inner, "merchant", "nope", merchants()).expect_err("missing");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("operators[0].table_on[0]: table `merchants` has no column `nope`"),
+            "{text}"
+        );
+        let error = join(JoinKind::Inner, "nope", "merchant_id", merchants()).expect_err("missing");
+        assert!(error.to_string().starts_with("operators[0].on"), "{error}");
+        let error = join(JoinKind::Inner, "card", "merchant_id", merchants()).expect_err("types");
+        assert!(error.to_string().contains("cannot be compared"), "{error}");
+    }
+}
