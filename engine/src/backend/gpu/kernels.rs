@@ -77,6 +77,8 @@ fn bindings(kernel: Kernel) -> &'static [Binding] {
         Kernel::SessionLate => &[P, R, R, R, W, W, R, W],
         Kernel::SessionFire => &[P, R, R, W, W, W, R, W],
         Kernel::SessionDistinct => &[P, R, R, R, R, W, R],
+        Kernel::LookupBuild => &[P, R, W],
+        Kernel::LookupProbe => &[P, R, R, W],
     }
 }
 

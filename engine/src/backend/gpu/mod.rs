@@ -7,6 +7,7 @@
 mod buffers;
 mod device;
 mod kernels;
+mod lookup_join;
 mod plan;
 mod shaders;
 mod upload;
@@ -182,9 +183,21 @@ impl Backend for GpuBackend {
         self.describe()
     }
 
+    fn lookup_index(
+        &self,
+        ids: &[u64],
+        valid: &[bool],
+    ) -> Result<Box<dyn crate::backend::LookupIndex>> {
+        Ok(Box::new(lookup_join::GpuLookupIndex::build(
+            Arc::clone(&self.context),
+            self.tuning,
+            ids,
+            valid,
+        )?))
+    }
+
     fn lookup_placement(&self) -> String {
-        // The build and probe kernels are the next step of the joins issue.
-        "cpu (lookup joins do not run on the GPU yet)".to_string()
+        self.describe()
     }
 }
 

@@ -36,11 +36,15 @@ pub enum Kernel {
     SessionFire,
     /// count_distinct of closing sessions (`session_distinct.wgsl`).
     SessionDistinct,
+    /// A lookup join's table into a hash table (`lookup_build.wgsl`).
+    LookupBuild,
+    /// Stream keys looked up in it (`lookup_probe.wgsl`).
+    LookupProbe,
 }
 
 impl Kernel {
     /// Every kernel, for validation and pipeline creation.
-    pub const ALL: [Kernel; 12] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::WindowAssign,
         Kernel::WindowUpdate,
         Kernel::WindowUpdate64,
@@ -53,6 +57,8 @@ impl Kernel {
         Kernel::SessionLate,
         Kernel::SessionFire,
         Kernel::SessionDistinct,
+        Kernel::LookupBuild,
+        Kernel::LookupProbe,
     ];
 
     /// The pass file in `shaders/`.
@@ -70,6 +76,8 @@ impl Kernel {
             Kernel::SessionLate => "session_late.wgsl",
             Kernel::SessionFire => "session_fire.wgsl",
             Kernel::SessionDistinct => "session_distinct.wgsl",
+            Kernel::LookupBuild => "lookup_build.wgsl",
+            Kernel::LookupProbe => "lookup_probe.wgsl",
         }
     }
 
@@ -121,6 +129,8 @@ impl Kernel {
                 include_str!("../../../../shaders/session_distinct.wgsl"),
                 &[SESSIONS],
             ),
+            Kernel::LookupBuild => (include_str!("../../../../shaders/lookup_build.wgsl"), &[]),
+            Kernel::LookupProbe => (include_str!("../../../../shaders/lookup_probe.wgsl"), &[]),
         };
         let mut source = String::from(COMMON);
         for piece in pieces {
