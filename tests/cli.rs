@@ -431,3 +431,38 @@ fn a_lookup_join_with_an_unknown_table_column_fails_before_any_data_moves() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_lookup_table_reload_must_be_positive_and_a_good_one_runs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let table = root().join("examples/data/merchants.csv");
+    let job = |reload: &str| {
+        std::fs::read_to_string(root().join("examples/fraud_enrich.toml"))
+            .expect("example")
+            .replace("data/merchants.csv", &table.display().to_string())
+            .replace(
+                "on = \"merchant_id\"",
+                &format!("on = \"merchant_id\"\nreload = \"{reload}\""),
+            )
+    };
+    let path = dir.path().join("job.toml");
+    std::fs::write(&path, job("0s")).expect("job");
+    let out = sluice(&["validate", &path.display().to_string()]);
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("operators[0].reload: must be a positive duration"),
+        "{stderr}"
+    );
+    std::fs::write(&path, job("10ms")).expect("job");
+    let out = sluice(&[
+        "run",
+        &path.display().to_string(),
+        "--backend",
+        "cpu",
+        "--set",
+        "source.events=20000",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("risky_merchants"));
+}

@@ -116,6 +116,7 @@ fn engine(
         on: vec!["key".into()],
         table_on: vec!["merchant".into()],
         kind,
+        reload: None,
     });
     let output = builder.schemas().expect("schemas").output;
     builder

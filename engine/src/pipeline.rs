@@ -226,7 +226,8 @@ impl PipelineBuilder {
     /// The schemas of the job, validating the operators (no data moves).
     pub fn schemas(&self) -> Result<PipelineSchemas> {
         // Validation only: the global-pool backend costs nothing to create.
-        let (chain, late) = self.chain(&CpuBackend::new())?;
+        let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+        let (chain, late) = self.chain(&cpu)?;
         Ok(PipelineSchemas {
             source: self.source_schema()?.0,
             output: chain.output_schema(),
@@ -287,7 +288,7 @@ impl PipelineBuilder {
         }
     }
 
-    fn chain(&self, backend: &dyn Backend) -> Result<(OperatorChain, Option<SchemaRef>)> {
+    fn chain(&self, backend: &Arc<dyn Backend>) -> Result<(OperatorChain, Option<SchemaRef>)> {
         let (source, _) = self.source_schema()?;
         let mut schema = source.clone();
         let mut late = None;
@@ -322,7 +323,7 @@ impl PipelineBuilder {
                         window,
                         schema.clone(),
                         &self.event_time.column,
-                        backend,
+                        backend.as_ref(),
                         &setting,
                     )?;
                     late = Some(op.input_schema());
@@ -347,7 +348,7 @@ impl PipelineBuilder {
             spec.validate()?;
         }
         let (source_schema, projection) = self.source_schema()?;
-        let (chain, _) = self.chain(self.backend.as_ref())?;
+        let (chain, _) = self.chain(&self.backend)?;
         let sink = self
             .sink
             .ok_or_else(|| Error::config("sink", "a job needs a sink"))?;

@@ -1,6 +1,7 @@
 //! The `[[operators]]` entries of a job file and how each becomes an engine operator spec.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sluice_connectors::{SourceSpec, load_table};
@@ -8,7 +9,7 @@ use sluice_engine::aggregate::{AggregateFunction, AggregateSpec};
 use sluice_engine::duration::DurationMs;
 use sluice_engine::error::{Error, Result};
 use sluice_engine::expr::Expr;
-use sluice_engine::operator::{JoinKind, LookupJoinSpec, WindowAggregateSpec};
+use sluice_engine::operator::{JoinKind, LookupJoinSpec, TableReload, WindowAggregateSpec};
 use sluice_engine::pipeline::OperatorSpec;
 use sluice_engine::window::WindowSpec;
 
@@ -38,6 +39,9 @@ pub enum OperatorFile {
         /// `inner` (default) or `left`.
         #[serde(default)]
         kind: JoinKind,
+        /// Read the table again this often (`"5m"`), in the background; absent: never.
+        #[serde(default)]
+        reload: Option<DurationMs>,
     },
     /// `type = "window"`, keys, window and aggregates.
     Window {
@@ -162,11 +166,31 @@ impl OperatorFile {
                 on,
                 table_on,
                 kind,
+                reload,
             } => {
                 let on = on.names();
+                let key = format!("{setting}.table");
+                let reload = match reload {
+                    Some(every) if every.0 <= 0 => {
+                        return Err(Error::config(
+                            format!("{setting}.reload"),
+                            "must be a positive duration",
+                        ));
+                    }
+                    Some(every) => {
+                        let (table, base_dir, key) =
+                            (table.clone(), base_dir.to_path_buf(), key.clone());
+                        Some(TableReload {
+                            every: every.to_std(),
+                            load: Arc::new(move || load_table(&table, &base_dir, &key)),
+                        })
+                    }
+                    None => None,
+                };
                 OperatorSpec::LookupJoin(LookupJoinSpec {
                     name: name.clone(),
-                    table: load_table(table, base_dir, &format!("{setting}.table"))?,
+                    table: load_table(table, base_dir, &key)?,
+                    reload,
                     table_on: table_on
                         .as_ref()
                         .map_or_else(|| on.clone(), KeyColumns::names),

@@ -6,7 +6,10 @@
 //! stream's key types (table key columns are cast to them); a null in any key column never
 //! matches. Inner joins drop stream rows without a match; left outer joins keep them once,
 //! with nulls for the table's columns. Rows keep stream order; several matches of one stream
-//! row follow table order.
+//! row follow table order. With a reload interval, the table is read again in the background
+//! and swapped in between micro-batches once read (`reload.rs`).
+
+mod reload;
 
 use std::sync::Arc;
 
@@ -19,6 +22,8 @@ use super::{Emitted, Operator};
 use crate::backend::{Backend, LookupIndex};
 use crate::error::{Error, Result};
 use crate::keys::KeyEncoder;
+use reload::Reloader;
+pub use reload::TableReload;
 
 /// Which stream rows a join keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -44,6 +49,8 @@ pub struct LookupJoinSpec {
     pub table_on: Vec<String>,
     /// Inner or left outer.
     pub kind: JoinKind,
+    /// Read the table again this often (processing time); `None`: never.
+    pub reload: Option<TableReload>,
 }
 
 /// Joins each micro-batch with an indexed table.
@@ -52,6 +59,11 @@ pub struct LookupJoinOperator {
     name: String,
     keys: KeyEncoder,
     stream_keys: Vec<usize>,
+    /// The table's key columns, by name, and which columns join the output.
+    table_on: Vec<String>,
+    table_schema: SchemaRef,
+    backend: Arc<dyn Backend>,
+    reloader: Option<Reloader>,
     /// The table's columns that appear in the output.
     table_columns: Vec<ArrayRef>,
     index: Box<dyn LookupIndex>,
@@ -66,7 +78,7 @@ impl LookupJoinOperator {
     pub fn try_new(
         spec: &LookupJoinSpec,
         input: SchemaRef,
-        backend: &dyn Backend,
+        backend: &Arc<dyn Backend>,
         setting: &str,
     ) -> Result<Self> {
         if spec.on.is_empty() || spec.on.len() != spec.table_on.len() {
@@ -90,50 +102,15 @@ impl LookupJoinOperator {
             })
             .collect::<Result<_>>()?;
         let table_schema = spec.table.schema();
-        let mut build_columns = Vec::with_capacity(spec.table_on.len());
-        for (i, (name, field)) in spec.table_on.iter().zip(keys.fields()).enumerate() {
-            let at = table_schema.index_of(name).map_err(|_| {
-                let names: Vec<&str> = table_schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect();
-                Error::config(
-                    format!("{setting}.table_on[{i}]"),
-                    format!(
-                        "table `{}` has no column `{name}` (it has: {})",
-                        spec.name,
-                        names.join(", ")
-                    ),
-                )
-            })?;
-            // Unsafe casts fail on a value that does not convert instead of making it null,
-            // which would silently never match.
-            let strict = CastOptions {
-                safe: false,
-                ..CastOptions::default()
-            };
-            let column = cast_with_options(spec.table.column(at), field.data_type(), &strict)
-                .map_err(|e| {
-                Error::config(
-                    format!("{setting}.table_on[{i}]"),
-                    format!(
-                        "table column `{name}` ({}) cannot be compared with stream key `{}` ({}): {e}",
-                        table_schema.field(at).data_type(),
-                        field.name(),
-                        field.data_type()
-                    ),
-                )
-            })?;
-            build_columns.push(column);
-        }
         let mut keys = keys;
-        let valid: Vec<bool> = (0..spec.table.num_rows())
-            .map(|r| build_columns.iter().all(|c| c.is_valid(r)))
-            .collect();
-        let mut ids = Vec::new();
-        keys.encode_columns(&build_columns, &mut ids)?;
-        let index = backend.lookup_index(&ids, &valid)?;
+        let index = build_index(
+            &spec.table,
+            &spec.table_on,
+            &spec.name,
+            &mut keys,
+            backend.as_ref(),
+            setting,
+        )?;
 
         let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
         let mut table_columns = Vec::new();
@@ -161,6 +138,10 @@ impl LookupJoinOperator {
             name: spec.name.clone(),
             keys,
             stream_keys,
+            table_on: spec.table_on.clone(),
+            table_schema,
+            backend: Arc::clone(backend),
+            reloader: spec.reload.clone().map(Reloader::new),
             table_columns,
             placement: backend.lookup_placement(),
             index,
@@ -173,6 +154,111 @@ impl LookupJoinOperator {
     pub fn table_rows(&self) -> usize {
         self.index.build_rows()
     }
+
+    /// Swaps in a table the reloader has read, if one is ready; a table that does not fit
+    /// (other columns or types) or fails to load keeps the old one, with a warning.
+    fn swap_reloaded(&mut self) {
+        let Some(reloader) = &mut self.reloader else {
+            return;
+        };
+        let Some(loaded) = reloader.poll() else {
+            return;
+        };
+        let swapped = loaded.and_then(|table| {
+            if table.schema().fields() != self.table_schema.fields() {
+                return Err(Error::config(
+                    "reload",
+                    format!(
+                        "the table's columns changed from {} to {}",
+                        self.table_schema,
+                        table.schema()
+                    ),
+                ));
+            }
+            let index = build_index(
+                &table,
+                &self.table_on,
+                &self.name,
+                &mut self.keys,
+                self.backend.as_ref(),
+                "reload",
+            )?;
+            let columns = self
+                .table_schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| !self.table_on.contains(f.name()))
+                .map(|(at, _)| table.column(at).clone())
+                .collect();
+            Ok((index, columns))
+        });
+        match swapped {
+            Ok((index, columns)) => {
+                self.index = index;
+                self.table_columns = columns;
+            }
+            Err(e) => eprintln!(
+                "sluice: warning: reloading table `{}` failed, keeping the previous one: {e}",
+                self.name
+            ),
+        }
+    }
+}
+
+/// Encodes `table`'s key columns (`table_on`, cast to the stream's key types) with `keys` and
+/// indexes them on `backend`.
+fn build_index(
+    table: &RecordBatch,
+    table_on: &[String],
+    name: &str,
+    keys: &mut KeyEncoder,
+    backend: &dyn Backend,
+    setting: &str,
+) -> Result<Box<dyn LookupIndex>> {
+    let table_schema = table.schema();
+    let mut build_columns = Vec::with_capacity(table_on.len());
+    for (i, (column_name, field)) in table_on.iter().zip(keys.fields()).enumerate() {
+        let at = table_schema.index_of(column_name).map_err(|_| {
+            let names: Vec<&str> = table_schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            Error::config(
+                format!("{setting}.table_on[{i}]"),
+                format!(
+                    "table `{name}` has no column `{column_name}` (it has: {})",
+                    names.join(", ")
+                ),
+            )
+        })?;
+        // Unsafe casts fail on a value that does not convert instead of making it null,
+        // which would silently never match.
+        let strict = CastOptions {
+            safe: false,
+            ..CastOptions::default()
+        };
+        let column = cast_with_options(table.column(at), field.data_type(), &strict)
+                .map_err(|e| {
+                Error::config(
+                    format!("{setting}.table_on[{i}]"),
+                    format!(
+                        "table column `{column_name}` ({}) cannot be compared with stream key `{}` ({}): {e}",
+                        table_schema.field(at).data_type(),
+                        field.name(),
+                        field.data_type()
+                    ),
+                )
+            })?;
+        build_columns.push(column);
+    }
+    let valid: Vec<bool> = (0..table.num_rows())
+        .map(|r| build_columns.iter().all(|c| c.is_valid(r)))
+        .collect();
+    let mut ids = Vec::new();
+    keys.encode_columns(&build_columns, &mut ids)?;
+    backend.lookup_index(&ids, &valid)
 }
 
 impl Operator for LookupJoinOperator {
@@ -189,6 +275,7 @@ impl Operator for LookupJoinOperator {
     }
 
     fn process(&mut self, batch: RecordBatch, out: &mut Emitted) -> Result<()> {
+        self.swap_reloaded();
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -293,8 +380,10 @@ mod tests {
             on: vec![on.into()],
             table_on: vec![table_on.into()],
             kind,
+            reload: None,
         };
-        LookupJoinOperator::try_new(&spec, stream().schema(), &CpuBackend::new(), "operators[0]")
+        let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+        LookupJoinOperator::try_new(&spec, stream().schema(), &cpu, "operators[0]")
     }
 
     fn run(op: &mut LookupJoinOperator) -> RecordBatch {
@@ -400,5 +489,75 @@ mod tests {
         assert!(error.to_string().starts_with("operators[0].on"), "{error}");
         let error = join(JoinKind::Inner, "card", "merchant_id", merchants()).expect_err("types");
         assert!(error.to_string().contains("cannot be compared"), "{error}");
+    }
+
+    /// The merchants table with every risk raised by `bump`.
+    fn merchants_bumped(bump: i32) -> RecordBatch {
+        let table = merchants();
+        let risk: Int32Array = table
+            .column(1)
+            .as_primitive::<arrow::datatypes::Int32Type>()
+            .iter()
+            .map(|r| r.map(|r| r + bump))
+            .collect();
+        let mut columns = table.columns().to_vec();
+        columns[1] = Arc::new(risk);
+        RecordBatch::try_new(table.schema(), columns).expect("bumped")
+    }
+
+    #[test]
+    fn a_reloaded_table_is_swapped_in_between_batches_and_a_bad_one_is_not() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        // First reload: a table without the risk column (refused); then a failing read
+        // (refused); then every risk plus 100.
+        let load = move || -> Result<RecordBatch> {
+            match counter.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(merchants().project(&[0, 2]).expect("project")),
+                1 => Err(Error::Internal("the file is being rewritten".into())),
+                _ => Ok(merchants_bumped(100)),
+            }
+        };
+        let spec = LookupJoinSpec {
+            name: "merchants".into(),
+            table: merchants(),
+            on: vec!["merchant".into()],
+            table_on: vec!["merchant_id".into()],
+            kind: JoinKind::Inner,
+            reload: Some(TableReload {
+                every: std::time::Duration::from_millis(5),
+                load: Arc::new(load),
+            }),
+        };
+        let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+        let mut op = LookupJoinOperator::try_new(&spec, stream().schema(), &cpu, "operators[0]")
+            .expect("join");
+        assert_eq!(
+            ints(&run(&mut op), "risk"),
+            [Some(7), Some(8), Some(3), Some(7), Some(8)]
+        );
+        let started = std::time::Instant::now();
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let risk = ints(&run(&mut op), "risk");
+            if risk[0] == Some(107) {
+                assert_eq!(
+                    risk,
+                    [Some(107), Some(108), Some(103), Some(107), Some(108)]
+                );
+                break;
+            }
+            assert_eq!(
+                risk[0],
+                Some(7),
+                "until the good table arrives, the old one is used"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "the reloaded table never arrived"
+            );
+        }
+        assert!(calls.load(Ordering::SeqCst) >= 3);
     }
 }

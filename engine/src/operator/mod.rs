@@ -18,7 +18,7 @@ use arrow::datatypes::SchemaRef;
 
 pub use chain::OperatorChain;
 pub use filter::FilterOperator;
-pub use lookup_join::{JoinKind, LookupJoinOperator, LookupJoinSpec};
+pub use lookup_join::{JoinKind, LookupJoinOperator, LookupJoinSpec, TableReload};
 pub use project::ProjectOperator;
 pub use window_aggregate::{WindowAggregateOperator, WindowAggregateSpec};
 
