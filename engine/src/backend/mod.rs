@@ -70,6 +70,41 @@ pub trait LookupIndex: Send + Sync + Debug {
     fn build_rows(&self) -> usize;
 }
 
+/// A join's build rows grouped by key id: `rows` holds the valid rows sorted by (id, row), and
+/// `keys` each distinct id with its range in `rows` (first, count). Both backends' indexes
+/// start from this, so their matches come in the same order.
+#[derive(Debug, Default)]
+pub(crate) struct BuildGroups {
+    pub keys: Vec<(u64, u32, u32)>,
+    pub rows: Vec<u32>,
+}
+
+impl BuildGroups {
+    /// Groups the rows whose `valid` is true by `ids`.
+    pub(crate) fn new(ids: &[u64], valid: &[bool]) -> Self {
+        let mut pairs: Vec<(u64, u32)> = ids
+            .iter()
+            .zip(valid)
+            .enumerate()
+            .filter(|(_, (_, ok))| **ok)
+            .map(|(row, (&id, _))| (id, row as u32))
+            .collect();
+        pairs.sort_unstable();
+        let mut keys = Vec::new();
+        let mut start = 0;
+        while start < pairs.len() {
+            let id = pairs[start].0;
+            let len = pairs[start..].partition_point(|p| p.0 == id);
+            keys.push((id, start as u32, len as u32));
+            start += len;
+        }
+        BuildGroups {
+            keys,
+            rows: pairs.into_iter().map(|(_, row)| row).collect(),
+        }
+    }
+}
+
 /// The pairs a join probe found: `probe[i]` joins `build[i]` (`None`: unmatched, outer join).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct JoinMatches {

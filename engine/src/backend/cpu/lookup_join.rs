@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use super::partition::BuildKeyHasher;
-use crate::backend::{JoinMatches, LookupIndex};
+use crate::backend::{BuildGroups, JoinMatches, LookupIndex};
 use crate::error::Result;
 
 /// Probe rows per parallel chunk: below this a batch is probed on one thread.
@@ -22,25 +22,18 @@ pub struct CpuLookupIndex {
 impl CpuLookupIndex {
     /// Indexes the build rows whose `valid` is true by their key id.
     pub fn build(ids: &[u64], valid: &[bool]) -> Self {
-        let mut pairs: Vec<(u64, u32)> = ids
-            .iter()
-            .zip(valid)
-            .enumerate()
-            .filter(|(_, (_, ok))| **ok)
-            .map(|(row, (&id, _))| (id, row as u32))
-            .collect();
-        pairs.sort_unstable();
-        let mut ranges = HashMap::with_capacity_and_hasher(pairs.len(), BuildKeyHasher::default());
-        let mut start = 0;
-        while start < pairs.len() {
-            let id = pairs[start].0;
-            let end = start + pairs[start..].partition_point(|p| p.0 == id);
-            ranges.insert(id, (start as u32, (end - start) as u32));
-            start = end;
-        }
+        let groups = BuildGroups::new(ids, valid);
+        let mut ranges =
+            HashMap::with_capacity_and_hasher(groups.keys.len(), BuildKeyHasher::default());
+        ranges.extend(
+            groups
+                .keys
+                .iter()
+                .map(|&(id, first, count)| (id, (first, count))),
+        );
         CpuLookupIndex {
             ranges,
-            rows: pairs.into_iter().map(|(_, row)| row).collect(),
+            rows: groups.rows,
         }
     }
 

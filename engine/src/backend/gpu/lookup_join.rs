@@ -10,7 +10,7 @@ use super::buffers::{read_back, staging, storage};
 use super::kernels::{PassParams, grid};
 use super::shaders::Kernel;
 use super::{GpuContext, Tuning};
-use crate::backend::{JoinMatches, LookupIndex};
+use crate::backend::{BuildGroups, JoinMatches, LookupIndex};
 use crate::error::{Error, Result};
 
 /// A lookup join's table on the GPU.
@@ -44,23 +44,13 @@ impl GpuLookupIndex {
         ids: &[u64],
         valid: &[bool],
     ) -> Result<Self> {
-        let mut pairs: Vec<(u64, u32)> = ids
+        let groups = BuildGroups::new(ids, valid);
+        let entries: Vec<u32> = groups
+            .keys
             .iter()
-            .zip(valid)
-            .enumerate()
-            .filter(|(_, (_, ok))| **ok)
-            .map(|(row, (&id, _))| (id, row as u32))
+            .flat_map(|&(id, first, count)| [id as u32, (id >> 32) as u32, first, count])
             .collect();
-        pairs.sort_unstable();
-        let mut entries: Vec<u32> = Vec::new();
-        let mut start = 0;
-        while start < pairs.len() {
-            let id = pairs[start].0;
-            let len = pairs[start..].partition_point(|p| p.0 == id);
-            entries.extend([id as u32, (id >> 32) as u32, start as u32, len as u32]);
-            start += len;
-        }
-        let distinct = entries.len() / 4;
+        let distinct = groups.keys.len();
         // At most half full: probes stay short and always end at an empty slot.
         let capacity = (distinct * 2).next_power_of_two().max(16);
         let limit = gpu.device.limits.max_storage_buffer_binding_size;
@@ -79,7 +69,7 @@ impl GpuLookupIndex {
             capacity: capacity as u32,
             table,
             params,
-            rows: pairs.into_iter().map(|(_, row)| row).collect(),
+            rows: groups.rows,
             buffers: Mutex::new(None),
             gpu,
         };
