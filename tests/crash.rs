@@ -1,5 +1,6 @@
-//! Exactly-once under crashes: a checkpointed job killed with SIGKILL at random moments, ten
-//! times, then allowed to finish, publishes exactly the rows of an uninterrupted run.
+//! Exactly-once under crashes: a checkpointed job (a lookup join, then windows) killed with
+//! SIGKILL at random moments, ten times, then allowed to finish, publishes exactly the rows of
+//! an uninterrupted run.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -29,6 +30,14 @@ watermark_delay = "1s"
 max_rows = 700
 max_delay = "20ms"
 
+# Enrichment first (merchants.csv is written next to the job: 30 of the 40 merchants, so the
+# inner join also drops rows), then windows over the joined columns.
+[[operators]]
+type = "lookup_join"
+name = "merchants"
+table = { type = "csv", path = "merchants.csv" }
+on = "merchant_id"
+
 [[operators]]
 type = "window"
 key = "card_id"
@@ -36,6 +45,7 @@ window = { type = "tumbling", size = "2s" }
 aggregates = [
   { fn = "count", as = "n" },
   { fn = "sum", column = "amount_cents", as = "total" },
+  { fn = "sum", column = "risk", as = "risk" },
   { fn = "count_distinct", column = "merchant_id", as = "merchants" },
 ]
 
@@ -86,6 +96,10 @@ pub(crate) fn published(folder: &Path) -> Vec<String> {
 /// of the same job: unthrottled, uncheckpointed, into one file.
 pub(crate) fn reference(dir: &Path) -> Vec<String> {
     std::fs::write(dir.join("job.toml"), JOB).expect("job");
+    let merchants: String = std::iter::once("merchant_id,risk\n".to_string())
+        .chain((1..=30).map(|m| format!("{m},{}\n", m * 7 % 100)))
+        .collect();
+    std::fs::write(dir.join("merchants.csv"), merchants).expect("table");
     let uncheckpointed = JOB.split("[checkpoint]").next().unwrap_or(JOB);
     std::fs::write(dir.join("whole.toml"), uncheckpointed).expect("job");
     let whole = sluice(

@@ -110,7 +110,7 @@ fn an_incompatible_job_change_is_refused_before_any_data_moves() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("operators[0]") && stderr.contains("the window was Tumbling"),
+        stderr.contains("operators[1]") && stderr.contains("the window was Tumbling"),
         "{stderr}"
     );
     assert_eq!(
