@@ -207,7 +207,16 @@ fn a_job_checkpointing_to_s3_killed_ten_times_publishes_exactly_the_uninterrupte
 
 /// The published parts hold exactly `expected` and nothing is left staged.
 fn assert_published(dir: &Path, expected: &[String]) {
-    let rows = sorted_rows(&published(&dir.join("out")));
+    assert_same_rows(&published(&dir.join("out")), expected);
+    let staging = dir.join("out/_staging");
+    let leftovers = std::fs::read_dir(&staging).map_or(0, |d| d.count());
+    assert_eq!(leftovers, 0, "nothing is left staged after the final run");
+}
+
+/// The data rows of the published CSV `parts` equal `expected` (sorted rows of the
+/// uninterrupted run), saying first how many there are and how many are missing.
+pub(crate) fn assert_same_rows(parts: &[String], expected: &[String]) {
+    let rows = sorted_rows(parts);
     let missing = expected
         .iter()
         .filter(|r| rows.binary_search(r).is_err())
@@ -218,7 +227,4 @@ fn assert_published(dir: &Path, expected: &[String]) {
         "published rows (count, missing from the uninterrupted run's)"
     );
     assert_eq!(rows, expected);
-    let staging = dir.join("out/_staging");
-    let leftovers = std::fs::read_dir(&staging).map_or(0, |d| d.count());
-    assert_eq!(leftovers, 0, "nothing is left staged after the final run");
 }

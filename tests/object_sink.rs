@@ -7,7 +7,7 @@ use object_store::path::Path as ObjectPath;
 use sluice_engine::checkpoint::{Bucket, Place, StoreOptions, open_location};
 
 use crate::common::s3_test_prefix;
-use crate::crash::{kill_then_finish, reference, sorted_rows};
+use crate::crash::{assert_same_rows, kill_then_finish, reference};
 
 #[test]
 fn a_job_writing_its_parts_to_s3_killed_four_times_publishes_exactly_the_uninterrupted_output() {
@@ -39,17 +39,7 @@ fn a_job_writing_its_parts_to_s3_killed_four_times_publishes_exactly_the_uninter
             String::from_utf8(bytes.to_vec()).expect("UTF-8")
         })
         .collect();
-    let rows = sorted_rows(&texts);
-    let missing = expected
-        .iter()
-        .filter(|r| rows.binary_search(r).is_err())
-        .count();
-    assert_eq!(
-        (rows.len(), missing),
-        (expected.len(), 0),
-        "published rows (count, missing from the uninterrupted run's)"
-    );
-    assert_eq!(rows, expected);
+    assert_same_rows(&texts, &expected);
     let staging = bucket.prefix.clone().join("_staging");
     let staged = names(&runtime, &bucket, &staging);
     assert_eq!(staged, Vec::<String>::new(), "nothing is left staged");

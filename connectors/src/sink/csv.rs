@@ -149,16 +149,7 @@ mod tests {
             vec![],
             vec![batch(vec![4, 5], vec!["e", "f"])],
         ];
-        for (epoch, batches) in (1..).zip(&epochs) {
-            for b in batches {
-                sink.write(b).expect("write");
-            }
-            match sink.prepare(epoch).expect("prepare") {
-                Some(staged) => sink.commit(&staged).expect("commit"),
-                None => assert!(batches.is_empty(), "epoch {epoch} staged nothing"),
-            }
-        }
-        sink.close().expect("close");
+        crate::sink::outputs::commit_epochs(&mut sink, &epochs);
 
         let names = out.published();
         assert_eq!(names, ["part-00000001.csv", "part-00000003.csv"]);

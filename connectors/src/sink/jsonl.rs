@@ -123,16 +123,7 @@ mod tests {
         // The first batch has a null name, so its schema says the column is nullable.
         let schema = epochs[0][0].schema();
         let mut sink: PartSink<JsonlSink> = out.sink(schema.clone(), None);
-        for (epoch, batches) in (1..).zip(&epochs) {
-            for b in batches {
-                sink.write(b).expect("write");
-            }
-            match sink.prepare(epoch).expect("prepare") {
-                Some(staged) => sink.commit(&staged).expect("commit"),
-                None => assert!(batches.is_empty(), "epoch {epoch} staged nothing"),
-            }
-        }
-        sink.close().expect("close");
+        crate::sink::outputs::commit_epochs(&mut sink, &epochs);
 
         let names = out.published();
         assert_eq!(names, ["part-00000001.jsonl", "part-00000003.jsonl"]);

@@ -48,6 +48,31 @@ macro_rules! on_every_output {
 }
 pub(crate) use on_every_output;
 
+/// Writes `epochs` (batches per epoch, from epoch 1), preparing and committing each, then
+/// closes the sink; returns the staged row counts of each epoch that staged anything (an
+/// epoch without rows must stage nothing).
+pub(crate) fn commit_epochs<W: PartWriter>(
+    sink: &mut PartSink<W>,
+    epochs: &[Vec<arrow::array::RecordBatch>],
+) -> Vec<Vec<u64>> {
+    use sluice_engine::sink::Sink;
+    let mut rows = Vec::new();
+    for (epoch, batches) in (1..).zip(epochs) {
+        for b in batches {
+            sink.write(b).expect("write");
+        }
+        match sink.prepare(epoch).expect("prepare") {
+            Some(staged) => {
+                sink.commit(&staged).expect("commit");
+                rows.push(staged.parts.iter().map(|p| p.rows).collect());
+            }
+            None => assert!(batches.is_empty(), "epoch {epoch} staged nothing"),
+        }
+    }
+    sink.close().expect("close");
+    rows
+}
+
 /// The output of an exactly-once sink, empty at first, which any number of sinks (a first
 /// run, a restart) open in turn.
 #[derive(Debug)]

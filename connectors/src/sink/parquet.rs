@@ -174,8 +174,7 @@ impl PartWriter for ParquetSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::outputs::{Output, on_every_output};
-    use crate::sink::parts::PartSink;
+    use crate::sink::outputs::{Output, commit_epochs, on_every_output};
     use arrow::array::{ArrayRef, Int64Array};
     use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -206,26 +205,6 @@ mod tests {
         ids
     }
 
-    /// Writes `epochs` (batches per epoch), preparing and committing each; the staged row
-    /// counts per epoch that staged anything.
-    fn run(sink: &mut PartSink<ParquetSink>, epochs: &[Vec<RecordBatch>]) -> Vec<Vec<u64>> {
-        let mut rows = Vec::new();
-        for (epoch, batches) in (1..).zip(epochs) {
-            for b in batches {
-                sink.write(b).expect("write");
-            }
-            match sink.prepare(epoch).expect("prepare") {
-                Some(staged) => {
-                    sink.commit(&staged).expect("commit");
-                    rows.push(staged.parts.iter().map(|p| p.rows).collect());
-                }
-                None => assert!(batches.is_empty(), "epoch {epoch} staged nothing"),
-            }
-        }
-        sink.close().expect("close");
-        rows
-    }
-
     on_every_output!(
         exactly_once_parts_read_back_in_epoch_order,
         exactly_once_parts_rotate_within_an_epoch,
@@ -234,7 +213,7 @@ mod tests {
 
     fn exactly_once_parts_read_back_in_epoch_order(out: &Output) {
         let mut sink = out.sink::<ParquetSink>(batch(0..0).schema(), None);
-        let rows = run(
+        let rows = commit_epochs(
             &mut sink,
             &[vec![batch(0..3), batch(3..5)], vec![], vec![batch(5..9)]],
         );
@@ -248,7 +227,7 @@ mod tests {
 
     fn exactly_once_parts_rotate_within_an_epoch(out: &Output) {
         let mut sink = out.sink::<ParquetSink>(batch(0..0).schema(), Some(2));
-        let rows = run(
+        let rows = commit_epochs(
             &mut sink,
             &[vec![batch(0..3), batch(3..5)], vec![batch(5..6)]],
         );
