@@ -8,6 +8,7 @@
 pub mod cpu;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+mod join_buffer;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use arrow::buffer::NullBuffer;
 pub use cpu::CpuBackend;
 #[cfg(feature = "gpu")]
 pub use gpu::GpuBackend;
+pub use join_buffer::{BufferMatches, JoinBuffer, JoinProbe};
 
 use crate::aggregate::{AggregateFunction, NumericKind};
 use crate::error::Result;
@@ -55,6 +57,17 @@ pub trait Backend: Send + Sync + Debug {
 
     /// Where lookup joins run, for logs and summaries.
     fn lookup_placement(&self) -> String {
+        "cpu".to_string()
+    }
+
+    /// Creates one side's buffer of a stream join (interval or window join). `granularity`
+    /// (ms) is the width of the time ranges the join probes: a hint for bucketing by time.
+    fn join_buffer(&self, granularity: i64) -> Result<Box<dyn JoinBuffer>> {
+        Ok(Box::new(cpu::CpuJoinBuffer::new(granularity, None)))
+    }
+
+    /// Where stream joins run, for logs and summaries.
+    fn join_placement(&self) -> String {
         "cpu".to_string()
     }
 }

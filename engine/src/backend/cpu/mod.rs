@@ -2,6 +2,7 @@
 //! Rayon threads so no lock is shared and each thread owns its keys.
 
 mod accumulators;
+mod join_buffer;
 mod lookup_join;
 mod partition;
 mod session_window;
@@ -11,11 +12,12 @@ mod window_aggregate;
 use std::sync::Arc;
 
 pub use accumulators::Accumulators;
+pub use join_buffer::CpuJoinBuffer;
 pub use lookup_join::CpuLookupIndex;
 pub use session_window::CpuSessionAggregator;
 pub use window_aggregate::CpuWindowAggregator;
 
-use crate::backend::{Backend, WindowAggregatePlan, WindowAggregator};
+use crate::backend::{Backend, JoinBuffer, WindowAggregatePlan, WindowAggregator};
 use crate::error::{Error, Result};
 use crate::window::WindowSpec;
 
@@ -80,6 +82,10 @@ impl Backend for CpuBackend {
                 self.pool.clone(),
             )),
         })
+    }
+
+    fn join_buffer(&self, granularity: i64) -> Result<Box<dyn JoinBuffer>> {
+        Ok(Box::new(CpuJoinBuffer::new(granularity, self.pool.clone())))
     }
 }
 

@@ -1,0 +1,231 @@
+//! One side of a stream join on the CPU: buffered rows in event-time buckets, each a hash map
+//! from key id to the bucket's (event time, handle) pairs; probed in parallel chunks.
+//!
+//! Buckets are as wide as the join's granularity (the interval's width, or the window slide),
+//! so a probe touches two or three of them, and expiry drops whole buckets: a bucket goes once
+//! every time it covers is below the expiry bound.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::partition::BuildKeyHasher;
+use crate::backend::{BufferMatches, JoinBuffer, JoinProbe};
+use crate::error::Result;
+
+/// Probe rows per parallel chunk: below this a probe runs on one thread.
+const CHUNK: usize = 1 << 13;
+
+/// Buffered rows of one join side, bucketed by event time.
+#[derive(Debug)]
+pub struct CpuJoinBuffer {
+    width: i64,
+    buckets: BTreeMap<i64, Bucket>,
+    rows: usize,
+    next: u64,
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+/// The rows of one bucket by key id, each key's in handle order.
+#[derive(Debug, Default)]
+struct Bucket {
+    keys: HashMap<u64, Vec<(i64, u64)>, BuildKeyHasher>,
+    rows: usize,
+}
+
+impl CpuJoinBuffer {
+    /// An empty buffer whose buckets span `granularity` ms (at least 1); probes run on `pool`
+    /// when given, else on Rayon's global threads.
+    pub fn new(granularity: i64, pool: Option<Arc<rayon::ThreadPool>>) -> Self {
+        CpuJoinBuffer {
+            width: granularity.max(1),
+            buckets: BTreeMap::new(),
+            rows: 0,
+            next: 0,
+            pool,
+        }
+    }
+
+    fn probe_rows(&self, probe: &JoinProbe<'_>, first: usize, out: &mut BufferMatches) {
+        for i in 0..probe.len() {
+            let (id, lo, hi) = (probe.ids[i], probe.lo[i], probe.hi[i]);
+            if lo > hi {
+                continue;
+            }
+            let start = out.handles.len();
+            let mut buckets = 0;
+            for (_, bucket) in self
+                .buckets
+                .range(lo.div_euclid(self.width)..=hi.div_euclid(self.width))
+            {
+                if let Some(rows) = bucket.keys.get(&id) {
+                    buckets += 1;
+                    out.handles.extend(
+                        rows.iter()
+                            .filter(|(ts, _)| (lo..=hi).contains(ts))
+                            .map(|&(_, handle)| handle),
+                    );
+                }
+            }
+            // Each bucket lists its rows in handle order; rows from several buckets interleave.
+            if buckets > 1 {
+                out.handles[start..].sort_unstable();
+            }
+            let found = out.handles.len() - start;
+            out.probe
+                .extend(std::iter::repeat_n((first + i) as u32, found));
+        }
+    }
+
+    fn probe_all(&self, probe: &JoinProbe<'_>) -> BufferMatches {
+        if probe.len() <= CHUNK {
+            let mut out = BufferMatches::default();
+            self.probe_rows(probe, 0, &mut out);
+            return out;
+        }
+        let parts: Vec<BufferMatches> = (0..probe.len().div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let range = c * CHUNK..((c + 1) * CHUNK).min(probe.len());
+                let chunk = JoinProbe {
+                    ids: &probe.ids[range.clone()],
+                    lo: &probe.lo[range.clone()],
+                    hi: &probe.hi[range],
+                };
+                let mut out = BufferMatches::default();
+                self.probe_rows(&chunk, c * CHUNK, &mut out);
+                out
+            })
+            .collect();
+        let mut out = BufferMatches::default();
+        for part in parts {
+            out.probe.extend(part.probe);
+            out.handles.extend(part.handles);
+        }
+        out
+    }
+}
+
+impl JoinBuffer for CpuJoinBuffer {
+    fn insert(&mut self, ids: &[u64], ts: &[i64]) -> Result<()> {
+        let mut last: Option<(i64, &mut Bucket)> = None;
+        for (&id, &t) in ids.iter().zip(ts) {
+            let b = t.div_euclid(self.width);
+            let bucket = match last.take() {
+                Some((at, bucket)) if at == b => bucket,
+                _ => self.buckets.entry(b).or_default(),
+            };
+            bucket.keys.entry(id).or_default().push((t, self.next));
+            bucket.rows += 1;
+            self.next += 1;
+            last = Some((b, bucket));
+        }
+        self.rows += ids.len().min(ts.len());
+        Ok(())
+    }
+
+    fn probe(&mut self, probe: &JoinProbe<'_>) -> Result<BufferMatches> {
+        probe.check()?;
+        Ok(super::in_pool(&self.pool, || self.probe_all(probe)))
+    }
+
+    fn expire(&mut self, before: i64) -> Result<()> {
+        // Bucket b covers [b·w, (b+1)·w): all of it is below `before` when b < ⌊before / w⌋.
+        let kept = self.buckets.split_off(&before.div_euclid(self.width));
+        let dropped = std::mem::replace(&mut self.buckets, kept);
+        self.rows -= dropped.values().map(|b| b.rows).sum::<usize>();
+        Ok(())
+    }
+
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn next_handle(&self) -> u64 {
+        self.next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(buffer: &mut CpuJoinBuffer, rows: &[(u64, i64, i64)]) -> Vec<(u32, u64)> {
+        let ids: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        let lo: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let hi: Vec<i64> = rows.iter().map(|r| r.2).collect();
+        let found = buffer
+            .probe(&JoinProbe {
+                ids: &ids,
+                lo: &lo,
+                hi: &hi,
+            })
+            .unwrap();
+        found.probe.into_iter().zip(found.handles).collect()
+    }
+
+    #[test]
+    fn finds_equal_keys_within_the_range_in_handle_order() {
+        let mut buffer = CpuJoinBuffer::new(10, None);
+        // handles:        0   1   2   3   4
+        buffer.insert(&[7, 7, 8, 7, 7], &[5, 25, 6, 12, 9]).unwrap();
+        // Key 7 within [5, 12]: handles 0 (5), 3 (12), 4 (9); key 8 within [0, 5]: none;
+        // key 9: none; an empty range: none.
+        assert_eq!(
+            probe(
+                &mut buffer,
+                &[(7, 5, 12), (8, 0, 5), (9, 0, 100), (7, 10, 9)]
+            ),
+            vec![(0, 0), (0, 3), (0, 4)]
+        );
+        assert_eq!(buffer.rows(), 5);
+        assert_eq!(buffer.next_handle(), 5);
+    }
+
+    #[test]
+    fn expiry_drops_only_buckets_wholly_below_the_bound() {
+        let mut buffer = CpuJoinBuffer::new(10, None);
+        buffer.insert(&[1, 1, 1, 1], &[-3, 4, 15, 30]).unwrap();
+        buffer.expire(15).unwrap();
+        // Buckets [-10, 0) and [0, 10) went; [10, 20) stays though 15 is its only row.
+        assert_eq!(buffer.rows(), 2);
+        assert_eq!(
+            probe(&mut buffer, &[(1, i64::MIN, i64::MAX)]),
+            vec![(0, 2), (0, 3)]
+        );
+        buffer.expire(i64::MAX).unwrap();
+        assert_eq!(buffer.rows(), 0);
+        // Handles keep counting after expiry.
+        buffer.insert(&[1], &[100]).unwrap();
+        assert_eq!(probe(&mut buffer, &[(1, 100, 100)]), vec![(0, 4)]);
+    }
+
+    #[test]
+    fn parallel_chunks_agree_with_one_pass() {
+        let mut buffer = CpuJoinBuffer::new(50, None);
+        let ids: Vec<u64> = (0..40_000u64).map(|i| i * 7919 % 97).collect();
+        let ts: Vec<i64> = (0..40_000i64).map(|i| (i * 31) % 5_000 - 2_500).collect();
+        buffer.insert(&ids, &ts).unwrap();
+        let lo: Vec<i64> = ts.iter().map(|t| t - 20).collect();
+        let hi: Vec<i64> = ts.iter().map(|t| t + 35).collect();
+        let probe = JoinProbe {
+            ids: &ids,
+            lo: &lo,
+            hi: &hi,
+        };
+        let parallel = buffer.probe(&probe).unwrap();
+        let mut single = BufferMatches::default();
+        buffer.probe_rows(&probe, 0, &mut single);
+        assert_eq!(parallel, single);
+        // Brute force over the same rows.
+        let mut brute = 0usize;
+        for i in 0..2_000 {
+            brute += (0..ids.len())
+                .filter(|&j| ids[j] == ids[i] && (lo[i]..=hi[i]).contains(&ts[j]))
+                .count();
+        }
+        let counted = parallel.probe.iter().filter(|&&p| p < 2_000).count();
+        assert_eq!(counted, brute);
+    }
+}
