@@ -151,62 +151,62 @@ impl JoinBuffer for CpuJoinBuffer {
 mod tests {
     use super::*;
 
-    fn probe(buffer: &mut CpuJoinBuffer, rows: &[(u64, i64, i64)]) -> Vec<(u32, u64)> {
+    fn probe(buffer: &mut CpuJoinBuffer, rows: &[(u64, i64, i64)]) -> Result<Vec<(u32, u64)>> {
         let ids: Vec<u64> = rows.iter().map(|r| r.0).collect();
         let lo: Vec<i64> = rows.iter().map(|r| r.1).collect();
         let hi: Vec<i64> = rows.iter().map(|r| r.2).collect();
-        let found = buffer
-            .probe(&JoinProbe {
-                ids: &ids,
-                lo: &lo,
-                hi: &hi,
-            })
-            .unwrap();
-        found.probe.into_iter().zip(found.handles).collect()
+        let found = buffer.probe(&JoinProbe {
+            ids: &ids,
+            lo: &lo,
+            hi: &hi,
+        })?;
+        Ok(found.probe.into_iter().zip(found.handles).collect())
     }
 
     #[test]
-    fn finds_equal_keys_within_the_range_in_handle_order() {
+    fn finds_equal_keys_within_the_range_in_handle_order() -> Result<()> {
         let mut buffer = CpuJoinBuffer::new(10, None);
         // handles:        0   1   2   3   4
-        buffer.insert(&[7, 7, 8, 7, 7], &[5, 25, 6, 12, 9]).unwrap();
+        buffer.insert(&[7, 7, 8, 7, 7], &[5, 25, 6, 12, 9])?;
         // Key 7 within [5, 12]: handles 0 (5), 3 (12), 4 (9); key 8 within [0, 5]: none;
         // key 9: none; an empty range: none.
         assert_eq!(
             probe(
                 &mut buffer,
                 &[(7, 5, 12), (8, 0, 5), (9, 0, 100), (7, 10, 9)]
-            ),
+            )?,
             vec![(0, 0), (0, 3), (0, 4)]
         );
         assert_eq!(buffer.rows(), 5);
         assert_eq!(buffer.next_handle(), 5);
+        Ok(())
     }
 
     #[test]
-    fn expiry_drops_only_buckets_wholly_below_the_bound() {
+    fn expiry_drops_only_buckets_wholly_below_the_bound() -> Result<()> {
         let mut buffer = CpuJoinBuffer::new(10, None);
-        buffer.insert(&[1, 1, 1, 1], &[-3, 4, 15, 30]).unwrap();
-        buffer.expire(15).unwrap();
+        buffer.insert(&[1, 1, 1, 1], &[-3, 4, 15, 30])?;
+        buffer.expire(15)?;
         // Buckets [-10, 0) and [0, 10) went; [10, 20) stays though 15 is its only row.
         assert_eq!(buffer.rows(), 2);
         assert_eq!(
-            probe(&mut buffer, &[(1, i64::MIN, i64::MAX)]),
+            probe(&mut buffer, &[(1, i64::MIN, i64::MAX)])?,
             vec![(0, 2), (0, 3)]
         );
-        buffer.expire(i64::MAX).unwrap();
+        buffer.expire(i64::MAX)?;
         assert_eq!(buffer.rows(), 0);
         // Handles keep counting after expiry.
-        buffer.insert(&[1], &[100]).unwrap();
-        assert_eq!(probe(&mut buffer, &[(1, 100, 100)]), vec![(0, 4)]);
+        buffer.insert(&[1], &[100])?;
+        assert_eq!(probe(&mut buffer, &[(1, 100, 100)])?, vec![(0, 4)]);
+        Ok(())
     }
 
     #[test]
-    fn parallel_chunks_agree_with_one_pass() {
+    fn parallel_chunks_agree_with_one_pass() -> Result<()> {
         let mut buffer = CpuJoinBuffer::new(50, None);
         let ids: Vec<u64> = (0..40_000u64).map(|i| i * 7919 % 97).collect();
         let ts: Vec<i64> = (0..40_000i64).map(|i| (i * 31) % 5_000 - 2_500).collect();
-        buffer.insert(&ids, &ts).unwrap();
+        buffer.insert(&ids, &ts)?;
         let lo: Vec<i64> = ts.iter().map(|t| t - 20).collect();
         let hi: Vec<i64> = ts.iter().map(|t| t + 35).collect();
         let probe = JoinProbe {
@@ -214,7 +214,7 @@ mod tests {
             lo: &lo,
             hi: &hi,
         };
-        let parallel = buffer.probe(&probe).unwrap();
+        let parallel = buffer.probe(&probe)?;
         let mut single = BufferMatches::default();
         buffer.probe_rows(&probe, 0, &mut single);
         assert_eq!(parallel, single);
@@ -227,5 +227,6 @@ mod tests {
         }
         let counted = parallel.probe.iter().filter(|&&p| p < 2_000).count();
         assert_eq!(counted, brute);
+        Ok(())
     }
 }
