@@ -9,6 +9,7 @@ mod chain;
 mod filter;
 mod lookup_join;
 mod project;
+mod stream_join;
 mod window_aggregate;
 
 use std::fmt::Debug;
@@ -20,6 +21,9 @@ pub use chain::OperatorChain;
 pub use filter::FilterOperator;
 pub use lookup_join::{JoinKind, LookupJoinOperator, LookupJoinSpec, TableReload};
 pub use project::ProjectOperator;
+pub use stream_join::{
+    JoinInput, JoinSideId, JoinTime, StreamJoinOperator, StreamJoinSpec, late_row_schema, late_rows,
+};
 pub use window_aggregate::{WindowAggregateOperator, WindowAggregateSpec};
 
 use crate::error::{Error, Result};

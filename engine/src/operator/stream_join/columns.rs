@@ -1,0 +1,150 @@
+//! The columns a stream join emits and how they are named.
+//!
+//! Order: the key columns (left names), `window_start` and `window_end` for a window join,
+//! the left side's other columns, the right side's other columns (its key columns are
+//! dropped: they equal the left's), then the joined row's event time under the left side's
+//! event-time column name. Each side's own event-time column, and any column name both sides
+//! use, is renamed `<stream>.<column>`.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use super::JoinInput;
+use crate::error::{Error, Result};
+use crate::event_time::event_time_type;
+
+/// Output column names of a window join's bounds.
+pub(super) const WINDOW_START: &str = "window_start";
+pub(super) const WINDOW_END: &str = "window_end";
+
+/// Which input columns make the output, and its schema.
+#[derive(Debug)]
+pub(super) struct JoinColumns {
+    pub schema: SchemaRef,
+    pub left_keys: Vec<usize>,
+    pub left: Vec<usize>,
+    pub right: Vec<usize>,
+    pub windowed: bool,
+}
+
+impl JoinColumns {
+    /// Names the output of joining `left` and `right` on `left_keys` / `right_keys` (column
+    /// indices); `right_nullable` for a left outer join. `setting` names the job key.
+    pub(super) fn new(
+        left: &JoinInput,
+        right: &JoinInput,
+        left_keys: &[usize],
+        right_keys: &[usize],
+        windowed: bool,
+        right_nullable: bool,
+        setting: &str,
+    ) -> Result<Self> {
+        let lschema = &left.schema;
+        let rschema = &right.schema;
+        let left_cols: Vec<usize> = (0..lschema.fields().len())
+            .filter(|i| !left_keys.contains(i))
+            .collect();
+        let right_cols: Vec<usize> = (0..rschema.fields().len())
+            .filter(|i| !right_keys.contains(i))
+            .collect();
+        let time = left.time_column.as_str();
+        let mut reserved: Vec<String> = left_keys
+            .iter()
+            .map(|&k| lschema.field(k).name().clone())
+            .collect();
+        reserved.push(time.to_string());
+        if windowed {
+            reserved.extend([WINDOW_START.to_string(), WINDOW_END.to_string()]);
+        }
+        let renamed = |input: &JoinInput, other: &Schema, other_cols: &[usize], i: usize| {
+            let field = input.schema.field(i);
+            let name = field.name();
+            let clashes = *name == input.time_column
+                || reserved.contains(name)
+                || other_cols.iter().any(|&o| other.field(o).name() == name);
+            let out = if clashes {
+                format!("{}.{name}", input.name)
+            } else {
+                name.clone()
+            };
+            field.as_ref().clone().with_name(out)
+        };
+        let mut fields: Vec<Field> = left_keys
+            .iter()
+            .map(|&k| lschema.field(k).as_ref().clone())
+            .collect();
+        if windowed {
+            let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+            fields.push(Field::new(WINDOW_START, ts.clone(), false));
+            fields.push(Field::new(WINDOW_END, ts, false));
+        }
+        for &i in &left_cols {
+            fields.push(renamed(left, rschema, &right_cols, i));
+        }
+        for &i in &right_cols {
+            let field = renamed(right, lschema, &left_cols, i);
+            fields.push(if right_nullable {
+                field.with_nullable(true)
+            } else {
+                field
+            });
+        }
+        fields.push(Field::new(time, event_time_type(), false));
+        for (i, f) in fields.iter().enumerate() {
+            if fields[..i].iter().any(|g| g.name() == f.name()) {
+                return Err(Error::config(
+                    setting,
+                    format!(
+                        "the joined output would have two columns named `{}`; rename one side's \
+                         column before the join",
+                        f.name()
+                    ),
+                ));
+            }
+        }
+        Ok(JoinColumns {
+            schema: Arc::new(Schema::new(fields)),
+            left_keys: left_keys.to_vec(),
+            left: left_cols,
+            right: right_cols,
+            windowed,
+        })
+    }
+
+    /// Assembles output rows: `left(i)` / `right(i)` gather input column `i` for every output
+    /// row, `windows` gives each row's window bounds (window joins), `time` its event time.
+    pub(super) fn build(
+        &self,
+        left: impl Fn(usize) -> Result<ArrayRef>,
+        right: impl Fn(usize) -> Result<ArrayRef>,
+        windows: Option<(Vec<i64>, Vec<i64>)>,
+        time: Vec<i64>,
+    ) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for &k in &self.left_keys {
+            columns.push(left(k)?);
+        }
+        if self.windowed {
+            let (starts, ends) = windows.ok_or_else(|| {
+                Error::Internal("a window join's rows came without windows".into())
+            })?;
+            columns.push(timestamps(starts));
+            columns.push(timestamps(ends));
+        }
+        for &i in &self.left {
+            columns.push(left(i)?);
+        }
+        for &i in &self.right {
+            columns.push(right(i)?);
+        }
+        columns.push(timestamps(time));
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(Error::arrow("assembling joined rows"))
+    }
+}
+
+fn timestamps(values: Vec<i64>) -> ArrayRef {
+    Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
+}
