@@ -10,8 +10,8 @@ pub use crate::error::{Error, Result};
 pub use crate::event_time::EventTimeSpec;
 pub use crate::expr::Expr;
 pub use crate::metrics::{Metrics, MetricsSnapshot, RunSummary};
-pub use crate::operator::WindowAggregateSpec;
-pub use crate::pipeline::{OperatorSpec, Pipeline, PipelineBuilder, PipelineSchemas};
+pub use crate::operator::{JoinKind, JoinTime, StreamJoinSpec, WindowAggregateSpec};
+pub use crate::pipeline::{InputStream, OperatorSpec, Pipeline, PipelineBuilder, PipelineSchemas};
 pub use crate::runtime::RunOptions;
 pub use crate::sink::Sink;
 pub use crate::source::{

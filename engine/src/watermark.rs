@@ -14,14 +14,15 @@ pub const END_OF_INPUT: i64 = i64::MAX;
 /// Per-partition event-time progress.
 #[derive(Debug, Clone)]
 pub struct WatermarkTracker {
-    delay: i64,
-    idle_timeout: Option<Duration>,
     partitions: Vec<PartitionProgress>,
     current: i64,
 }
 
 #[derive(Debug, Clone)]
 struct PartitionProgress {
+    /// The stream's allowed delay and idle timeout (streams of a join may differ).
+    delay: i64,
+    idle_timeout: Option<Duration>,
     max_ts: Option<i64>,
     last_active: Instant,
     finished: bool,
@@ -35,15 +36,28 @@ impl WatermarkTracker {
         idle_timeout: Option<Duration>,
         now: Instant,
     ) -> Self {
-        let progress = PartitionProgress {
-            max_ts: None,
-            last_active: now,
-            finished: false,
-        };
+        Self::for_streams(&[(partitions, delay, idle_timeout)], now)
+    }
+
+    /// Tracks the partitions of several streams, each given as (partitions, delay, idle
+    /// timeout); partitions are numbered stream after stream. The watermark is the minimum
+    /// over all of them: a join waits for its slower input.
+    pub fn for_streams(streams: &[(usize, i64, Option<Duration>)], now: Instant) -> Self {
+        let partitions = streams
+            .iter()
+            .flat_map(|&(count, delay, idle_timeout)| {
+                let progress = PartitionProgress {
+                    delay,
+                    idle_timeout,
+                    max_ts: None,
+                    last_active: now,
+                    finished: false,
+                };
+                std::iter::repeat_n(progress, count)
+            })
+            .collect();
         WatermarkTracker {
-            delay,
-            idle_timeout,
-            partitions: vec![progress; partitions],
+            partitions,
             current: i64::MIN,
         }
     }
@@ -94,8 +108,12 @@ impl WatermarkTracker {
 
     /// Whether partition `p` counts as idle at `now`.
     pub fn is_idle(&self, p: usize, now: Instant) -> bool {
-        match (self.partitions.get(p), self.idle_timeout) {
-            (Some(progress), Some(timeout)) => {
+        match self
+            .partitions
+            .get(p)
+            .and_then(|q| q.idle_timeout.map(|t| (q, t)))
+        {
+            Some((progress, timeout)) => {
                 !progress.finished && now.duration_since(progress.last_active) >= timeout
             }
             _ => false,
@@ -118,7 +136,7 @@ impl WatermarkTracker {
             // An active partition that has sent no rows yet holds everything back.
             let w = progress
                 .max_ts
-                .map_or(i64::MIN, |m| m.saturating_sub(self.delay));
+                .map_or(i64::MIN, |m| m.saturating_sub(progress.delay));
             min = Some(min.map_or(w, |x: i64| x.min(w)));
         }
         let candidate = if any_active {
@@ -127,7 +145,7 @@ impl WatermarkTracker {
             // Everything unfinished is idle: advance to what the partitions have shown so far.
             self.partitions
                 .iter()
-                .filter_map(|p| p.max_ts.map(|m| m.saturating_sub(self.delay)))
+                .filter_map(|p| p.max_ts.map(|m| m.saturating_sub(p.delay)))
                 .max()
                 .unwrap_or(i64::MIN)
         };
@@ -176,6 +194,19 @@ mod tests {
         // It wakes up behind the watermark: the watermark stays put.
         w.observe(1, Some(20), later);
         assert_eq!(w.advance(later), 5_000);
+    }
+
+    #[test]
+    fn streams_with_their_own_delays_share_one_watermark() {
+        let t0 = Instant::now();
+        let mut w = WatermarkTracker::for_streams(&[(1, 100, None), (2, 10, None)], t0);
+        w.observe(0, Some(1_000), t0);
+        w.observe(1, Some(1_000), t0);
+        w.observe(2, Some(2_000), t0);
+        // Stream 0 allows 100 ms of delay, stream 1 only 10 ms: min(900, 990, 1990).
+        assert_eq!(w.advance(t0), 900);
+        w.observe(0, Some(5_000), t0);
+        assert_eq!(w.advance(t0), 990);
     }
 
     #[test]

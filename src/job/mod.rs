@@ -7,6 +7,7 @@
 
 mod operators;
 mod overrides;
+mod streams;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use sluice_engine::pipeline::{Pipeline, PipelineBuilder, PipelineSchemas};
 
 pub use operators::{AggregateFile, OperatorFile, ProjectColumn, WindowFile};
 pub use overrides::apply_override;
+pub use streams::{JoinFile, JoinType, StreamFile};
 
 use crate::dead_letters::StderrDeadLetters;
 
@@ -115,14 +117,22 @@ pub struct JobSpec {
     /// Fail at the first malformed record instead of dead-lettering it.
     #[serde(default)]
     pub strict: bool,
-    /// Where events come from.
-    pub source: SourceSpec,
-    /// Event-time column and watermark settings.
-    pub event_time: EventTimeFile,
+    /// Where events come from (a job with one stream).
+    #[serde(default)]
+    pub source: Option<SourceSpec>,
+    /// Event-time column and watermark settings (a job with one stream).
+    #[serde(default)]
+    pub event_time: Option<EventTimeFile>,
+    /// Named input streams (a job that joins two; instead of `source` and `event_time`).
+    #[serde(default)]
+    pub streams: std::collections::BTreeMap<String, StreamFile>,
+    /// How the two streams are joined.
+    #[serde(default)]
+    pub join: Option<JoinFile>,
     /// Micro-batch settings.
     #[serde(default)]
     pub batching: BatchingFile,
-    /// The operator chain, in order.
+    /// The operator chain, in order (with a join: the operators after it).
     #[serde(default)]
     pub operators: Vec<OperatorFile>,
     /// Where results go.
@@ -171,6 +181,15 @@ pub struct EventTimeFile {
     /// A partition silent for this long stops holding the watermark back.
     #[serde(default)]
     pub idle_timeout: Option<DurationMs>,
+}
+
+impl EventTimeFile {
+    /// The engine's event-time spec.
+    pub fn to_spec(&self) -> EventTimeSpec {
+        let mut event_time = EventTimeSpec::new(&self.column, self.watermark_delay.as_millis());
+        event_time.idle_timeout = self.idle_timeout.map(DurationMs::as_millis);
+        event_time
+    }
 }
 
 /// `[batching]`.
@@ -285,17 +304,13 @@ impl JobFile {
     /// As [`JobFile::builder`], on a backend already opened (to reuse one GPU device).
     pub fn builder_on(&self, backend: Arc<dyn Backend>) -> Result<PipelineBuilder, JobError> {
         let spec = &self.spec;
-        let source = spec.source.build(&self.base_dir).map_err(self.invalid())?;
-        let mut event_time = EventTimeSpec::new(
-            &spec.event_time.column,
-            spec.event_time.watermark_delay.as_millis(),
-        );
-        event_time.idle_timeout = spec.event_time.idle_timeout.map(DurationMs::as_millis);
         let batching = BatchingSpec {
             max_rows: spec.batching.max_rows,
             max_delay: spec.batching.max_delay.to_std(),
         };
-        let mut builder = Pipeline::builder(source, event_time)
+        let mut builder = self
+            .inputs()
+            .map_err(self.invalid())?
             .batching(batching)
             .channel_capacity(spec.batching.channel_capacity)
             .strict(spec.strict)
@@ -309,6 +324,77 @@ impl JobFile {
             );
         }
         Ok(builder)
+    }
+
+    /// The builder for the job's inputs: one source, or two streams and their join.
+    fn inputs(&self) -> sluice_engine::Result<PipelineBuilder> {
+        use sluice_engine::Error;
+        let spec = &self.spec;
+        if spec.streams.is_empty() {
+            if spec.join.is_some() {
+                return Err(Error::config(
+                    "join",
+                    "a join needs two `[streams.<name>]` tables (instead of `source`)",
+                ));
+            }
+            let source = spec.source.as_ref().ok_or_else(|| {
+                Error::config(
+                    "source",
+                    "a job needs a `source` (or two `[streams.<name>]`)",
+                )
+            })?;
+            let event_time = spec.event_time.as_ref().ok_or_else(|| {
+                Error::config(
+                    "event_time",
+                    "a job needs `event_time = { column = \"...\" }`",
+                )
+            })?;
+            let source = source.build(&self.base_dir)?;
+            return Ok(Pipeline::builder(source, event_time.to_spec()));
+        }
+        if spec.source.is_some() || spec.event_time.is_some() {
+            return Err(Error::config(
+                "source",
+                "a job has either `source` and `event_time`, or `[streams.<name>]` tables, not both",
+            ));
+        }
+        let join = spec.join.as_ref().ok_or_else(|| {
+            Error::config(
+                "join",
+                "a job with `[streams.<name>]` needs a `[join]` of two of them",
+            )
+        })?;
+        if spec.streams.len() != 2 {
+            return Err(Error::config(
+                "streams",
+                format!(
+                    "a join reads exactly two streams; this job has {} ({})",
+                    spec.streams.len(),
+                    spec.streams.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        let stream = |name: &str, side: &str| {
+            let file = spec.streams.get(name).ok_or_else(|| {
+                Error::config(
+                    format!("join.{side}"),
+                    format!(
+                        "no stream `{name}` (the streams are {})",
+                        spec.streams.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            file.to_input(name, &self.base_dir)
+        };
+        if join.left == join.right {
+            return Err(Error::config(
+                "join.right",
+                "a stream cannot be joined with itself",
+            ));
+        }
+        let left = stream(&join.left, "left")?;
+        let right = stream(&join.right, "right")?;
+        Ok(Pipeline::join(left, right, join.to_spec()?))
     }
 
     /// The job's checkpoint settings (location resolved against the job file's folder),
@@ -363,7 +449,7 @@ impl JobFile {
         } else if self.spec.late.is_some() {
             return Err(self.invalid()(sluice_engine::Error::config(
                 "late",
-                "a late sink needs a window operator",
+                "a late sink needs a window operator or a join",
             )));
         }
         let dead_schema = sluice_engine::source::DeadLetter::schema();

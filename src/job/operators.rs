@@ -146,7 +146,7 @@ fn parse(text: &str, setting: &str) -> Result<Expr> {
 }
 
 impl KeyColumns {
-    fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         match self {
             KeyColumns::One(k) => vec![k.clone()],
             KeyColumns::Many(ks) => ks.clone(),
@@ -158,7 +158,13 @@ impl OperatorFile {
     /// The engine's operator spec; `index` is this entry's position (for error keys), and
     /// `base_dir` the folder relative paths (a join's table) refer to.
     pub fn to_spec(&self, index: usize, base_dir: &Path) -> Result<OperatorSpec> {
-        let setting = format!("operators[{index}]");
+        self.to_spec_at(&format!("operators[{index}]"), base_dir)
+    }
+
+    /// As [`OperatorFile::to_spec`], with the entry's job key given whole
+    /// (`streams.logins.operators[0]`).
+    pub fn to_spec_at(&self, setting: &str, base_dir: &Path) -> Result<OperatorSpec> {
+        let setting = setting.to_string();
         Ok(match self {
             OperatorFile::LookupJoin {
                 table,

@@ -51,6 +51,27 @@ impl OperatorChain {
         self.run(Vec::new(), Some(watermark))
     }
 
+    /// Pushes `batches` through every operator and then, if given, the watermark: each
+    /// operator sees the batches before the watermark, and what it emits for either flows on.
+    pub fn feed(&mut self, batches: Vec<RecordBatch>, watermark: Option<i64>) -> Result<Emitted> {
+        self.run(batches, watermark)
+    }
+
+    /// Operators in the chain.
+    pub fn len(&self) -> usize {
+        self.operators.len()
+    }
+
+    /// Whether the chain has no operators (batches pass through).
+    pub fn is_empty(&self) -> bool {
+        self.operators.is_empty()
+    }
+
+    /// Whether any operator keeps state across micro-batches.
+    pub fn keeps_state(&self) -> bool {
+        self.operators.iter().any(|o| o.keeps_state())
+    }
+
     /// Every stateful operator's state, with its position in the chain.
     pub fn snapshot(&mut self) -> Result<Vec<(usize, StateSnapshot)>> {
         let mut states = Vec::new();

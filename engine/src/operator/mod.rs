@@ -7,6 +7,7 @@
 
 mod chain;
 mod filter;
+mod graph;
 mod lookup_join;
 mod project;
 mod stream_join;
@@ -19,6 +20,7 @@ use arrow::datatypes::SchemaRef;
 
 pub use chain::OperatorChain;
 pub use filter::FilterOperator;
+pub use graph::OperatorGraph;
 pub use lookup_join::{JoinKind, LookupJoinOperator, LookupJoinSpec, TableReload};
 pub use project::ProjectOperator;
 pub use stream_join::{

@@ -18,14 +18,12 @@ impl Driver {
         if self.checkpointer.is_none() {
             return Ok(());
         }
-        if let Some(mb) = self.batcher.cut()? {
-            self.process(mb).await?;
-        }
+        self.cut_all().await?;
         self.commit_ready();
         self.advance().await?;
         // One write in flight at most: sinks publish epochs in order.
         self.publish().await?;
-        let states = self.with_chain(|chain| chain.snapshot()).await?;
+        let states = self.with_graph(|graph| graph.snapshot()).await?;
         let epoch = match &self.checkpointer {
             Some(c) => c.epoch(),
             None => return Ok(()),

@@ -14,7 +14,7 @@ use super::sink_writer::{SinkCommand, SinkWriter};
 use crate::batching::{MicroBatch, MicroBatcher};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::operator::{Emitted, OperatorChain};
+use crate::operator::{Emitted, OperatorGraph};
 use crate::source::{DeadLetter, Position};
 use crate::watermark::{END_OF_INPUT, WatermarkTracker};
 
@@ -25,17 +25,22 @@ pub(super) enum Progress {
 }
 
 pub(super) struct Driver {
-    pub(super) chain: Option<OperatorChain>,
+    pub(super) graph: Option<OperatorGraph>,
     pub(super) tracker: WatermarkTracker,
-    pub(super) batcher: MicroBatcher,
+    /// One micro-batcher per input stream (their rows differ).
+    pub(super) batchers: Vec<MicroBatcher>,
+    /// The input stream of each partition.
+    pub(super) stream_of: Vec<usize>,
     pub(super) tick: Duration,
     pub(super) metrics: Arc<Metrics>,
     pub(super) out: SinkWriter,
     pub(super) late: Option<SinkWriter>,
     pub(super) dead: Option<SinkWriter>,
     pub(super) strict: bool,
-    pub(super) progress: VecDeque<(u64, Progress)>,
-    pub(super) rows_pushed: u64,
+    /// Per input stream: progress waiting for the rows before it to be processed.
+    pub(super) progress: Vec<VecDeque<(u64, Progress)>>,
+    /// Per input stream: rows received.
+    pub(super) rows_pushed: Vec<u64>,
     pub(super) fired: i64,
     pub(super) ended: usize,
     pub(super) partitions: usize,
@@ -57,7 +62,6 @@ impl Driver {
     ) -> Result<bool> {
         loop {
             let mut wake = self
-                .batcher
                 .deadline()
                 .unwrap_or_else(|| Instant::now() + self.tick);
             if let Some(c) = &self.checkpointer {
@@ -80,12 +84,11 @@ impl Driver {
                     }
                     Some(FromSource::End { partition, position }) => {
                         self.record(partition, position);
-                        self.progress.push_back((self.rows_pushed, Progress::Finish(partition)));
+                        let s = self.stream_of[partition];
+                        self.progress[s].push_back((self.rows_pushed[s], Progress::Finish(partition)));
                         self.ended += 1;
                         if self.ended == self.partitions {
-                            if let Some(mb) = self.batcher.cut()? {
-                                self.process(mb).await?;
-                            }
+                            self.cut_all().await?;
                             self.commit_ready();
                             self.advance().await?;
                             return Ok(false);
@@ -97,10 +100,13 @@ impl Driver {
                     None => return Err(Error::Internal("every source reader stopped without ending".into())),
                 },
                 _ = tokio::time::sleep_until(wake.into()) => {
-                    if self.batcher.deadline().is_some_and(|d| d <= Instant::now())
-                        && let Some(mb) = self.batcher.cut()?
-                    {
-                        self.process(mb).await?;
+                    let now = Instant::now();
+                    for s in 0..self.batchers.len() {
+                        if self.batchers[s].deadline().is_some_and(|d| d <= now)
+                            && let Some(mb) = self.batchers[s].cut()?
+                        {
+                            self.process(s, mb).await?;
+                        }
                     }
                     // Idle partitions may have timed out: the watermark can move without data.
                     self.advance().await?;
@@ -116,7 +122,7 @@ impl Driver {
     fn checkpoint_due(&self, now: Instant) -> Option<Instant> {
         let c = self.checkpointer.as_ref()?;
         let forced = c.due + c.interval();
-        let ready = c.due <= now && (self.batcher.pending_rows() == 0 || forced <= now);
+        let ready = c.due <= now && (self.pending_rows() == 0 || forced <= now);
         if ready {
             None
         } else if c.due > now {
@@ -140,15 +146,15 @@ impl Driver {
         dead: Vec<DeadLetter>,
     ) -> Result<()> {
         self.dead_letters(dead).await?;
+        let s = self.stream_of[partition];
         let rows = batch.num_rows();
         self.metrics.add_in(rows);
-        self.rows_pushed += rows as u64;
-        self.progress
-            .push_back((self.rows_pushed, Progress::Observe(partition, max_ts)));
-        for mb in self.batcher.push(batch, Instant::now())? {
-            self.process(mb).await?;
+        self.rows_pushed[s] += rows as u64;
+        self.progress[s].push_back((self.rows_pushed[s], Progress::Observe(partition, max_ts)));
+        for mb in self.batchers[s].push(batch, Instant::now())? {
+            self.process(s, mb).await?;
         }
-        if self.batcher.pending_rows() == 0 {
+        if self.batchers[s].pending_rows() == 0 {
             self.commit_ready();
             self.advance().await?;
         }
@@ -174,10 +180,34 @@ impl Driver {
         Ok(())
     }
 
-    /// Runs a micro-batch through the operators, then lets the watermark catch up with it.
-    pub(super) async fn process(&mut self, mb: MicroBatch) -> Result<()> {
+    /// When the oldest micro-batch being formed must be cut.
+    fn deadline(&self) -> Option<Instant> {
+        self.batchers
+            .iter()
+            .filter_map(MicroBatcher::deadline)
+            .min()
+    }
+
+    /// Rows received and not yet cut into a micro-batch, over every input.
+    pub(super) fn pending_rows(&self) -> usize {
+        self.batchers.iter().map(MicroBatcher::pending_rows).sum()
+    }
+
+    /// Cuts and processes what every input's micro-batcher holds.
+    pub(super) async fn cut_all(&mut self) -> Result<()> {
+        for s in 0..self.batchers.len() {
+            if let Some(mb) = self.batchers[s].cut()? {
+                self.process(s, mb).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a micro-batch of input `input` through the operators, then lets the watermark
+    /// catch up with it.
+    pub(super) async fn process(&mut self, input: usize, mb: MicroBatch) -> Result<()> {
         let emitted = self
-            .with_chain(move |chain| chain.process(mb.batch))
+            .with_graph(move |graph| graph.process(input, mb.batch))
             .await?;
         self.emit(emitted).await?;
         self.commit_ready();
@@ -188,17 +218,16 @@ impl Driver {
 
     /// Applies progress of every partition whose earlier rows have all been processed.
     pub(super) fn commit_ready(&mut self) {
-        let processed = self.rows_pushed - self.batcher.pending_rows() as u64;
         let now = Instant::now();
-        while self
-            .progress
-            .front()
-            .is_some_and(|(at, _)| *at <= processed)
-        {
-            match self.progress.pop_front() {
-                Some((_, Progress::Observe(p, max_ts))) => self.tracker.observe(p, max_ts, now),
-                Some((_, Progress::Finish(p))) => self.tracker.finish(p),
-                None => break,
+        for s in 0..self.batchers.len() {
+            let processed = self.rows_pushed[s] - self.batchers[s].pending_rows() as u64;
+            let progress = &mut self.progress[s];
+            while progress.front().is_some_and(|(at, _)| *at <= processed) {
+                match progress.pop_front() {
+                    Some((_, Progress::Observe(p, max_ts))) => self.tracker.observe(p, max_ts, now),
+                    Some((_, Progress::Finish(p))) => self.tracker.finish(p),
+                    None => break,
+                }
             }
         }
     }
@@ -212,7 +241,7 @@ impl Driver {
         self.fired = watermark;
         self.metrics.set_watermark(watermark);
         let emitted = self
-            .with_chain(move |chain| chain.on_watermark(watermark))
+            .with_graph(move |graph| graph.on_watermark(watermark))
             .await?;
         let wrote = !emitted.is_empty();
         self.emit(emitted).await?;
@@ -237,21 +266,21 @@ impl Driver {
     }
 
     /// Runs CPU-heavy operator work off the async workers.
-    pub(super) async fn with_chain<R: Send + 'static>(
+    pub(super) async fn with_graph<R: Send + 'static>(
         &mut self,
-        f: impl FnOnce(&mut OperatorChain) -> Result<R> + Send + 'static,
+        f: impl FnOnce(&mut OperatorGraph) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        let mut chain = self
-            .chain
+        let mut graph = self
+            .graph
             .take()
-            .ok_or_else(|| Error::Internal("operator chain lost".into()))?;
-        let (chain, result) = tokio::task::spawn_blocking(move || {
-            let result = f(&mut chain);
-            (chain, result)
+            .ok_or_else(|| Error::Internal("operator graph lost".into()))?;
+        let (graph, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&mut graph);
+            (graph, result)
         })
         .await
         .map_err(|e| Error::Internal(format!("operator task failed: {e}")))?;
-        self.chain = Some(chain);
+        self.graph = Some(graph);
         result
     }
 

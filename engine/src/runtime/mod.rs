@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::batching::MicroBatcher;
+use arrow::datatypes::SchemaRef;
+
+use crate::batching::{BatchingSpec, MicroBatcher};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, RunSummary};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, PreparedInput};
 use crate::source::{Position, SourceContext, SourcePartition};
 use crate::watermark::WatermarkTracker;
 use checkpointer::{Checkpointer, Restored};
@@ -59,12 +61,9 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
     let started = Instant::now();
     let backend_label = pipeline.backend_label();
     let Pipeline {
-        source,
-        event_time,
+        inputs,
         batching,
-        source_schema,
-        projection,
-        chain,
+        graph,
         backend_name: _,
         sink,
         late_sink,
@@ -74,11 +73,6 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         name: job,
         checkpoint,
     } = pipeline;
-    let ctx = SourceContext {
-        batch_rows: batching.max_rows.clamp(1, 1 << 20),
-        projection: projection.clone(),
-    };
-    let source_name = source.name().to_string();
     let (checkpointer, restored) = match &checkpoint {
         Some(spec) => {
             let (c, r) = Checkpointer::open(spec).await?;
@@ -86,47 +80,42 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         }
         None => (None, None),
     };
-    let mut chain = chain;
+    let mut graph = graph;
     if let Some(r) = &restored {
-        chain.restore(&r.states)?;
+        graph.restore(&r.states)?;
     }
-    let mut partitions = source.open(&ctx)?;
-    if partitions.is_empty() {
-        return Err(Error::Source {
-            name: source_name,
-            message: "the source has no partitions".into(),
-        });
-    }
-    let names: Vec<String> = partitions.iter().map(|p| p.name()).collect();
+    let opened = open_inputs(inputs, &batching)?;
+    let Opened {
+        mut partitions,
+        names,
+        stream_of,
+        streams,
+        schemas,
+    } = opened;
     let positions = match &checkpointer {
-        Some(_) => seek(&mut partitions, restored.as_ref())?,
+        Some(_) => seek(&mut partitions, &names, restored.as_ref())?,
         None => vec![Position::default(); partitions.len()],
     };
     let count = partitions.len();
     let (tx, mut rx) = mpsc::channel(channel_capacity.max(count));
     let stop = Arc::new(AtomicBool::new(false));
-    let event_time = Arc::new(event_time);
     let readers: Vec<_> = partitions
         .into_iter()
         .enumerate()
-        .map(|(p, part)| {
-            let reader = Reader {
-                event_time: event_time.clone(),
-                schema: source_schema.clone(),
-                projection: projection.clone(),
-            };
-            spawn_reader(p, part, tx.clone(), reader, stop.clone())
-        })
+        .map(|(p, (part, reader))| spawn_reader(p, part, tx.clone(), reader, stop.clone()))
         .collect::<Result<_>>()?;
     drop(tx);
 
-    let idle = event_time
-        .idle_timeout
-        .map(|ms| Duration::from_millis(ms.max(0) as u64));
+    let idle = streams.iter().filter_map(|s| s.2).min();
+    let inputs = schemas.len();
     let mut driver = Driver {
-        chain: Some(chain),
-        tracker: WatermarkTracker::new(count, event_time.watermark_delay, idle, Instant::now()),
-        batcher: MicroBatcher::new(batching, source_schema),
+        graph: Some(graph),
+        tracker: WatermarkTracker::for_streams(&streams, Instant::now()),
+        batchers: schemas
+            .into_iter()
+            .map(|schema| MicroBatcher::new(batching, schema))
+            .collect(),
+        stream_of,
         tick: idle.map_or(Duration::from_millis(100), |d| {
             (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(100))
         }),
@@ -139,8 +128,8 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
             .map(|s| SinkWriter::spawn(s, channel_capacity))
             .transpose()?,
         strict,
-        progress: VecDeque::new(),
-        rows_pushed: 0,
+        progress: (0..inputs).map(|_| VecDeque::new()).collect(),
+        rows_pushed: vec![0; inputs],
         fired: i64::MIN,
         ended: 0,
         partitions: count,
@@ -201,16 +190,79 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
     })
 }
 
+/// The partitions of every input stream, numbered stream after stream.
+struct Opened {
+    /// Each partition with what its reader does to its batches.
+    partitions: Vec<(Box<dyn SourcePartition>, Reader)>,
+    /// Partition names (checkpoints key positions by them): a joined job's are prefixed
+    /// with the stream's name, `<stream>/<partition>`.
+    names: Vec<String>,
+    stream_of: Vec<usize>,
+    /// Per stream: partitions, watermark delay and idle timeout.
+    streams: Vec<(usize, i64, Option<Duration>)>,
+    /// Per stream: the rows its partitions send.
+    schemas: Vec<SchemaRef>,
+}
+
+fn open_inputs(inputs: Vec<PreparedInput>, batching: &BatchingSpec) -> Result<Opened> {
+    let joined = inputs.len() > 1;
+    let mut opened = Opened {
+        partitions: Vec::new(),
+        names: Vec::new(),
+        stream_of: Vec::new(),
+        streams: Vec::new(),
+        schemas: Vec::new(),
+    };
+    for (s, input) in inputs.into_iter().enumerate() {
+        let ctx = SourceContext {
+            batch_rows: batching.max_rows.clamp(1, 1 << 20),
+            projection: input.projection.clone(),
+        };
+        let source_name = input.source.name().to_string();
+        let parts = input.source.open(&ctx)?;
+        if parts.is_empty() {
+            return Err(Error::Source {
+                name: source_name,
+                message: "the source has no partitions".into(),
+            });
+        }
+        let event_time = Arc::new(input.event_time);
+        let idle = event_time
+            .idle_timeout
+            .map(|ms| Duration::from_millis(ms.max(0) as u64));
+        opened
+            .streams
+            .push((parts.len(), event_time.watermark_delay, idle));
+        for part in parts {
+            opened.names.push(if joined {
+                format!("{}/{}", input.name, part.name())
+            } else {
+                part.name()
+            });
+            opened.stream_of.push(s);
+            let reader = Reader {
+                event_time: event_time.clone(),
+                schema: input.schema.clone(),
+                projection: input.projection.clone(),
+            };
+            opened.partitions.push((part, reader));
+        }
+        opened.schemas.push(input.schema);
+    }
+    Ok(opened)
+}
+
 /// Moves every partition the checkpoint knows to its saved position and returns where each
 /// stands. Fails before any data moves when a partition cannot resume or the checkpoint
 /// names one this source no longer has.
 fn seek(
-    partitions: &mut [Box<dyn SourcePartition>],
+    partitions: &mut [(Box<dyn SourcePartition>, Reader)],
+    names: &[String],
     restored: Option<&Restored>,
 ) -> Result<Vec<Position>> {
     let mut positions = Vec::with_capacity(partitions.len());
-    for part in partitions.iter_mut() {
-        let name = part.name();
+    for ((part, _), name) in partitions.iter_mut().zip(names) {
+        let name = name.clone();
         if let Some(saved) = restored.and_then(|r| r.job.sources.get(&name)) {
             part.seek(saved.position)?;
         }
@@ -222,17 +274,16 @@ fn seek(
         })?;
         positions.push(position);
     }
-    if let Some(r) = restored {
-        let names: Vec<String> = partitions.iter().map(|p| p.name()).collect();
-        if let Some(missing) = r.job.sources.keys().find(|n| !names.contains(n)) {
-            return Err(Error::config(
-                "checkpoint",
-                format!(
-                    "the saved job read source partition {missing}, which this job's source \
-                     no longer has (the source changed incompatibly)"
-                ),
-            ));
-        }
+    if let Some(r) = restored
+        && let Some(missing) = r.job.sources.keys().find(|n| !names.contains(n))
+    {
+        return Err(Error::config(
+            "checkpoint",
+            format!(
+                "the saved job read source partition {missing}, which this job's sources \
+                 no longer have (a source changed incompatibly)"
+            ),
+        ));
     }
     Ok(positions)
 }

@@ -1,13 +1,16 @@
-//! The Rust API for a job: a source, event time, an operator chain, sinks; validated up front.
+//! The Rust API for a job: input streams (a source and event time each), operators, an
+//! optional join of two streams, sinks; validated up front.
 //!
 //! [`PipelineBuilder::build`] checks every operator against the schema flowing into it, so a
 //! bad job fails before any data moves, with the failing setting named (`operators[1].window`).
+//! How the operators are assembled from the specs: `build.rs`.
 
-use std::collections::BTreeSet;
+mod build;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 
 use crate::backend::{Backend, CpuBackend};
 use crate::batching::BatchingSpec;
@@ -17,8 +20,7 @@ use crate::event_time::EventTimeSpec;
 use crate::expr::Expr;
 use crate::metrics::{Metrics, RunSummary};
 use crate::operator::{
-    FilterOperator, LookupJoinOperator, LookupJoinSpec, Operator, OperatorChain, ProjectOperator,
-    WindowAggregateOperator, WindowAggregateSpec,
+    LookupJoinSpec, OperatorGraph, StreamJoinSpec, WindowAggregateSpec, late_row_schema,
 };
 use crate::runtime::{self, RunOptions};
 use crate::sink::Sink;
@@ -40,20 +42,87 @@ pub enum OperatorSpec {
 /// The schemas of a job, known before it runs.
 #[derive(Debug, Clone)]
 pub struct PipelineSchemas {
-    /// Source rows after event-time normalisation.
+    /// Source rows after event-time normalisation (the first stream's, in a join).
     pub source: SchemaRef,
+    /// Every input stream's name and normalised source rows.
+    pub inputs: Vec<(String, SchemaRef)>,
     /// What reaches the output sink.
     pub output: SchemaRef,
-    /// Late rows (the window operator's input), if the job has a window.
+    /// Late rows (the window operator's input; with a join, the late-row schema of
+    /// [`late_row_schema`]), if the job has a window or a join.
     pub late: Option<SchemaRef>,
+}
+
+/// One named input of a job: a source, its event time, and (in a join) the stateless
+/// operators that run on it before the join.
+#[derive(Debug)]
+pub struct InputStream {
+    name: String,
+    source: Box<dyn Source>,
+    event_time: EventTimeSpec,
+    operators: Vec<OperatorSpec>,
+}
+
+impl InputStream {
+    /// The stream `name` read from `source`, with event time as `event_time` describes.
+    pub fn new(
+        name: impl Into<String>,
+        source: Box<dyn Source>,
+        event_time: EventTimeSpec,
+    ) -> Self {
+        InputStream {
+            name: name.into(),
+            source,
+            event_time,
+            operators: Vec::new(),
+        }
+    }
+
+    /// Keeps rows where `predicate` is true (before the join).
+    pub fn filter(self, predicate: Expr) -> Self {
+        self.operator(OperatorSpec::Filter(predicate))
+    }
+
+    /// Replaces the columns with `columns` (before the join).
+    pub fn project(self, columns: Vec<(String, Expr)>) -> Self {
+        self.operator(OperatorSpec::Project(columns))
+    }
+
+    /// Enriches each row from a bounded table (before the join).
+    pub fn lookup_join(self, spec: LookupJoinSpec) -> Self {
+        self.operator(OperatorSpec::LookupJoin(spec))
+    }
+
+    /// Appends an operator that runs before the join (filter, project or lookup join).
+    pub fn operator(mut self, spec: OperatorSpec) -> Self {
+        self.operators.push(spec);
+        self
+    }
+
+    /// The stream's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// An input stream ready to run: its source and how its batches are prepared.
+#[derive(Debug)]
+pub(crate) struct PreparedInput {
+    pub(crate) name: String,
+    pub(crate) source: Box<dyn Source>,
+    pub(crate) event_time: EventTimeSpec,
+    /// Rows after projection and event-time normalisation.
+    pub(crate) schema: SchemaRef,
+    pub(crate) projection: Option<Vec<usize>>,
 }
 
 /// Assembles a [`Pipeline`].
 #[derive(Debug)]
 pub struct PipelineBuilder {
-    source: Box<dyn Source>,
-    event_time: EventTimeSpec,
+    inputs: Vec<InputStream>,
+    join: Option<StreamJoinSpec>,
     batching: BatchingSpec,
+    /// The job's operators (one stream), or the operators after the join (two).
     operators: Vec<OperatorSpec>,
     backend: Arc<dyn Backend>,
     sink: Option<Box<dyn Sink>>,
@@ -68,12 +137,9 @@ pub struct PipelineBuilder {
 /// A validated job, ready to run.
 #[derive(Debug)]
 pub struct Pipeline {
-    pub(crate) source: Box<dyn Source>,
-    pub(crate) event_time: EventTimeSpec,
+    pub(crate) inputs: Vec<PreparedInput>,
     pub(crate) batching: BatchingSpec,
-    pub(crate) source_schema: SchemaRef,
-    pub(crate) projection: Option<Vec<usize>>,
-    pub(crate) chain: OperatorChain,
+    pub(crate) graph: OperatorGraph,
     pub(crate) backend_name: &'static str,
     pub(crate) sink: Box<dyn Sink>,
     pub(crate) late_sink: Option<Box<dyn Sink>>,
@@ -87,9 +153,21 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts a job reading `source` with event time as described by `event_time`.
     pub fn builder(source: Box<dyn Source>, event_time: EventTimeSpec) -> PipelineBuilder {
+        let name = source.name().to_string();
+        Self::with_inputs(vec![InputStream::new(name, source, event_time)], None)
+    }
+
+    /// Starts a job joining two streams as `join` says; its `left` and `right` name the
+    /// streams. Operators added to the builder run on the joined rows, whose event time is
+    /// the column named like the left stream's event-time column.
+    pub fn join(left: InputStream, right: InputStream, join: StreamJoinSpec) -> PipelineBuilder {
+        Self::with_inputs(vec![left, right], Some(join))
+    }
+
+    fn with_inputs(inputs: Vec<InputStream>, join: Option<StreamJoinSpec>) -> PipelineBuilder {
         PipelineBuilder {
-            source,
-            event_time,
+            inputs,
+            join,
             batching: BatchingSpec::default(),
             operators: Vec::new(),
             backend: Arc::new(CpuBackend::new()),
@@ -111,7 +189,7 @@ impl Pipeline {
     /// Where window math runs: the backend, its adapter, and any operator it hands back to
     /// the CPU (with the reason). Shown in the log and the run summary.
     pub fn backend_label(&self) -> String {
-        let mut placements = self.chain.placements();
+        let mut placements = self.graph.placements();
         placements.dedup();
         match placements.len() {
             0 => self.backend_name.to_string(),
@@ -122,7 +200,7 @@ impl Pipeline {
 
     /// The schema of the output.
     pub fn output_schema(&self) -> SchemaRef {
-        self.chain.output_schema()
+        self.graph.output_schema()
     }
 
     /// Runs the job on the current tokio runtime until its input ends or it is cancelled.
@@ -223,119 +301,6 @@ impl PipelineBuilder {
         self
     }
 
-    /// The schemas of the job, validating the operators (no data moves).
-    pub fn schemas(&self) -> Result<PipelineSchemas> {
-        // Validation only: the global-pool backend costs nothing to create.
-        let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
-        let (chain, late) = self.chain(&cpu)?;
-        Ok(PipelineSchemas {
-            source: self.source_schema()?.0,
-            output: chain.output_schema(),
-            late,
-        })
-    }
-
-    /// The source columns the job reads (ascending indices), or `None` when it needs them all:
-    /// operators before the first projection or window read only what their expressions name,
-    /// but rows that pass through to a sink unchanged, or late rows, keep every column.
-    fn projection(&self, schema: &Schema) -> Option<Vec<usize>> {
-        if self.late_sink.is_some() {
-            return None;
-        }
-        let mut needed: BTreeSet<String> = BTreeSet::from([self.event_time.column.clone()]);
-        let mut closed = false;
-        for spec in &self.operators {
-            match spec {
-                OperatorSpec::Filter(predicate) => needed.extend(predicate.columns()),
-                OperatorSpec::Project(columns) => {
-                    needed.extend(columns.iter().flat_map(|(_, e)| e.columns()));
-                    closed = true;
-                }
-                OperatorSpec::Window(window) => {
-                    needed.extend(window.keys.iter().cloned());
-                    needed.extend(window.aggregates.iter().filter_map(|a| a.column.clone()));
-                    closed = true;
-                }
-                // Every stream column passes through a join; later operators name the
-                // table's columns too, which the source lacks, so nothing is projected then.
-                OperatorSpec::LookupJoin(join) => needed.extend(join.on.iter().cloned()),
-            }
-            if closed {
-                break;
-            }
-        }
-        if !closed {
-            return None;
-        }
-        let indices: Vec<usize> = (0..schema.fields().len())
-            .filter(|&i| needed.contains(schema.field(i).name()))
-            .collect();
-        // Unknown names stay unprojected so that validation reports them against the full schema.
-        (indices.len() == needed.len() && indices.len() < schema.fields().len()).then_some(indices)
-    }
-
-    /// The normalised source schema and, if the job reads only some columns, their indices.
-    fn source_schema(&self) -> Result<(SchemaRef, Option<Vec<usize>>)> {
-        let full = self.event_time.normalized_schema(&self.source.schema())?;
-        match self.projection(&full) {
-            Some(indices) => {
-                let projected = full
-                    .project(&indices)
-                    .map_err(Error::arrow("projecting the source schema"))?;
-                Ok((Arc::new(projected), Some(indices)))
-            }
-            None => Ok((full, None)),
-        }
-    }
-
-    fn chain(&self, backend: &Arc<dyn Backend>) -> Result<(OperatorChain, Option<SchemaRef>)> {
-        let (source, _) = self.source_schema()?;
-        let mut schema = source.clone();
-        let mut late = None;
-        let mut operators: Vec<Box<dyn Operator>> = Vec::with_capacity(self.operators.len());
-        for (i, spec) in self.operators.iter().enumerate() {
-            let setting = format!("operators[{i}]");
-            let operator: Box<dyn Operator> = match spec {
-                OperatorSpec::Filter(predicate) => Box::new(FilterOperator::try_new(
-                    predicate.clone(),
-                    schema.clone(),
-                    &format!("{setting}.predicate"),
-                )?),
-                OperatorSpec::Project(columns) => Box::new(ProjectOperator::try_new(
-                    columns.clone(),
-                    &schema,
-                    &format!("{setting}.columns"),
-                )?),
-                OperatorSpec::LookupJoin(join) => Box::new(LookupJoinOperator::try_new(
-                    join,
-                    schema.clone(),
-                    backend,
-                    &setting,
-                )?),
-                OperatorSpec::Window(window) => {
-                    if late.is_some() {
-                        return Err(Error::config(
-                            setting,
-                            "only one window operator per job is supported",
-                        ));
-                    }
-                    let op = WindowAggregateOperator::try_new(
-                        window,
-                        schema.clone(),
-                        &self.event_time.column,
-                        backend.as_ref(),
-                        &setting,
-                    )?;
-                    late = Some(op.input_schema());
-                    Box::new(op)
-                }
-            };
-            schema = operator.output_schema();
-            operators.push(operator);
-        }
-        Ok((OperatorChain::new(operators, source), late))
-    }
-
     /// Validates everything and returns the runnable job.
     pub fn build(self) -> Result<Pipeline> {
         if self.batching.max_rows == 0 {
@@ -347,18 +312,27 @@ impl PipelineBuilder {
         if let Some(spec) = &self.checkpoint {
             spec.validate()?;
         }
-        let (source_schema, projection) = self.source_schema()?;
-        let (chain, _) = self.chain(&self.backend)?;
+        let (graph, _) = self.graph(&self.backend)?;
+        let prepared = self.prepared_schemas()?;
         let sink = self
             .sink
             .ok_or_else(|| Error::config("sink", "a job needs a sink"))?;
+        let inputs = self
+            .inputs
+            .into_iter()
+            .zip(prepared)
+            .map(|(input, (schema, projection))| PreparedInput {
+                name: input.name,
+                source: input.source,
+                event_time: input.event_time,
+                schema,
+                projection,
+            })
+            .collect();
         Ok(Pipeline {
-            source: self.source,
-            event_time: self.event_time,
+            inputs,
             batching: self.batching,
-            source_schema,
-            projection,
-            chain,
+            graph,
             backend_name: self.backend.name(),
             sink,
             late_sink: self.late_sink,
@@ -367,6 +341,30 @@ impl PipelineBuilder {
             channel_capacity: self.channel_capacity,
             name: self.name,
             checkpoint: self.checkpoint,
+        })
+    }
+
+    /// The schemas of the job, validating the operators (no data moves).
+    pub fn schemas(&self) -> Result<PipelineSchemas> {
+        // Validation only: the global-pool backend costs nothing to create.
+        let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+        let (graph, late) = self.graph(&cpu)?;
+        let prepared = self.prepared_schemas()?;
+        let inputs: Vec<(String, SchemaRef)> = self
+            .inputs
+            .iter()
+            .zip(&prepared)
+            .map(|(i, (schema, _))| (i.name.clone(), schema.clone()))
+            .collect();
+        Ok(PipelineSchemas {
+            source: inputs[0].1.clone(),
+            inputs,
+            output: graph.output_schema(),
+            late: if self.join.is_some() {
+                Some(late_row_schema())
+            } else {
+                late
+            },
         })
     }
 }
