@@ -13,4 +13,5 @@ mod malformed;
 mod object_sink;
 mod oracle;
 mod savepoints;
+mod stream_joins;
 mod watermarks;
