@@ -79,6 +79,11 @@ fn bindings(kernel: Kernel) -> &'static [Binding] {
         Kernel::SessionDistinct => &[P, R, R, R, R, W, R],
         Kernel::LookupBuild => &[P, R, W],
         Kernel::LookupProbe => &[P, R, R, W],
+        Kernel::JoinBufferInsert => &[P, R, R, W, W],
+        Kernel::JoinBufferLink => &[P, R, R, W, W, W],
+        Kernel::JoinBufferProbe => &[P, R, R, R, W, W, W],
+        Kernel::JoinBufferExpire => &[P, W, W, W, W],
+        Kernel::JoinBufferRehash => &[P, R, W, W],
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod buffers;
 mod device;
+mod join_buffer;
 mod kernels;
 mod lookup_join;
 mod plan;
@@ -197,6 +198,19 @@ impl Backend for GpuBackend {
     }
 
     fn lookup_placement(&self) -> String {
+        self.describe()
+    }
+
+    fn join_buffer(&self, granularity: i64) -> Result<Box<dyn crate::backend::JoinBuffer>> {
+        // Rows are chained per key, not bucketed by time: the granularity hint has no use.
+        let _ = granularity;
+        Ok(Box::new(join_buffer::GpuJoinBuffer::new(
+            Arc::clone(&self.context),
+            self.tuning,
+        )))
+    }
+
+    fn join_placement(&self) -> String {
         self.describe()
     }
 }

@@ -8,6 +8,8 @@ const BATCH: &str = include_str!("../../../../shaders/batch.wgsl");
 /// Accumulator arithmetic.
 const ACCUMULATORS: &str = include_str!("../../../../shaders/accumulators.wgsl");
 const SESSIONS: &str = include_str!("../../../../shaders/sessions.wgsl");
+/// The stream-join buffer's layout.
+const JOIN_BUFFER: &str = include_str!("../../../../shaders/join_buffer.wgsl");
 
 /// One compute pass: its file name and the assembled module source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,11 +42,21 @@ pub enum Kernel {
     LookupBuild,
     /// Stream keys looked up in it (`lookup_probe.wgsl`).
     LookupProbe,
+    /// A stream join's new rows into its buffer (`join_buffer_insert.wgsl`).
+    JoinBufferInsert,
+    /// Their keys into the buffer's index (`join_buffer_link.wgsl`).
+    JoinBufferLink,
+    /// Probe rows against the buffer (`join_buffer_probe.wgsl`).
+    JoinBufferProbe,
+    /// Unlinking expired rows (`join_buffer_expire.wgsl`).
+    JoinBufferExpire,
+    /// The buffer's index into a new one (`join_buffer_rehash.wgsl`).
+    JoinBufferRehash,
 }
 
 impl Kernel {
     /// Every kernel, for validation and pipeline creation.
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 19] = [
         Kernel::WindowAssign,
         Kernel::WindowUpdate,
         Kernel::WindowUpdate64,
@@ -59,6 +71,11 @@ impl Kernel {
         Kernel::SessionDistinct,
         Kernel::LookupBuild,
         Kernel::LookupProbe,
+        Kernel::JoinBufferInsert,
+        Kernel::JoinBufferLink,
+        Kernel::JoinBufferProbe,
+        Kernel::JoinBufferExpire,
+        Kernel::JoinBufferRehash,
     ];
 
     /// The pass file in `shaders/`.
@@ -78,6 +95,11 @@ impl Kernel {
             Kernel::SessionDistinct => "session_distinct.wgsl",
             Kernel::LookupBuild => "lookup_build.wgsl",
             Kernel::LookupProbe => "lookup_probe.wgsl",
+            Kernel::JoinBufferInsert => "join_buffer_insert.wgsl",
+            Kernel::JoinBufferLink => "join_buffer_link.wgsl",
+            Kernel::JoinBufferProbe => "join_buffer_probe.wgsl",
+            Kernel::JoinBufferExpire => "join_buffer_expire.wgsl",
+            Kernel::JoinBufferRehash => "join_buffer_rehash.wgsl",
         }
     }
 
@@ -131,6 +153,26 @@ impl Kernel {
             ),
             Kernel::LookupBuild => (include_str!("../../../../shaders/lookup_build.wgsl"), &[]),
             Kernel::LookupProbe => (include_str!("../../../../shaders/lookup_probe.wgsl"), &[]),
+            Kernel::JoinBufferInsert => (
+                include_str!("../../../../shaders/join_buffer_insert.wgsl"),
+                &[JOIN_BUFFER],
+            ),
+            Kernel::JoinBufferLink => (
+                include_str!("../../../../shaders/join_buffer_link.wgsl"),
+                &[JOIN_BUFFER],
+            ),
+            Kernel::JoinBufferProbe => (
+                include_str!("../../../../shaders/join_buffer_probe.wgsl"),
+                &[JOIN_BUFFER],
+            ),
+            Kernel::JoinBufferExpire => (
+                include_str!("../../../../shaders/join_buffer_expire.wgsl"),
+                &[JOIN_BUFFER],
+            ),
+            Kernel::JoinBufferRehash => (
+                include_str!("../../../../shaders/join_buffer_rehash.wgsl"),
+                &[JOIN_BUFFER],
+            ),
         };
         let mut source = String::from(COMMON);
         for piece in pieces {
@@ -177,6 +219,7 @@ mod tests {
             "batch.wgsl",
             "accumulators.wgsl",
             "sessions.wgsl",
+            "join_buffer.wgsl",
         ]);
         for entry in std::fs::read_dir(&dir).expect("shaders/ exists") {
             let name = entry
