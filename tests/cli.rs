@@ -119,6 +119,7 @@ fn validate_accepts_the_examples() {
     for example in [
         "examples/fraud_features.toml",
         "examples/traffic.toml",
+        "examples/traffic_incidents.toml",
         "examples/tumbling_bench.toml",
     ] {
         let out = sluice(&["validate", example]);
@@ -465,4 +466,131 @@ fn a_lookup_table_reload_must_be_positive_and_a_good_one_runs() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("risky_merchants"));
+}
+
+/// The well-formed data rows of a shipped CSV (the traffic sample has malformed lines on
+/// purpose: they are dead letters, not readings), split into fields.
+fn csv_rows(file: &str, fields: usize, number: Option<usize>) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(root().join(file)).expect("sample");
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|f| f.len() == fields && f.iter().skip(1).all(|v| !v.is_empty()))
+        .filter(|f| number.is_none_or(|n| f[n].parse::<f64>().is_ok()))
+        .collect()
+}
+
+#[test]
+fn the_traffic_incidents_example_joins_readings_with_incidents_of_the_same_minute() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out_path = dir.path().join("joined.csv");
+    let late_path = dir.path().join("late.csv");
+    let out = sluice(&[
+        "run",
+        "examples/traffic_incidents.toml",
+        "--backend",
+        "cpu",
+        "--set",
+        &format!("sink.path={}", out_path.display()),
+        "--set",
+        &format!("late.path={}", late_path.display()),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Expected, by hand: readings (ts, segment, sensor, speed, vehicles) under 60 km/h and
+    // incidents (ts, segment, id, kind, severity) on the same segment whose times share the
+    // minute (the samples lie within one hour of one day, so the minute is the first 16
+    // characters of the RFC 3339 time).
+    let readings = csv_rows("examples/data/traffic.csv", 5, Some(3));
+    let incidents = csv_rows("examples/data/incidents.csv", 5, None);
+    let mut want: Vec<(String, String, String)> = Vec::new();
+    for r in &readings {
+        if r[3].parse::<f64>().expect("speed") >= 60.0 {
+            continue;
+        }
+        for i in &incidents {
+            if r[1] == i[1] && r[0][..16] == i[0][..16] {
+                want.push((r[0].clone(), r[2].clone(), i[2].clone()));
+            }
+        }
+    }
+    want.sort();
+    let joined = std::fs::read_to_string(&out_path).expect("output");
+    let mut lines = joined.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let at = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("{name} in {header:?}"))
+    };
+    let (ts, sensor, incident) = (at("speeds.ts"), at("sensor_id"), at("incident_id"));
+    let mut got: Vec<(String, String, String)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[ts].to_string(),
+                f[sensor].to_string(),
+                f[incident].to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    // The CSV sink writes times without trailing zero milliseconds; compare the instants.
+    let normal = |t: &str| {
+        t.replace(".000Z", "Z")
+            .replace("00Z", "Z")
+            .replace("0Z", "Z")
+    };
+    let got: Vec<_> = got
+        .into_iter()
+        .map(|(t, s, i)| (normal(&t), s, i))
+        .collect();
+    let mut want: Vec<_> = want
+        .into_iter()
+        .map(|(t, s, i)| (normal(&t), s, i))
+        .collect();
+    want.sort();
+    let mut got = got;
+    got.sort();
+    assert!(want.len() > 20, "{} joined readings", want.len());
+    assert_eq!(got, want);
+}
+
+#[test]
+fn bad_join_jobs_fail_before_any_data_moves_naming_the_setting() {
+    let data = root().join("examples/data").display().to_string();
+    let example = std::fs::read_to_string(root().join("examples/traffic_incidents.toml"))
+        .expect("example")
+        .replace("path = \"data/", &format!("path = \"{data}/"));
+    let cases = [
+        (example.replace("left = \"speeds\"", "left = \"speed\""), "join.left: no stream `speed` (the streams are incidents, speeds)"),
+        (example.replace("window = { type = \"tumbling\", size = \"1m\" }", ""), "join.window"),
+        (example.replace("type = \"window\"\nleft", "type = \"interval\"\nleft"), "join.window"),
+        (example.replace("on = \"segment_id\"", "on = \"segment\""), "join.on[0]"),
+        (format!("{example}\n[source]\ntype = \"generator\"\ngenerator = \"transactions\"\n"), "either `source` and `event_time`, or `[streams.<name>]`"),
+        (
+            example.replace("[streams.incidents]", "[[streams.speeds.operators]]\ntype = \"window\"\nkey = \"segment_id\"\nwindow = { type = \"tumbling\", size = \"1m\" }\naggregates = [{ fn = \"count\" }]\n\n[streams.incidents]"),
+            "streams.speeds.operators[0]",
+        ),
+        (
+            example.replace(
+                "incidents.csv\" }\nevent_time = { column = \"ts\"",
+                "incidents.csv\" }\nevent_time = { column = \"time\"",
+            ),
+            "streams.incidents.event_time.column",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("dir");
+    for (i, (job, message)) in cases.iter().enumerate() {
+        assert_ne!(job, &example, "case {i} changed the job");
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, job).expect("job");
+        let out = sluice(&["validate", path.to_str().expect("utf-8")]);
+        assert!(!out.status.success(), "case {i} must fail");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(message),
+            "case {i}: expected `{message}` in {stderr}"
+        );
+    }
 }

@@ -206,7 +206,7 @@ fn a_job_checkpointing_to_s3_killed_ten_times_publishes_exactly_the_uninterrupte
 }
 
 /// The published parts hold exactly `expected` and nothing is left staged.
-fn assert_published(dir: &Path, expected: &[String]) {
+pub(crate) fn assert_published(dir: &Path, expected: &[String]) {
     assert_same_rows(&published(&dir.join("out")), expected);
     let staging = dir.join("out/_staging");
     let leftovers = std::fs::read_dir(&staging).map_or(0, |d| d.count());

@@ -7,6 +7,7 @@ mod cancel;
 mod checkpoints;
 mod cli;
 mod crash;
+mod join_crash;
 mod joins;
 mod lateness;
 mod malformed;
