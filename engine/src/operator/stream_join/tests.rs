@@ -365,3 +365,34 @@ fn rejects_bad_settings_naming_them() {
         .contains("join.window")
     );
 }
+
+#[test]
+fn a_restore_into_a_changed_join_is_refused_saying_what_differs() -> Result<()> {
+    let mut op = join(JoinTime::Interval { lower: 5, upper: 5 }, JoinKind::Inner)?;
+    let mut out = Emitted::default();
+    op.process(JoinSideId::Left, batch(&[(Some(1), 3, 1)])?, &mut out)?;
+    let saved = op.snapshot()?;
+    let mut changed = join(JoinTime::Interval { lower: 5, upper: 9 }, JoinKind::Inner)?;
+    let message = changed
+        .restore(&saved)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("the saved join had condition Interval { lower: 5, upper: 5 }"),
+        "{message}"
+    );
+    let mut window = join(
+        JoinTime::Window(WindowSpec::Tumbling {
+            size: 10,
+            offset: 0,
+        }),
+        JoinKind::Inner,
+    )?;
+    assert!(window.restore(&saved).is_err());
+    // The same join takes the state, on a fresh operator.
+    let mut same = join(JoinTime::Interval { lower: 5, upper: 5 }, JoinKind::Inner)?;
+    same.restore(&saved)?;
+    assert_eq!(same.buffered_rows(), (1, 0));
+    Ok(())
+}
