@@ -100,24 +100,19 @@ pub(crate) fn reference(dir: &Path) -> Vec<String> {
         .chain((1..=30).map(|m| format!("{m},{}\n", m * 7 % 100)))
         .collect();
     std::fs::write(dir.join("merchants.csv"), merchants).expect("table");
-    let uncheckpointed = JOB.split("[checkpoint]").next().unwrap_or(JOB);
+    uninterrupted(dir, JOB, &["source.rate=0"])
+}
+
+/// The sorted rows of `job` run in `dir` without its `[checkpoint]` section, unthrottled by
+/// `settings` (`--set` values), on the CPU, into one file: what every crash must add up to.
+pub(crate) fn uninterrupted(dir: &Path, job: &str, settings: &[&str]) -> Vec<String> {
+    let uncheckpointed = job.split("[checkpoint]").next().unwrap_or(job);
     std::fs::write(dir.join("whole.toml"), uncheckpointed).expect("job");
-    let whole = sluice(
-        dir,
-        &[
-            "run",
-            "whole.toml",
-            "--backend",
-            "cpu",
-            "--quiet",
-            "--set",
-            "source.rate=0",
-            "--set",
-            "sink.path=whole.csv",
-        ],
-    )
-    .output()
-    .expect("run");
+    let mut args = vec!["run", "whole.toml", "--backend", "cpu", "--quiet"];
+    for s in settings.iter().chain(&["sink.path=whole.csv"]) {
+        args.extend(["--set", s]);
+    }
+    let whole = sluice(dir, &args).output().expect("run");
     assert!(
         whole.status.success(),
         "{}",

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::crash::{assert_published, kill_then_finish, sluice, sorted_rows};
+use crate::crash::{assert_published, kill_then_finish, uninterrupted};
 
 /// Two transaction streams over the same 30 s of event time, 10:1, on 200 cards; disorder
 /// never exceeds the watermark delay, so no row is late however the streams interleave.
@@ -68,34 +68,14 @@ interval = "100ms"
 fn reference(dir: &Path, join: &str) -> Vec<String> {
     let job = format!("name = \"join-crash\"\n{STREAMS}{join}{OUTPUT}");
     std::fs::write(dir.join("job.toml"), &job).expect("job");
-    let whole_job = job.split("[checkpoint]").next().unwrap_or(&job).to_string();
-    std::fs::write(dir.join("whole.toml"), whole_job).expect("job");
-    let whole = sluice(
+    uninterrupted(
         dir,
+        &job,
         &[
-            "run",
-            "whole.toml",
-            "--backend",
-            "cpu",
-            "--quiet",
-            "--set",
             "streams.payments.source.rate=0",
-            "--set",
             "streams.refunds.source.rate=0",
-            "--set",
-            "sink.path=whole.csv",
         ],
     )
-    .output()
-    .expect("run");
-    assert!(
-        whole.status.success(),
-        "{}",
-        String::from_utf8_lossy(&whole.stderr)
-    );
-    let expected = sorted_rows(&[std::fs::read_to_string(dir.join("whole.csv")).expect("whole")]);
-    assert!(expected.len() > 1_000, "{} rows", expected.len());
-    expected
 }
 
 fn crash_and_compare(join: &str, backend: &str, seed: u64) {
