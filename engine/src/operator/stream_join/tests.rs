@@ -396,3 +396,86 @@ fn a_restore_into_a_changed_join_is_refused_saying_what_differs() -> Result<()> 
     assert_eq!(same.buffered_rows(), (1, 0));
     Ok(())
 }
+
+#[test]
+fn several_key_columns_of_other_integer_widths_match_pairwise() -> Result<()> {
+    use arrow::array::{Int32Array, StringArray};
+    let left_schema = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Int32, true),
+        Field::new("b", DataType::Utf8, true),
+        Field::new("ts", event_time_type(), false),
+    ]));
+    let right_schema = Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Int64, true),
+        Field::new("y", DataType::Utf8, true),
+        Field::new("ts", event_time_type(), false),
+    ]));
+    let ts = |v: Vec<i64>| Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC"));
+    let left = RecordBatch::try_new(
+        left_schema.clone(),
+        vec![
+            Arc::new(Int32Array::from(vec![Some(1), Some(1), Some(2)])),
+            Arc::new(StringArray::from(vec![Some("p"), Some("q"), Some("p")])),
+            ts(vec![10, 10, 10]),
+        ],
+    )
+    .map_err(Error::arrow("left"))?;
+    let right = RecordBatch::try_new(
+        right_schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![Some(1), Some(1), Some(2), None])),
+            Arc::new(StringArray::from(vec![
+                Some("p"),
+                Some("q"),
+                Some("q"),
+                Some("p"),
+            ])),
+            ts(vec![11, 12, 10, 10]),
+        ],
+    )
+    .map_err(Error::arrow("right"))?;
+    let spec = StreamJoinSpec {
+        left: "l".into(),
+        right: "r".into(),
+        on: vec!["a".into(), "b".into()],
+        right_on: vec!["x".into(), "y".into()],
+        kind: JoinKind::Inner,
+        time: JoinTime::Interval { lower: 5, upper: 5 },
+    };
+    let backend: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+    let input = |name: &str, schema: &SchemaRef| JoinInput {
+        name: name.into(),
+        schema: schema.clone(),
+        time_column: "ts".into(),
+    };
+    let mut op = StreamJoinOperator::try_new(
+        &spec,
+        input("l", &left_schema),
+        input("r", &right_schema),
+        &backend,
+        "join",
+    )?;
+    let names: Vec<String> = op
+        .output_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["a", "b", "l.ts", "r.ts", "ts"]);
+    let mut out = Emitted::default();
+    op.process(JoinSideId::Left, left, &mut out)?;
+    op.process(JoinSideId::Right, right, &mut out)?;
+    // (1, p) meets (1, p) at 11 and (1, q) meets (1, q) at 12; (2, p) has no partner, and a
+    // null key matches nothing.
+    let joined = &out.batches[0];
+    let a = joined
+        .column(0)
+        .as_primitive::<arrow::datatypes::Int32Type>();
+    let b = joined.column(1).as_string::<i32>();
+    let r_ts = joined.column(3).as_primitive::<TimestampMillisecondType>();
+    let got: Vec<(i32, String, i64)> = (0..joined.num_rows())
+        .map(|i| (a.value(i), b.value(i).to_string(), r_ts.value(i)))
+        .collect();
+    assert_eq!(got, vec![(1, "p".into(), 11), (1, "q".into(), 12)]);
+    Ok(())
+}
