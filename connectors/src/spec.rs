@@ -55,6 +55,8 @@ pub enum GeneratorKind {
     Transactions,
     /// Road sensors: `ts, segment_id, sensor_id, speed_kmh, vehicles`.
     Telemetry,
+    /// Card logins: `ts, card_id, device_id, success` (the cards of `transactions`).
+    Logins,
 }
 
 impl GeneratorKind {
@@ -63,6 +65,7 @@ impl GeneratorKind {
         match self {
             GeneratorKind::Transactions => "transactions",
             GeneratorKind::Telemetry => "telemetry",
+            GeneratorKind::Logins => "logins",
         }
     }
 }
@@ -71,7 +74,7 @@ impl GeneratorKind {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratorSpec {
-    /// The stream to generate: `"transactions"` or `"telemetry"`.
+    /// The stream to generate: `"transactions"`, `"telemetry"` or `"logins"`.
     #[serde(rename = "generator")]
     pub kind: GeneratorKind,
     /// Seed of every random column (default 42).
@@ -84,7 +87,7 @@ pub struct GeneratorSpec {
     #[serde(default)]
     pub rate: Option<u64>,
     /// Number of distinct keys (cards or road segments); default 10 000 for transactions and
-    /// 500 for telemetry.
+    /// logins, 500 for telemetry.
     #[serde(default)]
     pub keys: Option<u64>,
     /// Number of distinct merchants (transactions only; default 1 000).
@@ -130,7 +133,7 @@ impl GeneratorSpec {
     /// The number of keys, with the kind's default applied.
     pub fn key_count(&self) -> u64 {
         self.keys.unwrap_or(match self.kind {
-            GeneratorKind::Transactions => 10_000,
+            GeneratorKind::Transactions | GeneratorKind::Logins => 10_000,
             GeneratorKind::Telemetry => 500,
         })
     }

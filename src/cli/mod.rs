@@ -68,7 +68,9 @@ enum Command {
     /// the GPU/CPU speedup; writes results.json and results.png.
     Bench {
         /// Workloads, comma-separated: tumbling, fraud, traffic (pipelines from a generator),
-        /// operator (the window operator alone, state resident, pre-generated input).
+        /// operator (the window operator alone, state resident, pre-generated input),
+        /// interval-join, window-join (transactions joined with logins), checkpoint,
+        /// tumbling-checkpointed.
         #[arg(long, value_delimiter = ',', default_value = "tumbling,fraud,traffic")]
         workloads: Vec<bench::Workload>,
         /// Backends, comma-separated (cpu, gpu). Default: cpu, plus gpu when a hardware GPU

@@ -7,6 +7,7 @@
 //! same purity makes a partition's position just the count of events it has produced.
 
 mod columns;
+mod logins;
 mod rng;
 mod telemetry;
 mod transactions;
@@ -141,7 +142,7 @@ impl Settings {
     }
 }
 
-/// A synthetic source of `transactions` or `telemetry` events.
+/// A synthetic source of `transactions`, `telemetry` or `logins` events.
 ///
 /// Its batches carry no row locations: every value is valid by construction, and a partition's
 /// `n`-th row (0-based, over all its batches) is event `partition + n * partitions`.
@@ -158,6 +159,7 @@ impl GeneratorSource {
         let schema = match settings.kind {
             GeneratorKind::Transactions => transactions::schema(),
             GeneratorKind::Telemetry => telemetry::schema(),
+            GeneratorKind::Logins => logins::schema(),
         };
         Ok(GeneratorSource {
             settings: Arc::new(settings),
@@ -288,6 +290,7 @@ impl SourcePartition for GeneratorPartition {
             GeneratorKind::Telemetry => {
                 telemetry::batch(settings, &self.schema, span, &self.wanted)?
             }
+            GeneratorKind::Logins => logins::batch(settings, &self.schema, span, &self.wanted)?,
         };
         self.emitted += len as u64;
         self.remaining = self.remaining.map(|left| left - len as u64);
@@ -342,7 +345,8 @@ impl SourcePartition for GeneratorPartition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Array, Int64Array, RecordBatch, TimestampMillisecondArray};
+    use arrow::array::{Array, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
+    use arrow::datatypes::DataType;
     use sluice_engine::duration::DurationMs;
 
     /// 2026-01-01T00:00:00Z in ms: 56 years of 365 days plus 14 leap days, times 86 400 000.
@@ -508,6 +512,84 @@ mod tests {
         assert_eq!(int64s(&out[0], "ts"), vec![START_MS; 3]);
     }
 
+    fn logins(events: u64, partitions: usize) -> GeneratorSpec {
+        GeneratorSpec {
+            events: Some(events),
+            partitions,
+            keys: Some(500),
+            skew: 0.5,
+            disorder: DurationMs(200),
+            event_time_rate: 100,
+            ..GeneratorSpec::new(GeneratorKind::Logins)
+        }
+    }
+
+    #[test]
+    fn logins_have_their_columns_and_repeat_with_the_seed() {
+        let first = run(&logins(3_000, 2), 400);
+        let schema = first[0][0].schema();
+        let names: Vec<(&str, &DataType)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().as_str(), f.data_type()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("ts", &crate::spec::timestamp_type()),
+                ("card_id", &DataType::Int64),
+                ("device_id", &DataType::Int64),
+                ("success", &DataType::Boolean),
+            ]
+        );
+        assert_eq!(first, run(&logins(3_000, 2), 400));
+        // The batch size and the partition count change nothing about event i.
+        let single = run(&logins(3_000, 1), 1_000);
+        let cards = int64s(&single[0], "card_id");
+        let evens: Vec<i64> = cards.iter().step_by(2).copied().collect();
+        assert_eq!(int64s(&first[0], "card_id"), evens);
+        let other_seed = run(
+            &GeneratorSpec {
+                seed: 9,
+                ..logins(3_000, 1)
+            },
+            1_000,
+        );
+        assert_ne!(cards, int64s(&other_seed[0], "card_id"));
+        // Rate 100/s: event i is due at start + 10 i ms, at most 200 ms early.
+        for (i, t) in int64s(&single[0], "ts").into_iter().enumerate() {
+            let due = START_MS + 10 * i as i64;
+            assert!((due - 200..=due).contains(&t), "event {i} at {t}");
+        }
+        assert!(cards.iter().all(|c| (1..=500).contains(c)));
+    }
+
+    #[test]
+    fn logins_resume_at_every_batch_boundary() {
+        let read = crate::resume::assert_resumes_everywhere(&|| open_spec(&logins(29, 2), 4));
+        let whole = run(&logins(29, 2), 100);
+        for (p, partition) in read.iter().enumerate() {
+            assert_eq!(
+                int64s(&batches(partition), "device_id"),
+                int64s(&whole[p], "device_id")
+            );
+        }
+        // Only the success flags: the card is not needed, the values are the same.
+        let projected = || open_projected(&logins(13, 1), 5, Some(vec![3]));
+        let read = crate::resume::assert_resumes_everywhere(&projected);
+        let full = run(&logins(13, 1), 100);
+        let got = batches(&read[0]);
+        let flags = |batches: &[RecordBatch], column: usize| -> Vec<bool> {
+            let column = |b: &RecordBatch| b.column(column).as_boolean().clone();
+            batches
+                .iter()
+                .flat_map(|b| column(b).iter().flatten().collect::<Vec<_>>())
+                .collect()
+        };
+        assert_eq!(flags(&got, 0), flags(&full[0], 3));
+        assert_eq!(flags(&got, 0).len(), 13);
+    }
+
     #[test]
     fn bad_settings_name_their_key() {
         let bad = |spec: GeneratorSpec| {
@@ -568,7 +650,11 @@ mod tests {
 
     #[test]
     fn a_projection_generates_only_the_named_columns_with_the_same_values() {
-        for kind in [GeneratorKind::Transactions, GeneratorKind::Telemetry] {
+        for kind in [
+            GeneratorKind::Transactions,
+            GeneratorKind::Telemetry,
+            GeneratorKind::Logins,
+        ] {
             let spec = GeneratorSpec {
                 events: Some(5_000),
                 skew: 0.7,

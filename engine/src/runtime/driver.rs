@@ -81,6 +81,9 @@ impl Driver {
                     Some(FromSource::Data { partition, batch, max_ts, dead, position }) => {
                         self.record(partition, position);
                         self.on_data(partition, batch, max_ts, dead).await?;
+                        // Data that never stops would otherwise starve the timer below: another
+                        // input's micro-batch would wait past its delay, holding the watermark.
+                        self.cut_due(Instant::now()).await?;
                     }
                     Some(FromSource::End { partition, position }) => {
                         self.record(partition, position);
@@ -100,14 +103,7 @@ impl Driver {
                     None => return Err(Error::Internal("every source reader stopped without ending".into())),
                 },
                 _ = tokio::time::sleep_until(wake.into()) => {
-                    let now = Instant::now();
-                    for s in 0..self.batchers.len() {
-                        if self.batchers[s].deadline().is_some_and(|d| d <= now)
-                            && let Some(mb) = self.batchers[s].cut()?
-                        {
-                            self.process(s, mb).await?;
-                        }
-                    }
+                    self.cut_due(Instant::now()).await?;
                     // Idle partitions may have timed out: the watermark can move without data.
                     self.advance().await?;
                 }
@@ -191,6 +187,18 @@ impl Driver {
     /// Rows received and not yet cut into a micro-batch, over every input.
     pub(super) fn pending_rows(&self) -> usize {
         self.batchers.iter().map(MicroBatcher::pending_rows).sum()
+    }
+
+    /// Cuts and processes the micro-batches whose delay has passed at `now`.
+    async fn cut_due(&mut self, now: Instant) -> Result<()> {
+        for s in 0..self.batchers.len() {
+            if self.batchers[s].deadline().is_some_and(|d| d <= now)
+                && let Some(mb) = self.batchers[s].cut()?
+            {
+                self.process(s, mb).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Cuts and processes what every input's micro-batcher holds.

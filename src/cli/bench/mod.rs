@@ -345,16 +345,16 @@ fn measure(workload: Workload, backend: &dyn Backend, runs: &[RunSummary]) -> Me
 
 fn print_table(results: &[Measurement]) {
     println!(
-        "{:<10} {:<8} {:>12} {:>12} {:>12} {:>8}",
+        "{:<14} {:<8} {:>12} {:>12} {:>12} {:>8}",
         "workload", "backend", "events/s", "p50 batch", "p99 batch", "vs cpu"
     );
     for m in results {
         if let Some(error) = &m.error {
-            println!("{:<10} {:<8} failed: {error}", m.workload.name(), m.backend);
+            println!("{:<14} {:<8} failed: {error}", m.workload.name(), m.backend);
             continue;
         }
         println!(
-            "{:<10} {:<8} {:>12} {:>9.1} ms {:>9.1} ms {:>8}",
+            "{:<14} {:<8} {:>12} {:>9.1} ms {:>9.1} ms {:>8}",
             m.workload.name(),
             m.backend,
             human(m.events_per_second),

@@ -1,10 +1,20 @@
 //! One side of a stream join on the CPU: buffered rows in event-time buckets, each a hash map
-//! from key id to the bucket's (event time, handle) pairs; probed in parallel chunks.
+//! from key id to a chain of the key's (event time, handle) entries; probed in parallel chunks.
 //!
 //! Buckets are as wide as the join's granularity (the interval's width, or the window slide),
 //! so a probe touches two or three of them, and expiry drops whole buckets: a bucket goes once
 //! every time it covers is below the expiry bound.
+//!
+//! A bucket keeps each key's first row inline in its map entry and chains the key's later
+//! rows through one array in insertion (handle) order. Inserting is one map lookup and at
+//! most a push, with no allocation per key, and expiring a bucket frees two allocations. A
+//! probe of a key with one row here (the usual case when one side is sparse, like logins
+//! against transactions) reads one map entry and nothing else. A map from key to its own
+//! vector of rows spent most of the interval-join workload's insert and expiry time growing
+//! and freeing those vectors, and its probes a second cache miss per key
+//! (docs/benchmarks.md, "Stream joins").
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -12,10 +22,13 @@ use rayon::prelude::*;
 
 use super::partition::BuildKeyHasher;
 use crate::backend::{BufferMatches, JoinBuffer, JoinProbe};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Probe rows per parallel chunk: below this a probe runs on one thread.
 const CHUNK: usize = 1 << 13;
+
+/// The end of a key's chain.
+const END: u32 = u32::MAX;
 
 /// Buffered rows of one join side, bucketed by event time.
 #[derive(Debug)]
@@ -30,8 +43,85 @@ pub struct CpuJoinBuffer {
 /// The rows of one bucket by key id, each key's in handle order.
 #[derive(Debug, Default)]
 struct Bucket {
-    keys: HashMap<u64, Vec<(i64, u64)>, BuildKeyHasher>,
+    keys: HashMap<u64, Chain, BuildKeyHasher>,
+    /// Every key's rows after its first, each linking to the key's next.
+    later: Vec<Row>,
     rows: usize,
+}
+
+/// A key's rows in a bucket: the first inline, the others in [`Bucket::later`].
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    first: Row,
+    /// The key's last row in `later` ([`END`]: it has one row).
+    last: u32,
+}
+
+/// One buffered row.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    ts: i64,
+    handle: u64,
+    /// The key's next row in [`Bucket::later`], or [`END`].
+    next: u32,
+}
+
+impl Bucket {
+    /// Appends a row; fails when the bucket already holds `u32::MAX` later rows.
+    fn push(&mut self, id: u64, ts: i64, handle: u64) -> Result<()> {
+        let row = Row {
+            ts,
+            handle,
+            next: END,
+        };
+        let chain = match self.keys.entry(id) {
+            MapEntry::Vacant(vacant) => {
+                vacant.insert(Chain {
+                    first: row,
+                    last: END,
+                });
+                self.rows += 1;
+                return Ok(());
+            }
+            MapEntry::Occupied(occupied) => occupied.into_mut(),
+        };
+        let at = u32::try_from(self.later.len())
+            .ok()
+            .filter(|&at| at != END)
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "a join buffer bucket holds {} rows, the most it can",
+                    self.rows
+                ))
+            })?;
+        self.later.push(row);
+        match chain.last {
+            END => chain.first.next = at,
+            last => self.later[last as usize].next = at,
+        }
+        chain.last = at;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Pushes the handles of key `id`'s rows within `[lo, hi]`, in handle order; returns
+    /// whether the key has rows here.
+    #[inline]
+    fn find(&self, id: u64, lo: i64, hi: i64, out: &mut Vec<u64>) -> bool {
+        let Some(chain) = self.keys.get(&id) else {
+            return false;
+        };
+        let mut row = &chain.first;
+        loop {
+            if lo <= row.ts && row.ts <= hi {
+                out.push(row.handle);
+            }
+            match row.next {
+                END => return true,
+                next => row = &self.later[next as usize],
+            }
+        }
+    }
 }
 
 impl CpuJoinBuffer {
@@ -48,28 +138,30 @@ impl CpuJoinBuffer {
     }
 
     fn probe_rows(&self, probe: &JoinProbe<'_>, first: usize, out: &mut BufferMatches) {
+        // Most probes find about one row: reserve that much once rather than grow per row.
+        out.handles.reserve(probe.len());
+        out.probe.reserve(probe.len());
+        // Consecutive probe rows mostly ask for the same buckets: look them up once per run.
+        let mut span = (1, 0);
+        let mut buckets: Vec<&Bucket> = Vec::new();
         for i in 0..probe.len() {
             let (id, lo, hi) = (probe.ids[i], probe.lo[i], probe.hi[i]);
             if lo > hi {
                 continue;
             }
+            let wanted = (lo.div_euclid(self.width), hi.div_euclid(self.width));
+            if wanted != span {
+                span = wanted;
+                buckets.clear();
+                buckets.extend(self.buckets.range(span.0..=span.1).map(|(_, b)| b));
+            }
             let start = out.handles.len();
-            let mut buckets = 0;
-            for (_, bucket) in self
-                .buckets
-                .range(lo.div_euclid(self.width)..=hi.div_euclid(self.width))
-            {
-                if let Some(rows) = bucket.keys.get(&id) {
-                    buckets += 1;
-                    out.handles.extend(
-                        rows.iter()
-                            .filter(|(ts, _)| (lo..=hi).contains(ts))
-                            .map(|&(_, handle)| handle),
-                    );
-                }
+            let mut found_in = 0;
+            for bucket in &buckets {
+                found_in += usize::from(bucket.find(id, lo, hi, &mut out.handles));
             }
             // Each bucket lists its rows in handle order; rows from several buckets interleave.
-            if buckets > 1 {
+            if found_in > 1 {
                 out.handles[start..].sort_unstable();
             }
             let found = out.handles.len() - start;
@@ -98,7 +190,11 @@ impl CpuJoinBuffer {
                 out
             })
             .collect();
-        let mut out = BufferMatches::default();
+        let total = parts.iter().map(BufferMatches::len).sum();
+        let mut out = BufferMatches {
+            probe: Vec::with_capacity(total),
+            handles: Vec::with_capacity(total),
+        };
         for part in parts {
             out.probe.extend(part.probe);
             out.handles.extend(part.handles);
@@ -116,12 +212,11 @@ impl JoinBuffer for CpuJoinBuffer {
                 Some((at, bucket)) if at == b => bucket,
                 _ => self.buckets.entry(b).or_default(),
             };
-            bucket.keys.entry(id).or_default().push((t, self.next));
-            bucket.rows += 1;
+            bucket.push(id, t, self.next)?;
             self.next += 1;
+            self.rows += 1;
             last = Some((b, bucket));
         }
-        self.rows += ids.len().min(ts.len());
         Ok(())
     }
 

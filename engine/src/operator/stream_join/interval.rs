@@ -54,8 +54,9 @@ impl StreamJoinOperator {
         })?;
         if !matches.is_empty() {
             let other = &self.sides[1 - s];
-            let handles: Vec<Option<u64>> = matches.handles.iter().map(|&h| Some(h)).collect();
-            let picks = other.rows.locate(&handles)?;
+            let picks = other
+                .rows
+                .locate(matches.handles.iter().map(|&h| Some(h)))?;
             let other_ts = other.rows.ts_at(&picks);
             let time: Vec<i64> = matches
                 .probe

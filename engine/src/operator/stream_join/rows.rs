@@ -6,8 +6,8 @@
 
 use std::collections::VecDeque;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, new_null_array};
-use arrow::compute::{concat_batches, interleave};
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, new_null_array};
+use arrow::compute::{concat_batches, interleave, take};
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
@@ -103,25 +103,39 @@ impl RowStore {
     }
 
     /// (batch, row) of each handle, in order; `None` (a row of nulls) stays `None`.
-    pub(super) fn locate(&self, handles: &[Option<u64>]) -> Result<Vec<Option<(usize, usize)>>> {
-        handles
-            .iter()
-            .map(|h| {
-                let Some(h) = *h else { return Ok(None) };
-                let at = self.batches.partition_point(|b| b.first <= h);
-                let found = at
-                    .checked_sub(1)
-                    .and_then(|b| self.batches.get(b).map(|s| (b, s)))
-                    .filter(|(_, s)| h < s.first + s.batch.num_rows() as u64);
-                match found {
-                    Some((b, s)) => Ok(Some((b, (h - s.first) as usize))),
-                    None => Err(Error::Internal(format!(
-                        "join row {h} is no longer buffered (rows {}..{} are)",
-                        self.front, self.next
-                    ))),
+    pub(super) fn locate(
+        &self,
+        handles: impl ExactSizeIterator<Item = Option<u64>>,
+    ) -> Result<Vec<Option<(usize, usize)>>> {
+        let mut picks = Vec::with_capacity(handles.len());
+        // Consecutive handles mostly fall in the same stored batch: try the last one first.
+        let mut last: Option<(usize, u64, u64)> = None;
+        for h in handles {
+            let Some(h) = h else {
+                picks.push(None);
+                continue;
+            };
+            let (b, first) = match last {
+                Some((b, first, end)) if first <= h && h < end => (b, first),
+                _ => {
+                    let at = self.batches.partition_point(|b| b.first <= h);
+                    let found = at
+                        .checked_sub(1)
+                        .and_then(|b| self.batches.get(b).map(|s| (b, s)))
+                        .filter(|(_, s)| h < s.first + s.batch.num_rows() as u64);
+                    let Some((b, s)) = found else {
+                        return Err(Error::Internal(format!(
+                            "join row {h} is no longer buffered (rows {}..{} are)",
+                            self.front, self.next
+                        )));
+                    };
+                    last = Some((b, s.first, s.first + s.batch.num_rows() as u64));
+                    (b, s.first)
                 }
-            })
-            .collect()
+            };
+            picks.push(Some((b, (h - first) as usize)));
+        }
+        Ok(picks)
     }
 
     /// The event time of each located row (`i64::MIN` for `None`).
@@ -159,6 +173,21 @@ pub(super) fn gather<'a>(
     picks: &[Option<(usize, usize)>],
 ) -> Result<ArrayRef> {
     let mut sources: Vec<&dyn Array> = arrays.map(|a| a.as_ref()).collect();
+    // All picks in one array, none null (the common case when a side holds one batch, or
+    // the rows matched are recent): `take` is several times faster than `interleave`.
+    if let Some(Some((only, _))) = picks.first()
+        && let Some(source) = sources.get(*only)
+        && source.len() <= u32::MAX as usize
+    {
+        let rows: Option<Vec<u32>> = picks
+            .iter()
+            .map(|p| p.filter(|(b, _)| b == only).map(|(_, r)| r as u32))
+            .collect();
+        if let Some(rows) = rows {
+            return take(*source, &UInt32Array::from(rows), None)
+                .map_err(Error::arrow("gathering joined rows"));
+        }
+    }
     let null = new_null_array(data_type, 1);
     let null_at = sources.len();
     sources.push(null.as_ref());

@@ -50,9 +50,13 @@ impl JoinSide {
         let ts = event_time_values(batch.column(self.time))?;
         let on_time: Vec<bool> = ts.iter().map(|&t| t >= on_time_from).collect();
         let keys = self.key_columns(batch)?;
-        let valid: Vec<bool> = (0..batch.num_rows())
-            .map(|r| keys.iter().all(|c| c.is_valid(r)))
-            .collect();
+        let valid: Vec<bool> = if keys.iter().all(|c| c.null_count() == 0) {
+            vec![true; batch.num_rows()]
+        } else {
+            (0..batch.num_rows())
+                .map(|r| keys.iter().all(|c| c.is_valid(r)))
+                .collect()
+        };
         let keep: Vec<bool> = on_time
             .iter()
             .zip(&valid)

@@ -136,7 +136,7 @@ impl StreamJoinOperator {
         if left_picks.is_empty() {
             return Ok(None);
         }
-        let right_picks = right.rows.locate(&right_handles)?;
+        let right_picks = right.rows.locate(right_handles.into_iter())?;
         let ends: Vec<i64> = starts.iter().map(|s| s.saturating_add(size)).collect();
         let time: Vec<i64> = ends.iter().map(|e| e - 1).collect();
         let batch = self.columns.build(
