@@ -120,6 +120,7 @@ fn validate_accepts_the_examples() {
         "examples/fraud_features.toml",
         "examples/traffic.toml",
         "examples/traffic_incidents.toml",
+        "examples/fraud_logins.toml",
         "examples/tumbling_bench.toml",
     ] {
         let out = sluice(&["validate", example]);

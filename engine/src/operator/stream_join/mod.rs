@@ -183,7 +183,7 @@ impl StreamJoinOperator {
             sides: [left, right],
             columns,
             watermark: i64::MIN,
-            placement: format!("join: {}", backend.join_placement()),
+            placement: backend.join_placement(),
         })
     }
 
