@@ -100,12 +100,13 @@ impl PipelineBuilder {
         (indices.len() == needed.len() && indices.len() < schema.fields().len()).then_some(indices)
     }
 
-    /// Every operator of the job on `backend`, and the late rows' schema of its window.
+    /// Every operator of the job on `backend`, over the inputs' `schemas`
+    /// ([`PipelineBuilder::prepared_schemas`]), and the late rows' schema of its window.
     pub(super) fn graph(
         &self,
+        schemas: &[(SchemaRef, Option<Vec<usize>>)],
         backend: &Arc<dyn Backend>,
     ) -> Result<(OperatorGraph, Option<SchemaRef>)> {
-        let schemas = self.prepared_schemas()?;
         let Some(join) = &self.join else {
             let time = &self.inputs[0].event_time.column;
             let (chain, late) = chain(

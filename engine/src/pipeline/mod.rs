@@ -312,8 +312,8 @@ impl PipelineBuilder {
         if let Some(spec) = &self.checkpoint {
             spec.validate()?;
         }
-        let (graph, _) = self.graph(&self.backend)?;
         let prepared = self.prepared_schemas()?;
+        let (graph, _) = self.graph(&prepared, &self.backend)?;
         let sink = self
             .sink
             .ok_or_else(|| Error::config("sink", "a job needs a sink"))?;
@@ -348,8 +348,8 @@ impl PipelineBuilder {
     pub fn schemas(&self) -> Result<PipelineSchemas> {
         // Validation only: the global-pool backend costs nothing to create.
         let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
-        let (graph, late) = self.graph(&cpu)?;
         let prepared = self.prepared_schemas()?;
+        let (graph, late) = self.graph(&prepared, &cpu)?;
         let inputs: Vec<(String, SchemaRef)> = self
             .inputs
             .iter()

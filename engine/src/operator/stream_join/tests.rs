@@ -320,11 +320,8 @@ fn restored_join_continues_like_an_uninterrupted_one() -> Result<()> {
                 op.on_watermark(*watermark, &mut out)?;
             }
             op.on_watermark(i64::MAX, &mut out)?;
-            Ok((rows_of(&out), out.late_rows()))
+            Ok((rows(&out), out.late_rows()))
         };
-        fn rows_of(out: &Emitted) -> Vec<Vec<Option<i64>>> {
-            rows(out)
-        }
         let whole = run(None)?;
         assert!(!whole.0.is_empty());
         for cut in 0..steps.len() {
