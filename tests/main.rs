@@ -3,6 +3,7 @@
 mod common;
 
 mod backpressure;
+mod batching;
 mod cancel;
 mod checkpoints;
 mod cli;

@@ -247,16 +247,29 @@ pub fn run_window(
     delay: i64,
     max_rows: usize,
 ) -> Outcome {
+    let batching = BatchingSpec {
+        max_rows,
+        max_delay: Duration::from_millis(50),
+    };
+    run_window_batched(backend, schema, partitions, spec, delay, batching)
+}
+
+/// [`run_window`] with micro-batches cut as `batching` says.
+pub fn run_window_batched(
+    backend: Arc<dyn Backend>,
+    schema: SchemaRef,
+    partitions: Vec<Vec<RecordBatch>>,
+    spec: WindowAggregateSpec,
+    delay: i64,
+    batching: BatchingSpec,
+) -> Outcome {
     let sink = CollectSink::new();
     let late = CollectSink::new();
     let builder = Pipeline::builder(
         Box::new(MemorySource::new(schema, partitions)),
         EventTimeSpec::new("ts", delay),
     )
-    .batching(BatchingSpec {
-        max_rows,
-        max_delay: Duration::from_millis(50),
-    })
+    .batching(batching)
     .backend(backend)
     .window(spec);
     let schemas = builder.schemas().expect("schemas");

@@ -41,6 +41,10 @@ pub(super) struct Driver {
     pub(super) progress: Vec<VecDeque<(u64, Progress)>>,
     /// Per input stream: rows received.
     pub(super) rows_pushed: Vec<u64>,
+    /// Per input stream: rows that have been through the operators. A source batch larger
+    /// than a micro-batch is cut into several, processed one by one: its progress waits for
+    /// the last of them, or the watermark would make its later rows late.
+    pub(super) rows_processed: Vec<u64>,
     pub(super) fired: i64,
     pub(super) ended: usize,
     pub(super) partitions: usize,
@@ -214,9 +218,11 @@ impl Driver {
     /// Runs a micro-batch of input `input` through the operators, then lets the watermark
     /// catch up with it.
     pub(super) async fn process(&mut self, input: usize, mb: MicroBatch) -> Result<()> {
+        let rows = mb.batch.num_rows() as u64;
         let emitted = self
             .with_graph(move |graph| graph.process(input, mb.batch))
             .await?;
+        self.rows_processed[input] += rows;
         self.emit(emitted).await?;
         self.commit_ready();
         self.advance().await?;
@@ -228,7 +234,7 @@ impl Driver {
     pub(super) fn commit_ready(&mut self) {
         let now = Instant::now();
         for s in 0..self.batchers.len() {
-            let processed = self.rows_pushed[s] - self.batchers[s].pending_rows() as u64;
+            let processed = self.rows_processed[s];
             let progress = &mut self.progress[s];
             while progress.front().is_some_and(|(at, _)| *at <= processed) {
                 match progress.pop_front() {

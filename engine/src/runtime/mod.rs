@@ -130,6 +130,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         strict,
         progress: (0..inputs).map(|_| VecDeque::new()).collect(),
         rows_pushed: vec![0; inputs],
+        rows_processed: vec![0; inputs],
         fired: i64::MIN,
         ended: 0,
         partitions: count,
