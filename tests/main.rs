@@ -11,6 +11,7 @@ mod crash;
 mod join_crash;
 mod joins;
 mod lateness;
+mod limits;
 mod malformed;
 mod object_sink;
 mod oracle;

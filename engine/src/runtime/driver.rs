@@ -103,6 +103,10 @@ impl Driver {
                         self.commit_ready();
                         self.advance().await?;
                     }
+                    Some(FromSource::Opened { partition }) => {
+                        // No rows: only its idle clock starts (it could not be idle before).
+                        self.tracker.observe(partition, None, Instant::now());
+                    }
                     Some(FromSource::Failed(e)) => return Err(e),
                     None => return Err(Error::Internal("every source reader stopped without ending".into())),
                 },

@@ -29,7 +29,7 @@ use crate::source::{Position, SourceContext, SourcePartition};
 use crate::watermark::WatermarkTracker;
 use checkpointer::{Checkpointer, Restored};
 use driver::Driver;
-use reader::{Reader, spawn_reader};
+use reader::{Reader, ReaderPool, ReaderTask, reader_threads, spawn_readers};
 use sink_writer::SinkWriter;
 
 /// How to run a job: where to report progress and how to stop it early.
@@ -97,20 +97,32 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         None => vec![Position::default(); partitions.len()],
     };
     let count = partitions.len();
-    let (tx, mut rx) = mpsc::channel(channel_capacity.max(count));
+    let (tx, mut rx) = mpsc::channel(channel_capacity.max(reader_threads(count)));
     let stop = Arc::new(AtomicBool::new(false));
-    let readers: Vec<_> = partitions
+    let tasks = partitions
         .into_iter()
         .enumerate()
-        .map(|(p, (part, reader))| spawn_reader(p, part, tx.clone(), reader, stop.clone()))
-        .collect::<Result<_>>()?;
+        .map(|(partition, (source, reader))| ReaderTask {
+            partition,
+            source,
+            reader,
+        })
+        .collect();
+    let ReaderPool {
+        threads: readers,
+        deferred,
+    } = spawn_readers(tasks, &tx, &stop)?;
     drop(tx);
+    let mut tracker = WatermarkTracker::for_streams(&streams, Instant::now());
+    for &p in &deferred {
+        tracker.defer(p);
+    }
 
     let idle = streams.iter().filter_map(|s| s.2).min();
     let inputs = schemas.len();
     let mut driver = Driver {
         graph: Some(graph),
-        tracker: WatermarkTracker::for_streams(&streams, Instant::now()),
+        tracker,
         batchers: schemas
             .into_iter()
             .map(|schema| MicroBatcher::new(batching, schema))

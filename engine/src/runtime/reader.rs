@@ -1,6 +1,15 @@
-//! Reader threads: one per source partition, projecting and normalising each batch before
-//! sending it to the driver through the bounded source channel.
+//! Reader threads: a bounded pool that reads every source partition, projecting and
+//! normalising each batch before sending it to the driver through the bounded source channel.
+//!
+//! A job may have far more partitions than a machine has threads (a folder of 33 000 files, a
+//! generator with 100 000 partitions): a thread each would abort the process. So a pool of at
+//! most [`reader_threads`] threads shares them: each thread takes every n-th partition, keeps
+//! up to [`OPEN_PER_THREAD`] of them open and reads one batch from each in turn, so that
+//! partitions advance together (the watermark waits for the slowest); a finished partition
+//! makes room for the next. With no more partitions than threads, each has a thread, as before.
 
+use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,6 +34,11 @@ pub(super) enum FromSource {
     End {
         partition: usize,
         position: Option<Position>,
+    },
+    /// A reader opened a partition that waited for room (it was deferred: see
+    /// [`ReaderPool::deferred`]); from now on it may turn idle.
+    Opened {
+        partition: usize,
     },
     Failed(Error),
 }
@@ -83,31 +97,109 @@ impl Reader {
     }
 }
 
-pub(super) fn spawn_reader(
-    partition: usize,
-    mut part: Box<dyn SourcePartition>,
-    tx: mpsc::Sender<FromSource>,
-    reader: Reader,
-    stop: Arc<AtomicBool>,
-) -> Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("sluice-source-{partition}"))
-        .spawn(move || {
-            let name = part.name();
-            while !stop.load(Ordering::Relaxed) {
-                let message = match part.next_batch() {
-                    Ok(Some(read)) => reader.prepare(read, partition, &name, part.position()),
-                    Ok(None) => FromSource::End {
-                        partition,
-                        position: part.position(),
-                    },
-                    Err(e) => FromSource::Failed(e),
-                };
-                let last = !matches!(message, FromSource::Data { .. });
-                if tx.blocking_send(message).is_err() || last {
-                    return;
-                }
-            }
+/// The most reader threads a job starts: twice the cores, at least 4. Reading is mostly
+/// decoding, so more threads than that only contend; fewer would leave cores idle.
+pub(super) fn reader_threads(partitions: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
+    partitions.min((2 * cores).max(4)).max(1)
+}
+
+/// Partitions one reader thread keeps open at once (each may hold a file descriptor and a
+/// read buffer); the others wait their turn.
+pub(super) const OPEN_PER_THREAD: usize = 32;
+
+/// A partition with what is done to its batches and its index in the job.
+pub(super) struct ReaderTask {
+    pub(super) partition: usize,
+    pub(super) source: Box<dyn SourcePartition>,
+    pub(super) reader: Reader,
+}
+
+/// The reader threads of a job.
+pub(super) struct ReaderPool {
+    pub(super) threads: Vec<std::thread::JoinHandle<()>>,
+    /// Partitions that wait for room in their thread before they are opened: they send
+    /// [`FromSource::Opened`] first, and until then count as neither active nor idle.
+    pub(super) deferred: Vec<usize>,
+}
+
+/// Starts the pool reading `tasks` (in order: partition `i` of `tasks` goes to thread
+/// `i % threads`).
+pub(super) fn spawn_readers(
+    tasks: Vec<ReaderTask>,
+    tx: &mpsc::Sender<FromSource>,
+    stop: &Arc<AtomicBool>,
+) -> Result<ReaderPool> {
+    let threads = reader_threads(tasks.len());
+    let mut lanes: Vec<VecDeque<ReaderTask>> = (0..threads).map(|_| VecDeque::new()).collect();
+    let mut deferred = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let lane = &mut lanes[i % threads];
+        if lane.len() >= OPEN_PER_THREAD {
+            deferred.push(task.partition);
+        }
+        lane.push_back(task);
+    }
+    let handles = lanes
+        .into_iter()
+        .enumerate()
+        .map(|(t, lane)| {
+            let (tx, stop) = (tx.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("sluice-source-{t}"))
+                .spawn(move || read_lane(lane, &tx, &stop))
+                .map_err(|e| Error::Internal(format!("cannot start a source thread: {e}")))
         })
-        .map_err(|e| Error::Internal(format!("cannot start a source thread: {e}")))
+        .collect::<Result<_>>()?;
+    Ok(ReaderPool {
+        threads: handles,
+        deferred,
+    })
+}
+
+/// One reader thread: one batch from each open partition in turn until all have ended.
+fn read_lane(mut waiting: VecDeque<ReaderTask>, tx: &mpsc::Sender<FromSource>, stop: &AtomicBool) {
+    let mut open: VecDeque<(ReaderTask, String)> = VecDeque::new();
+    let mut first_round = true;
+    while !stop.load(Ordering::Relaxed) {
+        while open.len() < OPEN_PER_THREAD
+            && let Some(task) = waiting.pop_front()
+        {
+            // Partitions opened at the start were never deferred; later ones say they opened.
+            if !first_round
+                && tx
+                    .blocking_send(FromSource::Opened {
+                        partition: task.partition,
+                    })
+                    .is_err()
+            {
+                return;
+            }
+            let name = task.source.name();
+            open.push_back((task, name));
+        }
+        first_round = false;
+        let Some((mut task, name)) = open.pop_front() else {
+            return;
+        };
+        let partition = task.partition;
+        let message = match task.source.next_batch() {
+            Ok(Some(read)) => task
+                .reader
+                .prepare(read, partition, &name, task.source.position()),
+            Ok(None) => FromSource::End {
+                partition,
+                position: task.source.position(),
+            },
+            Err(e) => FromSource::Failed(e),
+        };
+        let more = matches!(message, FromSource::Data { .. });
+        let failed = matches!(message, FromSource::Failed(_));
+        if tx.blocking_send(message).is_err() || failed {
+            return;
+        }
+        if more {
+            open.push_back((task, name));
+        }
+    }
 }
