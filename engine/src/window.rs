@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// The most hopping windows one event may belong to (`size / slide`, rounded up). Each is a
+/// group per key in the window state, and a row updates every one: 1 d sliding by 1 ms (86.4 M
+/// windows per event) would exhaust memory within seconds, so such a window is refused at
+/// validation. 10 000 admits a day sliding by 8.64 s, or an hour by 360 ms.
+pub const MAX_WINDOWS_PER_EVENT: i64 = 10_000;
+
 /// Which windows an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WindowSpec {
@@ -42,6 +48,19 @@ impl WindowSpec {
                     return Err(Error::config(
                         format!("{key}.slide"),
                         format!("slide ({slide}ms) larger than size ({size}ms) would skip events"),
+                    ));
+                }
+                let per_event = size / slide + i64::from(size % slide != 0);
+                if per_event > MAX_WINDOWS_PER_EVENT {
+                    return Err(Error::config(
+                        format!("{key}.slide"),
+                        format!(
+                            "every event would be in {per_event} windows ({size}ms sliding by \
+                             {slide}ms); at most {MAX_WINDOWS_PER_EVENT} are allowed: use a \
+                             slide of at least {}ms",
+                            size / MAX_WINDOWS_PER_EVENT
+                                + i64::from(size % MAX_WINDOWS_PER_EVENT != 0)
+                        ),
                     ));
                 }
                 Ok(())
@@ -206,5 +225,39 @@ mod tests {
             .validate("w")
             .expect_err("gap 0");
         assert!(err.to_string().contains("w.gap"), "{err}");
+    }
+
+    /// Issue 12: `hopping` with size 1 d and slide 1 ms passed 4 GB RSS within seconds.
+    #[test]
+    fn hopping_windows_with_too_many_windows_per_event_are_refused() {
+        let day = WindowSpec::Hopping {
+            size: 86_400_000,
+            slide: 1,
+            offset: 0,
+        };
+        let err = day
+            .validate("operators[0].window")
+            .expect_err("86.4 M per event");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("operators[0].window.slide:")
+                && message.contains("86400000 windows")
+                && message.contains("at least 8640ms"),
+            "{message}"
+        );
+        let bound = WindowSpec::Hopping {
+            size: 86_400_000,
+            slide: 8_640,
+            offset: 0,
+        };
+        bound
+            .validate("w")
+            .expect("exactly 10 000 windows per event");
+        let over = WindowSpec::Hopping {
+            size: 86_400_000,
+            slide: 8_639,
+            offset: 0,
+        };
+        over.validate("w").expect_err("10 002 windows per event");
     }
 }
