@@ -1,4 +1,5 @@
-//! Durations in job files: `"250ms"`, `"10s"`, `"1m"`, `"2h"`, `"1d"` or a plain integer of ms.
+//! Durations in job files: `"250ms"`, `"10s"`, `"1m"`, `"2h"`, `"1d"` or an integer of ms;
+//! signed ones (interval-join bounds) may also be negative, `"-1s"` or `-1000`.
 
 use std::fmt;
 
@@ -9,38 +10,60 @@ use serde::{Deserialize, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct DurationMs(pub i64);
 
-impl DurationMs {
-    /// Parses `"<integer><unit>"` with unit `ms`, `s`, `m`, `h` or `d`, or a bare integer of ms.
-    pub fn parse(text: &str) -> Result<DurationMs, String> {
-        let text = text.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (digits, unit) = text.split_at(split);
-        if digits.is_empty() {
+/// A span of event time that may be negative (an interval join's bound), in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SignedDurationMs(pub i64);
+
+/// Parses `"<integer><unit>"`, with an optional leading `-` when `signed`. A string needs its
+/// unit: a bare number is written as a TOML integer (`5`, not `"5"`), so that `"5"` meant as
+/// seconds is not silently read as milliseconds.
+fn parse(text: &str, signed: bool) -> Result<i64, String> {
+    let text = text.trim();
+    let (negative, magnitude) = match text.strip_prefix('-') {
+        Some(rest) if signed => (true, rest.trim_start()),
+        Some(_) => return Err(format!("`{text}`: a duration must not be negative")),
+        None => (false, text),
+    };
+    let split = magnitude
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(magnitude.len());
+    let (digits, unit) = magnitude.split_at(split);
+    if digits.is_empty() {
+        return Err(format!(
+            "`{text}` is not a duration (expected e.g. \"500ms\", \"10s\", \"1m\")"
+        ));
+    }
+    let value: i64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}`: number too large"))?;
+    let scale = match unit.trim() {
+        "" => {
             return Err(format!(
-                "`{text}` is not a duration (expected e.g. \"500ms\", \"10s\", \"1m\")"
+                "`{text}` has no unit: write \"{digits}ms\", \"{digits}s\", ... or the integer \
+                 {digits} (milliseconds)"
             ));
         }
-        let value: i64 = digits
-            .parse()
-            .map_err(|_| format!("`{text}`: number too large"))?;
-        let scale = match unit.trim() {
-            "" | "ms" => 1,
-            "s" => 1_000,
-            "m" | "min" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            other => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{other}` (use ms, s, m, h or d)"
-                ));
-            }
-        };
-        value
-            .checked_mul(scale)
-            .map(DurationMs)
-            .ok_or_else(|| format!("`{text}`: duration too large"))
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => {
+            return Err(format!(
+                "`{text}`: unknown unit `{other}` (use ms, s, m, h or d)"
+            ));
+        }
+    };
+    let ms = value
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{text}`: duration too large"))?;
+    Ok(if negative { -ms } else { ms })
+}
+
+impl DurationMs {
+    /// Parses `"<integer><unit>"` with unit `ms`, `s`, `m`, `h` or `d`.
+    pub fn parse(text: &str) -> Result<DurationMs, String> {
+        parse(text, false).map(DurationMs)
     }
 
     /// The duration in milliseconds.
@@ -77,30 +100,75 @@ impl Serialize for DurationMs {
     }
 }
 
+impl SignedDurationMs {
+    /// Parses `"<integer><unit>"` as [`DurationMs::parse`] does, or `"-<integer><unit>"`.
+    pub fn parse(text: &str) -> Result<SignedDurationMs, String> {
+        parse(text, true).map(SignedDurationMs)
+    }
+
+    /// The duration in milliseconds.
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for SignedDurationMs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 < 0 {
+            write!(f, "-{}", DurationMs(self.0.saturating_neg()))
+        } else {
+            DurationMs(self.0).fmt(f)
+        }
+    }
+}
+
+impl Serialize for SignedDurationMs {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+/// Reads a duration from a TOML string or integer; `signed` admits negative values.
+struct DurationVisitor {
+    signed: bool,
+}
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as \"500ms\", \"10s\", \"1m\" or an integer of ms")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        if v < 0 && !self.signed {
+            return Err(E::custom(format!("duration must not be negative, got {v}")));
+        }
+        Ok(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::custom("duration too large"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+        parse(v, self.signed).map_err(E::custom)
+    }
+}
+
 impl<'de> Deserialize<'de> for DurationMs {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct DurationVisitor;
-        impl Visitor<'_> for DurationVisitor {
-            type Value = DurationMs;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as \"500ms\", \"10s\", \"1m\" or an integer of ms")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationMs, E> {
-                if v < 0 {
-                    return Err(E::custom(format!("duration must not be negative, got {v}")));
-                }
-                Ok(DurationMs(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationMs, E> {
-                i64::try_from(v)
-                    .map(DurationMs)
-                    .map_err(|_| E::custom("duration too large"))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationMs, E> {
-                DurationMs::parse(v).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_any(DurationVisitor)
+        deserializer
+            .deserialize_any(DurationVisitor { signed: false })
+            .map(DurationMs)
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedDurationMs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(DurationVisitor { signed: true })
+            .map(SignedDurationMs)
     }
 }
 
@@ -115,7 +183,42 @@ mod tests {
         assert_eq!(DurationMs::parse("1m"), Ok(DurationMs(60_000)));
         assert_eq!(DurationMs::parse("2h"), Ok(DurationMs(7_200_000)));
         assert_eq!(DurationMs::parse("1d"), Ok(DurationMs(86_400_000)));
-        assert_eq!(DurationMs::parse("42"), Ok(DurationMs(42)));
+    }
+
+    #[test]
+    fn a_string_needs_its_unit() {
+        let err = DurationMs::parse("5").expect_err("no unit");
+        assert!(err.contains("`5` has no unit"), "{err}");
+        let parsed: DurationMs = toml::from_str::<Holder>("d = 42").expect("integer").d;
+        assert_eq!(parsed, DurationMs(42), "a TOML integer is milliseconds");
+    }
+
+    #[test]
+    fn signed_durations_take_a_minus_and_plain_ones_refuse_it() {
+        assert_eq!(SignedDurationMs::parse("-1s"), Ok(SignedDurationMs(-1_000)));
+        assert_eq!(SignedDurationMs::parse("250ms"), Ok(SignedDurationMs(250)));
+        assert_eq!(
+            SignedDurationMs::parse("- 2m"),
+            Ok(SignedDurationMs(-120_000))
+        );
+        assert_eq!(SignedDurationMs(-1_000).to_string(), "-1s");
+        let err = DurationMs::parse("-1s").expect_err("negative");
+        assert!(err.contains("must not be negative"), "{err}");
+        let signed: SignedHolder = toml::from_str("d = -1000").expect("negative integer");
+        assert_eq!(signed.d, SignedDurationMs(-1_000));
+        let signed: SignedHolder = toml::from_str("d = \"-5s\"").expect("negative text");
+        assert_eq!(signed.d, SignedDurationMs(-5_000));
+        assert!(toml::from_str::<Holder>("d = -1000").is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Holder {
+        d: DurationMs,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct SignedHolder {
+        d: SignedDurationMs,
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use sluice_connectors::SourceSpec;
-use sluice_engine::duration::DurationMs;
+use sluice_engine::duration::SignedDurationMs;
 use sluice_engine::error::{Error, Result};
 use sluice_engine::operator::{JoinKind, JoinTime, StreamJoinSpec};
 use sluice_engine::pipeline::InputStream;
@@ -60,12 +60,12 @@ pub struct JoinFile {
     /// The window (window joins).
     #[serde(default)]
     pub window: Option<WindowFile>,
-    /// How far the left row may come before the right one (interval joins).
+    /// How far the left row may come before the right one (interval joins; may be negative).
     #[serde(default)]
-    pub lower: Option<DurationMs>,
-    /// How far the left row may come after the right one (interval joins).
+    pub lower: Option<SignedDurationMs>,
+    /// How far the left row may come after the right one (interval joins; may be negative).
     #[serde(default)]
-    pub upper: Option<DurationMs>,
+    pub upper: Option<SignedDurationMs>,
 }
 
 impl JoinFile {
