@@ -416,9 +416,25 @@ impl JobFile {
 
     /// Validates the whole job without moving data: the schemas it would produce.
     pub fn validate(&self) -> Result<PipelineSchemas, JobError> {
-        self.builder(BackendChoice::Cpu)?
+        let schemas = self
+            .builder(BackendChoice::Cpu)?
             .schemas()
-            .map_err(self.invalid())
+            .map_err(self.invalid())?;
+        self.check_late(&schemas)?;
+        Ok(schemas)
+    }
+
+    /// A `[late]` sink needs rows that can be late: a window or a stream join keeps state by
+    /// event time; a lookup join, a filter or a projection has no lateness.
+    fn check_late(&self, schemas: &PipelineSchemas) -> Result<(), JobError> {
+        if self.spec.late.is_some() && schemas.late.is_none() {
+            return Err(self.invalid()(sluice_engine::Error::config(
+                "late",
+                "a late sink needs a window operator or a stream join (`[join]`); filters, \
+                 projections and lookup joins never find a row late",
+            )));
+        }
+        Ok(())
     }
 
     /// The runnable pipeline with its sinks opened.
@@ -431,6 +447,7 @@ impl JobFile {
     pub fn pipeline_on(&self, backend: Arc<dyn Backend>) -> Result<Pipeline, JobError> {
         let mut builder = self.builder_on(backend)?;
         let schemas = builder.schemas().map_err(self.invalid())?;
+        self.check_late(&schemas)?;
         let exactly_once = self.spec.checkpoint.is_some();
         let build = |spec: &SinkSpec, schema| {
             if exactly_once {
@@ -446,11 +463,6 @@ impl JobFile {
         let mut builder = builder.sink(sink);
         if let (Some(late), Some(schema)) = (&self.spec.late, &schemas.late) {
             builder = builder.late_sink(build(late, schema.clone()).map_err(self.invalid())?);
-        } else if self.spec.late.is_some() {
-            return Err(self.invalid()(sluice_engine::Error::config(
-                "late",
-                "a late sink needs a window operator or a join",
-            )));
         }
         let dead_schema = sluice_engine::source::DeadLetter::schema();
         builder = match &self.spec.dead_letter {
