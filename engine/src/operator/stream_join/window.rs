@@ -79,6 +79,9 @@ impl StreamJoinOperator {
             }
         }
         if !probes.is_empty() {
+            // Several windows may close at once: emit them one after another, in window-end
+            // order as window aggregation does, each in left-arrival order (a stable sort).
+            probes.sort_by_key(|p| p.start);
             out.batches.extend(self.emit_windows(&probes, size)?);
         }
         let before = now_open;
