@@ -151,3 +151,52 @@ pub(crate) fn columns_of<'a>(plan: &WindowAggregatePlan, b: &'a Batch) -> Vec<Co
         })
         .collect()
 }
+
+/// The correctly rounded sum by Shewchuk's exact partials, as Python's `math.fsum`
+/// computes it: an algorithm independent of the fixed point.
+pub(crate) fn fsum(values: &[f64]) -> f64 {
+    let mut partials: Vec<f64> = Vec::new();
+    for &v in values {
+        let mut x = v;
+        let mut kept = 0;
+        for i in 0..partials.len() {
+            let mut y = partials[i];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let high = x + y;
+            let low = y - (high - x);
+            if low != 0.0 {
+                partials[kept] = low;
+                kept += 1;
+            }
+            x = high;
+        }
+        partials.truncate(kept);
+        partials.push(x);
+    }
+    let Some(mut high) = partials.pop() else {
+        return 0.0;
+    };
+    let mut low = 0.0;
+    while let Some(y) = partials.pop() {
+        let x = high;
+        high = x + y;
+        let y_rounded = high - x;
+        low = y - y_rounded;
+        if low != 0.0 {
+            break;
+        }
+    }
+    // Half-way cases: make the rounding of the rest match the sign of what is left.
+    if let Some(&next) = partials.last()
+        && ((low < 0.0 && next < 0.0) || (low > 0.0 && next > 0.0))
+    {
+        let y = low * 2.0;
+        let x = high + y;
+        if y == x - high {
+            high = x;
+        }
+    }
+    high
+}

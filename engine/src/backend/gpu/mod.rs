@@ -6,6 +6,7 @@
 
 mod buffers;
 mod device;
+mod fixed_point;
 mod join_buffer;
 mod kernels;
 mod lookup_join;

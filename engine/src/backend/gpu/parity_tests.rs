@@ -1,10 +1,12 @@
 //! GPU against CPU on the same micro-batches: every window kind the GPU runs, every aggregate,
 //! nulls, awkward batch sizes, table growth, colliding hashes. The CPU backend is the reference.
 
+use std::collections::BTreeMap;
+
 use super::GpuBackend;
 use crate::aggregate::{AggregateFunction, NumericKind};
 use crate::backend::test_support::{
-    Batch, Rows, Shape, Value, batches, columns_of, every_aggregate, rows_of,
+    Batch, Rng, Rows, Shape, Value, batches, columns_of, every_aggregate, fsum, rows_of,
 };
 use crate::backend::{
     AggregateInput, AggregatePlan, Backend, ColumnValues, CpuBackend, WindowAggregatePlan,
@@ -544,6 +546,85 @@ fn late_rows_of_a_batch_cut_into_chunks_are_judged_before_any_chunk_is_applied()
             vec![(1, 950, 1_050), (2, 990, 1_090)],
             "{}",
             backend.name()
+        );
+    }
+}
+
+/// Issue 12: the GPU's float sums are the correctly rounded sums of each window's values
+/// (the exact sum rounded once), bit for bit what an exact-partials `fsum` gives, on prices
+/// that rounding in f64 order gets wrong and on values of widely different magnitudes.
+#[test]
+fn float_sums_are_correctly_rounded_per_window() {
+    let Some(gpu) = GpuBackend::for_tests() else {
+        return;
+    };
+    let plan = WindowAggregatePlan {
+        window: WindowSpec::Tumbling {
+            size: 100,
+            offset: 0,
+        },
+        aggregates: vec![AggregatePlan {
+            function: AggregateFunction::Sum,
+            input: Some(NumericKind::Float),
+        }],
+    };
+    let mut rng = Rng(0x5EED_0F12);
+    let mut input = Vec::new();
+    let mut expected: BTreeMap<(u64, i64), Vec<f64>> = BTreeMap::new();
+    for b in 0..20i64 {
+        let mut batch = Batch {
+            keys: Vec::new(),
+            ts: Vec::new(),
+            ints: Vec::new(),
+            floats: Vec::new(),
+            nulls: None,
+            watermark: b * 500 - 1,
+        };
+        for i in 0..500 {
+            let ts = b * 500 + i;
+            let key = rng.below(7);
+            let magnitude = match rng.below(4) {
+                // Prices with three decimals, like the issue's 14.943 + 56.71.
+                0 | 1 => rng.below(100_000) as f64 / 1_000.0,
+                2 => rng.below(1 << 30) as f64 * 1e6,
+                _ => (rng.below(1 << 30) + 1) as f64 * 1e-12,
+            };
+            let value = if rng.below(3) == 0 {
+                -magnitude
+            } else {
+                magnitude
+            };
+            batch.keys.push(key);
+            batch.ts.push(ts);
+            batch.ints.push(0);
+            batch.floats.push(value);
+            expected
+                .entry((key, ts - ts % 100))
+                .or_default()
+                .push(value);
+        }
+        input.push(batch);
+    }
+    for gpu in variants(&gpu) {
+        let (rows, _) = run(&gpu, &plan, &input);
+        assert_eq!(rows.len(), expected.len(), "closed windows");
+        let mut differs_from_f64_order = 0;
+        for (key, start, _, values) in &rows {
+            let window = &expected[&(*key, *start)];
+            let want = fsum(window);
+            let Value::Float(got) = values[0] else {
+                panic!("sum of ({key}, {start}) is {:?}", values[0]);
+            };
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "({key}, {start}): {window:?}"
+            );
+            differs_from_f64_order += usize::from(window.iter().sum::<f64>() != want);
+        }
+        assert!(
+            differs_from_f64_order > 0,
+            "the case has windows whose f64 sum in order is not correctly rounded"
         );
     }
 }

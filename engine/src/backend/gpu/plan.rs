@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array};
 
+use super::fixed_point::fixed_point_sum;
 use crate::aggregate::{AggregateFunction, NumericKind};
 use crate::backend::AggregatePlan;
 use crate::error::{Error, Result};
@@ -28,15 +29,8 @@ pub(crate) enum AggregateOp {
     DistinctFloat = 9,
 }
 
-/// Fixed-point float sums: words per sign, and where flags and the count sit.
-const FX_WORDS: usize = 8;
-const FX_FLAGS: usize = 16;
+/// Fixed-point float sums: where the count sits (the rest: `fixed_point.rs`).
 const FX_COUNT: usize = 18;
-/// The fixed point's unit is 2^-112 (`acc_add_float`).
-const FX_SCALE: i32 = -112;
-const F_NAN: u32 = 1;
-const F_PINF: u32 = 2;
-const F_NINF: u32 = 4;
 
 impl AggregateOp {
     fn for_plan(plan: &AggregatePlan) -> Result<Self> {
@@ -231,88 +225,9 @@ fn order_key(w: &[u32]) -> u64 {
     u64_at(w, 0)
 }
 
-/// The f64 nearest the exact fixed-point sum (within a few ulps: the 256-bit difference is
-/// exact, only its conversion rounds).
-pub(crate) fn fixed_point_sum(w: &[u32]) -> f64 {
-    let flags = w[FX_FLAGS];
-    if flags & F_NAN != 0 || flags & (F_PINF | F_NINF) == F_PINF | F_NINF {
-        return f64::NAN;
-    }
-    if flags & F_PINF != 0 {
-        return f64::INFINITY;
-    }
-    if flags & F_NINF != 0 {
-        return f64::NEG_INFINITY;
-    }
-    let limbs = |from: usize| -> [u64; 4] { std::array::from_fn(|i| u64_at(w, from + 2 * i)) };
-    let (pos, neg) = (limbs(0), limbs(FX_WORDS));
-    let (magnitude, negative) = if less_than(&pos, &neg) {
-        (subtract(&neg, &pos), true)
-    } else {
-        (subtract(&pos, &neg), false)
-    };
-    let mut value = 0.0f64;
-    for (i, &limb) in magnitude.iter().enumerate().rev() {
-        value += limb as f64 * 2f64.powi(64 * i as i32 + FX_SCALE);
-    }
-    if negative { -value } else { value }
-}
-
-fn less_than(a: &[u64; 4], b: &[u64; 4]) -> bool {
-    a.iter().rev().cmp(b.iter().rev()) == std::cmp::Ordering::Less
-}
-
-fn subtract(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
-    let mut out = [0u64; 4];
-    let mut borrow = false;
-    for i in 0..4 {
-        let (d, b1) = a[i].overflowing_sub(b[i]);
-        let (d, b2) = d.overflowing_sub(u64::from(borrow));
-        out[i] = d;
-        borrow = b1 || b2;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The host mirror of `acc_add_float` for one value into fresh words (test only).
-    fn encode(values: &[f64]) -> Vec<u32> {
-        let mut pos = [0u128; 2];
-        let mut neg = [0u128; 2];
-        for &v in values {
-            // v * 2^112 as a 256-bit integer: exact for the values used here.
-            let scaled = v.abs() * 2f64.powi(112);
-            let hi = (scaled / 2f64.powi(128)).floor();
-            let hi_int = hi as u128;
-            let lo_int = (scaled - hi * 2f64.powi(128)) as u128;
-            let target = if v < 0.0 { &mut neg } else { &mut pos };
-            let (sum, carry) = target[0].overflowing_add(lo_int);
-            target[0] = sum;
-            target[1] += hi_int + u128::from(carry);
-        }
-        let mut words = vec![0u32; 20];
-        for (k, part) in [pos, neg].iter().enumerate() {
-            for i in 0..8 {
-                let limb = part[i / 4] >> (32 * (i % 4));
-                words[k * 8 + i] = limb as u32;
-            }
-        }
-        words
-    }
-
-    #[test]
-    fn fixed_point_sums_cancel_exactly_and_keep_signs() {
-        let w = encode(&[1.5, -0.25, 1e20, -1e20]);
-        assert_eq!(fixed_point_sum(&w), 1.25);
-        let w = encode(&[-3.0, 1.0]);
-        assert_eq!(fixed_point_sum(&w), -2.0);
-        let mut w = encode(&[1.0]);
-        w[FX_FLAGS] = F_PINF | F_NINF;
-        assert!(fixed_point_sum(&w).is_nan());
-    }
 
     #[test]
     fn layout_packs_aggregates_back_to_back() {
