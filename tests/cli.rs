@@ -338,7 +338,7 @@ fn bench_writes_a_table_json_and_a_png() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out_dir = dir.path().display().to_string();
     let mut backends = "cpu".to_string();
-    if sluice_engine::backend::GpuBackend::for_tests().is_some() {
+    if crate::common::backends().len() > 1 {
         backends.push_str(",gpu");
     }
     let out = sluice(&[
@@ -593,5 +593,159 @@ fn bad_join_jobs_fail_before_any_data_moves_naming_the_setting() {
             stderr.contains(message),
             "case {i}: expected `{message}` in {stderr}"
         );
+    }
+}
+
+/// Issue 12: `upper = "-1s"` (and `-1000`) was refused although jobs.md allows a negative
+/// bound while `lower + upper >= 0`. A job file joining two CSV streams, left rows 1-3 s
+/// before right rows of the same key, gives the pairs a nested loop over the files finds.
+#[test]
+fn an_interval_join_with_a_negative_bound_equals_a_nested_loop() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut rng = crate::common::Rng::new(12);
+    let mut left = vec![(0i64, 0i64, 0i64); 0];
+    let mut right = vec![(0i64, 0i64, 0i64); 0];
+    for i in 0..400 {
+        left.push((i * 50 + rng.below(40) as i64, rng.below(6) as i64, i));
+        right.push((
+            i * 50 + rng.below(40) as i64,
+            rng.below(6) as i64,
+            10_000 + i,
+        ));
+    }
+    let write = |name: &str, id: &str, rows: &[(i64, i64, i64)]| {
+        let mut text = format!("ts,k,{id}\n");
+        for (ts, k, i) in rows {
+            text.push_str(&format!("{ts},{k},{i}\n"));
+        }
+        std::fs::write(dir.path().join(name), text).expect("csv");
+    };
+    write("left.csv", "lid", &left);
+    write("right.csv", "rid", &right);
+    let job = dir.path().join("join.toml");
+    std::fs::write(
+        &job,
+        "[streams.l]\nsource = { type = \"csv\", path = \"left.csv\" }\n\
+         event_time = { column = \"ts\", watermark_delay = \"100ms\" }\n\
+         [streams.r]\nsource = { type = \"csv\", path = \"right.csv\" }\n\
+         event_time = { column = \"ts\", watermark_delay = \"100ms\" }\n\
+         [join]\ntype = \"interval\"\nleft = \"l\"\nright = \"r\"\non = \"k\"\n\
+         lower = \"3s\"\nupper = \"-1s\"\n\
+         [sink]\ntype = \"csv\"\npath = \"out.csv\"\n",
+    )
+    .expect("job");
+    // left.ts BETWEEN right.ts - 3000 AND right.ts - 1000, on equal keys.
+    let mut want: Vec<(i64, i64)> = Vec::new();
+    for l in &left {
+        for r in &right {
+            if l.1 == r.1 && l.0 >= r.0 - 3_000 && l.0 <= r.0 - 1_000 {
+                want.push((l.2, r.2));
+            }
+        }
+    }
+    want.sort();
+    assert!(want.len() > 100, "{} pairs", want.len());
+    let job = job.to_str().expect("utf-8");
+    for upper in [None, Some("join.upper=-1000")] {
+        let mut args = vec!["run", job, "--backend", "cpu"];
+        if let Some(set) = upper {
+            args.extend(["--set", set]);
+        }
+        let out = sluice(&args);
+        assert!(out.status.success(), "{upper:?}: {}", text(&out.stderr));
+        let rows = std::fs::read_to_string(dir.path().join("out.csv")).expect("output");
+        let mut lines = rows.lines();
+        let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+        let at = |name: &str| header.iter().position(|h| *h == name).expect("column");
+        let (lid, rid) = (at("lid"), at("rid"));
+        let mut got: Vec<(i64, i64)> = lines
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[lid].parse().expect("lid"), f[rid].parse().expect("rid"))
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{upper:?}");
+    }
+    // An empty interval is still refused, naming the setting.
+    let out = sluice(&["validate", job, "--set", "join.upper=-4s"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("join.lower"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Issue 12: `[late]` on a job whose only join is a lookup join. The docs and the check agree
+/// now (a lookup join finds nothing late), and `validate` refuses it as `run` does.
+#[test]
+fn a_late_sink_without_a_window_or_stream_join_is_refused_by_validate_and_run() {
+    let dir = tempfile::tempdir().expect("dir");
+    let table = root().join("examples/data/merchants.csv");
+    let job = format!(
+        "[source]\ntype = \"generator\"\ngenerator = \"transactions\"\nevents = 100\n\
+         [event_time]\ncolumn = \"ts\"\n\
+         [[operators]]\ntype = \"lookup_join\"\ntable = {{ type = \"csv\", path = \"{}\" }}\n\
+         on = \"merchant_id\"\n\
+         [sink]\ntype = \"discard\"\n[late]\ntype = \"discard\"\n",
+        table.display()
+    );
+    let path = dir.path().join("job.toml");
+    std::fs::write(&path, job).expect("job");
+    let path = path.display().to_string();
+    for command in ["validate", "run"] {
+        let out = sluice(&[command, &path]);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{command} must refuse");
+        assert!(
+            stderr.contains("late: a late sink needs a window operator or a stream join"),
+            "{command}: {stderr}"
+        );
+    }
+    // Without `[late]` the same job runs.
+    let job = std::fs::read_to_string(&path).expect("job");
+    std::fs::write(&path, job.replace("[late]\ntype = \"discard\"\n", "")).expect("job");
+    let out = sluice(&["run", &path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// Issue 12: on a machine without a desktop, Mesa's device-select layer printed `error:
+/// XDG_RUNTIME_DIR is invalid or not set in the environment.` twice while `auto` looked for
+/// an adapter, and in `sluice devices`. Nobody asked for that line; now nothing prints it,
+/// and a job that asks for the GPU names the adapter it got.
+#[test]
+fn looking_for_a_gpu_prints_no_display_server_noise() {
+    let quiet = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("NODEVICE_SELECT")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run sluice");
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!all.contains("XDG_RUNTIME_DIR"), "{args:?}: {all}");
+        all
+    };
+    quiet(&["devices"]);
+    let job = [
+        "run",
+        "examples/fraud_features.toml",
+        "--set",
+        "source.events=2000",
+    ];
+    let auto = quiet(&[&job[..], &["--set", "sink.type=discard"]].concat());
+    assert!(auto.contains("backend "), "the backend is named: {auto}");
+    if crate::common::backends().len() > 1 {
+        let gpu = quiet(
+            &[
+                &job[..],
+                &["--set", "sink.type=discard", "--backend", "gpu"],
+            ]
+            .concat(),
+        );
+        assert!(gpu.contains("backend gpu: "), "the adapter is named: {gpu}");
     }
 }
