@@ -571,7 +571,7 @@ fn float_sums_are_correctly_rounded_per_window() {
     let mut rng = Rng(0x5EED_0F12);
     let mut input = Vec::new();
     let mut expected: BTreeMap<(u64, i64), Vec<f64>> = BTreeMap::new();
-    for b in 0..20i64 {
+    for b in 0..40i64 {
         let mut batch = Batch {
             keys: Vec::new(),
             ts: Vec::new(),
@@ -583,11 +583,13 @@ fn float_sums_are_correctly_rounded_per_window() {
         for i in 0..500 {
             let ts = b * 500 + i;
             let key = rng.below(7);
-            let magnitude = match rng.below(4) {
-                // Prices with three decimals, like the 14.943 + 56.71.
-                0 | 1 => rng.below(100_000) as f64 / 1_000.0,
-                2 => rng.below(1 << 30) as f64 * 1e6,
-                _ => (rng.below(1 << 30) + 1) as f64 * 1e-12,
+            // Keys 0-4: prices with up to three decimals, like the 14.943 + 56.71,
+            // whose exact sums span two 64-bit limbs. Keys 5 and 6 also mix in values 1e18
+            // times larger and smaller.
+            let magnitude = match (key, rng.below(4)) {
+                (5 | 6, 0) => rng.below(1 << 30) as f64 * 1e6,
+                (5 | 6, 1) => (rng.below(1 << 30) + 1) as f64 * 1e-12,
+                _ => rng.below(100_000) as f64 / 1_000.0,
             };
             let value = if rng.below(3) == 0 {
                 -magnitude
