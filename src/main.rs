@@ -12,7 +12,13 @@ fn main() -> ExitCode {
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error}");
+            // Whatever an error quotes (a URL from the job, an endpoint from the
+            // environment), its credentials are not repeated.
+            let message = error.to_string();
+            eprintln!(
+                "error: {}",
+                sluice_engine::checkpoint::redact::redact(&message)
+            );
             ExitCode::FAILURE
         }
     }

@@ -8,6 +8,7 @@ mod cancel;
 mod checkpoints;
 mod cli;
 mod crash;
+mod credentials;
 mod join_crash;
 mod joins;
 mod lateness;

@@ -338,6 +338,28 @@ impl SinkSpec {
             }
         })
     }
+
+    /// Checks the settings as building the sink would (`exactly_once`: for a job with
+    /// checkpoints), without creating a file or sending a request: `sluice validate` refuses
+    /// what `sluice run` refuses.
+    pub fn check(&self, exactly_once: bool) -> Result<()> {
+        let (path, rotate_rows) = match self {
+            SinkSpec::Stdout { .. } | SinkSpec::Discard => return Ok(()),
+            SinkSpec::Csv { path, .. } | SinkSpec::Jsonl { path } => (path, None),
+            SinkSpec::Parquet { path, rotate_rows } => (path, *rotate_rows),
+        };
+        if rotate_rows == Some(0) {
+            return Err(Error::config("sink.rotate_rows", "must be at least 1"));
+        }
+        if path.trim().is_empty() {
+            return Err(Error::config("sink.path", "must not be empty"));
+        }
+        if exactly_once {
+            open_location(path, "sink.path", &StoreOptions::default()).map(drop)
+        } else {
+            resolve_path(Path::new(""), path).map(drop)
+        }
+    }
 }
 
 /// `path` of a sink, resolved against `base_dir`: a local path or `file://` URL. Objects are

@@ -414,14 +414,32 @@ impl JobFile {
         })
     }
 
-    /// Validates the whole job without moving data: the schemas it would produce.
+    /// Validates the whole job without moving data, by the rules `run` applies: the
+    /// schemas it would produce.
     pub fn validate(&self) -> Result<PipelineSchemas, JobError> {
         let schemas = self
             .builder(BackendChoice::Cpu)?
             .schemas()
             .map_err(self.invalid())?;
-        self.check_late(&schemas)?;
+        self.check_outputs(&schemas)?;
         Ok(schemas)
+    }
+
+    /// What a run refuses besides the pipeline, checked without creating anything or
+    /// sending a request: a late sink without lateness, the checkpoint settings (the
+    /// location's form among them) and the sinks' settings.
+    fn check_outputs(&self, schemas: &PipelineSchemas) -> Result<(), JobError> {
+        self.check_late(schemas)?;
+        if let Some(spec) = self.checkpoint_spec(self.resume) {
+            spec.validate().map_err(self.invalid())?;
+        }
+        let exactly_once = self.spec.checkpoint.is_some();
+        let sinks = [Some(&self.spec.sink), self.spec.late.as_ref()];
+        let sinks = sinks.into_iter().chain([self.spec.dead_letter.as_ref()]);
+        for spec in sinks.flatten() {
+            spec.check(exactly_once).map_err(self.invalid())?;
+        }
+        Ok(())
     }
 
     /// A `[late]` sink needs rows that can be late: a window or a stream join keeps state by
@@ -447,7 +465,7 @@ impl JobFile {
     pub fn pipeline_on(&self, backend: Arc<dyn Backend>) -> Result<Pipeline, JobError> {
         let mut builder = self.builder_on(backend)?;
         let schemas = builder.schemas().map_err(self.invalid())?;
-        self.check_late(&schemas)?;
+        self.check_outputs(&schemas)?;
         let exactly_once = self.spec.checkpoint.is_some();
         let build = |spec: &SinkSpec, schema| {
             if exactly_once {

@@ -9,6 +9,7 @@ use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sluice_engine::checkpoint::Bucket;
+use sluice_engine::checkpoint::redact::redact;
 use sluice_engine::{Error, Result};
 use tokio::runtime::Runtime;
 
@@ -72,10 +73,11 @@ impl ObjectParts {
             })
     }
 
+    /// An error of this sink; the client's message may quote an endpoint with credentials.
     fn error(&self, message: String) -> Error {
         Error::Sink {
             name: self.name.clone(),
-            message,
+            message: redact(&message),
         }
     }
 
@@ -84,7 +86,7 @@ impl ObjectParts {
         let name = self.name.clone();
         move |e| Error::Sink {
             name,
-            message: format!("{message}: {e}"),
+            message: redact(&format!("{message}: {e}")),
         }
     }
 

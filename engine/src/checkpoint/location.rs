@@ -13,6 +13,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
+use super::redact::{has_credentials, redact};
 use crate::error::{Error, Result};
 
 /// The job setting every location error names.
@@ -96,6 +97,15 @@ impl Cloud {
         }
     }
 
+    /// The environment variables that carry this cloud's credentials.
+    fn credentials(self) -> &'static str {
+        match self {
+            Cloud::S3 => "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            Cloud::Gcs => "GOOGLE_SERVICE_ACCOUNT or GOOGLE_SERVICE_ACCOUNT_KEY",
+            Cloud::Azure => "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY",
+        }
+    }
+
     fn scheme(self) -> &'static str {
         match self {
             Cloud::S3 => "s3",
@@ -132,7 +142,9 @@ pub struct Bucket {
 /// setting `setting`, which every error names. Nothing is read or written: a bad location
 /// fails here, before any data moves; credentials are checked by the first request.
 pub fn open_location(location: &str, setting: &str, options: &StoreOptions) -> Result<Place> {
-    let bad = |why: String| Error::config(setting, format!("`{location}`: {why}"));
+    // The location is quoted in every error, and a client's error may quote an endpoint:
+    // never with credentials written into them.
+    let bad = |why: String| Error::config(setting, redact(&format!("`{location}`: {why}")));
     Ok(match parse(location).map_err(bad)? {
         Location::Folder(folder) => Place::Folder(folder.to_string()),
         Location::Bucket {
@@ -145,6 +157,11 @@ pub fn open_location(location: &str, setting: &str, options: &StoreOptions) -> R
             url: format!("{}://{bucket}", cloud.scheme()),
         }),
     })
+}
+
+/// Checks the checkpoint location `location` as [`open`] would, without creating anything.
+pub(super) fn check(location: &str) -> Result<()> {
+    open_location(location, SETTING, &StoreOptions::default()).map(drop)
 }
 
 /// The object store at `location` and the root of the checkpoints inside it. Nothing is
@@ -183,6 +200,13 @@ fn parse(location: &str) -> std::result::Result<Location<'_>, String> {
     let Some(cloud) = Cloud::from_scheme(scheme) else {
         return Err(format!("{scheme}:// is not supported (use {SCHEMES})"));
     };
+    if has_credentials(location) {
+        return Err(format!(
+            "credentials do not belong in the URL, where every message would repeat them: \
+             give them in the environment ({})",
+            cloud.credentials()
+        ));
+    }
     if rest.contains(['?', '#']) {
         return Err("a location has no query string or fragment".into());
     }
@@ -198,7 +222,7 @@ fn parse(location: &str) -> std::result::Result<Location<'_>, String> {
         ));
     }
     // Bucket and container names are letters, digits, `.`, `-` and `_` on every cloud;
-    // anything else (`:`, `@`) means a port or credentials were written into the URL.
+    // anything else (`:`) means a port was written into the URL.
     if let Some(c) = bucket
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
@@ -319,7 +343,11 @@ mod tests {
             ("s3:bucket/jobs", "not a URL"),
             ("gs:/bucket", "not a URL"),
             ("s3://host:9000/b", "`host:9000` is not a valid bucket name"),
-            ("s3://key:secret@b/x", "not a valid bucket name"),
+            (
+                "s3://key:secret@b/x",
+                "credentials do not belong in the URL",
+            ),
+            ("gs://token@b/x", "GOOGLE_SERVICE_ACCOUNT"),
             ("s3://b/x?region=eu", "no query string"),
             ("hdfs://nn/x", "hdfs:// is not supported"),
             ("gs://b/x", "setting `nonsense`"),
@@ -329,9 +357,10 @@ mod tests {
                 Ok(_) => panic!("{location} opened"),
                 Err(err) => err.to_string(),
             };
-            let prefix = format!("checkpoint.location: `{location}`: ");
+            let prefix = format!("checkpoint.location: `{}`: ", redact(location));
             assert!(err.starts_with(&prefix), "{err}");
             assert!(err.contains(why), "{location}: {err}");
+            assert!(!err.contains("secret") && !err.contains("token"), "{err}");
         }
     }
 

@@ -10,11 +10,13 @@
 //! Storage goes through `object_store`: a local folder (a path or `file://` URL),
 //! `s3://`, `gs://` or `az://` (credentials from the environment, transient failures
 //! retried), or memory (tests). [`open_location`] opens such a location for other settings
-//! too: exactly-once file sinks write their parts through it.
+//! too: exactly-once file sinks write their parts through it. [`redact`] masks credentials
+//! written into URLs wherever a message quotes one.
 
 mod job_state;
 mod location;
 mod manifest;
+pub mod redact;
 #[cfg(test)]
 mod s3_tests;
 mod spec;

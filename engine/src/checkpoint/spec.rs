@@ -38,11 +38,13 @@ impl CheckpointSpec {
         }
     }
 
-    /// Fails, naming the setting, when a value cannot work.
+    /// Fails, naming the setting, when a value cannot work: the same checks whether the job
+    /// is run or only validated. Creates nothing and sends no request.
     pub fn validate(&self) -> Result<()> {
         if self.location.trim().is_empty() {
             return Err(Error::config("checkpoint.location", "must not be empty"));
         }
+        super::location::check(&self.location)?;
         if self.interval < Duration::from_millis(10) {
             return Err(Error::config(
                 "checkpoint.interval",

@@ -10,6 +10,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::location::StoreOptions;
 use super::manifest::{FORMAT, FileEntry, MANIFEST, Manifest};
+use super::redact::redact;
 use crate::error::{Error, Result};
 
 /// A job's checkpoints under one root of an object store.
@@ -72,10 +73,11 @@ impl CheckpointStore {
         self.root.clone().join(format!("chk-{id:020}").as_str())
     }
 
+    /// A storage error; the client's message may quote an endpoint with credentials.
     fn error(&self, what: impl std::fmt::Display) -> Error {
         Error::Checkpoint {
-            location: self.location.clone(),
-            message: what.to_string(),
+            location: redact(&self.location),
+            message: redact(&what.to_string()),
         }
     }
 

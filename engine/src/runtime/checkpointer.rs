@@ -11,6 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use crate::checkpoint::redact::redact;
 use crate::checkpoint::{
     CheckpointSpec, CheckpointStore, JobState, Manifest, NewCheckpoint, OperatorState, Resume,
     SinkStates,
@@ -63,7 +64,7 @@ impl Checkpointer {
                 None => None,
                 Some(loaded) => {
                     for why in &loaded.skipped {
-                        eprintln!("sluice: warning: skipping a damaged checkpoint: {why}");
+                        warn(&format!("skipping a damaged checkpoint: {why}"));
                     }
                     let job: JobState = serde_json::from_value(loaded.manifest.info.clone())
                         .map_err(|e| Error::Checkpoint {
@@ -197,4 +198,9 @@ impl Checkpointer {
         self.last = Some(flight.id);
         Ok(Some(flight.staged))
     }
+}
+
+/// Says on stderr what went wrong without stopping the job, never quoting credentials.
+fn warn(message: &str) {
+    eprintln!("sluice: warning: {}", redact(message));
 }
