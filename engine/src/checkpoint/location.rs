@@ -25,37 +25,47 @@ const SETTING: &str = "checkpoint.location";
 pub struct StoreOptions {
     /// Retries of transient failures (5xx, 429, timeouts, refused or reset connections).
     pub retry: RetryConfig,
-    /// The most one request may take, from connecting to the last byte of the response.
-    pub request_timeout: Duration,
-    /// The most establishing a connection may take.
-    pub connect_timeout: Duration,
+    /// The most one request may take, from connecting to the last byte of the response;
+    /// `None`: what the environment says (`AWS_TIMEOUT`, `GOOGLE_TIMEOUT`, `AZURE_TIMEOUT`),
+    /// else `object_store`'s 30 s.
+    pub request_timeout: Option<Duration>,
+    /// The most establishing a connection may take; `None`: the environment's
+    /// (`AWS_CONNECT_TIMEOUT`, ...), else `object_store`'s 5 s.
+    pub connect_timeout: Option<Duration>,
     /// `object_store` settings by their key names (`aws_endpoint`, `google_service_account`,
     /// `azure_storage_account_name`, ...), applied over what the environment says.
     pub settings: Vec<(String, String)>,
 }
 
+/// How long a request is retried before it fails (see [`StoreOptions::default`]).
+pub const RETRY_BUDGET: Duration = Duration::from_secs(60);
+
 impl Default for StoreOptions {
-    /// Checkpoints are written at epoch boundaries and hold back the sinks' commits, so a
-    /// store that is down should fail the checkpoint within a minute, loudly, rather than
-    /// stall the job for object_store's default three. Five retries with backoff from
-    /// 100 ms doubling (with jitter) to at most 5 s ride out a dropped connection or an S3
-    /// `503 SlowDown` burst, which clear in seconds. 60 s also stays well below the ~5 min
-    /// after which a retried request's signature would expire. A request may take 30 s
-    /// (object_store's default, enough for ~1.5 GB at 50 MB/s per state file); connecting
-    /// 5 s.
+    /// A request that fails transiently is retried for [`RETRY_BUDGET`] (60 s), however many
+    /// tries that takes: a count of tries would be spent in a second or two against a store
+    /// that refuses connections (`object_store` retries those at once, then after 100 ms,
+    /// 200 ms...), whereas a store restarting or failing over is back within tens of seconds.
+    /// Waits start at 100 ms and double (with jitter) up to 2 s, so a store that is back is
+    /// used again within about 2 s. 60 s also stays well below the ~5 min after which a
+    /// retried request's signature would expire; a checkpoint that still fails is then
+    /// tolerated (`checkpoint.tolerable_failures`) and taken again later.
     fn default() -> Self {
+        let backoff = BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        };
+        // Never the limit: even waiting only the first backoff every time, this many
+        // retries fill the budget.
+        let max_retries = (RETRY_BUDGET.as_millis() / backoff.init_backoff.as_millis()) as usize;
         StoreOptions {
             retry: RetryConfig {
-                backoff: BackoffConfig {
-                    init_backoff: Duration::from_millis(100),
-                    max_backoff: Duration::from_secs(5),
-                    base: 2.0,
-                },
-                max_retries: 5,
-                retry_timeout: Duration::from_secs(60),
+                backoff,
+                max_retries,
+                retry_timeout: RETRY_BUDGET,
             },
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
+            request_timeout: None,
+            connect_timeout: None,
             settings: Vec::new(),
         }
     }
@@ -245,15 +255,17 @@ fn bucket_store(
     bucket: &str,
     options: &StoreOptions,
 ) -> std::result::Result<Arc<dyn ObjectStore>, String> {
-    let duration = |d: Duration| format!("{}ms", d.as_millis());
-    let mut settings = vec![
-        ("timeout".to_string(), duration(options.request_timeout)),
-        (
-            "connect_timeout".to_string(),
-            duration(options.connect_timeout),
-        ),
-    ];
-    settings.extend(options.settings.iter().cloned());
+    let duration = |key: &str, d: Option<Duration>| {
+        d.map(|d| (key.to_string(), format!("{}ms", d.as_millis())))
+    };
+    let settings: Vec<(String, String)> = [
+        duration("timeout", options.request_timeout),
+        duration("connect_timeout", options.connect_timeout),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(options.settings.iter().cloned())
+    .collect();
     let retry = options.retry.clone();
     let store: Arc<dyn ObjectStore> = match cloud {
         Cloud::S3 => {

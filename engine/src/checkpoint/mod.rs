@@ -23,7 +23,7 @@ mod spec;
 mod store;
 
 pub use job_state::{Counts, JobState, OperatorState, PartitionState, SinkStates};
-pub use location::{Bucket, Place, StoreOptions, open_location};
+pub use location::{Bucket, Place, RETRY_BUDGET, StoreOptions, open_location};
 pub use manifest::{FileEntry, MANIFEST, Manifest};
 pub use spec::{CheckpointSpec, Resume};
 pub use store::{CheckpointStore, Loaded, NewCheckpoint};

@@ -84,8 +84,8 @@ async fn an_unreachable_store_fails_after_its_retries_naming_the_object() {
             max_retries: 2,
             retry_timeout: Duration::from_secs(2),
         },
-        request_timeout: Duration::from_secs(1),
-        connect_timeout: Duration::from_millis(500),
+        request_timeout: Some(Duration::from_secs(1)),
+        connect_timeout: Some(Duration::from_millis(500)),
         settings: Vec::new(),
     }
     // Static credentials and region, so that nothing asks a metadata service.
