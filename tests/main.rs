@@ -16,6 +16,7 @@ mod limits;
 mod malformed;
 mod object_sink;
 mod oracle;
+mod outages;
 mod savepoints;
 mod stream_joins;
 mod watermarks;

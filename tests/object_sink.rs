@@ -50,7 +50,11 @@ fn a_job_writing_its_parts_to_s3_killed_four_times_publishes_exactly_the_uninter
 }
 
 /// The names of the objects directly under `prefix`, sorted (epoch order for parts).
-fn names(runtime: &tokio::runtime::Runtime, bucket: &Bucket, prefix: &ObjectPath) -> Vec<String> {
+pub(crate) fn names(
+    runtime: &tokio::runtime::Runtime,
+    bucket: &Bucket,
+    prefix: &ObjectPath,
+) -> Vec<String> {
     let listing = runtime
         .block_on(bucket.store.list_with_delimiter(Some(prefix)))
         .expect("list");

@@ -160,6 +160,9 @@ pub struct CheckpointFile {
     /// Complete checkpoints to keep (default 3).
     #[serde(default = "default_retain")]
     pub retain: usize,
+    /// Checkpoints that may fail in a row before the job fails (default 3).
+    #[serde(default = "default_tolerable_failures")]
+    pub tolerable_failures: u32,
 }
 
 fn default_checkpoint_interval() -> DurationMs {
@@ -167,6 +170,9 @@ fn default_checkpoint_interval() -> DurationMs {
 }
 fn default_retain() -> usize {
     3
+}
+fn default_tolerable_failures() -> u32 {
+    sluice_engine::checkpoint::DEFAULT_TOLERABLE_FAILURES
 }
 
 /// `[event_time]`.
@@ -410,6 +416,7 @@ impl JobFile {
             location,
             interval: file.interval.to_std(),
             retain: file.retain,
+            tolerable_failures: file.tolerable_failures,
             resume,
         })
     }

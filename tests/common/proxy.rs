@@ -1,5 +1,6 @@
 //! A TCP proxy in front of a server (moto) that a test switches, while a job runs, between
-//! forwarding, refusing connections and denying every request: a storage outage on demand.
+//! forwarding, refusing connections, freezing them and denying every request: a storage
+//! outage on demand.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -15,6 +16,9 @@ pub enum Mode {
     Forward,
     /// Refuses them: nothing listens on the port (connections in progress are reset).
     Refuse,
+    /// Accepts them and never answers, even after the proxy forwards again (those already
+    /// in progress are reset): only the client's request timeout gets it out.
+    Freeze,
     /// Answers every request `403 Forbidden`, which clients do not retry.
     Deny,
 }
@@ -33,6 +37,8 @@ struct Shared {
     mode: Mutex<Mode>,
     /// Both ends of every forwarded connection, shut down when forwarding stops.
     live: Mutex<Vec<TcpStream>>,
+    /// Connections accepted while frozen, held open and never answered.
+    frozen: Mutex<Vec<TcpStream>>,
     stop: AtomicBool,
 }
 
@@ -46,6 +52,7 @@ impl Proxy {
             upstream,
             mode: Mutex::new(Mode::Forward),
             live: Mutex::new(Vec::new()),
+            frozen: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
         let accept = {
@@ -113,6 +120,7 @@ fn accept(port: u16, mut listener: Option<TcpListener>, shared: &Arc<Shared>) {
                 client.set_nonblocking(false).expect("blocking");
                 match mode {
                     Mode::Forward => forward(client, shared),
+                    Mode::Freeze => lock(&shared.frozen).push(client),
                     Mode::Deny => {
                         std::thread::spawn(move || deny(client));
                     }

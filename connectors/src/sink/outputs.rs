@@ -171,14 +171,18 @@ impl Output {
         options: W::Options,
         rotate_rows: Option<usize>,
     ) -> PartSink<W> {
-        let store: Box<dyn PartStore> = match &self.at {
+        PartSink::new(self.part_store(), options, rotate_rows).expect("sink")
+    }
+
+    /// This output as a sink's store of parts.
+    pub(crate) fn part_store(&self) -> Box<dyn PartStore> {
+        match &self.at {
             At::Path(path) => open_output(path, Path::new("/")).expect("open the output"),
             At::Memory(bucket) => {
                 let name = format!("{}/{}", bucket.url, bucket.prefix);
                 Box::new(ObjectParts::new(&name, bucket.clone()).expect("memory parts"))
             }
-        };
-        PartSink::new(store, options, rotate_rows).expect("sink")
+        }
     }
 
     /// The names in the output (the staging area excluded), sorted as a reader of

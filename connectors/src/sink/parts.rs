@@ -105,6 +105,10 @@ struct OpenPart<W> {
 /// The exactly-once sink of one format: rows of each epoch go to staged parts that `prepare`
 /// completes and `commit` publishes. `close` publishes nothing: parts not yet prepared are
 /// deleted, and prepared ones stay staged for `commit` or `recover`.
+///
+/// A `prepare` that fails (the store is down past its retries) loses nothing: the parts it
+/// could not stage keep the names of their epoch and go first at the next `prepare`, which
+/// reports them with its own; the runtime records them in the next checkpoint.
 #[derive(Debug)]
 pub(crate) struct PartSink<W: PartWriter> {
     store: Box<dyn PartStore>,
@@ -113,6 +117,15 @@ pub(crate) struct PartSink<W: PartWriter> {
     open: Option<OpenPart<W>>,
     /// Parts of the current epoch already full (rotation), with their rows.
     full: Vec<(PathBuf, u64)>,
+    /// Finished parts a failed `prepare` could not stage: (published name, spool, rows).
+    unstaged: Vec<(String, PathBuf, u64)>,
+    /// Parts staged by a `prepare` that failed before it could report them.
+    staged: Vec<StagedPart>,
+    /// Spool files opened so far: numbers each apart from those a failed `prepare` left.
+    spooled: u64,
+    /// Why a part could not be finished: its rows are lost, so the sink takes no more work
+    /// and the job fails rather than publish an output with a hole in it.
+    broken: Option<String>,
     /// The last epoch prepared or recovered: the next `prepare` must name a later one, or it
     /// would stage over parts that may already be published.
     last_epoch: u64,
@@ -135,6 +148,10 @@ impl<W: PartWriter> PartSink<W> {
             rotate_rows,
             open: None,
             full: Vec::new(),
+            unstaged: Vec::new(),
+            staged: Vec::new(),
+            spooled: 0,
+            broken: None,
             last_epoch: 0,
         })
     }
@@ -158,8 +175,9 @@ impl<W: PartWriter> PartSink<W> {
         let part = match self.open.take() {
             Some(part) => part,
             None => {
-                // Named by its place in the epoch only: the epoch is known at `prepare`.
-                let name = format!("open-{:03}.{}", self.full.len(), W::EXTENSION);
+                // Named by a counter only: the epoch is known at `prepare`.
+                let name = format!("open-{:06}.{}", self.spooled, W::EXTENSION);
+                self.spooled += 1;
                 let path = self.store.spool(&name);
                 let writer = W::create_part(path.clone(), &self.options)?;
                 OpenPart {
@@ -174,16 +192,29 @@ impl<W: PartWriter> PartSink<W> {
 
     fn finish_open(&mut self) -> Result<()> {
         if let Some(mut part) = self.open.take() {
-            part.writer.finish_part()?;
+            if let Err(e) = part.writer.finish_part() {
+                self.broken = Some(format!("{} rows could not be finished: {e}", part.rows));
+                return Err(e);
+            }
             self.full.push((part.path, part.rows));
         }
         Ok(())
     }
 
-    /// Deletes what was written since the last `prepare`.
+    /// Fails when an earlier error lost rows (see `broken`).
+    fn whole(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(self.error(format!("an earlier part failed: {why}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Deletes what was written since the last successful `prepare`.
     fn discard_unprepared(&mut self) -> Result<()> {
         let open = self.open.take().map(|part| part.path);
-        for path in open.into_iter().chain(self.full.drain(..).map(|(p, _)| p)) {
+        let full = self.full.drain(..).map(|(p, _)| p);
+        let unstaged = self.unstaged.drain(..).map(|(_, p, _)| p);
+        for path in open.into_iter().chain(full).chain(unstaged) {
             remove_if_there(&path)?;
         }
         Ok(())
@@ -207,6 +238,7 @@ impl<W: PartWriter> Sink for PartSink<W> {
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.whole()?;
         let limit = self.rotate_rows.unwrap_or(usize::MAX) as u64;
         let total = batch.num_rows();
         let mut offset = 0;
@@ -246,6 +278,7 @@ impl<W: PartWriter> Sink for PartSink<W> {
     }
 
     fn prepare(&mut self, epoch: u64) -> Result<Option<Staged>> {
+        self.whole()?;
         if epoch <= self.last_epoch {
             return Err(self.error(format!(
                 "epoch {epoch} prepared after epoch {}: epochs must increase",
@@ -254,20 +287,27 @@ impl<W: PartWriter> Sink for PartSink<W> {
         }
         self.finish_open()?;
         self.last_epoch = epoch;
-        if self.full.is_empty() {
-            return Ok(None);
-        }
-        let mut parts = Vec::with_capacity(self.full.len());
+        // Named now, after the epoch they were written in, so that a part a failed prepare
+        // leaves keeps its place in the output's order.
         for (n, (spool, rows)) in std::mem::take(&mut self.full).into_iter().enumerate() {
-            // Staged under its published name, so a leftover says which epoch it belongs to.
             let name = self.part_name(epoch, n);
-            parts.push(StagedPart {
-                staged: self.store.stage(&spool, &name)?,
-                target: self.store.target(&name),
-                rows,
-            });
+            self.unstaged.push((name, spool, rows));
+        }
+        // Oldest first; a failure leaves this part and the ones after it for the next prepare.
+        while let Some((name, spool, rows)) = self.unstaged.first() {
+            let part = StagedPart {
+                staged: self.store.stage(spool, name)?,
+                target: self.store.target(name),
+                rows: *rows,
+            };
+            self.unstaged.remove(0);
+            self.staged.push(part);
         }
         self.store.persist()?;
+        if self.staged.is_empty() {
+            return Ok(None);
+        }
+        let parts = std::mem::take(&mut self.staged);
         Ok(Some(Staged { epoch, parts }))
     }
 
@@ -288,6 +328,8 @@ impl<W: PartWriter> Sink for PartSink<W> {
 
     fn recover(&mut self, epoch: u64, staged: &[Staged]) -> Result<()> {
         self.discard_unprepared()?;
+        // Staged but in no checkpoint: cleared from the staging area below.
+        self.staged.clear();
         for s in staged {
             self.commit(s)?;
         }
@@ -328,6 +370,7 @@ mod tests {
     use crate::sink::outputs::{Output, on_every_output};
     use arrow::array::{ArrayRef, Int64Array};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn batch(ids: &[i64]) -> RecordBatch {
         RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef)])
@@ -357,7 +400,134 @@ mod tests {
         close_without_a_prepare_publishes_nothing,
         an_epoch_not_after_the_last_one_is_refused,
         a_part_larger_than_an_upload_chunk_is_published_whole,
+        a_failed_prepare_loses_nothing_and_a_later_one_stages_its_parts,
+        a_prepare_that_fails_midway_stages_the_rest_next_time_in_order,
     );
+
+    /// The output's store, failing every staging and publishing once `allowed` calls have
+    /// been spent: a store down past its retries.
+    #[derive(Debug)]
+    struct Flaky {
+        inner: Box<dyn PartStore>,
+        allowed: Arc<AtomicUsize>,
+    }
+
+    impl Flaky {
+        fn spend(&self) -> Result<()> {
+            let left = self.allowed.load(Ordering::SeqCst);
+            if left == 0 {
+                return Err(Error::Sink {
+                    name: self.inner.name().to_string(),
+                    message: "the store is down".into(),
+                });
+            }
+            self.allowed.store(left.saturating_sub(1), Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    impl PartStore for Flaky {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        fn spool(&self, name: &str) -> PathBuf {
+            self.inner.spool(name)
+        }
+        fn stage(&mut self, spool: &Path, name: &str) -> Result<String> {
+            self.spend()?;
+            self.inner.stage(spool, name)
+        }
+        fn target(&self, name: &str) -> String {
+            self.inner.target(name)
+        }
+        fn publish(&mut self, staged: &str, target: &str) -> Result<Published> {
+            self.spend()?;
+            self.inner.publish(staged, target)
+        }
+        fn clear_staging(&mut self) -> Result<()> {
+            self.inner.clear_staging()
+        }
+        fn published(&mut self) -> Result<Vec<String>> {
+            self.inner.published()
+        }
+        fn withdraw(&mut self, name: &str) -> Result<()> {
+            self.inner.withdraw(name)
+        }
+        fn persist(&mut self) -> Result<()> {
+            self.inner.persist()
+        }
+    }
+
+    /// A CSV sink on `out` whose store allows `allowed` calls (shared, to be changed).
+    fn flaky_sink(
+        out: &Output,
+        rotate_rows: Option<usize>,
+    ) -> (PartSink<CsvSink>, Arc<AtomicUsize>) {
+        let allowed = Arc::new(AtomicUsize::new(usize::MAX));
+        let store = Box::new(Flaky {
+            inner: out.part_store(),
+            allowed: allowed.clone(),
+        });
+        let sink = PartSink::new(store, (batch(&[]).schema(), true), rotate_rows).expect("sink");
+        (sink, allowed)
+    }
+
+    /// (name, rows) of each part `staged` holds.
+    fn parts_of(staged: &Staged) -> Vec<(String, u64)> {
+        let name = |p: &StagedPart| p.target.rsplit('/').next().unwrap_or_default().to_string();
+        staged.parts.iter().map(|p| (name(p), p.rows)).collect()
+    }
+
+    /// Issue 12: a checkpoint whose sink cannot stage (storage down) is tolerated, so the
+    /// sink must keep the epoch's rows and hand them to the next checkpoint.
+    fn a_failed_prepare_loses_nothing_and_a_later_one_stages_its_parts(out: &Output) {
+        let (mut sink, allowed) = flaky_sink(out, None);
+        sink.write(&batch(&[1, 2])).expect("write");
+        allowed.store(0, Ordering::SeqCst);
+        sink.prepare(1).expect_err("the store is down");
+        sink.write(&batch(&[3])).expect("write");
+        sink.prepare(2).expect_err("still down");
+        sink.write(&batch(&[4])).expect("write");
+        allowed.store(usize::MAX, Ordering::SeqCst);
+        let staged = sink.prepare(3).expect("prepare").expect("parts");
+        let expected = [
+            ("part-00000001.csv".to_string(), 2),
+            ("part-00000002.csv".to_string(), 1),
+            ("part-00000003.csv".to_string(), 1),
+        ];
+        assert_eq!((staged.epoch, parts_of(&staged)), (3, expected.to_vec()));
+        sink.commit(&staged).expect("commit");
+        assert_eq!(out.published(), expected.map(|(name, _)| name));
+        assert_eq!(out.text("part-00000001.csv"), "id\n1\n2\n");
+        assert_eq!(out.text("part-00000002.csv"), "id\n3\n");
+        assert_eq!(out.text("part-00000003.csv"), "id\n4\n");
+        assert_eq!(out.staged(), Vec::<String>::new());
+    }
+
+    fn a_prepare_that_fails_midway_stages_the_rest_next_time_in_order(out: &Output) {
+        let (mut sink, allowed) = flaky_sink(out, Some(1));
+        sink.write(&batch(&[1, 2, 3])).expect("write");
+        allowed.store(1, Ordering::SeqCst);
+        sink.prepare(1).expect_err("down after one part");
+        allowed.store(usize::MAX, Ordering::SeqCst);
+        sink.write(&batch(&[4])).expect("write");
+        let staged = sink.prepare(2).expect("prepare").expect("parts");
+        let names: Vec<String> = parts_of(&staged).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "part-00000001-000.csv",
+                "part-00000001-001.csv",
+                "part-00000001-002.csv",
+                "part-00000002-000.csv"
+            ]
+        );
+        sink.commit(&staged).expect("commit");
+        let texts: Vec<String> = names.iter().map(|n| out.text(n)).collect();
+        assert_eq!(texts, ["id\n1\n", "id\n2\n", "id\n3\n", "id\n4\n"]);
+        sink.close().expect("close");
+        assert_eq!(out.staged(), Vec::<String>::new());
+    }
 
     fn a_staged_part_is_invisible_until_commit(out: &Output) {
         let mut sink = sink(out);

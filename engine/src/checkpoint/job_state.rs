@@ -22,7 +22,8 @@ pub struct JobState {
     /// Stateful operators by position in the chain, each with its state's header and the
     /// checkpoint files holding its batches (in the header's order).
     pub operators: Vec<OperatorState>,
-    /// What each sink staged for this epoch: published once the checkpoint is complete.
+    /// What each sink staged for this epoch and earlier ones not yet published: published
+    /// once the checkpoint is complete.
     pub sinks: SinkStates,
     /// Counters of the job so far.
     pub counts: Counts,
@@ -48,12 +49,28 @@ pub struct OperatorState {
     pub files: Vec<String>,
 }
 
-/// The staged output of each sink (empty when it staged nothing or is not transactional).
+/// The staged output of each sink (empty when it staged nothing or is not transactional),
+/// oldest epoch first: a checkpoint holds its own epoch's and those of earlier epochs not yet
+/// published (their checkpoint or their publishing failed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkStates {
     pub output: Vec<Staged>,
     pub late: Vec<Staged>,
     pub dead_letter: Vec<Staged>,
+}
+
+impl SinkStates {
+    /// Whether no sink staged anything.
+    pub fn is_empty(&self) -> bool {
+        self.output.is_empty() && self.late.is_empty() && self.dead_letter.is_empty()
+    }
+
+    /// Adds `later`'s staged output after this one's, sink by sink.
+    pub fn append(&mut self, later: SinkStates) {
+        self.output.extend(later.output);
+        self.late.extend(later.late);
+        self.dead_letter.extend(later.dead_letter);
+    }
 }
 
 /// Job counters carried across restarts, so totals match an uninterrupted run.

@@ -25,5 +25,5 @@ mod store;
 pub use job_state::{Counts, JobState, OperatorState, PartitionState, SinkStates};
 pub use location::{Bucket, Place, RETRY_BUDGET, StoreOptions, open_location};
 pub use manifest::{FileEntry, MANIFEST, Manifest};
-pub use spec::{CheckpointSpec, Resume};
+pub use spec::{CheckpointSpec, DEFAULT_TOLERABLE_FAILURES, Resume};
 pub use store::{CheckpointStore, Loaded, NewCheckpoint};

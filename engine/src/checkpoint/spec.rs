@@ -4,6 +4,11 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+/// Checkpoints that may fail in a row unless the job says otherwise: an outage longer than
+/// one checkpoint's retries (a minute) is ridden out for a few more intervals, as Flink's
+/// `tolerable-failed-checkpoints` allows, before the job gives up.
+pub const DEFAULT_TOLERABLE_FAILURES: u32 = 3;
+
 /// A job's checkpoint settings (`[checkpoint]` in a job file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointSpec {
@@ -13,6 +18,9 @@ pub struct CheckpointSpec {
     pub interval: Duration,
     /// Complete checkpoints kept; older ones are deleted after each new one.
     pub retain: usize,
+    /// Checkpoints that may fail in a row (storage down past its retries, a sink unable to
+    /// stage or publish) before the job fails; 0 fails it at the first.
+    pub tolerable_failures: u32,
     /// Where the job starts.
     pub resume: Resume,
 }
@@ -28,12 +36,14 @@ pub enum Resume {
 }
 
 impl CheckpointSpec {
-    /// Checkpoints at `location` every `interval`, keeping 3, resuming from the newest.
+    /// Checkpoints at `location` every `interval`, keeping 3, tolerating 3 failures in a
+    /// row, resuming from the newest.
     pub fn new(location: impl Into<String>, interval: Duration) -> Self {
         CheckpointSpec {
             location: location.into(),
             interval,
             retain: 3,
+            tolerable_failures: DEFAULT_TOLERABLE_FAILURES,
             resume: Resume::Latest,
         }
     }

@@ -1,6 +1,6 @@
-//! Epoch boundaries: the driver's side of a checkpoint (everything received processed, state
-//! copied, sinks' output staged), publishing staged output once a checkpoint is complete, and
-//! resuming a fresh driver from a checkpoint.
+//! Epoch boundaries: the driver's side of a checkpoint (everything received processed, sinks'
+//! output staged, state copied), publishing staged output once a checkpoint is complete, the
+//! last checkpoint of a run, and resuming a fresh driver from a checkpoint.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +13,8 @@ use crate::sink::Staged;
 
 impl Driver {
     /// Takes a checkpoint now: processes what was received, lets the watermark catch up,
-    /// copies operator state, stages the sinks' output, and starts writing it.
+    /// stages the sinks' output, copies operator state, and starts writing it. A sink that
+    /// cannot stage fails the checkpoint, which the checkpointer counts.
     pub(super) async fn checkpoint(&mut self) -> Result<()> {
         if self.checkpointer.is_none() {
             return Ok(());
@@ -23,16 +24,23 @@ impl Driver {
         self.advance().await?;
         // One write in flight at most: sinks publish epochs in order.
         self.publish().await?;
-        let states = self.with_graph(|graph| graph.snapshot()).await?;
         let epoch = match &self.checkpointer {
             Some(c) => c.epoch(),
             None => return Ok(()),
         };
+        let mut failure = None;
         let sinks = SinkStates {
-            output: prepare(Some(&self.out), epoch).await?,
-            late: prepare(self.late.as_ref(), epoch).await?,
-            dead_letter: prepare(self.dead.as_ref(), epoch).await?,
+            output: prepare(Some(&self.out), epoch, &mut failure).await?,
+            late: prepare(self.late.as_ref(), epoch, &mut failure).await?,
+            dead_letter: prepare(self.dead.as_ref(), epoch, &mut failure).await?,
         };
+        if let Some(error) = failure {
+            return match &mut self.checkpointer {
+                Some(c) => c.skip(error, sinks),
+                None => Ok(()),
+            };
+        }
+        let states = self.with_graph(|graph| graph.snapshot()).await?;
         let sources: BTreeMap<String, PartitionState> = (0..self.partitions)
             .map(|p| {
                 let state = PartitionState {
@@ -56,7 +64,8 @@ impl Driver {
         }
     }
 
-    /// Waits for the checkpoint write in flight and publishes what its sinks staged.
+    /// Waits for the checkpoint write in flight and publishes what its sinks staged. What
+    /// cannot be published yet is left to the next checkpoint, which records it again.
     pub(super) async fn publish(&mut self) -> Result<()> {
         let Some(checkpointer) = &mut self.checkpointer else {
             return Ok(());
@@ -64,9 +73,36 @@ impl Driver {
         let Some(staged) = checkpointer.complete().await? else {
             return Ok(());
         };
-        commit(Some(&self.out), staged.output).await?;
-        commit(self.late.as_ref(), staged.late).await?;
-        commit(self.dead.as_ref(), staged.dead_letter).await
+        let mut failure = None;
+        let left = SinkStates {
+            output: commit(Some(&self.out), staged.output, &mut failure).await?,
+            late: commit(self.late.as_ref(), staged.late, &mut failure).await?,
+            dead_letter: commit(self.dead.as_ref(), staged.dead_letter, &mut failure).await?,
+        };
+        let Some(checkpointer) = &mut self.checkpointer else {
+            return Ok(());
+        };
+        match failure {
+            None => {
+                checkpointer.published();
+                Ok(())
+            }
+            Some(error) => checkpointer.failed("publishing staged output failed", error, left),
+        }
+    }
+
+    /// The last checkpoint of a run (the end of input, a graceful stop): taken, written and
+    /// its output published, taken again every interval while it fails, until the job has
+    /// failed more checkpoints in a row than it tolerates.
+    pub(super) async fn finish(&mut self) -> Result<()> {
+        loop {
+            self.checkpoint().await?;
+            self.publish().await?;
+            match &self.checkpointer {
+                Some(c) if !c.settled() => tokio::time::sleep(c.interval()).await,
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// Resumes from `restored`: watermarks, counters, then every sink publishes what that
@@ -98,31 +134,54 @@ impl Driver {
     }
 }
 
-async fn prepare(writer: Option<&SinkWriter>, epoch: u64) -> Result<Vec<Staged>> {
-    match writer {
-        Some(w) => Ok(w
-            .ask(|reply| SinkCommand::Prepare(epoch, reply))
-            .await?
-            .into_iter()
-            .collect()),
-        None => Ok(Vec::new()),
+/// What the sink staged for `epoch`; a sink that could not stage sets `failure` (the first
+/// one is kept) and stages nothing. `Err`: the sink stopped.
+async fn prepare(
+    writer: Option<&SinkWriter>,
+    epoch: u64,
+    failure: &mut Option<Error>,
+) -> Result<Vec<Staged>> {
+    let Some(writer) = writer else {
+        return Ok(Vec::new());
+    };
+    match writer
+        .ask(|reply| SinkCommand::Prepare(epoch, reply))
+        .await?
+    {
+        Ok(staged) => Ok(staged.into_iter().collect()),
+        Err(e) => {
+            failure.get_or_insert(e);
+            Ok(Vec::new())
+        }
     }
 }
 
-async fn commit(writer: Option<&SinkWriter>, staged: Vec<Staged>) -> Result<()> {
+/// Publishes `staged` in order and returns what is left unpublished: everything from the
+/// first failure on, which sets `failure`. `Err`: the sink stopped.
+async fn commit(
+    writer: Option<&SinkWriter>,
+    staged: Vec<Staged>,
+    failure: &mut Option<Error>,
+) -> Result<Vec<Staged>> {
     let Some(writer) = writer else {
         return if staged.is_empty() {
-            Ok(())
+            Ok(Vec::new())
         } else {
             Err(Error::Internal(
                 "staged output for a sink the job lacks".into(),
             ))
         };
     };
-    for s in staged {
-        writer.send(SinkCommand::Commit(s)).await?;
+    for (i, s) in staged.iter().enumerate() {
+        let answer = writer
+            .ask(|reply| SinkCommand::Commit(s.clone(), reply))
+            .await?;
+        if let Err(e) = answer {
+            failure.get_or_insert(e);
+            return Ok(staged[i..].to_vec());
+        }
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 async fn recover(writer: Option<&SinkWriter>, epoch: u64, staged: Vec<Staged>) -> Result<()> {

@@ -1,10 +1,16 @@
 //! Checkpoints of a running job: resuming from one, writing each new one in the background,
-//! and saying when its sinks' staged output may be published.
+//! counting failed ones, and saying when its sinks' staged output may be published.
 //!
 //! The driver takes a checkpoint at an epoch boundary (every row it received processed, the
 //! watermark advanced, the sinks' output of the epoch staged); this file turns that into
 //! Arrow IPC files plus a manifest and writes them while processing goes on. At most one
-//! write is in flight, so sinks publish epochs in order; a write that fails fails the job.
+//! write is in flight, so sinks publish epochs in order.
+//!
+//! A checkpoint fails when a sink cannot stage its output, the write fails (after the
+//! store's own retries) or its output cannot be published. Up to `tolerable_failures` in a
+//! row are tolerated, as in Flink: the job runs on, and what the failed checkpoints staged
+//! stays unpublished and is recorded in every later checkpoint until one completes and
+//! publishes it, so a crash meanwhile still recovers it exactly once.
 
 use std::time::Instant;
 
@@ -41,6 +47,11 @@ pub(super) struct Checkpointer {
     in_flight: Option<InFlight>,
     /// The id of the last checkpoint known complete.
     pub last: Option<u64>,
+    /// Output staged and not yet published, oldest first: recorded in every checkpoint until
+    /// one completes and publishes it.
+    unpublished: SinkStates,
+    /// Checkpoints failed in a row.
+    failures: u32,
 }
 
 #[derive(Debug)]
@@ -109,6 +120,8 @@ impl Checkpointer {
             spec: spec.clone(),
             in_flight: None,
             last: restored.as_ref().map(|r| r.id),
+            unpublished: SinkStates::default(),
+            failures: 0,
         };
         Ok((checkpointer, restored))
     }
@@ -130,14 +143,23 @@ impl Checkpointer {
             .is_some_and(|f| f.task.is_finished())
     }
 
-    /// Starts writing the checkpoint of the current epoch: `job` with `states` as files.
-    /// The previous write must be complete.
+    /// Whether every checkpoint taken so far is written and its output published.
+    pub fn settled(&self) -> bool {
+        self.in_flight.is_none() && self.unpublished.is_empty() && self.failures == 0
+    }
+
+    /// Starts writing the checkpoint of the current epoch: `job` with `states` as files, its
+    /// sinks' output after what earlier checkpoints left unpublished. The previous write
+    /// must be complete.
     pub fn start(&mut self, mut job: JobState, states: Vec<(usize, StateSnapshot)>) -> Result<()> {
         if self.in_flight.is_some() {
             return Err(Error::Internal(
                 "a checkpoint write is still in flight".into(),
             ));
         }
+        let mut sinks = std::mem::take(&mut self.unpublished);
+        sinks.append(std::mem::take(&mut job.sinks));
+        job.sinks = sinks;
         let (id, epoch) = (self.next_id, self.epoch);
         self.next_id += 1;
         self.epoch += 1;
@@ -179,7 +201,10 @@ impl Checkpointer {
                     info,
                 })
                 .await?;
-            store.retain(retain).await?;
+            // The checkpoint is complete: failing to delete old ones must not undo that.
+            if let Err(e) = store.retain(retain).await {
+                warn(&format!("cannot delete old checkpoints: {e}"));
+            }
             Ok(manifest)
         });
         self.in_flight = Some(InFlight { id, task, staged });
@@ -187,16 +212,67 @@ impl Checkpointer {
     }
 
     /// Waits for the write in flight (if any); returns what its sinks may now publish.
+    /// A write that failed is counted (see [`Self::failed`]) and returns `None`.
     pub async fn complete(&mut self) -> Result<Option<SinkStates>> {
         let Some(flight) = self.in_flight.take() else {
             return Ok(None);
         };
-        flight
+        let written = flight
             .task
             .await
-            .map_err(|e| Error::Internal(format!("writing a checkpoint: {e}")))??;
-        self.last = Some(flight.id);
-        Ok(Some(flight.staged))
+            .map_err(|e| Error::Internal(format!("writing a checkpoint: {e}")))?;
+        match written {
+            Ok(_) => {
+                self.last = Some(flight.id);
+                Ok(Some(flight.staged))
+            }
+            Err(e) => {
+                let what = format!("checkpoint {} was not written", flight.id);
+                self.failed(&what, e, flight.staged).map(|()| None)
+            }
+        }
+    }
+
+    /// The sinks could not stage the current epoch's output (`staged` is what some did
+    /// stage): the checkpoint is not taken, and the next one closes the next epoch.
+    pub fn skip(&mut self, error: Error, staged: SinkStates) -> Result<()> {
+        let what = format!("the sinks could not stage epoch {}", self.epoch);
+        self.epoch += 1;
+        self.due = Instant::now() + self.spec.interval;
+        self.failed(&what, error, staged)
+    }
+
+    /// Everything the last complete checkpoint held is published.
+    pub fn published(&mut self) {
+        self.failures = 0;
+    }
+
+    /// A checkpoint failed (`what`, because of `error`), leaving `unpublished` to later
+    /// ones. Fails the job once more than `tolerable_failures` failed in a row, or at once
+    /// on a bug.
+    pub fn failed(&mut self, what: &str, error: Error, unpublished: SinkStates) -> Result<()> {
+        if matches!(error, Error::Internal(_)) {
+            return Err(error);
+        }
+        self.unpublished.append(unpublished);
+        self.failures += 1;
+        let tolerable = self.spec.tolerable_failures;
+        if self.failures > tolerable {
+            return Err(Error::Checkpoint {
+                location: redact(&self.spec.location),
+                message: redact(&format!(
+                    "{} checkpoints in a row failed, more than checkpoint.tolerable_failures \
+                     = {tolerable}; the last: {what}: {error}",
+                    self.failures
+                )),
+            });
+        }
+        warn(&format!(
+            "{what} ({} of {tolerable} tolerable failures in a row; its output will be \
+             published by a later checkpoint): {error}",
+            self.failures
+        ));
+        Ok(())
     }
 }
 

@@ -160,14 +160,10 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
     stop.store(true, Ordering::Relaxed);
     // The end of input and a graceful stop both end with a checkpoint (a savepoint), whose
     // staged output is published before the sinks close.
-    if outcome.is_ok() {
-        let last: Result<()> = match driver.checkpoint().await {
-            Ok(()) => driver.publish().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = last {
-            outcome = Err(e);
-        }
+    if outcome.is_ok()
+        && let Err(e) = driver.finish().await
+    {
+        outcome = Err(e);
     }
     drop(rx);
     let checkpoint_id = driver.checkpointer.as_ref().and_then(|c| c.last);

@@ -9,10 +9,12 @@ use crate::sink::{Sink, Staged};
 pub(super) enum SinkCommand {
     Write(RecordBatch),
     Flush,
-    /// Phase one of the checkpoint of an epoch; the answer is what was staged.
-    Prepare(u64, oneshot::Sender<Option<Staged>>),
-    /// Phase two: the checkpoint holding this is complete.
-    Commit(Staged),
+    /// Phase one of the checkpoint of an epoch; the answer is what was staged. A failure is
+    /// the checkpoint's, not the sink's: the sink keeps what it could not stage for the next.
+    Prepare(u64, oneshot::Sender<Result<Option<Staged>>>),
+    /// Phase two: the checkpoint holding this is complete. A failure leaves it for a later
+    /// commit (commits are idempotent).
+    Commit(Staged, oneshot::Sender<Result<()>>),
     /// Resuming from the checkpoint of an epoch, which staged these.
     Recover(u64, Vec<Staged>, oneshot::Sender<()>),
 }
@@ -37,9 +39,11 @@ impl SinkWriter {
                         SinkCommand::Flush => sink.flush()?,
                         // A dropped reply means the driver stopped; the next send fails.
                         SinkCommand::Prepare(epoch, reply) => {
-                            let _ = reply.send(sink.prepare(epoch)?);
+                            let _ = reply.send(sink.prepare(epoch));
                         }
-                        SinkCommand::Commit(staged) => sink.commit(&staged)?,
+                        SinkCommand::Commit(staged, reply) => {
+                            let _ = reply.send(sink.commit(&staged));
+                        }
                         SinkCommand::Recover(epoch, staged, reply) => {
                             sink.recover(epoch, &staged)?;
                             let _ = reply.send(());
