@@ -81,7 +81,7 @@ fn reference(dir: &Path, join: &str) -> Vec<String> {
 fn crash_and_compare(join: &str, backend: &str, seed: u64) {
     let dir = tempfile::tempdir().expect("dir");
     let expected = reference(dir.path(), join);
-    kill_then_finish(dir.path(), backend, &[], 6, seed);
+    kill_then_finish(dir.path(), backend, &[], &[], 6, seed);
     assert_published(dir.path(), &expected);
 }
 

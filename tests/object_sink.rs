@@ -1,6 +1,6 @@
 //! Exactly-once output on object storage: a checkpointed job whose sink writes its parts to
 //! S3 (moto), killed with SIGKILL a few times and then allowed to finish, publishes exactly
-//! the rows of an uninterrupted run.
+//! the rows of an uninterrupted run and leaves no local spool folder behind.
 
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
@@ -17,7 +17,22 @@ fn a_job_writing_its_parts_to_s3_killed_four_times_publishes_exactly_the_uninter
     let url = format!("{prefix}/out");
     let dir = tempfile::tempdir().expect("dir");
     let expected = reference(dir.path());
-    kill_then_finish(dir.path(), "cpu", &[format!("sink.path={url}")], 4, 2027);
+    // Spool folders go to a temporary folder of the test's own, to be counted.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tmpdir = tmp.path().to_str().expect("a UTF-8 temporary folder");
+    let settings = [format!("sink.path={url}")];
+    kill_then_finish(dir.path(), "cpu", &settings, &[("TMPDIR", tmpdir)], 4, 2027);
+    // Issue 12: each killed run left its spool folder (155 MB after 50 kills); each start
+    // now removes those of its output, and the last run deletes its own when it closes.
+    let spools: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("list the temporary folder")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        spools,
+        Vec::<std::ffi::OsString>::new(),
+        "spool folders left"
+    );
 
     let Ok(Place::Bucket(bucket)) = open_location(&url, "sink.path", &StoreOptions::default())
     else {

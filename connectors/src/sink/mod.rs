@@ -14,6 +14,7 @@ mod object_parts;
 mod outputs;
 mod parquet;
 mod parts;
+mod spool;
 mod stdout;
 
 use std::fs::File;

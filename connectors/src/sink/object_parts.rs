@@ -14,6 +14,7 @@ use sluice_engine::{Error, Result};
 use tokio::runtime::Runtime;
 
 use super::parts::{PartStore, Published, STAGING};
+use super::spool::Spool;
 
 /// Parts up to this size go up in one put; larger ones in chunks of this size (multipart
 /// upload). 8 MiB is above S3's 5 MiB minimum part and allows parts of up to 80 GB within its
@@ -31,17 +32,16 @@ pub(crate) struct ObjectParts {
     bucket: Bucket,
     staging: ObjectPath,
     /// The local folder of spool files, deleted with the sink.
-    spool: tempfile::TempDir,
+    spool: Spool,
     runtime: OwnRuntime,
 }
 
 impl ObjectParts {
-    /// The output `name` (its URL) at `bucket`. Sends no request: the first is `recover`'s.
+    /// The output `name` (its URL) at `bucket`, spooling in the system's temporary folder
+    /// (where the spool folders of killed runs of the same output are removed). Sends no
+    /// request: the first is `recover`'s.
     pub(crate) fn new(name: &str, bucket: Bucket) -> Result<Self> {
-        let spool = tempfile::Builder::new()
-            .prefix("sluice-parts-")
-            .tempdir()
-            .map_err(Error::io(std::env::temp_dir()))?;
+        let spool = Spool::create(&std::env::temp_dir(), name)?;
         Ok(ObjectParts {
             name: name.to_string(),
             staging: bucket.prefix.clone().join(STAGING),

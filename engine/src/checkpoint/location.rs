@@ -174,9 +174,18 @@ pub(super) fn check(location: &str) -> Result<()> {
     open_location(location, SETTING, &StoreOptions::default()).map(drop)
 }
 
-/// The object store at `location` and the root of the checkpoints inside it. Nothing is
-/// read or written: a bad location fails here, naming the setting, before any data moves.
-pub(super) fn open(location: &str, options: &StoreOptions) -> Result<(Arc<dyn ObjectStore>, Path)> {
+/// A checkpoint location, opened: its object store, the root of the checkpoints inside it,
+/// and for a local folder, that folder.
+pub(super) struct Opened {
+    pub store: Arc<dyn ObjectStore>,
+    pub root: Path,
+    pub folder: Option<std::path::PathBuf>,
+}
+
+/// Opens the checkpoint location `location` (a local folder is created when missing).
+/// Nothing is read or written: a bad location fails here, naming the setting, before any
+/// data moves.
+pub(super) fn open(location: &str, options: &StoreOptions) -> Result<Opened> {
     match open_location(location, SETTING, options)? {
         Place::Folder(folder) => {
             std::fs::create_dir_all(&folder).map_err(Error::io(&folder))?;
@@ -185,9 +194,17 @@ pub(super) fn open(location: &str, options: &StoreOptions) -> Result<(Arc<dyn Ob
             let store = LocalFileSystem::new_with_prefix(&folder)
                 .map_err(|e| Error::config(SETTING, format!("`{location}`: {e}")))?
                 .with_automatic_cleanup(true);
-            Ok((Arc::new(store), Path::default()))
+            Ok(Opened {
+                store: Arc::new(store),
+                root: Path::default(),
+                folder: Some(folder.into()),
+            })
         }
-        Place::Bucket(Bucket { store, prefix, .. }) => Ok((store, prefix)),
+        Place::Bucket(Bucket { store, prefix, .. }) => Ok(Opened {
+            store,
+            root: prefix,
+            folder: None,
+        }),
     }
 }
 
@@ -408,8 +425,8 @@ mod tests {
             .with_setting("aws_access_key_id", "k")
             .with_setting("aws_secret_access_key", "s")
             .with_setting("aws_endpoint", "http://127.0.0.1:1");
-        let (_, root) = open("s3://bucket/jobs/fraud/", &s3).expect("s3");
-        assert_eq!(root.as_ref(), "jobs/fraud");
+        let opened = open("s3://bucket/jobs/fraud/", &s3).expect("s3");
+        assert_eq!(opened.root.as_ref(), "jobs/fraud");
         let gcs = StoreOptions::default().with_setting("google_skip_signature", "true");
         open("gs://bucket/jobs", &gcs).expect("gcs");
         let azure = StoreOptions::default().with_setting("azure_storage_use_emulator", "true");

@@ -1,6 +1,7 @@
 //! Writing, listing, loading and pruning checkpoints through `object_store`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -20,6 +21,9 @@ pub struct CheckpointStore {
     root: Path,
     /// The location as the user wrote it, for messages.
     location: String,
+    /// The folder of a store on the local disk, where a write killed mid-way leaves a
+    /// temporary file (`name#1`) that the object store neither lists nor deletes.
+    disk: Option<PathBuf>,
 }
 
 /// A checkpoint to write.
@@ -52,11 +56,12 @@ impl CheckpointStore {
 
     /// [`open`](Self::open) with other retries, timeouts or settings.
     pub fn open_with(location: &str, options: &StoreOptions) -> Result<Self> {
-        let (store, root) = super::location::open(location, options)?;
+        let opened = super::location::open(location, options)?;
         Ok(CheckpointStore {
-            store,
-            root,
+            store: opened.store,
+            root: opened.root,
             location: location.to_string(),
+            disk: opened.folder,
         })
     }
 
@@ -66,6 +71,7 @@ impl CheckpointStore {
             store,
             root: Path::from(root),
             location: location.to_string(),
+            disk: None,
         }
     }
 
@@ -239,6 +245,20 @@ impl CheckpointStore {
     /// folders older than the newest complete checkpoint (leftovers of a crash; a newer one
     /// may still be being written). Returns the deleted ids.
     pub async fn retain(&self, keep: usize) -> Result<Vec<u64>> {
+        self.prune(Some(keep.max(1))).await
+    }
+
+    /// Deletes the incomplete folders older than the newest complete checkpoint: leftovers
+    /// of a job killed while writing, never needed to resume (a reader skips them) and no
+    /// longer being written (this job writes one checkpoint at a time, in id order).
+    /// Returns the deleted ids.
+    pub async fn clear_incomplete(&self) -> Result<Vec<u64>> {
+        self.prune(None).await
+    }
+
+    /// Deletes incomplete folders below the newest complete checkpoint and, with
+    /// `Some(keep)`, complete ones beyond the newest `keep`.
+    async fn prune(&self, keep: Option<usize>) -> Result<Vec<u64>> {
         let folders = self.folders().await?;
         let mut complete = Vec::new();
         for &id in &folders {
@@ -249,7 +269,10 @@ impl CheckpointStore {
         let Some(&newest) = complete.last() else {
             return Ok(Vec::new());
         };
-        let kept: Vec<u64> = complete.iter().rev().take(keep.max(1)).copied().collect();
+        let kept: Vec<u64> = match keep {
+            Some(keep) => complete.iter().rev().take(keep).copied().collect(),
+            None => complete,
+        };
         let mut deleted = Vec::new();
         for id in folders {
             if id < newest && !kept.contains(&id) {
@@ -279,6 +302,17 @@ impl CheckpointStore {
             match self.store.delete(&object.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.error(format!("deleting {}: {e}", object.location))),
+            }
+        }
+        // On a local disk, what the object store does not see: the temporary file of a put
+        // that a kill interrupted, and with it the folder.
+        if let Some(local) = &self.disk {
+            let path = local.join(folder.as_ref());
+            match std::fs::remove_dir_all(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(self.error(format!("deleting {}: {e}", path.display())));
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -481,6 +515,51 @@ pub(super) mod tests {
     #[tokio::test]
     async fn deletion_in_memory() {
         deletion(&in_memory()).await;
+    }
+
+    /// Issue 12: a job killed inside a put on a local disk leaves the object store's
+    /// temporary file (`name#1`), which it neither lists nor deletes; pruning must still
+    /// remove the folder, at start as after a checkpoint.
+    #[tokio::test]
+    async fn a_folder_left_with_a_temporary_file_by_a_kill_is_deleted() {
+        let (dir, store) = on_disk();
+        let leftover = |id: u64| {
+            let folder = dir.path().join(format!("chk-{id:020}"));
+            std::fs::create_dir_all(&folder).expect("folder");
+            std::fs::write(folder.join("op0.backend.groups.arrow#1"), [7u8; 64]).expect("temp");
+            folder
+        };
+        let (two, four) = (leftover(2), leftover(4));
+        store.write(checkpoint(1, "a")).await.expect("write");
+        store.write(checkpoint(3, "b")).await.expect("write");
+        assert_eq!(store.clear_incomplete().await.expect("clear"), [2]);
+        assert!(!two.exists(), "the killed write's folder is gone");
+        assert!(
+            four.exists(),
+            "a folder above the newest checkpoint may be being written"
+        );
+        assert_eq!(store.folders().await.expect("folders"), [1, 3, 4]);
+        store.write(checkpoint(5, "c")).await.expect("write");
+        assert_eq!(store.retain(2).await.expect("retain"), [1, 4]);
+        assert!(!four.exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn clearing_incomplete_folders_keeps_every_complete_checkpoint() {
+        let store = in_memory();
+        put(&store, 1, "state/partial", "x").await;
+        for id in 2..=5 {
+            store.write(checkpoint(id, "c")).await.expect("write");
+        }
+        put(&store, 6, "state/partial", "x").await;
+        assert_eq!(store.clear_incomplete().await.expect("clear"), [1]);
+        assert_eq!(ids(&store).await, [2, 3, 4, 5]);
+        assert_eq!(store.folders().await.expect("folders"), [2, 3, 4, 5, 6]);
     }
 
     #[tokio::test]

@@ -123,6 +123,11 @@ impl Checkpointer {
             unpublished: SinkStates::default(),
             failures: 0,
         };
+        // What killed runs left half-written goes now, not only after the next checkpoint,
+        // which a job killed over and over may never reach.
+        if let Err(e) = checkpointer.store.clear_incomplete().await {
+            warn(&format!("cannot delete incomplete checkpoints: {e}"));
+        }
         Ok((checkpointer, restored))
     }
 
