@@ -68,7 +68,11 @@ impl Checkpointer {
         let store = CheckpointStore::open(&spec.location)?;
         let loaded = match spec.resume {
             Resume::Latest => store.load_latest().await?,
-            Resume::Id(id) => Some(store.load(id).await?),
+            Resume::Id(id) => {
+                let loaded = store.load(id).await?;
+                discard_newer(&store, id).await?;
+                Some(loaded)
+            }
         };
         let restored =
             match loaded {
@@ -282,6 +286,33 @@ impl Checkpointer {
 }
 
 /// Says on stderr what went wrong without stopping the job, never quoting credentials.
+/// Resuming from checkpoint `id` when newer ones exist starts the job over from `id`: the
+/// sinks withdraw what the newer epochs published, so those checkpoints could never be
+/// resumed from again, yet the next plain restart would pick the newest (and find its output
+/// gone). They are deleted before any data moves, saying so.
+async fn discard_newer(store: &CheckpointStore, id: u64) -> Result<()> {
+    let newer: Vec<u64> = store
+        .folders()
+        .await?
+        .into_iter()
+        .filter(|&f| f > id)
+        .collect();
+    if newer.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = newer.iter().map(u64::to_string).collect();
+    warn(&format!(
+        "resuming from checkpoint {id} deletes the newer checkpoints {} (their output is \
+         withdrawn)",
+        names.join(", ")
+    ));
+    // Newest first: a crash midway leaves a consistent newest checkpoint, never a gap.
+    for f in newer.into_iter().rev() {
+        store.delete(f).await?;
+    }
+    Ok(())
+}
+
 fn warn(message: &str) {
     eprintln!("sluice: warning: {}", redact(message));
 }
