@@ -1,19 +1,61 @@
-//! Event time: which column holds it, how far it may be out of order, and how it is normalised.
+//! Event time: which column holds it, how far it may be out of order, how it is normalised, and
+//! which times are valid.
 //!
 //! Sources may give event time as integer epoch milliseconds, an Arrow timestamp of any unit,
-//! or an RFC 3339 string. On ingestion the runtime turns the column into
-//! `Timestamp(Millisecond, "UTC")`; rows whose event time is null or unparsable become dead
-//! letters, so every row past ingestion has a valid event time.
+//! or text (RFC 3339, or integer milliseconds). On ingestion the runtime turns the column into
+//! `Timestamp(Millisecond, "UTC")`; rows whose event time is null, unparsable or outside
+//! [`EVENT_TIME_MIN`]`..=`[`EVENT_TIME_MAX`] become dead letters, so every row past ingestion
+//! has a valid event time, and every window bound computed from one fits an `i64` and prints.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{cast, filter_record_batch, is_not_null};
+use arrow::array::timezone::Tz;
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray,
+};
+use arrow::compute::kernels::cast_utils::string_to_datetime;
+use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::error::{Error, Result};
-use crate::source::{DeadLetter, Location};
+use crate::source::{DeadLetter, Location, RawRows};
+
+/// The earliest valid event time: `0000-01-01T00:00:00Z`, in ms since the epoch.
+///
+/// Valid event times are those RFC 3339 can write (four-digit years). Every sink can print
+/// them, and window arithmetic on them cannot overflow: window sizes are limited to
+/// [`EVENT_TIME_SPAN`] ([`crate::window::WindowSpec::validate`]), so every window bound stays
+/// within a few times this range, far inside `i64` and inside what chrono can print.
+pub const EVENT_TIME_MIN: i64 = -62_167_219_200_000;
+
+/// The latest valid event time: `9999-12-31T23:59:59.999Z`, in ms since the epoch.
+pub const EVENT_TIME_MAX: i64 = 253_402_300_799_999;
+
+/// The length of the valid range, in ms: the longest window or gap there can be.
+pub const EVENT_TIME_SPAN: i64 = EVENT_TIME_MAX - EVENT_TIME_MIN;
+
+/// The valid range as people read it, for messages.
+pub const EVENT_TIME_RANGE: &str = "0000-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999Z";
+
+/// Whether `ms` (since the epoch) is a valid event time.
+pub fn in_range(ms: i64) -> bool {
+    (EVENT_TIME_MIN..=EVENT_TIME_MAX).contains(&ms)
+}
+
+/// Milliseconds since the epoch from text: integer milliseconds, or RFC 3339 (a date alone,
+/// or no offset, means UTC). `None` if it is neither; the range is not checked.
+pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    let utc: Tz = "+00:00".parse().ok()?;
+    // Through chrono rather than nanoseconds, which would stop at the year 2262.
+    string_to_datetime(&utc, text)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
 
 /// The normalised event-time type.
 pub fn event_time_type() -> DataType {
@@ -109,20 +151,31 @@ impl EventTimeSpec {
 pub struct Normalized {
     /// Rows with a valid event time.
     pub batch: RecordBatch,
-    /// Rows whose event time was null or unparsable.
+    /// Rows whose event time was null, unparsable or out of range.
     pub rejected: Vec<DeadLetter>,
     /// The largest event time in `batch` (`None` if it is empty).
     pub max_ts: Option<i64>,
 }
 
+/// Where the rows of a batch came from, to name rejected ones.
+#[derive(Debug, Clone, Copy)]
+pub struct RowOrigin<'a> {
+    /// The partition (usually a file path).
+    pub source: &'a str,
+    /// Per row: its line (text formats, which give `raw`) or row number (others).
+    pub locations: Option<&'a [u64]>,
+    /// Per row: its text as read; a rejected row's dead letter carries it as is.
+    pub raw: Option<&'a RawRows>,
+}
+
 /// Normalises the event-time column of `batch` to the `schema` made by
-/// [`EventTimeSpec::normalized_schema`]. `source` and `locations` name rejected rows.
+/// [`EventTimeSpec::normalized_schema`]; rows without a valid event time are rejected, named
+/// by `origin`.
 pub fn normalize(
     spec: &EventTimeSpec,
     schema: &SchemaRef,
     batch: RecordBatch,
-    source: &str,
-    locations: Option<&[u64]>,
+    origin: RowOrigin<'_>,
 ) -> Result<Normalized> {
     let index = schema
         .index_of(&spec.column)
@@ -132,15 +185,17 @@ pub fn normalize(
         "parsing event time `{}`",
         spec.column
     )))?;
+    let ts = normalized.values();
+    let bad = |r: usize| normalized.is_null(r) || !in_range(ts[r]);
     let mut columns = batch.columns().to_vec();
-    columns[index] = normalized.clone();
+    columns[index] = Arc::new(normalized.clone());
     let mut rejected = Vec::new();
-    let batch = if normalized.null_count() == 0 {
+    let batch = if !(0..batch.num_rows()).any(bad) {
         RecordBatch::try_new(schema.clone(), columns)
             .map_err(Error::arrow("normalising event time"))?
     } else {
-        let valid = is_not_null(&normalized).map_err(Error::arrow("checking event time"))?;
-        rejected = reject(&batch, &valid, &raw, &spec.column, source, locations)?;
+        let valid: BooleanArray = (0..batch.num_rows()).map(|r| Some(!bad(r))).collect();
+        rejected = reject(&batch, &valid, &raw, &normalized, &spec.column, origin)?;
         let loose = RecordBatch::try_new(loosen(schema, index), columns)
             .map_err(Error::arrow("normalising event time"))?;
         let kept = filter_record_batch(&loose, &valid)
@@ -171,19 +226,32 @@ pub fn event_time_values(column: &ArrayRef) -> Result<&[i64]> {
         })
 }
 
-fn to_event_time(raw: &ArrayRef) -> std::result::Result<ArrayRef, arrow::error::ArrowError> {
-    let target = event_time_type();
-    match raw.data_type() {
-        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => cast(raw, &target),
+/// The column as UTC milliseconds, null where a value is missing or does not parse.
+fn to_event_time(
+    raw: &ArrayRef,
+) -> std::result::Result<TimestampMillisecondArray, arrow::error::ArrowError> {
+    let millis = match raw.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            // `safe` casting turns unparsable strings into nulls, which become dead letters.
-            cast(raw, &target)
+            // Text holds RFC 3339 or integer ms, as a declared `timestamp` column does.
+            let text = cast(raw, &DataType::Utf8)?;
+            text.as_string::<i32>()
+                .iter()
+                .map(|v| v.and_then(parse_timestamp_ms))
+                .collect::<TimestampMillisecondArray>()
+        }
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => {
+            cast(raw, &event_time_type())?
+                .as_primitive::<TimestampMillisecondType>()
+                .clone()
         }
         _ => {
             let ms = cast(raw, &DataType::Int64)?;
-            cast(&ms, &target)
+            cast(&ms, &event_time_type())?
+                .as_primitive::<TimestampMillisecondType>()
+                .clone()
         }
-    }
+    };
+    Ok(millis.with_timezone("UTC"))
 }
 
 fn loosen(schema: &SchemaRef, index: usize) -> SchemaRef {
@@ -196,9 +264,9 @@ fn reject(
     batch: &RecordBatch,
     valid: &BooleanArray,
     raw: &ArrayRef,
+    normalized: &TimestampMillisecondArray,
     column: &str,
-    source: &str,
-    locations: Option<&[u64]>,
+    origin: RowOrigin<'_>,
 ) -> Result<Vec<DeadLetter>> {
     let options = FormatOptions::default().with_null("null");
     let formatters = batch
@@ -214,27 +282,45 @@ fn reject(
     for row in (0..batch.num_rows()).filter(|&r| !valid.value(r)) {
         let reason = if raw.is_null(row) {
             format!("column `{column}`: event time is missing")
-        } else {
+        } else if normalized.is_null(row) {
             format!(
                 "column `{column}`: cannot parse `{}` as an event time",
                 raw_formatter.value(row)
             )
+        } else {
+            let (value, ms) = (raw_formatter.value(row).to_string(), normalized.value(row));
+            let ms = if value == ms.to_string() {
+                String::new()
+            } else {
+                format!(" ({ms} ms)")
+            };
+            format!(
+                "column `{column}`: event time `{value}`{ms} is outside the valid range \
+                 {EVENT_TIME_RANGE}"
+            )
         };
-        let text: Vec<String> = schema
-            .fields()
-            .iter()
-            .zip(&formatters)
-            .map(|(f, fmt)| format!("{}={}", f.name(), fmt.value(row)))
-            .collect();
-        let location = match locations.and_then(|l| l.get(row)) {
-            Some(&line) => Location::Line(line),
+        let text = match origin.raw.and_then(|r| r.row(row)) {
+            Some(line) => line,
+            // No text as read (Parquet, generators): the row rebuilt from its values.
+            None => schema
+                .fields()
+                .iter()
+                .zip(&formatters)
+                .map(|(f, fmt)| format!("{}={}", f.name(), fmt.value(row)))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let location = match origin.locations.and_then(|l| l.get(row)) {
+            // Text sources give lines and their text; the others give row numbers.
+            Some(&line) if origin.raw.is_some() => Location::Line(line),
+            Some(&n) => Location::Row(n),
             None => Location::Row(row as u64),
         };
         out.push(DeadLetter {
-            source: source.to_string(),
+            source: origin.source.to_string(),
             location,
             reason,
-            raw: text.join(","),
+            raw: text,
         });
     }
     Ok(out)
@@ -243,17 +329,26 @@ fn reject(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, StringArray, TimestampSecondArray};
+    use arrow::array::{Int64Array, StringArray, TimestampNanosecondArray, TimestampSecondArray};
 
     fn spec() -> EventTimeSpec {
         EventTimeSpec::new("ts", 1_000)
     }
 
     fn run(ts: ArrayRef, locations: Option<&[u64]>) -> Normalized {
+        run_from(ts, locations, None)
+    }
+
+    fn run_from(ts: ArrayRef, locations: Option<&[u64]>, raw: Option<&RawRows>) -> Normalized {
         let v = Arc::new(Int64Array::from_iter_values(0..ts.len() as i64)) as ArrayRef;
         let batch = RecordBatch::try_from_iter(vec![("ts", ts), ("v", v)]).expect("batch");
         let schema = spec().normalized_schema(&batch.schema()).expect("schema");
-        normalize(&spec(), &schema, batch, "f.csv", locations).expect("normalize")
+        let origin = RowOrigin {
+            source: "f.csv",
+            locations,
+            raw,
+        };
+        normalize(&spec(), &schema, batch, origin).expect("normalize")
     }
 
     #[test]
@@ -286,7 +381,14 @@ mod tests {
             Some("yesterday"),
             None,
         ]));
-        let n = run(ts, Some(&[2, 3, 4]));
+        // Lines without their text (as a Parquet source gives row numbers) are rows.
+        let n = run(ts.clone(), Some(&[2, 3, 4]));
+        assert_eq!(n.rejected[0].location, Location::Row(3));
+        let text = "1970-01-01T00:00:01Z,0\nyesterday,1\n,2\n"
+            .as_bytes()
+            .to_vec();
+        let raw = RawRows::new(text, vec![0..22, 23..34, 35..37]);
+        let n = run_from(ts, Some(&[2, 3, 4]), Some(&raw));
         assert_eq!(n.batch.num_rows(), 1);
         assert_eq!(n.rejected.len(), 2);
         assert_eq!(n.rejected[0].location, Location::Line(3));
@@ -295,9 +397,94 @@ mod tests {
             "{}",
             n.rejected[0].reason
         );
-        assert_eq!(n.rejected[0].raw, "ts=yesterday,v=1");
+        assert_eq!(n.rejected[0].raw, "yesterday,1", "the line as read");
         assert_eq!(n.rejected[1].reason, "column `ts`: event time is missing");
         assert!(!n.batch.schema().field(0).is_nullable());
+    }
+
+    #[test]
+    fn text_holds_integer_milliseconds_or_rfc3339_in_any_year_of_the_range() {
+        let ts = Arc::new(StringArray::from(vec![
+            "1767225600123",
+            " 2026-01-01T00:00:00Z ",
+            "9999-12-31T23:59:59.999Z",
+            "0000-01-01T00:00:00Z",
+            "2300-01-01",
+        ]));
+        let n = run(ts, None);
+        assert!(n.rejected.is_empty(), "{:?}", n.rejected);
+        // 2300-01-01 is 120 530 days after 1970-01-01: 330 years of 365 days and 80 leap
+        // days (every fourth year from 1972 to 2296 is 82, less 2100 and 2200).
+        assert_eq!(
+            event_time_values(n.batch.column(0)).expect("ts"),
+            &[
+                1_767_225_600_123,
+                1_767_225_600_000,
+                EVENT_TIME_MAX,
+                EVENT_TIME_MIN,
+                120_530 * 86_400_000
+            ]
+        );
+    }
+
+    #[test]
+    fn times_outside_the_valid_range_become_dead_letters() {
+        // Nanoseconds given as ms, the smallest i64, and one ms past either end of the range.
+        let values = vec![
+            1_700_000_000_000_000_000,
+            i64::MIN,
+            EVENT_TIME_MAX + 1,
+            EVENT_TIME_MIN - 1,
+            EVENT_TIME_MAX,
+            5,
+        ];
+        let n = run(Arc::new(Int64Array::from(values)), None);
+        assert_eq!(
+            event_time_values(n.batch.column(0)).expect("ts"),
+            &[EVENT_TIME_MAX, 5]
+        );
+        assert_eq!(n.max_ts, Some(EVENT_TIME_MAX));
+        let rows: Vec<Location> = n.rejected.iter().map(|d| d.location).collect();
+        assert_eq!(rows, (0..4).map(Location::Row).collect::<Vec<_>>());
+        assert_eq!(
+            n.rejected[1].reason,
+            "column `ts`: event time `-9223372036854775808` is outside the valid range \
+             0000-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999Z"
+        );
+        // An Arrow timestamp in ns that is in range as ns is out of range as ms only when
+        // the source says ms: here it says ns, so the time is fine.
+        let ns = TimestampNanosecondArray::from(vec![1_700_000_000_000_000_000]);
+        let n = run(Arc::new(ns), None);
+        assert_eq!(
+            event_time_values(n.batch.column(0)).expect("ts"),
+            &[1_700_000_000_000]
+        );
+        // RFC 3339 text past the year 9999 does not parse at all.
+        let n = run(
+            Arc::new(StringArray::from(vec!["10000-01-01T00:00:00Z"])),
+            None,
+        );
+        assert!(
+            n.rejected[0].reason.contains("cannot parse"),
+            "{:?}",
+            n.rejected
+        );
+    }
+
+    #[test]
+    fn the_range_constants_are_the_rfc3339_years_0000_to_9999() {
+        // Independently: 719 528 days from 0000-01-01 to 1970-01-01 (proleptic Gregorian),
+        // and 2 932 897 days from 1970-01-01 to 10000-01-01.
+        assert_eq!(EVENT_TIME_MIN, -719_528 * 86_400_000);
+        assert_eq!(EVENT_TIME_MAX, 2_932_897 * 86_400_000 - 1);
+        assert_eq!(
+            parse_timestamp_ms("0000-01-01T00:00:00Z"),
+            Some(EVENT_TIME_MIN)
+        );
+        assert_eq!(
+            parse_timestamp_ms("9999-12-31T23:59:59.999Z"),
+            Some(EVENT_TIME_MAX)
+        );
     }
 
     #[test]

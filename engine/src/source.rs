@@ -6,6 +6,7 @@
 //! threads and the bounded channels that give backpressure.
 
 use std::fmt::Debug;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray, UInt64Array};
@@ -99,6 +100,36 @@ pub struct SourceBatch {
     /// For each row of `batch`, where it came from (a line number for text formats, a row
     /// number otherwise), so that rows rejected later (a bad event time) can be located.
     pub locations: Option<Arc<[u64]>>,
+    /// For each row of `batch`, its text as read (text formats), so that a row rejected later
+    /// is a dead letter with its own raw line rather than one rebuilt from its values.
+    pub raw: Option<RawRows>,
+}
+
+/// The text of a batch's rows as a text source read them: one buffer and a span per row.
+///
+/// The buffer is the source's own read buffer, handed over without copying; it lives only until
+/// the runtime has checked the batch's event times.
+#[derive(Debug, Clone)]
+pub struct RawRows {
+    text: bytes::Bytes,
+    spans: Arc<[Range<usize>]>,
+}
+
+impl RawRows {
+    /// Row `i` is `text[spans[i]]`.
+    pub fn new(text: Vec<u8>, spans: Vec<Range<usize>>) -> Self {
+        RawRows {
+            text: bytes::Bytes::from(text),
+            spans: spans.into(),
+        }
+    }
+
+    /// The text of row `i` (invalid UTF-8 replaced), if there is such a row.
+    pub fn row(&self, i: usize) -> Option<String> {
+        let span = self.spans.get(i)?;
+        let bytes = self.text.get(span.clone())?;
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    }
 }
 
 impl SourceBatch {
@@ -108,6 +139,7 @@ impl SourceBatch {
             batch,
             dead_letters: Vec::new(),
             locations: None,
+            raw: None,
         }
     }
 }

@@ -234,6 +234,7 @@ impl SourcePartition for ParquetPartition {
             batch,
             dead_letters: Vec::new(),
             locations: Some(locations),
+            raw: None,
         }))
     }
 

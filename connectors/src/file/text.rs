@@ -3,8 +3,10 @@
 //! Each chunk of records is decoded by Arrow in one call. When Arrow rejects a chunk, the chunk
 //! is split in halves and each half retried, down to single records: a chunk with `k` bad records
 //! among `n` costs about `k log n` extra decodes, and good chunks cost nothing extra. Records that
-//! still fail alone become [`DeadLetter`]s located by line; the good rows keep their line numbers.
-//! A partition resumes by seeking its file to the byte offset after the last record it returned.
+//! still fail alone become [`DeadLetter`]s located by line; the good rows keep their line numbers
+//! and their text, so that a row rejected later (a bad event time) is a dead letter with its line
+//! as read. A partition resumes by seeking its file to the byte offset after the last record it
+//! returned.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -14,7 +16,9 @@ use arrow::array::{BooleanArray, RecordBatch};
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
-use sluice_engine::source::{DeadLetter, Location, Position, SourceBatch, SourcePartition};
+use sluice_engine::source::{
+    DeadLetter, Location, Position, RawRows, SourceBatch, SourcePartition,
+};
 use sluice_engine::{Error, Result};
 
 use super::records::{Chunk, RecordReader};
@@ -182,10 +186,15 @@ impl<F: TextFormat> SourcePartition for TextPartition<F> {
             Location::Line(n) | Location::Row(n) => n,
         });
         let lines: Arc<[u64]> = records.iter().map(|&i| chunk.records[i].line).collect();
+        let spans = records
+            .iter()
+            .map(|&i| chunk.records[i].start..chunk.records[i].end)
+            .collect();
         Ok(Some(SourceBatch {
             batch,
             dead_letters,
             locations: Some(lines),
+            raw: Some(RawRows::new(chunk.bytes, spans)),
         }))
     }
 

@@ -18,7 +18,7 @@ use arrow::datatypes::SchemaRef;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::event_time::{EventTimeSpec, normalize};
+use crate::event_time::{EventTimeSpec, RowOrigin, normalize};
 use crate::source::{DeadLetter, Position, SourceBatch, SourcePartition};
 
 /// What reader threads send to the driver.
@@ -62,6 +62,7 @@ impl Reader {
             batch,
             mut dead_letters,
             locations,
+            raw,
         } = read;
         // Sources may ignore the projection hint; drop the columns the job does not read.
         let batch = match &self.projection {
@@ -75,13 +76,12 @@ impl Reader {
             },
             _ => batch,
         };
-        match normalize(
-            &self.event_time,
-            &self.schema,
-            batch,
-            name,
-            locations.as_deref(),
-        ) {
+        let origin = RowOrigin {
+            source: name,
+            locations: locations.as_deref(),
+            raw: raw.as_ref(),
+        };
+        match normalize(&self.event_time, &self.schema, batch, origin) {
             Ok(n) => {
                 dead_letters.extend(n.rejected);
                 FromSource::Data {
