@@ -84,7 +84,7 @@ fn random_late_events_change_no_emitted_window() {
     for chunk in (0..events.len()).collect::<Vec<_>>().chunks(batch_rows) {
         let watermark = max_ts.saturating_sub(delay);
         for &r in chunk {
-            let end = window.last_start(events.ts[r]) + size;
+            let end = window.last_start(events.ts[r]).expect("a window fits") + size;
             if end <= watermark {
                 late_rows.insert(r);
             }

@@ -1,11 +1,16 @@
 //! Window kinds and how an event time maps to the windows that contain it.
 //!
 //! All times are epoch milliseconds. A window is the half-open range `[start, end)`; it is
-//! complete, and fires, once the watermark reaches `end`.
+//! complete, and fires, once the watermark reaches `end`. The arithmetic is checked: a window
+//! whose bounds do not fit an `i64` has no start (`None`) rather than a wrapped one. The runtime
+//! never gets near that: event times are limited to the valid range
+//! ([`crate::event_time::EVENT_TIME_MIN`]`..=`[`crate::event_time::EVENT_TIME_MAX`]) and
+//! window sizes to its length.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::event_time::EVENT_TIME_SPAN;
 
 /// The most hopping windows one event may belong to (`size / slide`, rounded up). Each is a
 /// group per key in the window state, and a row updates every one: 1 d sliding by 1 ms (86.4 M
@@ -27,13 +32,23 @@ pub enum WindowSpec {
 }
 
 impl WindowSpec {
-    /// Checks sizes; `key` names the job setting in the error.
+    /// Checks sizes: positive, and at most the length of the valid event-time range (10 000
+    /// years), so that no window bound of a valid event time leaves the `i64` range. `key`
+    /// names the job setting in the error.
     pub fn validate(&self, key: &str) -> Result<()> {
         let positive = |name: &str, v: i64| {
             if v <= 0 {
                 Err(Error::config(
                     format!("{key}.{name}"),
                     format!("must be positive, got {v}ms"),
+                ))
+            } else if v > EVENT_TIME_SPAN {
+                Err(Error::config(
+                    format!("{key}.{name}"),
+                    format!(
+                        "{v}ms is longer than the whole valid event-time range \
+                         ({EVENT_TIME_SPAN}ms, the years 0000 to 9999)"
+                    ),
                 ))
             } else {
                 Ok(())
@@ -93,11 +108,22 @@ impl WindowSpec {
         }
     }
 
-    /// The start of the last aligned window that begins at or before `ts`.
-    pub fn last_start(&self, ts: i64) -> i64 {
+    /// The start of the last aligned window that begins at or before `ts`: the newest window
+    /// holding `ts`. `None` if that window's start or end does not fit an `i64` (then no
+    /// window of `ts` does); never for a valid event time and a validated spec.
+    pub fn last_start(&self, ts: i64) -> Option<i64> {
         let slide = self.slide().unwrap_or(1);
+        let size = self.size().unwrap_or(slide);
+        if slide <= 0 {
+            return None;
+        }
         let offset = self.offset().rem_euclid(slide);
-        ts - (ts - offset).rem_euclid(slide)
+        // In i128 the subtraction cannot overflow; the remainder is below `slide`.
+        let start =
+            i128::from(ts) - (i128::from(ts) - i128::from(offset)).rem_euclid(i128::from(slide));
+        let start = i64::try_from(start).ok()?;
+        start.checked_add(size)?;
+        Some(start)
     }
 
     /// The starts of every aligned window containing `ts`, latest first, given
@@ -105,14 +131,10 @@ impl WindowSpec {
     #[inline]
     pub fn starts_from(&self, last: i64, ts: i64) -> WindowStarts {
         match (self.size(), self.slide()) {
-            (Some(size), Some(slide)) => WindowStarts {
-                next: last,
-                stop: ts - size,
-                slide,
-            },
+            (Some(size), Some(slide)) => WindowStarts::new(last, ts, size, slide),
             // Sessions have no aligned windows.
             _ => WindowStarts {
-                next: 0,
+                next: None,
                 stop: 0,
                 slide: 1,
             },
@@ -123,8 +145,10 @@ impl WindowSpec {
 /// Window starts from latest to earliest, as a plain counter so the hot loop stays a loop.
 #[derive(Debug, Clone, Copy)]
 pub struct WindowStarts {
-    next: i64,
-    stop: i64,
+    /// The next start to yield; `None` once the next one would be below `i64::MIN`.
+    next: Option<i64>,
+    /// Starts must be above this: `ts - size`, exact in i128.
+    stop: i128,
     slide: i64,
 }
 
@@ -134,8 +158,9 @@ impl WindowStarts {
     #[inline]
     pub fn new(last: i64, ts: i64, size: i64, slide: i64) -> Self {
         WindowStarts {
-            next: last,
-            stop: ts - size,
+            // A slide that is not positive would never leave `last`: no windows then.
+            next: (slide > 0).then_some(last),
+            stop: i128::from(ts) - i128::from(size),
             slide,
         }
     }
@@ -146,11 +171,9 @@ impl Iterator for WindowStarts {
 
     #[inline]
     fn next(&mut self) -> Option<i64> {
-        (self.next > self.stop).then(|| {
-            let start = self.next;
-            self.next -= self.slide;
-            start
-        })
+        let start = self.next.filter(|&s| i128::from(s) > self.stop)?;
+        self.next = start.checked_sub(self.slide);
+        Some(start)
     }
 }
 
@@ -159,9 +182,8 @@ mod tests {
     use super::*;
 
     fn starts(spec: WindowSpec, ts: i64) -> Vec<i64> {
-        let mut out = Vec::new();
-        out.extend(spec.starts_from(spec.last_start(ts), ts));
-        out
+        let last = spec.last_start(ts).expect("a window fits");
+        spec.starts_from(last, ts).collect()
     }
 
     #[test]
@@ -206,6 +228,94 @@ mod tests {
         };
         assert_eq!(starts(odd, 20), vec![20, 10, 0]);
         assert_eq!(starts(odd, 26), vec![20, 10]);
+    }
+
+    /// Every start `k * slide + offset` of a window of `size` that holds `ts` and fits an
+    /// `i64` whole, latest first, by brute force in i128.
+    fn starts_by_brute_force(size: i64, slide: i64, offset: i64, ts: i64) -> Vec<i64> {
+        let (size, slide, ts) = (i128::from(size), i128::from(slide), i128::from(ts));
+        let fits = |s: i128| s >= i128::from(i64::MIN) && s + size <= i128::from(i64::MAX);
+        let newest = ts - (ts - i128::from(offset)).rem_euclid(slide);
+        if !fits(newest) {
+            return Vec::new();
+        }
+        (0..)
+            .map(|k| newest - k * slide)
+            .take_while(|&s| s > ts - size)
+            .filter(|&s| fits(s))
+            .map(|s| s as i64)
+            .collect()
+    }
+
+    #[test]
+    fn window_bounds_never_wrap_at_the_ends_of_i64() {
+        // Issue 12: event time i64::MIN gave the window start 9223372036854771616.
+        let tumbling = WindowSpec::Tumbling {
+            size: 10_000,
+            offset: 0,
+        };
+        assert_eq!(tumbling.last_start(i64::MIN), None);
+        assert_eq!(tumbling.last_start(i64::MAX), None);
+        let specs = [
+            tumbling,
+            WindowSpec::Hopping {
+                size: 10_000,
+                slide: 1_000,
+                offset: 300,
+            },
+            WindowSpec::Hopping {
+                size: 2_500,
+                slide: 1_000,
+                offset: -7,
+            },
+            WindowSpec::Tumbling {
+                size: i64::MAX,
+                offset: 0,
+            },
+        ];
+        let edges = [i64::MIN, i64::MIN + 1, i64::MIN + 2_500, i64::MIN + 20_000];
+        let times = edges
+            .into_iter()
+            .chain(edges.map(|t| -(t + 1)))
+            .chain([-1, 0, 1]);
+        for spec in specs {
+            let (size, slide) = (spec.size().expect("size"), spec.slide().expect("slide"));
+            let offset = match spec {
+                WindowSpec::Tumbling { offset, .. } | WindowSpec::Hopping { offset, .. } => offset,
+                WindowSpec::Session { .. } => 0,
+            };
+            for ts in times.clone() {
+                let want = starts_by_brute_force(size, slide, offset, ts);
+                let got: Vec<i64> = spec
+                    .last_start(ts)
+                    .map(|last| spec.starts_from(last, ts).collect())
+                    .unwrap_or_default();
+                assert_eq!(got, want, "{spec:?} ts {ts}");
+            }
+        }
+    }
+
+    #[test]
+    fn windows_longer_than_the_event_time_range_are_refused() {
+        let err = WindowSpec::Tumbling {
+            size: EVENT_TIME_SPAN + 1,
+            offset: 0,
+        }
+        .validate("operators[0].window")
+        .expect_err("too long");
+        assert!(
+            err.to_string().starts_with("operators[0].window.size: "),
+            "{err}"
+        );
+        let gap = WindowSpec::Session { gap: i64::MAX }.validate("w");
+        assert!(gap.is_err_and(|e| e.to_string().starts_with("w.gap: ")));
+        WindowSpec::Hopping {
+            size: EVENT_TIME_SPAN,
+            slide: EVENT_TIME_SPAN,
+            offset: 0,
+        }
+        .validate("w")
+        .expect("the whole range is allowed");
     }
 
     #[test]

@@ -100,7 +100,13 @@ impl Partition {
             }
             let mut placed = false;
             if ts < pane_start || ts >= pane_end {
-                pane_start = plan.window.last_start(ts);
+                // No window of `ts` fits an i64 (only outside the valid event-time range, which
+                // ingestion rejects): late rather than wrapped into a wrong window.
+                let Some(start) = plan.window.last_start(ts) else {
+                    self.late.push(row as u32);
+                    continue;
+                };
+                pane_start = start;
                 pane_end = pane_start.saturating_add(slide);
             }
             for start in WindowStarts::new(pane_start, ts, size, slide) {

@@ -7,7 +7,6 @@ use crate::window::WindowSpec;
 /// Index arithmetic for one tumbling or hopping window spec.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WindowIndex {
-    spec: WindowSpec,
     size: i64,
     slide: i64,
     /// The offset reduced into `[0, slide)`: every window start is `origin + w * slide`.
@@ -41,7 +40,6 @@ impl WindowIndex {
             WindowSpec::Session { .. } => 0,
         };
         Some(WindowIndex {
-            spec,
             size,
             slide,
             origin: offset.rem_euclid(slide),
@@ -74,9 +72,11 @@ impl WindowIndex {
         (last_closed + 1).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
-    /// The newest window holding event time `t`.
+    /// The newest window holding event time `t`. In i128, so that no time wraps: the quotient
+    /// fits an i64 (the origin is below the slide, so with a slide of 1 it is 0).
     pub(crate) fn newest(&self, t: i64) -> i64 {
-        (self.spec.last_start(t) - self.origin).div_euclid(self.slide)
+        let w = (i128::from(t) - i128::from(self.origin)).div_euclid(i128::from(self.slide));
+        w.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
     /// Indexes `ts` into `newest` and, when `varying`, `counts` (4 bytes per row; empty
@@ -189,9 +189,10 @@ impl WindowIndex {
         let (mut pane_start, mut pane_end, mut pane_w) = (i64::MAX, i64::MIN, 0i64);
         for (row, &t) in ts.iter().enumerate() {
             if t < pane_start || t >= pane_end {
-                pane_start = self.spec.last_start(t);
+                pane_w = self.newest(t);
+                // Saturates only below i64::MIN, where `t` is less than a slide above it.
+                pane_start = self.start(pane_w);
                 pane_end = pane_start.saturating_add(self.slide);
-                pane_w = (pane_start - self.origin).div_euclid(self.slide);
             }
             newest[row] = pane_w;
             let count = if self.varying {
@@ -240,7 +241,7 @@ mod tests {
             let ts: Vec<i64> = (-5_000..5_000).step_by(37).collect();
             let rows = index.index(&ts, i64::MIN);
             for (row, &t) in ts.iter().enumerate() {
-                let last = spec.last_start(t);
+                let last = spec.last_start(t).expect("a window fits");
                 let expected: Vec<i64> = spec.starts_from(last, t).collect();
                 let count = if index.varying {
                     rows.counts[row]

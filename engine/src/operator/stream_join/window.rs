@@ -67,7 +67,9 @@ impl StreamJoinOperator {
                 let first = probes.len();
                 probes.extend(
                     window
-                        .starts_from(window.last_start(ts), ts)
+                        .last_start(ts)
+                        .into_iter()
+                        .flat_map(|last| window.starts_from(last, ts))
                         .filter(|&s| s >= was_open && s < now_open)
                         .map(|start| Probe {
                             at: (b, r),
@@ -160,9 +162,10 @@ pub(super) fn open_from(window: WindowSpec, watermark: i64) -> i64 {
         w => {
             let size = window.size().unwrap_or(1);
             let slide = window.slide().unwrap_or(1);
+            // No window start fits below an i64 watermark that low: everything is open.
             window
                 .last_start(w.saturating_sub(size))
-                .saturating_add(slide)
+                .map_or(i64::MIN, |start| start.saturating_add(slide))
         }
     }
 }
