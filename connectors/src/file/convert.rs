@@ -2,14 +2,15 @@
 //!
 //! CSV is decoded as text first and typed here, column by column, so that one bad value
 //! rejects its row with the column named, instead of failing the batch. A timestamp is parsed
-//! from RFC 3339 text or from integer milliseconds since the epoch.
+//! from RFC 3339 text or from integer milliseconds since the epoch, and must lie in the valid
+//! event-time range: a value no sink could print is rejected here, at the source.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
+use sluice_engine::event_time::{EVENT_TIME_RANGE, in_range, parse_timestamp_ms};
 use sluice_engine::{Error, Result};
 
 /// Converts `text` (every column `Utf8`) to `target`, column by column. Returns the converted
@@ -29,6 +30,14 @@ pub fn parse_columns(
             })?;
         let parsed = parse_column(strings, field.data_type())
             .map_err(Error::arrow(format!("parsing column `{}`", field.name())))?;
+        if let Some(millis) = parsed.as_primitive_opt::<TimestampMillisecondType>() {
+            // Parsed, but out of range: said so rather than "cannot parse".
+            for (row, reason) in reasons.iter_mut().enumerate() {
+                if reason.is_none() && millis.is_valid(row) && !in_range(millis.value(row)) {
+                    *reason = Some(out_of_range(field.name(), strings.value(row)));
+                }
+            }
+        }
         // A value that was present but came out null did not parse.
         if parsed.null_count() > strings.null_count() {
             for (row, reason) in reasons.iter_mut().enumerate() {
@@ -75,14 +84,26 @@ fn parse_column(
     }
 }
 
-/// Milliseconds since the epoch from integer milliseconds or RFC 3339 text (no zone means UTC).
-pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
-    let text = text.trim();
-    text.parse::<i64>().ok().or_else(|| {
-        string_to_timestamp_nanos(text)
-            .ok()
-            .map(|ns| ns.div_euclid(1_000_000))
-    })
+/// Why a time `value` in `column` is rejected although it parsed.
+pub fn out_of_range(column: &str, value: &str) -> String {
+    format!("column `{column}`: `{value}` is outside the valid time range {EVENT_TIME_RANGE}")
+}
+
+/// Per row of `batch`, the reason it is rejected for a timestamp column outside the valid
+/// range (decoders that type values themselves, such as JSON, check their output here).
+pub fn check_time_ranges(batch: &RecordBatch) -> Vec<Option<String>> {
+    let mut reasons = vec![None; batch.num_rows()];
+    for (column, field) in batch.columns().iter().zip(batch.schema().fields()) {
+        let Some(millis) = column.as_primitive_opt::<TimestampMillisecondType>() else {
+            continue;
+        };
+        for (row, reason) in reasons.iter_mut().enumerate() {
+            if reason.is_none() && millis.is_valid(row) && !in_range(millis.value(row)) {
+                *reason = Some(out_of_range(field.name(), &millis.value(row).to_string()));
+            }
+        }
+    }
+    reasons
 }
 
 /// How a type is named in a dead letter's reason.
@@ -151,6 +172,56 @@ mod tests {
             .downcast_ref::<Float64Array>()
             .expect("f64");
         assert_eq!(v.value(3), -0.25);
+    }
+
+    #[test]
+    fn times_no_sink_could_print_are_rejected_at_the_source() {
+        // Issue 12: nanoseconds read as ms (year 53 million) failed the CSV sink on every
+        // restart; the smallest i64 wrapped window bounds.
+        let text = RecordBatch::try_from_iter([(
+            "t",
+            Arc::new(StringArray::from(vec![
+                "1700000000000",
+                "1700000000000000000",
+                "-9223372036854775808",
+                "9999-12-31T23:59:59.999Z",
+            ])) as ArrayRef,
+        )])
+        .expect("text batch");
+        let target = Arc::new(Schema::new(vec![Field::new(
+            "t",
+            crate::spec::timestamp_type(),
+            true,
+        )]));
+        let (_, reasons) = parse_columns(&text, &target).expect("parse");
+        let range = "0000-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999Z";
+        assert_eq!(
+            reasons,
+            vec![
+                None,
+                Some(format!(
+                    "column `t`: `1700000000000000000` is outside the valid time range {range}"
+                )),
+                Some(format!(
+                    "column `t`: `-9223372036854775808` is outside the valid time range {range}"
+                )),
+                None,
+            ]
+        );
+        let decoded = RecordBatch::try_from_iter([(
+            "t",
+            Arc::new(TimestampMillisecondArray::from(vec![5, i64::MAX])) as ArrayRef,
+        )])
+        .expect("decoded");
+        assert_eq!(
+            check_time_ranges(&decoded),
+            vec![
+                None,
+                Some(format!(
+                    "column `t`: `9223372036854775807` is outside the valid time range {range}"
+                ))
+            ]
+        );
     }
 
     #[test]

@@ -2,21 +2,21 @@
 //!
 //! Records are decoded by Arrow as text and typed afterwards ([`parse_columns`]), so that a bad
 //! value rejects its own row with the column named; Arrow's typed CSV decoder would reject the
-//! whole chunk and name only a column index.
+//! whole chunk and name only a column index. Quotes follow [`super::quoting`].
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::csv::ReaderBuilder;
-use arrow::csv::reader::Format;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use sluice_engine::source::{Source, SourceContext, SourcePartition};
 use sluice_engine::{Error, Result};
 
 use super::convert::parse_columns;
+use super::infer::text_column;
+use super::quoting::split_fields;
 use super::records::RecordReader;
 use super::schema::{Order, normalise, with_declared};
 use super::text::{TextFormat, TextPartition};
@@ -117,14 +117,28 @@ impl Source for CsvSource {
 /// The header names of `file`; empty for an empty file.
 fn read_header(file: &Path) -> Result<Vec<String>> {
     let mut reader = RecordReader::open(file, true)?;
-    Ok(match reader.next_chunk(1)? {
-        Some(chunk) => split_fields(&chunk.raw(0)),
-        None => Vec::new(),
-    })
+    match reader.next_chunk(1)? {
+        Some(chunk) => header_names(file, chunk.record_bytes(0)),
+        None => Ok(Vec::new()),
+    }
 }
 
-/// Infers column types from the header and the first records of `file`, ignoring records whose
-/// field count is wrong (they will be dead letters when read).
+/// The column names in a header line.
+fn header_names(file: &Path, header: &[u8]) -> Result<Vec<String>> {
+    let text = std::str::from_utf8(header).map_err(|e| {
+        let message = format!(
+            "the header line of {} is not valid UTF-8 (byte {})",
+            file.display(),
+            e.valid_up_to() + 1
+        );
+        Error::config("source.path", message)
+    })?;
+    Ok(split_fields(text))
+}
+
+/// Infers column types from the header and the first records of `file` by the rule of
+/// [`super::infer`]. Records that cannot be read (a wrong number of fields, invalid UTF-8, an
+/// unclosed quote) are left out: they will be dead letters when read.
 fn infer_schema(file: &Path) -> Result<Schema> {
     let mut reader = RecordReader::open(file, true)?;
     let Some(chunk) = reader.next_chunk(INFER_RECORDS + 1)? else {
@@ -136,43 +150,32 @@ fn infer_schema(file: &Path) -> Result<Schema> {
             ),
         ));
     };
-    let width = split_fields(&chunk.raw(0)).len();
-    let mut sample = Vec::with_capacity(chunk.bytes.len());
-    for (i, record) in chunk.records.iter().enumerate() {
-        if i == 0 || split_fields(&chunk.raw(i)).len() == width {
-            sample.extend_from_slice(&chunk.bytes[record.start..record.end + 1]);
+    let names = header_names(file, chunk.record_bytes(0))?;
+    let mut columns: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+    for (i, record) in chunk.records.iter().enumerate().skip(1) {
+        let Ok(text) = std::str::from_utf8(chunk.record_bytes(i)) else {
+            continue;
+        };
+        let fields = split_fields(text);
+        if record.unclosed.is_some() || fields.len() != names.len() {
+            continue;
         }
-    }
-    let (schema, _) = Format::default()
-        .with_header(true)
-        .infer_schema(Cursor::new(sample), None)
-        .map_err(|e| {
-            Error::config(
-                "source.path",
-                format!("cannot infer the columns of {}: {e}", file.display()),
-            )
-        })?;
-    Ok(schema)
-}
-
-/// Splits a CSV record into fields: commas inside double quotes do not split, `""` is a quote.
-pub(crate) fn split_fields(record: &str) -> Vec<String> {
-    let (mut fields, mut field) = (Vec::new(), String::new());
-    let mut in_quotes = false;
-    let mut chars = record.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if in_quotes && chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
+        // An empty field is null: it says nothing about the type.
+        for (column, value) in columns.iter_mut().zip(fields) {
+            if !value.is_empty() {
+                column.push(value);
             }
-            '"' => in_quotes = !in_quotes,
-            ',' if !in_quotes => fields.push(std::mem::take(&mut field)),
-            c => field.push(c),
         }
     }
-    fields.push(field);
-    fields
+    let fields: Vec<Field> = names
+        .iter()
+        .zip(&columns)
+        .map(|(name, values)| {
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            Field::new(name, text_column(&values), true)
+        })
+        .collect();
+    Ok(Schema::new(fields))
 }
 
 /// Decodes CSV records as text, then types them.
@@ -185,8 +188,11 @@ struct CsvFormat {
 impl TextFormat for CsvFormat {
     fn decode(&self, bytes: &[u8], rows: usize) -> Result<RecordBatch, ArrowError> {
         // One more than expected, so that extra records show up as a wrong count.
+        // Every record ends with exactly one `\n` (the reader's line ends are gone), so a CR
+        // left in a record is text, not a record end.
         let mut decoder = ReaderBuilder::new(self.text_schema.clone())
             .with_header(false)
+            .with_terminator(b'\n')
             .with_batch_size(rows + 1)
             .build_decoder();
         let mut offset = 0;
@@ -470,14 +476,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn split_fields_honours_quotes() {
-        assert_eq!(
-            split_fields("a,\"b,c\",\"say \"\"hi\"\"\","),
-            ["a", "b,c", "say \"hi\"", ""]
-        );
-    }
-
     /// Opens a fresh CSV source over `path` with declared `columns`.
     fn open_csv(
         path: &Path,
@@ -579,14 +577,15 @@ mod tests {
         };
         let read = crate::resume::assert_resumes_everywhere(&open);
         // CSV returns every column and leaves projecting to the runtime; the values must hold.
-        // Undeclared, `amount` is inferred as text (`x` is not a number): only line 10 is bad.
+        // Undeclared, `amount` is inferred as int64: `x` is one bad value of the five sampled
+        // (one is tolerated), so line 4 is a dead letter, as is line 10 (too many fields).
         let rows = crate::resume::flatten(&read[0]).rows.expect("rows");
         let ids = rows
             .column(0)
             .as_any()
             .downcast_ref::<Int64Array>()
             .expect("id");
-        assert_eq!(ids.values().to_vec(), vec![1, 2, 3, 4, 6]);
+        assert_eq!(ids.values().to_vec(), vec![1, 3, 4, 6]);
     }
 
     #[test]
@@ -604,5 +603,156 @@ mod tests {
             .expect_err("inside line 2");
         assert!(err.to_string().starts_with("source "), "{err}");
         assert!(err.to_string().contains("notes.csv"), "{err}");
+    }
+
+    /// Reads `text` as a CSV file with `declared` columns, resuming after every chunk of
+    /// `batch_rows` records: the good rows, their lines, and the dead letters as (line, reason,
+    /// raw).
+    fn read_rows(
+        text: &[u8],
+        declared: &[ColumnSpec],
+        batch_rows: usize,
+    ) -> (RecordBatch, Vec<u64>, Vec<(u64, String, String)>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, text).expect("write");
+        let open = || open_csv(&path, declared, batch_rows);
+        let read = crate::resume::assert_resumes_everywhere(&open);
+        let flat = crate::resume::flatten(&read[0]);
+        let letters = flat
+            .dead_letters
+            .iter()
+            .map(|d| match d.location {
+                Location::Line(n) => (n, d.reason.clone(), d.raw.clone()),
+                Location::Row(_) => panic!("a text file locates by line"),
+            })
+            .collect();
+        (flat.rows.expect("rows"), flat.locations, letters)
+    }
+
+    fn read_text(
+        text: &[u8],
+        declared: &[ColumnSpec],
+    ) -> (RecordBatch, Vec<u64>, Vec<(u64, String, String)>) {
+        read_rows(text, declared, 2)
+    }
+
+    fn strings(batch: &RecordBatch, column: usize) -> Vec<Option<String>> {
+        let column = batch.column(column).as_any().downcast_ref::<StringArray>();
+        let column = column.expect("a text column");
+        column.iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn a_stray_quote_costs_only_its_own_line() {
+        // Issue 12: `x"y` turned the rest of a file into one dead letter. A quote that is not
+        // at the start of a field is text; one that opens a field and never closes properly is
+        // one dead letter, its own line.
+        let text = "id,ts,name\n\
+            1,1700000000000,a\n\
+            2,1700000000001,x\"y\n\
+            3,1700000000002,\"never closed\n\
+            4,1700000000003,\"q,r\"\n\
+            5,1700000000004,b";
+        let (rows, lines, letters) = read_text(text.as_bytes(), &[]);
+        assert_eq!(lines, [2, 3, 5, 6]);
+        let names = strings(&rows, 2);
+        let want = ["a", "x\"y", "q,r", "b"].map(|s| Some(s.to_string()));
+        assert_eq!(names, want);
+        assert_eq!(
+            letters,
+            [(
+                4,
+                "a quoted field opened on this line does not close properly on the lines \
+                 after it (a quote followed by text); the line is read alone"
+                    .to_string(),
+                "3,1700000000002,\"never closed".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_file_with_lone_cr_line_ends_reads_as_lines() {
+        // Issue 12: such a file gave 0 rows and 0 dead letters.
+        let text = "id,v\r1,a\r2,b\r\r3,\"c\rd\"\r4\r";
+        let (rows, lines, letters) = read_text(text.as_bytes(), &[]);
+        assert_eq!(lines, [2, 3, 5]);
+        assert_eq!(
+            strings(&rows, 1),
+            ["a", "b", "c\nd"].map(|s| Some(s.to_string()))
+        );
+        assert_eq!(
+            letters,
+            [(7, "expected 2 fields, found 1".to_string(), "4".to_string())]
+        );
+    }
+
+    #[test]
+    fn bad_values_in_the_inference_sample_are_dead_letters_not_types() {
+        // Issue 12: `2,oops,5` made `ts` text, and then no time parsed.
+        let text = "id,ts,v\n1,1700000000000,5\n2,oops,5\n3,1700000000002,7.5\n";
+        let (rows, lines, letters) = read_text(text.as_bytes(), &[]);
+        let schema = rows.schema();
+        let types: Vec<&DataType> = schema.fields().iter().map(|f| f.data_type()).collect();
+        assert_eq!(
+            types,
+            [&DataType::Int64, &DataType::Int64, &DataType::Float64]
+        );
+        assert_eq!(lines, [2, 4]);
+        assert_eq!(
+            letters,
+            [(
+                3,
+                "column `ts`: cannot parse `oops` as Int64".to_string(),
+                "2,oops,5".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_among_the_first_lines_is_a_dead_letter_not_a_refused_job() {
+        // Issue 12: with declared columns, invalid UTF-8 in the first 1 000 lines refused the
+        // job, while the same line at 2 001 was a dead letter.
+        let declared = [column("id", ColumnType::Int64)];
+        let bad_line = b"2,caf\xe9\n";
+        for at in [0usize, 1_500] {
+            let mut text = b"id,name\n".to_vec();
+            for i in 0..at {
+                text.extend(format!("{},n{i}\n", 10 + i).as_bytes());
+            }
+            text.extend_from_slice(b"1,ok\n");
+            text.extend_from_slice(bad_line);
+            text.extend_from_slice(b"3,fine\n");
+            let (rows, lines, letters) = read_rows(&text, &declared, 400);
+            let first = at as u64 + 2;
+            assert_eq!(lines.len(), at + 2, "at {at}");
+            assert_eq!(lines[at..], [first, first + 2]);
+            assert_eq!(rows.num_rows(), at + 2);
+            assert_eq!(
+                letters,
+                [(
+                    first + 1,
+                    "not valid UTF-8: byte 6 of the record (after `2,caf`)".to_string(),
+                    "2,caf\u{fffd}".to_string()
+                )],
+                "at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn times_out_of_range_are_dead_letters_at_the_source() {
+        // Issue 12: an event time in ns reached the CSV sink, which failed on every restart.
+        let declared = [column("ts", ColumnType::Timestamp)];
+        let text = "ts,v\n1700000000000,1\n1700000000000000000,2\n-9223372036854775808,3\n";
+        let (rows, lines, letters) = read_text(text.as_bytes(), &declared);
+        assert_eq!(rows.num_rows(), 1);
+        assert_eq!(lines, [2]);
+        let bad: Vec<u64> = letters.iter().map(|l| l.0).collect();
+        assert_eq!(bad, [3, 4]);
+        assert!(
+            letters[0].1.contains("is outside the valid time range"),
+            "{letters:?}"
+        );
     }
 }

@@ -1,6 +1,5 @@
 //! JSON-lines files (one object per line): schema inference and decoding with dead letters.
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,10 +7,11 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::json::ReaderBuilder;
-use arrow::json::reader::infer_json_schema;
 use sluice_engine::source::{Source, SourceContext, SourcePartition};
 use sluice_engine::{Error, Result};
 
+use super::convert::check_time_ranges;
+use super::infer::json_columns;
 use super::records::RecordReader;
 use super::schema::{Order, normalise, with_declared};
 use super::text::{TextFormat, TextPartition};
@@ -89,30 +89,17 @@ impl Source for JsonlSource {
     }
 }
 
-/// Infers the columns of the first records of `file`, leaving out lines that are not valid JSON.
+/// Infers the columns of the first records of `file` by the rule of [`super::infer`], leaving
+/// out lines that are not JSON objects; never fails on what the lines hold.
 fn infer_schema(file: &Path) -> Result<Schema> {
     let mut reader = RecordReader::open(file, false)?;
     let Some(chunk) = reader.next_chunk(INFER_RECORDS)? else {
         return Ok(Schema::empty());
     };
-    let infer =
-        |bytes: &[u8]| infer_json_schema(Cursor::new(bytes), None).map(|(schema, _)| schema);
-    if let Ok(schema) = infer(&chunk.bytes) {
-        return Ok(schema);
-    }
-    let mut sample = Vec::with_capacity(chunk.bytes.len());
-    for record in &chunk.records {
-        let line = &chunk.bytes[record.start..record.end + 1];
-        if infer(line).is_ok() {
-            sample.extend_from_slice(line);
-        }
-    }
-    infer(&sample).map_err(|e| {
-        Error::config(
-            "source.path",
-            format!("cannot infer the columns of {}: {e}", file.display()),
-        )
-    })
+    let lines: Vec<&[u8]> = (0..chunk.records.len())
+        .map(|i| chunk.record_bytes(i))
+        .collect();
+    Ok(json_columns(&lines))
 }
 
 /// Decodes JSON lines straight into the source's schema.
@@ -123,8 +110,11 @@ struct JsonFormat {
 impl TextFormat for JsonFormat {
     fn decode(&self, bytes: &[u8], rows: usize) -> Result<RecordBatch, ArrowError> {
         // One more than expected, so that a line holding two objects shows up as a wrong count.
+        // A text column reads numbers and booleans as their text: inference makes a key text
+        // when its values disagree, and then none of them should be lost.
         let mut decoder = ReaderBuilder::new(self.schema.clone())
             .with_batch_size(rows + 1)
+            .with_coerce_primitive(true)
             .build_decoder()?;
         let mut offset = 0;
         while offset < bytes.len() {
@@ -150,6 +140,11 @@ impl TextFormat for JsonFormat {
 
     fn reason(&self, _raw: &str, error: &ArrowError) -> String {
         json_reason(error)
+    }
+
+    fn finish(&self, batch: RecordBatch) -> Result<(RecordBatch, Vec<Option<String>>)> {
+        let reasons = check_time_ranges(&batch);
+        Ok((batch, reasons))
     }
 
     fn quoted_newlines(&self) -> bool {
@@ -412,5 +407,96 @@ mod tests {
                 .expect("id");
             assert_eq!(ids.values().to_vec(), vec![1, 3, 5]);
         }
+    }
+
+    #[test]
+    fn conflicts_and_invalid_utf8_among_the_first_lines_are_dead_letters() {
+        // Issue 12: with declared columns, a type conflict or invalid UTF-8 within the first
+        // 1 000 lines refused the whole job; the same line later was a dead letter.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("e.jsonl");
+        let mut text = Vec::new();
+        text.extend_from_slice(b"{\"ts\":1,\"id\":1,\"tags\":{\"a\":1}}\n");
+        text.extend_from_slice(b"{\"ts\":2,\"id\":2,\"tags\":5}\n");
+        text.extend_from_slice(b"{\"ts\":3,\"id\":3,\"name\":\"caf\xe9\"}\n");
+        text.extend_from_slice(b"{\"ts\":4,\"id\":4,\"tags\":{\"b\":\"x\"},\"name\":\"ok\"}\n");
+        text.extend_from_slice(b"{\"ts\":5,\"id\":5,\"tags\":{\"a\":2}}\n");
+        std::fs::write(&path, &text).expect("write");
+        let columns = [
+            ColumnSpec {
+                name: "ts".into(),
+                column_type: ColumnType::Timestamp,
+            },
+            ColumnSpec {
+                name: "id".into(),
+                column_type: ColumnType::Int64,
+            },
+        ];
+        let source = JsonlSource::new("e", vec![path.clone()], &columns, Some(2)).expect("source");
+        let read = read_all(Box::new(source), 2);
+        let flat = crate::resume::flatten(&read[0].1);
+        assert_eq!(flat.locations, [1, 4, 5]);
+        let bad: Vec<(Location, &str)> = flat
+            .dead_letters
+            .iter()
+            .map(|d| (d.location, d.reason.as_str()))
+            .collect();
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert_eq!(bad[0].0, Location::Line(2));
+        assert!(bad[0].1.starts_with("column `tags`: "), "{}", bad[0].1);
+        assert_eq!(
+            bad[1],
+            (
+                Location::Line(3),
+                "not valid UTF-8: byte 27 of the record (after `{\"ts\":3,\"id\":3,\"name\":\"caf`)"
+            )
+        );
+        let rows = flat.rows.expect("rows");
+        let ids = rows
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("id");
+        assert_eq!(ids.values().to_vec(), vec![1, 4, 5]);
+    }
+
+    #[test]
+    fn times_out_of_range_and_mixed_text_columns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("e.jsonl");
+        // `k` is half numbers, half text: text, and no value of it is lost.
+        let text = "{\"ts\":\"2026-01-01T00:00:00Z\",\"k\":1}\n\
+                    {\"ts\":1700000000000000000,\"k\":\"a\"}\n\
+                    {\"ts\":5,\"k\":true}\n\
+                    {\"ts\":6,\"k\":\"b\"}\n";
+        std::fs::write(&path, text).expect("write");
+        let columns = [ColumnSpec {
+            name: "ts".into(),
+            column_type: ColumnType::Timestamp,
+        }];
+        let source = JsonlSource::new("e", vec![path], &columns, None).expect("source");
+        assert_eq!(source.schema().field(1).data_type(), &DataType::Utf8);
+        let read = read_all(Box::new(source), 10);
+        let batch = &read[0].1[0];
+        assert_eq!(batch.locations.as_deref(), Some(&[1u64, 3, 4][..]));
+        assert_eq!(batch.dead_letters.len(), 1);
+        assert_eq!(batch.dead_letters[0].location, Location::Line(2));
+        assert!(
+            batch.dead_letters[0]
+                .reason
+                .starts_with("column `ts`: `1700000000000000000` is outside the valid time range"),
+            "{}",
+            batch.dead_letters[0].reason
+        );
+        let k = batch
+            .batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .expect("k");
+        assert_eq!(
+            k.iter().collect::<Vec<_>>(),
+            [Some("1"), Some("true"), Some("b")]
+        );
     }
 }

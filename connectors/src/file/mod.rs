@@ -5,9 +5,12 @@
 
 mod convert;
 mod csv;
+mod infer;
 mod jsonl;
+mod lines;
 mod parquet;
 mod paths;
+mod quoting;
 mod records;
 mod schema;
 mod text;

@@ -3,15 +3,54 @@
 //! A chunk keeps its records back to back in one buffer, each followed by exactly one `\n`, so a
 //! run of records is one contiguous slice that Arrow can decode in one call, and a single record
 //! is still at hand, with its line number, when Arrow rejects it. The reader counts the bytes
-//! and lines it consumes, so it can stop after any record and a new one can start there.
+//! and lines it consumes, so it can stop after any record and a new one can start there. Lines
+//! end as [`Lines`] says.
+//!
+//! **Records over several lines** (CSV only): a record goes on past a line end inside a quoted
+//! field ([`Quotes`]). Such a record must close its quote properly, within
+//! [`MAX_SPANNING_RECORD`] bytes and before the end of the file; otherwise its opening quote was
+//! a stray one, and the record is its first line alone, marked [`Unclosed`], while the lines
+//! after it are read again as records of their own. A bad quote so costs one line, not the file.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use sluice_engine::Result;
 use sluice_engine::source::Position;
-use sluice_engine::{Error, Result};
+
+use super::lines::Lines;
+use super::quoting::Quotes;
+
+/// The most bytes a record spanning several lines may have: a quoted field still open after
+/// this many is taken to be a stray quote (1 MiB: far more than any field meant to hold text,
+/// and little memory to hold while deciding).
+pub const MAX_SPANNING_RECORD: usize = 1 << 20;
+
+/// Why a record was cut back to its first line: its quoted field never closed properly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unclosed {
+    /// Still open at the end of the file.
+    AtEndOfFile,
+    /// Still open after [`MAX_SPANNING_RECORD`] bytes.
+    TooLong,
+    /// Closed improperly (a quote followed by text) on a later line: it ran into other records.
+    RanIntoRecords,
+}
+
+impl Unclosed {
+    /// The dead letter's reason.
+    pub fn reason(self) -> String {
+        let why = match self {
+            Unclosed::AtEndOfFile => "is still open at the end of the file".to_string(),
+            Unclosed::TooLong => format!("is still open after {MAX_SPANNING_RECORD} bytes"),
+            Unclosed::RanIntoRecords => {
+                "does not close properly on the lines after it (a quote followed by text)"
+                    .to_string()
+            }
+        };
+        format!("a quoted field opened on this line {why}; the line is read alone")
+    }
+}
 
 /// One record in a chunk: `bytes[start..end]` (without its newline), first seen on `line`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +59,8 @@ pub struct Record {
     pub end: usize,
     /// 1-based line number of the record's first line.
     pub line: u64,
+    /// Set when the record is a line whose quoted field never closed: a dead letter as is.
+    pub unclosed: Option<Unclosed>,
 }
 
 /// Records read together.
@@ -43,18 +84,22 @@ impl Chunk {
         }
     }
 
+    /// The bytes of record `i`, without its newline.
+    pub fn record_bytes(&self, i: usize) -> &[u8] {
+        let r = self.records[i];
+        &self.bytes[r.start..r.end]
+    }
+
     /// The text of record `i`, without its newline (invalid UTF-8 replaced).
     pub fn raw(&self, i: usize) -> String {
-        let r = self.records[i];
-        String::from_utf8_lossy(&self.bytes[r.start..r.end]).into_owned()
+        String::from_utf8_lossy(self.record_bytes(i)).into_owned()
     }
 }
 
 /// Reads records from a file, counting lines.
 #[derive(Debug)]
 pub struct RecordReader {
-    path: PathBuf,
-    reader: BufReader<File>,
+    lines: Lines,
     /// Lines read so far.
     line: u64,
     /// Bytes read so far: the offset of the next unread byte.
@@ -64,39 +109,17 @@ pub struct RecordReader {
 }
 
 impl RecordReader {
-    /// Opens `path`; failing to is an [`Error::Io`] naming it.
+    /// Opens `path`; failing to is an [`sluice_engine::Error::Io`] naming it.
     pub fn open(path: &Path, quoted_newlines: bool) -> Result<Self> {
         Self::open_at(path, quoted_newlines, Position::default())
     }
 
     /// Opens `path` at `at`, a [`RecordReader::position`] of an earlier reader of the same
-    /// file: reading goes on from its byte offset with its line count. The byte before the
-    /// offset must end a line (or the offset be the end of the file); if not, the file changed
-    /// and the error says so.
+    /// file: reading goes on from its byte offset with its line count. The offset must start
+    /// a line (or be the end of the file); if not, the file changed and the error says so.
     pub fn open_at(path: &Path, quoted_newlines: bool, at: Position) -> Result<Self> {
-        // Every line read has at least one byte and every byte read belongs to a line.
-        if (at.offset == 0) != (at.records == 0) {
-            return Err(resume_error(path, at, "bytes and lines disagree"));
-        }
-        let mut file = File::open(path).map_err(Error::io(path))?;
-        if let Some(before) = at.offset.checked_sub(1) {
-            skip(&mut file, before).map_err(Error::io(path))?;
-        }
-        let mut reader = BufReader::new(file);
-        if at.offset > 0 {
-            let mut last = [0u8];
-            let read = reader.read(&mut last).map_err(Error::io(path))?;
-            let at_end = reader.fill_buf().map_err(Error::io(path))?.is_empty();
-            if read == 0 {
-                return Err(resume_error(path, at, "the file ends before it"));
-            }
-            if last[0] != b'\n' && !at_end {
-                return Err(resume_error(path, at, "it is not the start of a line"));
-            }
-        }
         Ok(RecordReader {
-            path: path.to_path_buf(),
-            reader,
+            lines: Lines::open_at(path, at)?,
             line: at.records,
             offset: at.offset,
             quoted_newlines,
@@ -123,39 +146,50 @@ impl RecordReader {
         loop {
             let start = chunk.bytes.len();
             let first_line = self.line + 1;
-            let mut quotes = 0usize;
+            let mut quotes = Quotes::default();
+            // Where each line of the record starts in the chunk, and the bytes it took in the
+            // file: to give back all but the first if the record is cut.
+            let mut parts: Vec<(usize, u64)> = Vec::new();
+            let mut unclosed = None;
             loop {
+                if !parts.is_empty() {
+                    chunk.bytes.push(b'\n');
+                }
                 let line_start = chunk.bytes.len();
-                let read = self
-                    .reader
-                    .read_until(b'\n', &mut chunk.bytes)
-                    .map_err(Error::io(&self.path))?;
-                if read == 0 {
+                let Some(read) = self.lines.read(&mut chunk.bytes)? else {
+                    if !parts.is_empty() {
+                        chunk.bytes.pop();
+                    }
+                    if quotes.open() {
+                        unclosed = Some(Unclosed::AtEndOfFile);
+                    }
                     break;
-                }
+                };
                 self.line += 1;
-                self.offset += read as u64;
-                strip_line_end(&mut chunk.bytes);
-                if self.quoted_newlines {
-                    quotes += chunk.bytes[line_start..]
-                        .iter()
-                        .filter(|&&b| b == b'"')
-                        .count();
-                }
-                // An odd number of quotes means a quoted field is still open: the record goes on.
-                if quotes.is_multiple_of(2) {
+                self.offset += read;
+                parts.push((line_start, read));
+                if !self.quoted_newlines {
                     break;
                 }
-                chunk.bytes.push(b'\n');
+                quotes.scan(&chunk.bytes[line_start..]);
+                if quotes.improper_after_break() {
+                    unclosed = Some(Unclosed::RanIntoRecords);
+                    break;
+                }
+                if !quotes.open() {
+                    break;
+                }
+                if chunk.bytes.len() - start > MAX_SPANNING_RECORD {
+                    unclosed = Some(Unclosed::TooLong);
+                    break;
+                }
             }
-            if !quotes.is_multiple_of(2) {
-                // The file ended inside quotes: drop the newline added for the missing next line.
-                chunk.bytes.pop();
-            }
-            if chunk.bytes.len() == start && self.line < first_line {
+            if parts.is_empty() {
                 return Ok(false);
             }
-            if chunk.bytes[start..].iter().all(u8::is_ascii_whitespace) {
+            if unclosed.is_some() {
+                self.give_back(chunk, &parts);
+            } else if chunk.bytes[start..].iter().all(u8::is_ascii_whitespace) {
                 chunk.bytes.truncate(start);
                 continue;
             }
@@ -163,43 +197,27 @@ impl RecordReader {
                 start,
                 end: chunk.bytes.len(),
                 line: first_line,
+                unclosed,
             });
             chunk.bytes.push(b'\n');
             return Ok(true);
         }
     }
-}
 
-/// Moves `file` forward by `bytes` (or to its end, if shorter).
-fn skip(file: &mut File, bytes: u64) -> io::Result<()> {
-    if file.metadata()?.is_file() {
-        file.seek(SeekFrom::Start(bytes))?;
-    } else {
-        // A pipe or device cannot seek: skip by reading (and discarding) instead.
-        io::copy(&mut file.by_ref().take(bytes), &mut io::sink())?;
-    }
-    Ok(())
-}
-
-/// Why `path` cannot be read on from `at`: most likely it changed since the checkpoint.
-fn resume_error(path: &Path, at: Position, why: &str) -> Error {
-    Error::Source {
-        name: path.display().to_string(),
-        message: format!(
-            "cannot resume at byte {} (line {}): {why}; has the file changed since the checkpoint?",
-            at.offset,
-            at.records + 1
-        ),
-    }
-}
-
-/// Removes a trailing `\n` or `\r\n`.
-fn strip_line_end(bytes: &mut Vec<u8>) {
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
+    /// Cuts the record being read (the last in `chunk.bytes`, whose lines start at `parts`)
+    /// back to its first line; its other lines are read again next.
+    fn give_back(&mut self, chunk: &mut Chunk, parts: &[(usize, u64)]) {
+        let mut back = Vec::with_capacity(parts.len() - 1);
+        let mut end = chunk.bytes.len();
+        for &(start, read) in parts[1..].iter().rev() {
+            back.push((chunk.bytes[start..end].to_vec(), read));
+            self.line -= 1;
+            self.offset -= read;
+            // The `\n` that joined this line to the one before.
+            end = start - 1;
         }
+        chunk.bytes.truncate(end);
+        self.lines.give_back(back.into_iter().rev());
     }
 }
 
@@ -242,6 +260,124 @@ mod tests {
         let got = read_all("h\n\"x\ny\",1\nz,2\n\"open", true, 10);
         let want = [(1, "h"), (2, "\"x\ny\",1"), (4, "z,2"), (5, "\"open")];
         assert_eq!(got, want.map(|(n, s)| (n, s.to_string())));
+    }
+
+    /// Every record of `text`: (line, text, why it was cut).
+    fn read_marked(text: &str) -> Vec<(u64, String, Option<Unclosed>)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.csv");
+        std::fs::write(&path, text).expect("write");
+        let mut reader = RecordReader::open(&path, true).expect("open");
+        let mut out = Vec::new();
+        while let Some(chunk) = reader.next_chunk(3).expect("chunk") {
+            for (i, r) in chunk.records.iter().enumerate() {
+                out.push((r.line, chunk.raw(i), r.unclosed));
+            }
+        }
+        out
+    }
+
+    fn marked(want: &[(u64, &str, Option<Unclosed>)]) -> Vec<(u64, String, Option<Unclosed>)> {
+        want.iter()
+            .map(|&(n, s, u)| (n, s.to_string(), u))
+            .collect()
+    }
+
+    #[test]
+    fn a_stray_quote_inside_a_field_ends_with_its_line() {
+        // Issue 12: `x"y` made the rest of a 151 MB file one record.
+        let got = read_marked("h\n2,1700000000001,x\"y\n3,1700000000002,z\n4,5,\"a,b\"\n");
+        let want = [
+            (1, "h", None),
+            (2, "2,1700000000001,x\"y", None),
+            (3, "3,1700000000002,z", None),
+            (4, "4,5,\"a,b\"", None),
+        ];
+        assert_eq!(got, marked(&want));
+    }
+
+    #[test]
+    fn a_quote_never_closed_costs_only_its_own_line() {
+        let at_end = read_marked("h\n1,\"abc\n2,x\n\n3,y");
+        let want = [
+            (1, "h", None),
+            (2, "1,\"abc", Some(Unclosed::AtEndOfFile)),
+            (3, "2,x", None),
+            (5, "3,y", None),
+        ];
+        assert_eq!(at_end, marked(&want));
+        // Closed by the opening quote of the next record's quoted field, followed by text.
+        let into = read_marked("h\n1,\"abc\n2,\"q,r\",5\n3,s");
+        let want = [
+            (1, "h", None),
+            (2, "1,\"abc", Some(Unclosed::RanIntoRecords)),
+            (3, "2,\"q,r\",5", None),
+            (4, "3,s", None),
+        ];
+        assert_eq!(into, marked(&want));
+        assert!(
+            Unclosed::RanIntoRecords
+                .reason()
+                .starts_with("a quoted field opened on this line does not close properly")
+        );
+    }
+
+    #[test]
+    fn a_quote_open_for_more_than_the_limit_is_cut_to_its_line() {
+        // 30 000 lines of 40 bytes without a quote: 1.2 MB, past the 1 MiB limit.
+        let filler: String = (0..30_000).map(|i| format!("{i:>38},x\n")).collect();
+        let text = format!("h\n1,\"open\n{filler}2,\"closed\"\n");
+        let got = read_marked(&text);
+        assert_eq!(got.len(), 30_003);
+        assert_eq!(got[1], (2, "1,\"open".to_string(), Some(Unclosed::TooLong)));
+        for (i, (line, raw, unclosed)) in got[2..30_002].iter().enumerate() {
+            assert_eq!(
+                (*line, raw.as_str(), *unclosed),
+                (i as u64 + 3, format!("{i:>38},x").as_str(), None)
+            );
+        }
+        assert_eq!(got[30_002], (30_003, "2,\"closed\"".to_string(), None));
+        assert_eq!(MAX_SPANNING_RECORD, 1 << 20);
+    }
+
+    #[test]
+    fn a_first_line_ending_in_a_lone_cr_makes_every_cr_a_line_end() {
+        let got = read_all("a\rb\r\rc\r\nd\ne", false, 10);
+        let want = [(1, "a"), (2, "b"), (4, "c"), (5, "d"), (6, "e")];
+        assert_eq!(got, want.map(|(n, s)| (n, s.to_string())));
+        let quoted = read_all("h\r\"x\ry\",1\rz,2\r", true, 10);
+        let want = [(1, "h"), (2, "\"x\ny\",1"), (4, "z,2")];
+        assert_eq!(quoted, want.map(|(n, s)| (n, s.to_string())));
+    }
+
+    #[test]
+    fn in_a_file_of_lf_lines_a_lone_cr_is_part_of_its_line() {
+        let got = read_all("a\nb\rc\nd\r\n", false, 10);
+        let want = [(1, "a"), (2, "b\rc"), (3, "d")];
+        assert_eq!(got, want.map(|(n, s)| (n, s.to_string())));
+    }
+
+    #[test]
+    fn every_record_boundary_resumes_whatever_the_line_ends_or_cut_quotes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.csv");
+        let texts = [
+            QUOTED.to_string(),
+            QUOTED.replace("\r\n", "\n").replace('\n', "\r"),
+            "h\r\n1,\"abc\r\n2,\"q,r\",5\r\n\r\n3,\"s\nt\"\n4,\"u".to_string(),
+        ];
+        for text in texts {
+            std::fs::write(&path, &text).expect("write");
+            let whole = read_all(&text, true, 10);
+            for cut in 0..=whole.len() {
+                let mut first = RecordReader::open(&path, true).expect("open");
+                if cut > 0 {
+                    first.next_chunk(cut).expect("chunk").expect("records");
+                }
+                let second = RecordReader::open_at(&path, true, first.position()).expect("open at");
+                assert_eq!(read_rest(second, 2), whole[cut..], "cut {cut} of {text:?}");
+            }
+        }
     }
 
     #[test]

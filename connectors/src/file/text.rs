@@ -103,6 +103,9 @@ impl<F: TextFormat> TextPartition<F> {
     /// Decodes `chunk.records[range]`, splitting on rejection down to single records.
     fn decode_range(&self, chunk: &Chunk, range: Range<usize>, out: &mut Decoded) {
         let rows = range.len();
+        if rows == 0 {
+            return;
+        }
         let error = match self.format.decode(chunk.slice(range.clone()), rows) {
             Ok(batch) if batch.num_rows() == rows => {
                 out.batches.push(batch);
@@ -120,13 +123,28 @@ impl<F: TextFormat> TextPartition<F> {
             self.decode_range(chunk, middle..range.end, out);
             return;
         }
-        let raw = chunk.raw(range.start);
-        out.dead_letters.push(DeadLetter {
+        let bytes = chunk.record_bytes(range.start);
+        let reason = match std::str::from_utf8(bytes) {
+            Ok(text) => self.format.reason(text, &error),
+            Err(e) => {
+                let valid = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+                format!(
+                    "not valid UTF-8: byte {} of the record (after `{valid}`)",
+                    e.valid_up_to() + 1
+                )
+            }
+        };
+        out.dead_letters
+            .push(self.dead_letter(chunk, range.start, reason));
+    }
+
+    fn dead_letter(&self, chunk: &Chunk, i: usize, reason: String) -> DeadLetter {
+        DeadLetter {
             source: self.name.clone(),
-            location: Location::Line(chunk.records[range.start].line),
-            reason: self.format.reason(&raw, &error),
-            raw,
-        });
+            location: Location::Line(chunk.records[i].line),
+            reason,
+            raw: chunk.raw(i),
+        }
     }
 }
 
@@ -153,7 +171,18 @@ impl<F: TextFormat> SourcePartition for TextPartition<F> {
             records: Vec::new(),
             dead_letters: Vec::new(),
         };
-        self.decode_range(&chunk, 0..chunk.records.len(), &mut decoded);
+        // Records cut back to a line by an unclosed quote are dead letters as they are; the
+        // runs between them are decoded.
+        let mut run = 0;
+        for (i, record) in chunk.records.iter().enumerate() {
+            if let Some(unclosed) = record.unclosed {
+                self.decode_range(&chunk, run..i, &mut decoded);
+                let letter = self.dead_letter(&chunk, i, unclosed.reason());
+                decoded.dead_letters.push(letter);
+                run = i + 1;
+            }
+        }
+        self.decode_range(&chunk, run..chunk.records.len(), &mut decoded);
         let context = || format!("joining the good records of {}", self.name);
         // A clean chunk decodes in one piece: take it as is instead of copying it.
         let batch = match <[RecordBatch; 1]>::try_from(decoded.batches) {
@@ -168,12 +197,7 @@ impl<F: TextFormat> SourcePartition for TextPartition<F> {
             let keep: BooleanArray = rejected.iter().map(|r| Some(r.is_none())).collect();
             for (&i, reason) in records.iter().zip(rejected) {
                 if let Some(reason) = reason {
-                    dead_letters.push(DeadLetter {
-                        source: self.name.clone(),
-                        location: Location::Line(chunk.records[i].line),
-                        reason,
-                        raw: chunk.raw(i),
-                    });
+                    dead_letters.push(self.dead_letter(&chunk, i, reason));
                 }
             }
             let mut kept = keep.values().iter();
