@@ -5,7 +5,8 @@
 use std::io::Write;
 
 use arrow::array::RecordBatch;
-use arrow::json::LineDelimitedWriter;
+use arrow::json::WriterBuilder;
+use arrow::json::writer::LineDelimited;
 use sluice_engine::error::{Error, Result};
 use sluice_engine::sink::Sink;
 
@@ -20,7 +21,10 @@ impl Sink for StderrDeadLetters {
 
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut buffer = Vec::new();
-        let mut writer = LineDelimitedWriter::new(&mut buffer);
+        // Every column on every line: `line` and `row` are both there, one of them null.
+        let mut writer = WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, LineDelimited>(&mut buffer);
         writer
             .write(batch)
             .map_err(Error::arrow("writing dead letters"))?;

@@ -1,4 +1,8 @@
 //! The `jsonl` sink: one JSON object per row in one file; also a part of exactly-once output.
+//!
+//! Every object has every column as a key, `null` when the value is null, so that each line
+//! says what the output's columns are (a dead letter always has `line` and `row`) and a reader
+//! inferring columns from the first lines sees them all.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -6,7 +10,7 @@ use std::path::PathBuf;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use arrow::json::LineDelimitedWriter;
+use arrow::json::{LineDelimitedWriter, WriterBuilder};
 use sluice_engine::sink::Sink;
 use sluice_engine::{Error, Result};
 
@@ -31,7 +35,9 @@ impl JsonlSink {
     /// Creates `path` (and its folders). Rows carry their own keys, so `schema` is not needed to
     /// write; it is taken for symmetry with the other file sinks.
     pub fn create(path: PathBuf, _schema: SchemaRef) -> Result<Self> {
-        let writer = LineDelimitedWriter::new(create_file(&path)?);
+        let writer = WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build(create_file(&path)?);
         Ok(JsonlSink { path, writer })
     }
 }
@@ -77,7 +83,7 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn writes_one_object_per_row_and_leaves_out_nulls() {
+    fn writes_one_object_per_row_with_every_column() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("o.jsonl");
         let batch = RecordBatch::try_from_iter([
@@ -95,7 +101,7 @@ mod tests {
         sink.write(&batch).expect("write");
         sink.close().expect("close");
         let text = std::fs::read_to_string(&path).expect("read");
-        assert_eq!(text, "{\"k\":\"a\",\"v\":1.5}\n{\"v\":-2.0}\n");
+        assert_eq!(text, "{\"k\":\"a\",\"v\":1.5}\n{\"k\":null,\"v\":-2.0}\n");
     }
 
     crate::sink::outputs::on_every_output!(exactly_once_parts_read_back_in_epoch_order);

@@ -3,7 +3,7 @@
 use std::io::{ErrorKind, Write};
 
 use arrow::array::RecordBatch;
-use arrow::json::LineDelimitedWriter;
+use arrow::json::WriterBuilder;
 use arrow::util::pretty::pretty_format_batches;
 use sluice_engine::sink::Sink;
 use sluice_engine::{Error, Result};
@@ -54,7 +54,10 @@ impl StdoutSink {
                 Ok(format!("{table}\n").into_bytes())
             }
             StdoutFormat::Jsonl => {
-                let mut writer = LineDelimitedWriter::new(Vec::new());
+                // Every column on every line, as the `jsonl` sink writes them.
+                let mut writer = WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::LineDelimited>(Vec::new());
                 writer.write(batch).map_err(stdout_error)?;
                 writer.finish().map_err(stdout_error)?;
                 Ok(writer.into_inner())
