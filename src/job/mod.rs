@@ -6,6 +6,7 @@
 //! `docs/jobs.md` documents every key.
 
 mod operators;
+mod outputs;
 mod overrides;
 mod streams;
 
@@ -434,19 +435,26 @@ impl JobFile {
 
     /// What a run refuses besides the pipeline, checked without creating anything or
     /// sending a request: a late sink without lateness, the checkpoint settings (the
-    /// location's form among them) and the sinks' settings.
+    /// location's form among them), the sinks' settings, and two outputs on one path.
     fn check_outputs(&self, schemas: &PipelineSchemas) -> Result<(), JobError> {
         self.check_late(schemas)?;
         if let Some(spec) = self.checkpoint_spec(self.resume) {
             spec.validate().map_err(self.invalid())?;
         }
         let exactly_once = self.spec.checkpoint.is_some();
-        let sinks = [Some(&self.spec.sink), self.spec.late.as_ref()];
-        let sinks = sinks.into_iter().chain([self.spec.dead_letter.as_ref()]);
-        for spec in sinks.flatten() {
+        let sinks: Vec<(&str, &SinkSpec)> = [
+            ("sink", Some(&self.spec.sink)),
+            ("late", self.spec.late.as_ref()),
+            ("dead_letter", self.spec.dead_letter.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(setting, sink)| Some((setting, sink?)))
+        .collect();
+        for (_, spec) in &sinks {
             spec.check(exactly_once).map_err(self.invalid())?;
         }
-        Ok(())
+        // Checked before any sink creates its file: the second would clobber the first's.
+        outputs::check_distinct(&sinks, &self.base_dir).map_err(self.invalid())
     }
 
     /// A `[late]` sink needs rows that can be late: a window or a stream join keeps state by
