@@ -14,6 +14,7 @@ mod joins;
 mod lateness;
 mod limits;
 mod malformed;
+mod mutations;
 mod object_sink;
 mod oracle;
 mod outages;
