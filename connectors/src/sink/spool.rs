@@ -2,7 +2,7 @@
 //! killed runs of the same output left behind removed when a new run opens it.
 //!
 //! An object-store sink writes the open epoch's parts to local files
-//! (`$TMPDIR/sluice-parts-XXXX/`) and deletes the folder when it closes; a run killed with
+//! (`$TMPDIR/sluice-parts-<random>/`) and deletes the folder when it closes; a run killed with
 //! SIGKILL cannot. Such a folder holds only rows that no checkpoint covers (a restart writes
 //! them again), so it may go once it is provably not in use: its sink holds an exclusive lock
 //! on its file `lock` for as long as it lives, which the kernel releases when the process
