@@ -70,7 +70,12 @@ fn check_dead_letters(dir: &Path, source_file: &str, want: &[(u64, &str)], reaso
         .map(|l| l.expect("line"))
         .collect();
     let raws: Vec<&str> = (0..dead.num_rows())
-        .map(|i| dead.column(4).as_string::<i32>().value(i))
+        .map(|i| {
+            dead.column_by_name("raw")
+                .expect("raw")
+                .as_string::<i32>()
+                .value(i)
+        })
         .collect();
     let mut got: Vec<(u64, &str)> = lines.into_iter().zip(raws).collect();
     got.sort();
@@ -82,7 +87,11 @@ fn check_dead_letters(dir: &Path, source_file: &str, want: &[(u64, &str)], reaso
                 .value(i)
                 .ends_with(source_file)
         );
-        let reason = dead.column(3).as_string::<i32>().value(i);
+        let reason = dead
+            .column_by_name("reason")
+            .expect("reason")
+            .as_string::<i32>()
+            .value(i);
         assert!(
             reasons.iter().any(|r| reason.contains(r)),
             "unexpected reason: {reason}"
@@ -216,8 +225,16 @@ path = "out/dead.jsonl"
         .map(|i| {
             (
                 dead.column(1).as_primitive::<UInt64Type>().value(i),
-                dead.column(4).as_string::<i32>().value(i).to_string(),
-                dead.column(3).as_string::<i32>().value(i).to_string(),
+                dead.column_by_name("raw")
+                    .expect("raw")
+                    .as_string::<i32>()
+                    .value(i)
+                    .to_string(),
+                dead.column_by_name("reason")
+                    .expect("reason")
+                    .as_string::<i32>()
+                    .value(i)
+                    .to_string(),
             )
         })
         .collect();
@@ -303,7 +320,12 @@ aggregates = [{ fn = "count", as = "n" }]
         .to_vec();
     assert_eq!(lines, [3, 4]);
     let raws: Vec<&str> = (0..2)
-        .map(|i| dead.column(4).as_string::<i32>().value(i))
+        .map(|i| {
+            dead.column_by_name("raw")
+                .expect("raw")
+                .as_string::<i32>()
+                .value(i)
+        })
         .collect();
     assert_eq!(raws, ["-9223372036854775808,1", "1700000000000000000,1"]);
 }

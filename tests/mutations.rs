@@ -483,7 +483,7 @@ fn check_job_output(case: &Case, out: &Path, output: SchemaRef, what: &str) {
     }
     let dead = read_jsonl(&out.join("dead.jsonl"), DeadLetter::schema());
     let lines = dead.column(1).as_primitive::<UInt64Type>();
-    let raws = dead.column(4).as_string::<i32>();
+    let raws = dead.column_by_name("raw").expect("raw").as_string::<i32>();
     let got: BTreeMap<u64, String> = (0..dead.num_rows())
         .map(|r| (lines.value(r), raws.value(r).to_string()))
         .collect();

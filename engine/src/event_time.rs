@@ -19,7 +19,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMi
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::error::{Error, Result};
-use crate::source::{DeadLetter, Location, RawRows};
+use crate::source::{DeadLetter, Location, Locations, RawRows};
 
 /// The earliest valid event time: `0000-01-01T00:00:00Z`, in ms since the epoch.
 ///
@@ -162,8 +162,8 @@ pub struct Normalized {
 pub struct RowOrigin<'a> {
     /// The partition (usually a file path).
     pub source: &'a str,
-    /// Per row: its line (text formats, which give `raw`) or row number (others).
-    pub locations: Option<&'a [u64]>,
+    /// Per row: its line (text formats), offset (Kafka) or row number (others).
+    pub locations: Option<&'a Locations>,
     /// Per row: its text as read; a rejected row's dead letter carries it as is.
     pub raw: Option<&'a RawRows>,
 }
@@ -310,12 +310,10 @@ fn reject(
                 .collect::<Vec<_>>()
                 .join(","),
         };
-        let location = match origin.locations.and_then(|l| l.get(row)) {
-            // Text sources give lines and their text; the others give row numbers.
-            Some(&line) if origin.raw.is_some() => Location::Line(line),
-            Some(&n) => Location::Row(n),
-            None => Location::Row(row as u64),
-        };
+        let location = origin
+            .locations
+            .and_then(|l| l.get(row))
+            .unwrap_or(Location::Row(row as u64));
         out.push(DeadLetter {
             source: origin.source.to_string(),
             location,
@@ -335,11 +333,22 @@ mod tests {
         EventTimeSpec::new("ts", 1_000)
     }
 
-    fn run(ts: ArrayRef, locations: Option<&[u64]>) -> Normalized {
-        run_from(ts, locations, None)
+    /// Rows located by row number (as Parquet gives them), or not located.
+    fn run(ts: ArrayRef, rows: Option<&[u64]>) -> Normalized {
+        normalize_located(ts, rows.map(|r| Locations::rows(r.to_vec())), None)
     }
 
-    fn run_from(ts: ArrayRef, locations: Option<&[u64]>, raw: Option<&RawRows>) -> Normalized {
+    /// Rows located by line, with their text (as a text source gives them).
+    fn run_from(ts: ArrayRef, lines: Option<&[u64]>, raw: Option<&RawRows>) -> Normalized {
+        normalize_located(ts, lines.map(|l| Locations::lines(l.to_vec())), raw)
+    }
+
+    fn normalize_located(
+        ts: ArrayRef,
+        locations: Option<Locations>,
+        raw: Option<&RawRows>,
+    ) -> Normalized {
+        let locations = locations.as_ref();
         let v = Arc::new(Int64Array::from_iter_values(0..ts.len() as i64)) as ArrayRef;
         let batch = RecordBatch::try_from_iter(vec![("ts", ts), ("v", v)]).expect("batch");
         let schema = spec().normalized_schema(&batch.schema()).expect("schema");
@@ -381,7 +390,7 @@ mod tests {
             Some("yesterday"),
             None,
         ]));
-        // Lines without their text (as a Parquet source gives row numbers) are rows.
+        // Row numbers (as a Parquet source gives them) locate by row.
         let n = run(ts.clone(), Some(&[2, 3, 4]));
         assert_eq!(n.rejected[0].location, Location::Row(3));
         let text = "1970-01-01T00:00:01Z,0\nyesterday,1\n,2\n"

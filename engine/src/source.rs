@@ -97,9 +97,10 @@ pub struct SourceBatch {
     pub batch: RecordBatch,
     /// Records the source could not parse; they do not appear in `batch`.
     pub dead_letters: Vec<DeadLetter>,
-    /// For each row of `batch`, where it came from (a line number for text formats, a row
-    /// number otherwise), so that rows rejected later (a bad event time) can be located.
-    pub locations: Option<Arc<[u64]>>,
+    /// For each row of `batch`, where it came from (a line number for text formats, an offset
+    /// for Kafka, a row number otherwise), so that rows rejected later (a bad event time) can
+    /// be located.
+    pub locations: Option<Locations>,
     /// For each row of `batch`, its text as read (text formats), so that a row rejected later
     /// is a dead letter with its own raw line rather than one rebuilt from its values.
     pub raw: Option<RawRows>,
@@ -144,6 +145,66 @@ impl SourceBatch {
     }
 }
 
+/// Where each row of a batch came from: one kind of [`Location`] for the whole batch, and a
+/// number per row (it derefs to those numbers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locations {
+    kind: LocationKind,
+    values: Arc<[u64]>,
+}
+
+/// Which [`Location`] the numbers of a [`Locations`] are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LocationKind {
+    Line,
+    Row,
+    Offset,
+}
+
+impl Locations {
+    /// 1-based line numbers (text files).
+    pub fn lines(values: impl Into<Arc<[u64]>>) -> Self {
+        Locations {
+            kind: LocationKind::Line,
+            values: values.into(),
+        }
+    }
+
+    /// 0-based row numbers (Parquet, generators).
+    pub fn rows(values: impl Into<Arc<[u64]>>) -> Self {
+        Locations {
+            kind: LocationKind::Row,
+            values: values.into(),
+        }
+    }
+
+    /// Kafka message offsets.
+    pub fn offsets(values: impl Into<Arc<[u64]>>) -> Self {
+        Locations {
+            kind: LocationKind::Offset,
+            values: values.into(),
+        }
+    }
+
+    /// Where row `i` came from, if the batch has such a row.
+    pub fn get(&self, i: usize) -> Option<Location> {
+        let &n = self.values.get(i)?;
+        Some(match self.kind {
+            LocationKind::Line => Location::Line(n),
+            LocationKind::Row => Location::Row(n),
+            LocationKind::Offset => Location::Offset(n),
+        })
+    }
+}
+
+impl std::ops::Deref for Locations {
+    type Target = [u64];
+
+    fn deref(&self) -> &[u64] {
+        &self.values
+    }
+}
+
 /// Where in its source a record was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Location {
@@ -151,6 +212,8 @@ pub enum Location {
     Line(u64),
     /// A 0-based row number (Parquet, generators).
     Row(u64),
+    /// A message's offset in its Kafka partition.
+    Offset(u64),
 }
 
 impl std::fmt::Display for Location {
@@ -158,6 +221,7 @@ impl std::fmt::Display for Location {
         match self {
             Location::Line(n) => write!(f, "line {n}"),
             Location::Row(n) => write!(f, "row {n}"),
+            Location::Offset(n) => write!(f, "offset {n}"),
         }
     }
 }
@@ -165,7 +229,7 @@ impl std::fmt::Display for Location {
 /// A record that could not be processed, kept with enough context to fix and replay it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
-    /// The partition it came from (usually a file path).
+    /// The partition it came from: a file path, `topic/partition` for Kafka.
     pub source: String,
     /// Where in that partition.
     pub location: Location,
@@ -176,12 +240,14 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    /// The schema of dead-letter batches: `source, line, row, reason, raw`.
+    /// The schema of dead-letter batches: `source, line, row, offset, reason, raw`; one of
+    /// `line`, `row` and `offset` is set, as the source locates its records.
     pub fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("source", DataType::Utf8, false),
             Field::new("line", DataType::UInt64, true),
             Field::new("row", DataType::UInt64, true),
+            Field::new("offset", DataType::UInt64, true),
             Field::new("reason", DataType::Utf8, false),
             Field::new("raw", DataType::Utf8, false),
         ]))
@@ -191,11 +257,15 @@ impl DeadLetter {
     pub fn to_batch(letters: &[DeadLetter]) -> Result<RecordBatch> {
         let line = |l: &DeadLetter| match l.location {
             Location::Line(n) => Some(n),
-            Location::Row(_) => None,
+            _ => None,
         };
         let row = |l: &DeadLetter| match l.location {
             Location::Row(n) => Some(n),
-            Location::Line(_) => None,
+            _ => None,
+        };
+        let offset = |l: &DeadLetter| match l.location {
+            Location::Offset(n) => Some(n),
+            _ => None,
         };
         RecordBatch::try_new(
             Self::schema(),
@@ -205,6 +275,7 @@ impl DeadLetter {
                 )),
                 Arc::new(letters.iter().map(line).collect::<UInt64Array>()),
                 Arc::new(letters.iter().map(row).collect::<UInt64Array>()),
+                Arc::new(letters.iter().map(offset).collect::<UInt64Array>()),
                 Arc::new(StringArray::from_iter_values(
                     letters.iter().map(|l| &l.reason),
                 )),
@@ -222,7 +293,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dead_letters_pack_into_a_batch_with_line_or_row() {
+    fn dead_letters_pack_into_a_batch_with_line_row_or_offset() {
         let letters = vec![
             DeadLetter {
                 source: "a.csv".into(),
@@ -236,9 +307,15 @@ mod tests {
                 reason: "ts: null".into(),
                 raw: "{}".into(),
             },
+            DeadLetter {
+                source: "payments/3".into(),
+                location: Location::Offset(41),
+                reason: "not JSON".into(),
+                raw: "{".into(),
+            },
         ];
         let batch = DeadLetter::to_batch(&letters).expect("batch");
-        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.num_rows(), 3);
         let line = batch
             .column(1)
             .as_any()
@@ -249,7 +326,22 @@ mod tests {
             .as_any()
             .downcast_ref::<UInt64Array>()
             .expect("u64");
-        assert_eq!(line.iter().collect::<Vec<_>>(), vec![Some(3), None]);
-        assert_eq!(row.iter().collect::<Vec<_>>(), vec![None, Some(7)]);
+        let offset = batch
+            .column(3)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .expect("u64");
+        assert_eq!(line.iter().collect::<Vec<_>>(), vec![Some(3), None, None]);
+        assert_eq!(row.iter().collect::<Vec<_>>(), vec![None, Some(7), None]);
+        assert_eq!(
+            offset.iter().collect::<Vec<_>>(),
+            vec![None, None, Some(41)]
+        );
+        let kinds = Locations::offsets(vec![5, 9]);
+        assert_eq!(
+            (kinds.get(1), kinds.get(2)),
+            (Some(Location::Offset(9)), None)
+        );
+        assert_eq!(&kinds[..], &[5, 9]);
     }
 }

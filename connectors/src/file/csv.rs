@@ -624,7 +624,7 @@ mod tests {
             .iter()
             .map(|d| match d.location {
                 Location::Line(n) => (n, d.reason.clone(), d.raw.clone()),
-                Location::Row(_) => panic!("a text file locates by line"),
+                other => panic!("a text file locates by line, not {other}"),
             })
             .collect();
         (flat.rows.expect("rows"), flat.locations, letters)

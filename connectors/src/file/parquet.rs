@@ -12,7 +12,9 @@ use arrow::compute::cast;
 use arrow::datatypes::{Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::errors::ParquetError;
-use sluice_engine::source::{Position, Source, SourceBatch, SourceContext, SourcePartition};
+use sluice_engine::source::{
+    Locations, Position, Source, SourceBatch, SourceContext, SourcePartition,
+};
 use sluice_engine::{Error, Result};
 
 use super::paths;
@@ -233,7 +235,7 @@ impl SourcePartition for ParquetPartition {
         Ok(Some(SourceBatch {
             batch,
             dead_letters: Vec::new(),
-            locations: Some(locations),
+            locations: Some(Locations::rows(locations)),
             raw: None,
         }))
     }

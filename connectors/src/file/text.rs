@@ -17,7 +17,7 @@ use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use sluice_engine::source::{
-    DeadLetter, Location, Position, RawRows, SourceBatch, SourcePartition,
+    DeadLetter, Location, Locations, Position, RawRows, SourceBatch, SourcePartition,
 };
 use sluice_engine::{Error, Result};
 
@@ -207,7 +207,7 @@ impl<F: TextFormat> SourcePartition for TextPartition<F> {
             batch
         };
         dead_letters.sort_by_key(|d| match d.location {
-            Location::Line(n) | Location::Row(n) => n,
+            Location::Line(n) | Location::Row(n) | Location::Offset(n) => n,
         });
         let lines: Arc<[u64]> = records.iter().map(|&i| chunk.records[i].line).collect();
         let spans = records
@@ -217,7 +217,7 @@ impl<F: TextFormat> SourcePartition for TextPartition<F> {
         Ok(Some(SourceBatch {
             batch,
             dead_letters,
-            locations: Some(lines),
+            locations: Some(Locations::lines(lines)),
             raw: Some(RawRows::new(chunk.bytes, spans)),
         }))
     }

@@ -78,7 +78,7 @@ impl Reader {
         };
         let origin = RowOrigin {
             source: name,
-            locations: locations.as_deref(),
+            locations: locations.as_ref(),
             raw: raw.as_ref(),
         };
         match normalize(&self.event_time, &self.schema, batch, origin) {
