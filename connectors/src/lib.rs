@@ -31,6 +31,7 @@
 
 mod file;
 mod generator;
+pub mod kafka;
 #[cfg(test)]
 mod resume;
 mod sink;
