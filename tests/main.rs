@@ -11,6 +11,7 @@ mod crash;
 mod credentials;
 mod join_crash;
 mod joins;
+mod kafka;
 mod lateness;
 mod limits;
 mod malformed;

@@ -16,11 +16,13 @@ use sluice_engine::{Error, Result};
 
 use crate::file::{CsvSource, JsonlSource, ParquetSource};
 use crate::generator::GeneratorSource;
+use crate::kafka::{KafkaSource, KafkaSourceSpec};
 use crate::sink::{
     CsvSink, DiscardSink, JsonlSink, ParquetSink, PartSink, StdoutSink, open_output,
 };
 
-/// Where a job's events come from: `[source]` with `type = "generator" | "csv" | "jsonl" | "parquet"`.
+/// Where a job's events come from: `[source]` with `type = "generator" | "csv" | "jsonl" |
+/// "parquet" | "kafka"`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceSpec {
@@ -32,6 +34,8 @@ pub enum SourceSpec {
     Jsonl(FileSourceSpec),
     /// Parquet files sharing one schema.
     Parquet(FileSourceSpec),
+    /// The partitions of Kafka topics (boxed: its settings outweigh the others').
+    Kafka(Box<KafkaSourceSpec>),
 }
 
 impl SourceSpec {
@@ -43,6 +47,7 @@ impl SourceSpec {
             SourceSpec::Csv(spec) => Box::new(CsvSource::from_spec(spec, base_dir)?),
             SourceSpec::Jsonl(spec) => Box::new(JsonlSource::from_spec(spec, base_dir)?),
             SourceSpec::Parquet(spec) => Box::new(ParquetSource::from_spec(spec, base_dir)?),
+            SourceSpec::Kafka(spec) => Box::new(KafkaSource::from_spec(spec, base_dir)?),
         })
     }
 }

@@ -25,6 +25,21 @@ pub trait Source: Send + Debug {
 
     /// Opens the partitions. `ctx` carries hints; a source may ignore them.
     fn open(self: Box<Self>, ctx: &SourceContext) -> Result<Vec<Box<dyn SourcePartition>>>;
+
+    /// Who to tell when a checkpoint is complete, for a source whose system keeps its own
+    /// record of progress (Kafka's committed offsets); asked once, before `open`.
+    fn checkpoint_listener(&self) -> Option<Arc<dyn CheckpointListener>> {
+        None
+    }
+}
+
+/// Told each time a checkpoint is durable, with where the source's partitions stood in it.
+///
+/// The checkpoint is the truth a job resumes from; a listener only mirrors it elsewhere (so
+/// that lag tools see progress), and a failure to do so is a warning, not a job failure.
+pub trait CheckpointListener: Send + Sync + Debug {
+    /// `positions` holds each partition of the source by its [`SourcePartition::name`].
+    fn checkpoint_complete(&self, positions: &[(String, Position)]) -> Result<()>;
 }
 
 /// Hints the runtime gives a source when it opens it.
@@ -53,7 +68,10 @@ pub trait SourcePartition: Send {
     fn name(&self) -> String;
 
     /// The next batch, or `None` at the end of bounded input. Unbounded partitions never
-    /// return `None`; throttled ones block until their next batch is due.
+    /// return `None`; throttled ones block until their next batch is due. A batch with no
+    /// rows and no dead letters means "nothing yet": a partition waiting for data (a quiet
+    /// Kafka partition) returns one after a short wait rather than block its reader thread,
+    /// and it does not count as activity (the partition may turn idle).
     fn next_batch(&mut self) -> Result<Option<SourceBatch>>;
 
     /// Where the partition stands after the last batch `next_batch` returned (or after the

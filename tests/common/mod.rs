@@ -1,5 +1,6 @@
 //! Shared test fixtures: seeded random event streams, a pipeline runner, and comparisons.
 
+pub mod kafka;
 pub mod oracle;
 pub mod proxy;
 pub mod rng;

@@ -1,12 +1,19 @@
 //! Kafka: topics read partition by partition, each a watermark partition that resumes from the
 //! offset its checkpoint holds, messages decoded column-wise into Arrow batches.
 //!
+//! - [`KafkaSourceSpec`] (`[source] type = "kafka"`) builds a [`KafkaSource`]: every partition
+//!   of its topics is a source partition with its own watermark and its offset in checkpoints;
 //! - [`KafkaRecord`]: one message as the decoders see it, borrowed from the client's buffers;
 //! - [`format`]: `format = "json" | "csv" | "avro" | "raw"`, the payload's columns plus the
 //!   metadata columns a job asks for, and a dead letter for each message that does not decode.
 
+mod client;
 pub mod format;
 mod record;
+mod source;
+mod spec;
 
 pub use format::{FormatSpec, MetadataColumn, PayloadDecoder};
 pub use record::KafkaRecord;
+pub use source::KafkaSource;
+pub use spec::{Bounded, KafkaSourceSpec, StartFrom, Topics};

@@ -10,6 +10,7 @@ use super::sink_writer::{SinkCommand, SinkWriter};
 use crate::checkpoint::{JobState, PartitionState, SinkStates};
 use crate::error::{Error, Result};
 use crate::sink::Staged;
+use crate::source::Position;
 
 impl Driver {
     /// Takes a checkpoint now: processes what was received, lets the watermark catch up,
@@ -59,7 +60,7 @@ impl Driver {
             counts: self.metrics.snapshot().into(),
         };
         match &mut self.checkpointer {
-            Some(c) => c.start(job, states),
+            Some(c) => c.start(job, states, self.positions.clone()),
             None => Ok(()),
         }
     }
@@ -70,9 +71,11 @@ impl Driver {
         let Some(checkpointer) = &mut self.checkpointer else {
             return Ok(());
         };
-        let Some(staged) = checkpointer.complete().await? else {
+        let Some(completed) = checkpointer.complete().await? else {
             return Ok(());
         };
+        self.tell_sources(&completed.positions);
+        let staged = completed.staged;
         let mut failure = None;
         let left = SinkStates {
             output: commit(Some(&self.out), staged.output, &mut failure).await?,
@@ -88,6 +91,26 @@ impl Driver {
                 Ok(())
             }
             Some(error) => checkpointer.failed("publishing staged output failed", error, left),
+        }
+    }
+
+    /// Tells the sources that listen ([`CheckpointListener`](crate::source::CheckpointListener))
+    /// where their partitions
+    /// stood in the checkpoint that just completed; their failures are warnings.
+    fn tell_sources(&self, positions: &[Position]) {
+        for (stream, listener) in &self.listeners {
+            let own: Vec<(String, Position)> = (0..self.partitions)
+                .filter(|&p| self.stream_of[p] == *stream)
+                .filter_map(|p| Some((self.own_names.get(p)?.clone(), *positions.get(p)?)))
+                .collect();
+            if let Err(e) = listener.checkpoint_complete(&own) {
+                eprintln!(
+                    "sluice: warning: {}",
+                    crate::checkpoint::redact::redact(&format!(
+                        "a source could not record the completed checkpoint: {e}"
+                    ))
+                );
+            }
         }
     }
 

@@ -23,6 +23,7 @@ use crate::checkpoint::{
     SinkStates,
 };
 use crate::error::{Error, Result};
+use crate::source::Position;
 use crate::state::{StateSnapshot, batch_from_ipc, batch_to_ipc};
 
 /// A checkpoint to resume from, read and verified.
@@ -59,6 +60,15 @@ struct InFlight {
     id: u64,
     task: JoinHandle<Result<Manifest>>,
     staged: SinkStates,
+    /// Where every partition stood in this checkpoint (for sources' listeners).
+    positions: Vec<Position>,
+}
+
+/// A checkpoint that is durable: what its sinks may publish, where its partitions stood.
+#[derive(Debug)]
+pub(super) struct Completed {
+    pub staged: SinkStates,
+    pub positions: Vec<Position>,
 }
 
 impl Checkpointer {
@@ -160,7 +170,12 @@ impl Checkpointer {
     /// Starts writing the checkpoint of the current epoch: `job` with `states` as files, its
     /// sinks' output after what earlier checkpoints left unpublished. The previous write
     /// must be complete.
-    pub fn start(&mut self, mut job: JobState, states: Vec<(usize, StateSnapshot)>) -> Result<()> {
+    pub fn start(
+        &mut self,
+        mut job: JobState,
+        states: Vec<(usize, StateSnapshot)>,
+        positions: Vec<Position>,
+    ) -> Result<()> {
         if self.in_flight.is_some() {
             return Err(Error::Internal(
                 "a checkpoint write is still in flight".into(),
@@ -216,13 +231,18 @@ impl Checkpointer {
             }
             Ok(manifest)
         });
-        self.in_flight = Some(InFlight { id, task, staged });
+        self.in_flight = Some(InFlight {
+            id,
+            task,
+            staged,
+            positions,
+        });
         Ok(())
     }
 
     /// Waits for the write in flight (if any); returns what its sinks may now publish.
     /// A write that failed is counted (see [`Self::failed`]) and returns `None`.
-    pub async fn complete(&mut self) -> Result<Option<SinkStates>> {
+    pub async fn complete(&mut self) -> Result<Option<Completed>> {
         let Some(flight) = self.in_flight.take() else {
             return Ok(None);
         };
@@ -233,7 +253,10 @@ impl Checkpointer {
         match written {
             Ok(_) => {
                 self.last = Some(flight.id);
-                Ok(Some(flight.staged))
+                Ok(Some(Completed {
+                    staged: flight.staged,
+                    positions: flight.positions,
+                }))
             }
             Err(e) => {
                 let what = format!("checkpoint {} was not written", flight.id);

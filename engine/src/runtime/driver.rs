@@ -15,7 +15,7 @@ use crate::batching::{MicroBatch, MicroBatcher};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::operator::{Emitted, OperatorGraph};
-use crate::source::{DeadLetter, Position};
+use crate::source::{CheckpointListener, DeadLetter, Position};
 use crate::watermark::{END_OF_INPUT, WatermarkTracker};
 
 /// A watermark-relevant fact, applied once the rows before it have been processed.
@@ -52,6 +52,11 @@ pub(super) struct Driver {
     pub(super) job: String,
     /// Partition names, by index: checkpoints key positions by name.
     pub(super) names: Vec<String>,
+    /// Partition names as their sources give them (`names` prefixes a joined job's with the
+    /// stream's name).
+    pub(super) own_names: Vec<String>,
+    /// Sources told of every completed checkpoint, with the stream they feed.
+    pub(super) listeners: Vec<(usize, Arc<dyn CheckpointListener>)>,
     /// Where each partition stands after the last batch received from it.
     pub(super) positions: Vec<Position>,
     pub(super) checkpointer: Option<Checkpointer>,

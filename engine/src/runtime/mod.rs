@@ -25,7 +25,7 @@ use crate::batching::{BatchingSpec, MicroBatcher};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, RunSummary};
 use crate::pipeline::{Pipeline, PreparedInput};
-use crate::source::{Position, SourceContext, SourcePartition};
+use crate::source::{CheckpointListener, Position, SourceContext, SourcePartition};
 use crate::watermark::WatermarkTracker;
 use checkpointer::{Checkpointer, Restored};
 use driver::Driver;
@@ -88,7 +88,9 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
     let Opened {
         mut partitions,
         names,
+        own_names,
         stream_of,
+        listeners,
         streams,
         schemas,
     } = opened;
@@ -148,6 +150,8 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         partitions: count,
         job,
         names,
+        own_names,
+        listeners,
         positions,
         checkpointer,
     };
@@ -206,7 +210,11 @@ struct Opened {
     /// Partition names (checkpoints key positions by them): a joined job's are prefixed
     /// with the stream's name, `<stream>/<partition>`.
     names: Vec<String>,
+    /// Partition names as their sources give them.
+    own_names: Vec<String>,
     stream_of: Vec<usize>,
+    /// Sources that want to hear of completed checkpoints, with their stream.
+    listeners: Vec<(usize, Arc<dyn CheckpointListener>)>,
     /// Per stream: partitions, watermark delay and idle timeout.
     streams: Vec<(usize, i64, Option<Duration>)>,
     /// Per stream: the rows its partitions send.
@@ -218,7 +226,9 @@ fn open_inputs(inputs: Vec<PreparedInput>, batching: &BatchingSpec) -> Result<Op
     let mut opened = Opened {
         partitions: Vec::new(),
         names: Vec::new(),
+        own_names: Vec::new(),
         stream_of: Vec::new(),
+        listeners: Vec::new(),
         streams: Vec::new(),
         schemas: Vec::new(),
     };
@@ -228,6 +238,9 @@ fn open_inputs(inputs: Vec<PreparedInput>, batching: &BatchingSpec) -> Result<Op
             projection: input.projection.clone(),
         };
         let source_name = input.source.name().to_string();
+        if let Some(listener) = input.source.checkpoint_listener() {
+            opened.listeners.push((s, listener));
+        }
         let parts = input.source.open(&ctx)?;
         if parts.is_empty() {
             return Err(Error::Source {
@@ -243,11 +256,13 @@ fn open_inputs(inputs: Vec<PreparedInput>, batching: &BatchingSpec) -> Result<Op
             .streams
             .push((parts.len(), event_time.watermark_delay, idle));
         for part in parts {
+            let own = part.name();
             opened.names.push(if joined {
-                format!("{}/{}", input.name, part.name())
+                format!("{}/{}", input.name, own)
             } else {
-                part.name()
+                own.clone()
             });
+            opened.own_names.push(own);
             opened.stream_of.push(s);
             let reader = Reader {
                 event_time: event_time.clone(),

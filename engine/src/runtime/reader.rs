@@ -157,10 +157,17 @@ pub(super) fn spawn_readers(
     })
 }
 
+/// How long a reader thread rests when every partition it has open said "nothing yet" in a
+/// row (each already waited a little inside `next_batch`): short enough to add no noticeable
+/// latency, long enough not to spin.
+const QUIET_REST: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// One reader thread: one batch from each open partition in turn until all have ended.
 fn read_lane(mut waiting: VecDeque<ReaderTask>, tx: &mpsc::Sender<FromSource>, stop: &AtomicBool) {
     let mut open: VecDeque<(ReaderTask, String)> = VecDeque::new();
     let mut first_round = true;
+    // Partitions in a row that had nothing to give.
+    let mut quiet = 0;
     while !stop.load(Ordering::Relaxed) {
         while open.len() < OPEN_PER_THREAD
             && let Some(task) = waiting.pop_front()
@@ -184,6 +191,16 @@ fn read_lane(mut waiting: VecDeque<ReaderTask>, tx: &mpsc::Sender<FromSource>, s
         };
         let partition = task.partition;
         let message = match task.source.next_batch() {
+            // "Nothing yet": not sent, so it is no sign of activity; ask again next round.
+            Ok(Some(read)) if read.batch.num_rows() == 0 && read.dead_letters.is_empty() => {
+                open.push_back((task, name));
+                quiet += 1;
+                if quiet >= open.len() {
+                    quiet = 0;
+                    std::thread::sleep(QUIET_REST);
+                }
+                continue;
+            }
             Ok(Some(read)) => task
                 .reader
                 .prepare(read, partition, &name, task.source.position()),
@@ -193,6 +210,7 @@ fn read_lane(mut waiting: VecDeque<ReaderTask>, tx: &mpsc::Sender<FromSource>, s
             },
             Err(e) => FromSource::Failed(e),
         };
+        quiet = 0;
         let more = matches!(message, FromSource::Data { .. });
         let failed = matches!(message, FromSource::Failed(_));
         if tx.blocking_send(message).is_err() || failed {

@@ -1,0 +1,434 @@
+//! A Kafka source: every partition of its topics is a source partition (its own watermark,
+//! its own offset in checkpoints) reading its own queue of one shared consumer.
+//!
+//! Partitions are assigned, not subscribed: the job decides which offsets it reads (the
+//! checkpoint's, else the configured start), and commits them to the consumer group only after
+//! each completed checkpoint, for lag tools. Before any data moves the source finds the
+//! topics' partitions (an unknown topic or an unreachable broker fails the job there) and
+//! resolves every start to an offset, so a checkpoint taken before a quiet partition's first
+//! message still names exactly where it starts.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use rdkafka::Offset;
+use rdkafka::consumer::{CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use sluice_engine::source::{
+    CheckpointListener, Position, Source, SourceBatch, SourceContext, SourcePartition,
+};
+use sluice_engine::{Error, Result};
+
+use super::KafkaRecord;
+use super::client::{self, KafkaConsumer, TopicPartition};
+use super::format::PayloadDecoder;
+use super::spec::{Bounded, KafkaSourceSpec};
+
+type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<DefaultConsumerContext>;
+
+/// How long a read waits for a partition's first message before it answers "nothing yet",
+/// freeing its reader thread for the other partitions it serves.
+const POLL_WAIT: Duration = Duration::from_millis(20);
+
+/// Messages read to infer undeclared columns, and how long to wait for them.
+const SAMPLE_MESSAGES: usize = 1_000;
+const SAMPLE_WAIT: Duration = Duration::from_secs(3);
+
+/// A source over the partitions of one or more Kafka topics.
+pub struct KafkaSource {
+    name: String,
+    spec: KafkaSourceSpec,
+    consumer: Arc<KafkaConsumer>,
+    partitions: Vec<TopicPartition>,
+    decoder: Arc<PayloadDecoder>,
+}
+
+impl KafkaSource {
+    /// Checks the settings, finds the topics' partitions and decides the columns (reading a
+    /// sample of messages when the format infers them): everything that can fail before any
+    /// data moves fails here, naming the setting or the broker.
+    pub fn from_spec(spec: &KafkaSourceSpec, base_dir: &Path) -> Result<Self> {
+        spec.check()?;
+        let consumer = client::consumer(spec)?;
+        let topics = spec.topics.names();
+        let partitions = client::partitions(&consumer, &spec.bootstrap, &topics)?;
+        let sample = if PayloadDecoder::needs_sample(&spec.format, &spec.columns) {
+            read_sample(&consumer, spec, &partitions)?
+        } else {
+            Vec::new()
+        };
+        let records: Vec<KafkaRecord<'_>> = sample.iter().map(owned_record).collect();
+        let decoder = PayloadDecoder::new(
+            &spec.format,
+            &spec.columns,
+            &spec.metadata,
+            &records,
+            base_dir,
+        )?;
+        Ok(KafkaSource {
+            name: format!("kafka {}", topics.join(",")),
+            spec: spec.clone(),
+            consumer,
+            partitions,
+            decoder: Arc::new(decoder),
+        })
+    }
+}
+
+impl Source for KafkaSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.decoder.schema()
+    }
+
+    fn checkpoint_listener(&self) -> Option<Arc<dyn CheckpointListener>> {
+        Some(Arc::new(OffsetCommitter {
+            consumer: self.consumer.clone(),
+            bootstrap: self.spec.bootstrap.clone(),
+        }))
+    }
+
+    fn open(self: Box<Self>, ctx: &SourceContext) -> Result<Vec<Box<dyn SourcePartition>>> {
+        let starts = client::start_offsets(&self.consumer, &self.spec, &self.partitions)?;
+        let ends = match self.spec.bounded {
+            Some(Bounded::Latest) => Some(
+                self.partitions
+                    .iter()
+                    .map(|tp| Ok(client::watermarks(&self.consumer, &self.spec.bootstrap, tp)?.1))
+                    .collect::<Result<Vec<i64>>>()?,
+            ),
+            None => None,
+        };
+        let batch_rows = self.spec.batch_rows.unwrap_or(ctx.batch_rows).max(1);
+        let shared = Arc::new(Shared {
+            consumer: self.consumer.clone(),
+            bootstrap: self.spec.bootstrap.clone(),
+            partitions: self.partitions.clone(),
+            assignment: Mutex::new(Assignment::Pending(starts.clone())),
+        });
+        let partitions = self
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(index, tp)| {
+                Box::new(KafkaPartition {
+                    tp: tp.clone(),
+                    index,
+                    shared: shared.clone(),
+                    queue: None,
+                    decoder: self.decoder.clone(),
+                    next: starts[index],
+                    consumed: 0,
+                    end: ends.as_ref().map(|e| e[index]),
+                    batch_rows,
+                }) as Box<dyn SourcePartition>
+            })
+            .collect();
+        Ok(partitions)
+    }
+}
+
+/// What the partitions of one source share: the consumer, and its assignment.
+struct Shared {
+    consumer: Arc<KafkaConsumer>,
+    bootstrap: String,
+    partitions: Vec<TopicPartition>,
+    assignment: Mutex<Assignment>,
+}
+
+/// Each partition's next offset until the first read assigns them all at once (assigning
+/// again would silence the queues split so far); then each partition's queue, taken by it.
+enum Assignment {
+    Pending(Vec<i64>),
+    Active(Vec<Option<PartitionQueue>>),
+}
+
+impl Shared {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Assignment>> {
+        self.assignment
+            .lock()
+            .map_err(|_| Error::Internal("a Kafka source's assignment lock is poisoned".into()))
+    }
+
+    /// The next offset of partition `index` is `offset` (a seek, before any read).
+    fn set_start(&self, index: usize, offset: i64) -> Result<()> {
+        match &mut *self.lock()? {
+            Assignment::Pending(starts) => {
+                if let Some(slot) = starts.get_mut(index) {
+                    *slot = offset;
+                }
+                Ok(())
+            }
+            Assignment::Active(_) => Err(Error::Internal(
+                "a Kafka partition was moved after reading began".into(),
+            )),
+        }
+    }
+
+    /// Partition `index`'s own queue, assigning every partition at its next offset first if
+    /// this is the first read of the source.
+    fn take_queue(&self, index: usize) -> Result<PartitionQueue> {
+        let mut assignment = self.lock()?;
+        if let Assignment::Pending(starts) = &*assignment {
+            let starts = starts.clone();
+            let list = client::list(&self.partitions, |i| Offset::Offset(starts[i]))?;
+            self.consumer.assign(&list).map_err(|e| {
+                client::source_error(&self.bootstrap, "assigning the partitions", &e)
+            })?;
+            let queues = self
+                .partitions
+                .iter()
+                .map(|tp| self.consumer.split_partition_queue(&tp.topic, tp.partition))
+                .collect();
+            *assignment = Assignment::Active(queues);
+        }
+        let queue = match &mut *assignment {
+            Assignment::Active(queues) => queues.get_mut(index).and_then(Option::take),
+            Assignment::Pending(_) => None,
+        };
+        queue.ok_or_else(|| {
+            let name = self.partitions.get(index).map(TopicPartition::name);
+            Error::Internal(format!("no queue for Kafka partition {name:?}"))
+        })
+    }
+
+    /// Serves the consumer's events (errors, statistics): librdkafka needs the main queue
+    /// polled even though every partition's messages go to its own queue.
+    fn serve_events(&self) -> Result<()> {
+        match self.consumer.poll(Duration::ZERO) {
+            None => Ok(()),
+            Some(Ok(message)) => Err(Error::Internal(format!(
+                "a message of {}/{} reached the shared queue",
+                message.topic(),
+                message.partition()
+            ))),
+            // Lost connections and the like: librdkafka reconnects and retries by itself.
+            Some(Err(e)) => {
+                eprintln!("sluice: warning: kafka {}: {e}", self.bootstrap);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One Kafka partition as a source partition.
+struct KafkaPartition {
+    tp: TopicPartition,
+    index: usize,
+    shared: Arc<Shared>,
+    queue: Option<PartitionQueue>,
+    decoder: Arc<PayloadDecoder>,
+    /// The offset of the next message to read.
+    next: i64,
+    /// Messages read so far (good and malformed).
+    consumed: u64,
+    /// Where a bounded source stops (one past its last offset).
+    end: Option<i64>,
+    batch_rows: usize,
+}
+
+impl SourcePartition for KafkaPartition {
+    fn name(&self) -> String {
+        self.tp.name()
+    }
+
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
+        if self.end.is_some_and(|end| self.next >= end) {
+            return Ok(None);
+        }
+        if self.queue.is_none() {
+            self.queue = Some(self.shared.take_queue(self.index)?);
+        }
+        self.shared.serve_events()?;
+        let queue = self
+            .queue
+            .as_ref()
+            .ok_or_else(|| Error::Internal("a Kafka partition lost its queue".into()))?;
+        let messages = poll_messages(queue, &self.tp, self.batch_rows, self.end)?;
+        let Some(last) = messages.last() else {
+            return Ok(Some(SourceBatch::new(RecordBatch::new_empty(
+                self.decoder.schema(),
+            ))));
+        };
+        self.next = last.offset() + 1;
+        self.consumed += messages.len() as u64;
+        let records: Vec<KafkaRecord<'_>> = messages.iter().map(borrowed_record).collect();
+        self.decoder.decode(&records).map(Some)
+    }
+
+    fn position(&self) -> Option<Position> {
+        Some(Position {
+            offset: self.next.max(0) as u64,
+            records: self.consumed,
+        })
+    }
+
+    fn seek(&mut self, position: Position) -> Result<()> {
+        let offset = i64::try_from(position.offset).map_err(|_| Error::Source {
+            name: self.tp.name(),
+            message: format!(
+                "a checkpoint holds offset {}, beyond Kafka's",
+                position.offset
+            ),
+        })?;
+        self.shared.set_start(self.index, offset)?;
+        self.next = offset;
+        self.consumed = position.records;
+        Ok(())
+    }
+}
+
+/// Up to `max` messages of `tp` below `end`: waits [`POLL_WAIT`] for the first, then takes
+/// what is already there.
+fn poll_messages<'q>(
+    queue: &'q PartitionQueue,
+    tp: &TopicPartition,
+    max: usize,
+    end: Option<i64>,
+) -> Result<Vec<BorrowedMessage<'q>>> {
+    let mut messages = Vec::new();
+    let mut wait = POLL_WAIT;
+    while messages.len() < max {
+        match queue.poll(wait) {
+            None => break,
+            Some(Ok(message)) => {
+                if end.is_some_and(|end| message.offset() >= end) {
+                    break;
+                }
+                messages.push(message);
+            }
+            Some(Err(e)) => {
+                return Err(Error::Source {
+                    name: tp.name(),
+                    message: format!("reading messages: {e}"),
+                });
+            }
+        }
+        wait = Duration::ZERO;
+    }
+    Ok(messages)
+}
+
+fn borrowed_record<'m>(message: &'m BorrowedMessage<'_>) -> KafkaRecord<'m> {
+    KafkaRecord {
+        topic: message.topic(),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp: message.timestamp().to_millis(),
+        key: message.key(),
+        payload: message.payload(),
+        headers: message
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn owned_record(message: &rdkafka::message::OwnedMessage) -> KafkaRecord<'_> {
+    KafkaRecord {
+        topic: message.topic(),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp: message.timestamp().to_millis(),
+        key: message.key(),
+        payload: message.payload(),
+        headers: message
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Up to [`SAMPLE_MESSAGES`] messages from the start of the topics, for a format that infers
+/// its columns; the consumer is unassigned again afterwards.
+fn read_sample(
+    consumer: &KafkaConsumer,
+    spec: &KafkaSourceSpec,
+    partitions: &[TopicPartition],
+) -> Result<Vec<rdkafka::message::OwnedMessage>> {
+    let list = client::list(partitions, |_| Offset::Beginning)?;
+    consumer
+        .assign(&list)
+        .map_err(|e| client::source_error(&spec.bootstrap, "reading a sample of messages", &e))?;
+    let deadline = Instant::now() + SAMPLE_WAIT;
+    let mut sample = Vec::new();
+    while sample.len() < SAMPLE_MESSAGES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match consumer.poll(left.min(Duration::from_millis(200))) {
+            Some(Ok(message)) => sample.push(message.detach()),
+            Some(Err(e)) => {
+                return Err(client::source_error(
+                    &spec.bootstrap,
+                    "reading a sample of messages",
+                    &e,
+                ));
+            }
+            None if !sample.is_empty() => break,
+            None => {}
+        }
+    }
+    consumer
+        .unassign()
+        .map_err(|e| client::source_error(&spec.bootstrap, "reading a sample of messages", &e))?;
+    Ok(sample)
+}
+
+/// Commits each completed checkpoint's offsets to the consumer group.
+struct OffsetCommitter {
+    consumer: Arc<KafkaConsumer>,
+    bootstrap: String,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("name", &self.name)
+            .field("partitions", &self.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for OffsetCommitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OffsetCommitter")
+            .field("bootstrap", &self.bootstrap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("bootstrap", &self.bootstrap)
+            .field("partitions", &self.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckpointListener for OffsetCommitter {
+    fn checkpoint_complete(&self, positions: &[(String, Position)]) -> Result<()> {
+        let partitions: Vec<(TopicPartition, u64)> = positions
+            .iter()
+            .filter_map(|(name, p)| Some((TopicPartition::parse(name)?, p.offset)))
+            .collect();
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let tps: Vec<TopicPartition> = partitions.iter().map(|(tp, _)| tp.clone()).collect();
+        let list = client::list(&tps, |i| {
+            Offset::Offset(i64::try_from(partitions[i].1).unwrap_or(i64::MAX))
+        })?;
+        self.consumer
+            .commit(&list, CommitMode::Async)
+            .map_err(|e| client::source_error(&self.bootstrap, "committing offsets", &e))
+    }
+}

@@ -1,0 +1,110 @@
+//! The Kafka test broker (`SLUICE_TEST_KAFKA`, a tansu broker that `scripts/test` starts on
+//! 127.0.0.1): topics of a test's own, and messages produced into chosen partitions.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+/// One message to produce.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub partition: i32,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub timestamp: i64,
+}
+
+/// The broker's address, or `None` after printing why there is none: unless
+/// `REQUIRE_KAFKA=1`, which makes a missing broker a failure.
+pub fn kafka_test_broker(name: &str) -> Option<String> {
+    let broker = std::env::var("SLUICE_TEST_KAFKA").unwrap_or_default();
+    if broker.is_empty() {
+        let why = "SLUICE_TEST_KAFKA is not set (scripts/test starts a broker and sets it)";
+        assert!(
+            std::env::var("REQUIRE_KAFKA").as_deref() != Ok("1"),
+            "{name}: {why}, and REQUIRE_KAFKA=1 forbids skipping"
+        );
+        eprintln!("skipping {name}: {why}");
+        return None;
+    }
+    Some(broker)
+}
+
+/// A topic name no other test or run uses.
+pub fn unique_topic(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+/// Creates `topic` with `partitions` partitions.
+pub fn create_topic(broker: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .create()
+        .expect("admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = runtime
+        .block_on(admin.create_topics([&new], &options))
+        .expect("create topics");
+    for result in results {
+        result.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+}
+
+/// Produces `messages` in order and waits until the broker has them all. Each partition's
+/// last message goes in a request of its own: tansu answers a ListOffsets request with the
+/// base offset of the partition's last record batch plus one (not its end), so a bounded
+/// source would stop short if that batch held more than one message.
+pub fn produce(broker: &str, topic: &str, messages: &[Message]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let mut last = std::collections::BTreeMap::new();
+    for (i, m) in messages.iter().enumerate() {
+        last.insert(m.partition, i);
+    }
+    for (i, m) in messages.iter().enumerate() {
+        let alone = last.get(&m.partition) == Some(&i);
+        if alone {
+            producer.flush(Duration::from_secs(30)).expect("flush");
+        }
+        let mut record = BaseRecord::to(topic)
+            .partition(m.partition)
+            .payload(&m.payload)
+            .timestamp(m.timestamp);
+        if let Some(key) = &m.key {
+            record = record.key(key);
+        }
+        let mut record = Some(record);
+        while let Some(r) = record.take() {
+            if let Err((e, r)) = producer.send(r) {
+                assert!(
+                    matches!(
+                        e.rdkafka_error_code(),
+                        Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                    ),
+                    "producing to {topic}: {e}"
+                );
+                producer.poll(Duration::from_millis(50));
+                record = Some(r);
+            }
+        }
+        producer.poll(Duration::ZERO);
+        if alone {
+            producer.flush(Duration::from_secs(30)).expect("flush");
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
