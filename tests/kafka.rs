@@ -185,3 +185,262 @@ fn windows_over_a_topic_equal_a_count_of_the_messages_and_bad_ones_are_dead_lett
     bad.sort();
     assert_eq!(letters, bad);
 }
+
+/// The windows of every Parquet part in `folder`, as [`expected`] builds them.
+fn parquet_windows(folder: &Path) -> BTreeMap<(String, String), (u64, i64)> {
+    use arrow::array::{AsArray, RecordBatch};
+    use arrow::datatypes::{Int64Type, TimestampMillisecondType};
+    let mut got = BTreeMap::new();
+    let mut parts: Vec<_> = std::fs::read_dir(folder)
+        .expect("parts")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    parts.sort();
+    for part in parts {
+        let file = std::fs::File::open(&part).expect("part");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch: RecordBatch = batch.expect("batch");
+            let column = |name: &str| batch.column_by_name(name).expect("column").clone();
+            let (keys, starts) = (column("kafka_key"), column("window_start"));
+            let (n, offsets) = (column("n"), column("offsets"));
+            for i in 0..batch.num_rows() {
+                let start = starts.as_primitive::<TimestampMillisecondType>().value(i);
+                let second = (start - T0) / 1_000;
+                let key = (
+                    keys.as_string::<i32>().value(i).to_string(),
+                    format!("2026-01-01T00:{:02}:{:02}Z", second / 60, second % 60),
+                );
+                let row = (
+                    n.as_primitive::<Int64Type>().value(i) as u64,
+                    offsets.as_primitive::<Int64Type>().value(i),
+                );
+                assert!(got.insert(key, row).is_none(), "a window published twice");
+            }
+        }
+    }
+    got
+}
+
+/// The offsets the group has committed for `topic`'s partitions.
+fn committed(broker: &str, topic: &str, group: &str, partitions: i32) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let found = consumer
+        .committed_offsets(list, std::time::Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(
+            |p| match found.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(n)) => n,
+                other => panic!("partition {p}: no committed offset ({other:?})"),
+            },
+        )
+        .collect()
+}
+
+#[test]
+fn a_checkpointed_kafka_job_killed_ten_times_publishes_exactly_once_and_commits_offsets() {
+    let Some(broker) = kafka_test_broker("kafka exactly once") else {
+        return;
+    };
+    let topic = unique_topic("crash");
+    create_topic(&broker, &topic, 4);
+    // Enough messages that a run with small micro-batches lasts several seconds, so that
+    // kills land mid-run.
+    let sent = messages(400_000, 4, 2);
+    produce(&broker, &topic, &sent);
+    let dir = tempfile::tempdir().expect("dir");
+    let checkpointed = job(
+        &broker,
+        &topic,
+        "[checkpoint]\nlocation = \"checkpoints\"\ninterval = \"100ms\"\n",
+    )
+    .replace(
+        "type = \"csv\"\npath = \"out\"",
+        "type = \"parquet\"\npath = \"out\"",
+    )
+    .replace("batch_rows = 150", "batch_rows = 20")
+    .replace("[late]", "[batching]\nmax_rows = 20\n\n[late]");
+    std::fs::write(dir.path().join("job.toml"), checkpointed).expect("job");
+    let args = ["run", "job.toml", "--backend", "cpu", "--quiet"];
+    let mut rng = Rng::new(9);
+    let (mut killed, mut tries) = (0, 0);
+    while killed < 10 {
+        tries += 1;
+        assert!(
+            tries <= 40,
+            "only {killed} of {tries} runs were still going when killed"
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(100 + rng.below(300)));
+        if child.try_wait().expect("poll").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        child.wait().expect("wait");
+    }
+    let last = sluice(dir.path(), &args);
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    assert_eq!(parquet_windows(&dir.path().join("out")), expected(&sent));
+    // The last checkpoint's offsets (each partition's end) are the group's.
+    let mut ends = vec![0i64; 4];
+    for m in &sent {
+        ends[m.partition as usize] += 1;
+    }
+    assert_eq!(
+        committed(&broker, &topic, &format!("{topic}-group"), 4),
+        ends
+    );
+}
+
+#[test]
+fn bad_kafka_settings_fail_before_any_data_moves_naming_the_setting() {
+    let Some(broker) = kafka_test_broker("kafka settings") else {
+        return;
+    };
+    let topic = unique_topic("settings");
+    create_topic(&broker, &topic, 1);
+    let dir = tempfile::tempdir().expect("dir");
+    let good = job(&broker, &topic, "");
+    let cases = [
+        (
+            good.replace(
+                &format!("topics = \"{topic}\""),
+                "topics = \"no-such-topic\"",
+            ),
+            format!("source.topics: the broker at {broker} has no topic `no-such-topic`"),
+        ),
+        (
+            good.replace(
+                "batch_rows = 150",
+                "batch_rows = 150\n[source.properties]\n\"no.such.property\" = \"1\"",
+            ),
+            "source.properties: the Kafka client refuses its settings".to_string(),
+        ),
+        (
+            good.replace(
+                "batch_rows = 150",
+                "batch_rows = 150\nproperties = { \"group.id\" = \"x\" }",
+            ),
+            "source.properties.group.id: sluice sets this property itself (set `group`)"
+                .to_string(),
+        ),
+        (
+            good.replace(
+                "format = \"raw\"",
+                "format = \"raw\"\ncolumns = [{ name = \"v\", type = \"int64\" }]",
+            ),
+            "source.columns: format \"raw\" has the columns key and value".to_string(),
+        ),
+        (
+            good.replace(
+                &format!("bootstrap = \"{broker}\""),
+                "bootstrap = \"127.0.0.1:1\"",
+            ),
+            "source kafka 127.0.0.1:1: cannot reach a Kafka broker".to_string(),
+        ),
+    ];
+    for (i, (text, message)) in cases.iter().enumerate() {
+        let file = format!("bad{i}.toml");
+        std::fs::write(dir.path().join(&file), text).expect("job");
+        for command in ["validate", "run"] {
+            if command == "run" && message.contains("cannot reach") {
+                continue; // the same check; once is enough at 10 s a try
+            }
+            let out = sluice(
+                dir.path(),
+                &[command, &file, "--backend", "cpu"][..if command == "run" { 4 } else { 2 }],
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "case {i} ({command}) must fail");
+            assert!(
+                stderr.contains(message.as_str()),
+                "case {i} ({command}): {stderr}"
+            );
+        }
+        assert!(
+            !dir.path().join("out").exists(),
+            "case {i}: nothing was written"
+        );
+    }
+}
+
+/// A partition without messages holds the watermark back until its idle timeout, then the
+/// other partition's windows fire; the job runs on (unbounded) until stopped.
+#[test]
+fn an_idle_partition_stops_holding_back_an_unbounded_job() {
+    let Some(broker) = kafka_test_broker("kafka idle") else {
+        return;
+    };
+    let topic = unique_topic("idle");
+    create_topic(&broker, &topic, 2);
+    let sent: Vec<Message> = messages(2_000, 1, 3);
+    produce(&broker, &topic, &sent);
+    let dir = tempfile::tempdir().expect("dir");
+    let text = job(&broker, &topic, "")
+        .replace("bounded = \"latest\"\n", "")
+        .replace(
+            "watermark_delay = \"400ms\"",
+            "watermark_delay = \"400ms\"\nidle_timeout = \"300ms\"",
+        )
+        .replace(
+            "type = \"csv\"\npath = \"out\"",
+            "type = \"csv\"\npath = \"out.csv\"",
+        );
+    std::fs::write(dir.path().join("job.toml"), text).expect("job");
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "job.toml", "--backend", "cpu", "--quiet"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Every message is read within a second; the empty partition turns idle after 300 ms.
+    std::thread::sleep(std::time::Duration::from_millis(3_000));
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        !out.status.success() || out.status.code() == Some(0),
+        "stopped"
+    );
+    // The windows that close at the watermark partition 0 reached: the last time minus
+    // the delay. The rest stay open: the job never saw the end of its input.
+    let watermark = sent.iter().map(|m| m.timestamp).max().expect("messages") - 400;
+    let want: BTreeMap<_, _> = expected(&sent)
+        .into_iter()
+        .filter(|((_, start), _)| {
+            let second: i64 = start[17..19].parse::<i64>().expect("second")
+                + 60 * start[14..16].parse::<i64>().expect("minute");
+            T0 + second * 1_000 + 1_000 <= watermark
+        })
+        .collect();
+    assert!(want.len() > 20, "{} windows closed", want.len());
+    assert_eq!(windows(&dir.path().join("out.csv")), want);
+}
