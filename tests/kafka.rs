@@ -40,9 +40,14 @@ fn messages(count: usize, partitions: i32, seed: u64) -> Vec<Message> {
         .collect()
 }
 
-/// (key, window start as the sink prints it) → (messages, sum of their offsets), counted from
-/// the produced messages: offsets are each partition's message count so far.
-fn expected(messages: &[Message]) -> BTreeMap<(String, String), (u64, i64)> {
+/// A window: (key, start as the sink prints it).
+type Window = (String, String);
+/// A window's aggregates: (messages, sum of their offsets).
+type Counts = (u64, i64);
+
+/// Each window's counts, counted from the produced messages: offsets are each partition's
+/// message count so far.
+fn expected(messages: &[Message]) -> BTreeMap<Window, Counts> {
     let mut next_offset: BTreeMap<i32, i64> = BTreeMap::new();
     let mut want = BTreeMap::new();
     for m in messages {
@@ -102,7 +107,7 @@ path = "dead.jsonl"
 
 /// The CSV rows of every file under `path` (a file, or a folder of parts) as the table
 /// [`expected`] builds.
-fn windows(path: &Path) -> BTreeMap<(String, String), (u64, i64)> {
+fn windows(path: &Path) -> BTreeMap<Window, Counts> {
     let files: Vec<std::path::PathBuf> = if path.is_dir() {
         let mut parts: Vec<_> = std::fs::read_dir(path)
             .expect("parts")
@@ -187,7 +192,7 @@ fn windows_over_a_topic_equal_a_count_of_the_messages_and_bad_ones_are_dead_lett
 }
 
 /// The windows of every Parquet part in `folder`, as [`expected`] builds them.
-fn parquet_windows(folder: &Path) -> BTreeMap<(String, String), (u64, i64)> {
+fn parquet_windows(folder: &Path) -> BTreeMap<Window, Counts> {
     use arrow::array::{AsArray, RecordBatch};
     use arrow::datatypes::{Int64Type, TimestampMillisecondType};
     let mut got = BTreeMap::new();
@@ -443,4 +448,115 @@ fn an_idle_partition_stops_holding_back_an_unbounded_job() {
         .collect();
     assert!(want.len() > 20, "{} windows closed", want.len());
     assert_eq!(windows(&dir.path().join("out.csv")), want);
+}
+
+/// The windows of the JSON messages of `topic` (each keyed by its `kafka_key`), counting
+/// repeats: (window, message key) → how many times it was written.
+fn topic_windows(broker: &str, topic: &str) -> BTreeMap<(Window, Counts), usize> {
+    let mut got = BTreeMap::new();
+    for (key, value) in crate::common::kafka::consume_all(broker, topic) {
+        let row: serde_json::Value = serde_json::from_slice(&value).expect("a JSON message");
+        let card = row["kafka_key"].as_str().expect("kafka_key").to_string();
+        let key: serde_json::Value = serde_json::from_slice(&key.expect("a key")).expect("key");
+        assert_eq!(
+            key,
+            serde_json::json!({ "kafka_key": card }),
+            "the key is the key column"
+        );
+        let window = (
+            (
+                card,
+                row["window_start"].as_str().expect("start").to_string(),
+            ),
+            (
+                row["n"].as_u64().expect("n"),
+                row["offsets"].as_i64().expect("offsets"),
+            ),
+        );
+        *got.entry(window).or_insert(0) += 1;
+    }
+    got
+}
+
+#[test]
+fn windows_written_to_a_topic_arrive_once_each_and_at_least_once_across_kills() {
+    let Some(broker) = kafka_test_broker("kafka sink") else {
+        return;
+    };
+    let (input, output) = (unique_topic("sink-in"), unique_topic("sink-out"));
+    create_topic(&broker, &input, 3);
+    create_topic(&broker, &output, 2);
+    let sent = messages(200_000, 3, 4);
+    produce(&broker, &input, &sent);
+    let dir = tempfile::tempdir().expect("dir");
+    let to_topic = |extra: &str| {
+        job(&broker, &input, extra)
+            .replace(
+                "[sink]\ntype = \"csv\"\npath = \"out\"",
+                &format!(
+                    "[sink]\ntype = \"kafka\"\nbootstrap = \"{broker}\"\ntopic = \"{output}\"\n\
+                     key = \"kafka_key\""
+                ),
+            )
+            .replace("batch_rows = 150", "batch_rows = 20")
+            .replace("[late]", "[batching]\nmax_rows = 20\n\n[late]")
+    };
+    let want = expected(&sent);
+    // Uninterrupted: every window exactly once.
+    std::fs::write(dir.path().join("once.toml"), to_topic("")).expect("job");
+    let run = sluice(
+        dir.path(),
+        &["run", "once.toml", "--backend", "cpu", "--quiet"],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let got = topic_windows(&broker, &output);
+    let once: BTreeMap<_, _> = want.iter().map(|(k, v)| ((k.clone(), *v), 1)).collect();
+    assert_eq!(got, once);
+    // Killed mid-run with checkpoints, into a second topic: every window arrives, some
+    // perhaps more than once, and nothing else does.
+    let again = unique_topic("sink-again");
+    create_topic(&broker, &again, 2);
+    let checkpointed = to_topic("[checkpoint]\nlocation = \"checkpoints\"\ninterval = \"100ms\"\n")
+        .replace(
+            &format!("topic = \"{output}\""),
+            &format!("topic = \"{again}\""),
+        );
+    // Its own folder: checkpointed, the late and dead-letter paths are folders of parts.
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("job.toml"), checkpointed).expect("job");
+    let args = ["run", "job.toml", "--backend", "cpu", "--quiet"];
+    let mut rng = Rng::new(5);
+    let mut killed = 0;
+    for _ in 0..5 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(300 + rng.below(500)));
+        if child.try_wait().expect("poll").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("error"), "{stderr}");
+    }
+    assert!(killed >= 3, "only {killed} runs were killed mid-run");
+    let last = sluice(dir.path(), &args);
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    let got = topic_windows(&broker, &again);
+    let windows: std::collections::BTreeSet<_> = got.keys().cloned().collect();
+    let wanted: std::collections::BTreeSet<_> = want.into_iter().collect();
+    assert_eq!(windows, wanted, "every window, and only those");
 }

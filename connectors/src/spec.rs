@@ -16,7 +16,7 @@ use sluice_engine::{Error, Result};
 
 use crate::file::{CsvSource, JsonlSource, ParquetSource};
 use crate::generator::GeneratorSource;
-use crate::kafka::{KafkaSource, KafkaSourceSpec};
+use crate::kafka::{KafkaSink, KafkaSinkSpec, KafkaSource, KafkaSourceSpec};
 use crate::sink::{
     CsvSink, DiscardSink, JsonlSink, ParquetSink, PartSink, StdoutSink, open_output,
 };
@@ -276,6 +276,8 @@ pub enum SinkSpec {
     },
     /// Counts rows and writes nothing (benchmarks).
     Discard,
+    /// One message per row to a Kafka topic (boxed: its settings outweigh the others').
+    Kafka(Box<KafkaSinkSpec>),
 }
 
 /// How the stdout sink prints batches.
@@ -306,6 +308,7 @@ impl SinkSpec {
                 Box::new(ParquetSink::create(resolve(path)?, schema, *rotate_rows)?)
             }
             SinkSpec::Discard => Box::new(DiscardSink::new()),
+            SinkSpec::Kafka(spec) => Box::new(KafkaSink::create(spec, schema, "sink")?),
         })
     }
 
@@ -322,7 +325,10 @@ impl SinkSpec {
     pub fn build_exactly_once(&self, schema: SchemaRef, base_dir: &Path) -> Result<Box<dyn Sink>> {
         let output = |path: &str| open_output(path, base_dir);
         Ok(match self {
-            SinkSpec::Stdout { .. } | SinkSpec::Discard => self.build(schema, base_dir)?,
+            // Kafka sinks are at least once with or without checkpoints.
+            SinkSpec::Stdout { .. } | SinkSpec::Discard | SinkSpec::Kafka(_) => {
+                self.build(schema, base_dir)?
+            }
             SinkSpec::Csv { path, header } => Box::new(PartSink::<CsvSink>::new(
                 output(path)?,
                 (schema, *header),
@@ -350,6 +356,7 @@ impl SinkSpec {
     pub fn check(&self, exactly_once: bool) -> Result<()> {
         let (path, rotate_rows) = match self {
             SinkSpec::Stdout { .. } | SinkSpec::Discard => return Ok(()),
+            SinkSpec::Kafka(spec) => return spec.check("sink"),
             SinkSpec::Csv { path, .. } | SinkSpec::Jsonl { path } => (path, None),
             SinkSpec::Parquet { path, rotate_rows } => (path, *rotate_rows),
         };

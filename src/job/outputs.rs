@@ -46,7 +46,8 @@ fn written_path(sink: &SinkSpec) -> Option<&str> {
         SinkSpec::Csv { path, .. } | SinkSpec::Jsonl { path } | SinkSpec::Parquet { path, .. } => {
             Some(path)
         }
-        SinkSpec::Stdout { .. } | SinkSpec::Discard => None,
+        // Topics are appended to, never overwritten.
+        SinkSpec::Stdout { .. } | SinkSpec::Discard | SinkSpec::Kafka(_) => None,
     }
 }
 

@@ -108,3 +108,44 @@ pub fn produce(broker: &str, topic: &str, messages: &[Message]) {
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
+
+/// Every message of `topic` as (key, value), read from the start of every partition (assigned,
+/// not subscribed: no group join to wait for) until the broker has had nothing more for a
+/// second.
+pub fn consume_all(broker: &str, topic: &str) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message as _, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", format!("{topic}-reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut list = TopicPartitionList::new();
+    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+        for p in t.partitions() {
+            list.add_partition_offset(topic, p.id(), Offset::Beginning)
+                .expect("partition");
+        }
+    }
+    consumer.assign(&list).expect("assign");
+    let mut out = Vec::new();
+    let mut quiet_since = std::time::Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(1) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                out.push((
+                    m.key().map(<[u8]>::to_vec),
+                    m.payload().unwrap_or_default().to_vec(),
+                ));
+                quiet_since = std::time::Instant::now();
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    out
+}

@@ -1,5 +1,6 @@
-//! `[source] type = "kafka"`: which broker and topics, where to start and stop, the payload
-//! format, and the client properties passed through to librdkafka.
+//! `type = "kafka"` sources and sinks: which broker and topics, where a source starts and
+//! stops, the payload format, the sink's message key and delivery guarantee, and the client
+//! properties passed through to librdkafka.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,7 +21,7 @@ pub struct KafkaSourceSpec {
     pub bootstrap: String,
     /// One topic (`"payments"`) or several (`["payments", "refunds"]`); every partition of
     /// each is one source partition.
-    pub topics: Topics,
+    pub topics: Names,
     /// The consumer group: offsets are committed to it after each completed checkpoint (so
     /// that lag tools see progress), and `start = "group"` reads from its committed offsets.
     #[serde(default = "default_group")]
@@ -49,20 +50,20 @@ pub struct KafkaSourceSpec {
     pub batch_rows: Option<usize>,
 }
 
-/// One topic or a list.
+/// One name or a list of them (topics, key columns).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
-pub enum Topics {
+pub enum Names {
     One(String),
     Many(Vec<String>),
 }
 
-impl Topics {
-    /// The topic names, in order.
+impl Names {
+    /// The names, in order.
     pub fn names(&self) -> Vec<String> {
         match self {
-            Topics::One(name) => vec![name.clone()],
-            Topics::Many(names) => names.clone(),
+            Names::One(name) => vec![name.clone()],
+            Names::Many(names) => names.clone(),
         }
     }
 }
@@ -168,6 +169,90 @@ impl KafkaSourceSpec {
         }
         if self.batch_rows == Some(0) {
             return Err(Error::config("source.batch_rows", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// A Kafka sink's settings (`[sink]`, `[late]` or `[dead_letter]` with `type = "kafka"`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkSpec {
+    /// `host:port`, or several separated by commas.
+    pub bootstrap: String,
+    /// The topic every row goes to (it must exist).
+    pub topic: String,
+    /// Columns whose values, as a JSON object, are each message's key (Kafka then keeps a
+    /// key's messages in one partition); absent: messages without a key.
+    #[serde(default)]
+    pub key: Option<Names>,
+    /// How rows become message values: `"json"`, one object per row with every column.
+    #[serde(default)]
+    pub format: SinkFormat,
+    /// Headers every message carries.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// librdkafka producer properties, passed through.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// `"at_least_once"`: every message acknowledged before a checkpoint completes.
+    #[serde(default)]
+    pub delivery: Delivery,
+}
+
+/// How a Kafka sink writes rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkFormat {
+    /// One JSON object per row, every column a key, nulls explicit.
+    #[default]
+    Json,
+}
+
+/// What a Kafka sink promises after a crash and restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Every message is acknowledged (idempotent producer, `acks = all`) before a checkpoint
+    /// completes: nothing is lost; what was sent after the last checkpoint is sent again.
+    #[default]
+    AtLeastOnce,
+    /// One Kafka transaction per checkpoint epoch (not built yet: refused at validation).
+    ExactlyOnce,
+}
+
+impl KafkaSinkSpec {
+    /// Checks what can be checked without the broker; `setting` names the table.
+    pub fn check(&self, setting: &str) -> Result<()> {
+        if self.bootstrap.trim().is_empty() {
+            return Err(Error::config(
+                format!("{setting}.bootstrap"),
+                "needs at least one broker, `host:port`",
+            ));
+        }
+        if self.topic.trim().is_empty() {
+            return Err(Error::config(
+                format!("{setting}.topic"),
+                "needs a topic name",
+            ));
+        }
+        if self.delivery == Delivery::ExactlyOnce {
+            return Err(Error::config(
+                format!("{setting}.delivery"),
+                "exactly_once is not built yet for Kafka sinks (see docs/connectors.md); \
+                 at_least_once is",
+            ));
+        }
+        if let Some(key) = self.properties.keys().find(|k| {
+            matches!(
+                k.as_str(),
+                "bootstrap.servers" | "enable.idempotence" | "acks" | "transactional.id"
+            )
+        }) {
+            return Err(Error::config(
+                format!("{setting}.properties.{key}"),
+                "sluice sets this property itself (the delivery guarantee depends on it)",
+            ));
         }
         Ok(())
     }
