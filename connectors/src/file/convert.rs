@@ -59,7 +59,7 @@ pub fn parse_columns(
 }
 
 /// One column, with null where a value does not parse.
-fn parse_column(
+pub fn parse_column(
     strings: &StringArray,
     data_type: &DataType,
 ) -> Result<ArrayRef, arrow::error::ArrowError> {
@@ -107,7 +107,7 @@ pub fn check_time_ranges(batch: &RecordBatch) -> Vec<Option<String>> {
 }
 
 /// How a type is named in a dead letter's reason.
-fn type_name(data_type: &DataType) -> String {
+pub fn type_name(data_type: &DataType) -> String {
     match data_type {
         DataType::Timestamp(..) => "a timestamp (RFC 3339 or integer ms)".to_string(),
         other => other.to_string(),

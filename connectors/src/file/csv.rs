@@ -52,7 +52,7 @@ impl CsvSource {
             .first()
             .ok_or_else(|| Error::config("source.path", "names no files"))?;
         let inferred = infer_schema(first)?;
-        let schema = with_declared(&normalise(&inferred), columns, Order::File, first)?;
+        let schema = with_declared(&normalise(&inferred), columns, Order::File, first.display())?;
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         for file in &files[1..] {
             let header = read_header(file)?;

@@ -54,7 +54,12 @@ impl JsonlSource {
             );
             return Err(Error::config("source.path", message));
         }
-        let schema = with_declared(&normalise(&inferred), columns, Order::DeclaredFirst, first)?;
+        let schema = with_declared(
+            &normalise(&inferred),
+            columns,
+            Order::DeclaredFirst,
+            first.display(),
+        )?;
         Ok(JsonlSource {
             name: name.into(),
             files,
@@ -158,7 +163,7 @@ impl TextFormat for JsonFormat {
 
 /// Rewrites Arrow's JSON error (`Json error: whilst decoding field 'a': failed to parse "x" as
 /// Int64`) as a reason naming the column (`column `a`: cannot parse `x` as Int64`).
-fn json_reason(error: &ArrowError) -> String {
+pub(crate) fn json_reason(error: &ArrowError) -> String {
     let text = match error {
         ArrowError::JsonError(text) | ArrowError::ParseError(text) => text.clone(),
         other => other.to_string(),

@@ -19,6 +19,12 @@ pub use csv::CsvSource;
 pub use jsonl::JsonlSource;
 pub use parquet::ParquetSource;
 
+// Shared with the Kafka payload formats, which read the same JSON and CSV values.
+pub(crate) use convert::{check_time_ranges, parse_column, parse_columns, type_name};
+pub(crate) use infer::json_columns;
+pub(crate) use jsonl::json_reason;
+pub(crate) use schema::{Order, normalise, with_declared};
+
 /// How many records of the first file schema inference looks at.
 const INFER_RECORDS: usize = 1_000;
 

@@ -53,7 +53,7 @@ impl ParquetSource {
             let other = file_schema(file)?;
             check_same_columns(&found, first, &other, file)?;
         }
-        let schema = with_declared(&found, columns, Order::File, first)?;
+        let schema = with_declared(&found, columns, Order::File, first.display())?;
         Ok(ParquetSource {
             name: name.into(),
             files,

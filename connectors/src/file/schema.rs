@@ -1,7 +1,6 @@
 //! Decides a file source's schema: the file's columns, with declared types laid over them.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use arrow::datatypes::{DataType, Field, Schema};
 use sluice_engine::{Error, Result};
@@ -41,12 +40,13 @@ pub fn normalise(schema: &Schema) -> Schema {
     Schema::new(fields)
 }
 
-/// The schema of a source whose first file has `found` columns, with `declared` types on top.
+/// The schema of a source whose first file (or other `origin`: a Kafka message schema) has
+/// `found` columns, with `declared` types on top.
 pub fn with_declared(
     found: &Schema,
     declared: &[ColumnSpec],
     order: Order,
-    file: &Path,
+    origin: impl std::fmt::Display,
 ) -> Result<Schema> {
     let mut seen = HashSet::new();
     for column in declared {
@@ -79,10 +79,7 @@ pub fn with_declared(
         .iter()
         .find(|c| found.field_with_name(&c.name).is_err())
     {
-        let message = format!(
-            "declared in source.columns, but {} has no such column",
-            file.display()
-        );
+        let message = format!("declared in source.columns, but {origin} has no such column");
         return Err(Error::schema(&missing.name, message));
     }
     for field in found.fields() {
@@ -102,6 +99,7 @@ mod tests {
     use super::*;
     use crate::spec::ColumnType;
     use arrow::datatypes::TimeUnit;
+    use std::path::Path;
 
     fn found() -> Schema {
         Schema::new(vec![
@@ -122,8 +120,13 @@ mod tests {
     fn inferred_types_become_sluice_types_and_declared_ones_win() {
         let normal = normalise(&found());
         let declared = [column("a", ColumnType::Float64)];
-        let schema =
-            with_declared(&normal, &declared, Order::File, Path::new("x.csv")).expect("schema");
+        let schema = with_declared(
+            &normal,
+            &declared,
+            Order::File,
+            Path::new("x.csv").display(),
+        )
+        .expect("schema");
         let types: Vec<_> = schema
             .fields()
             .iter()
@@ -149,7 +152,7 @@ mod tests {
             &found(),
             &declared,
             Order::DeclaredFirst,
-            Path::new("x.jsonl"),
+            Path::new("x.jsonl").display(),
         )
         .expect("schema");
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -159,8 +162,13 @@ mod tests {
     #[test]
     fn a_declared_column_missing_from_a_csv_is_named() {
         let declared = [column("zz", ColumnType::Int64)];
-        let err = with_declared(&found(), &declared, Order::File, Path::new("in.csv"))
-            .expect_err("missing");
+        let err = with_declared(
+            &found(),
+            &declared,
+            Order::File,
+            Path::new("in.csv").display(),
+        )
+        .expect_err("missing");
         assert_eq!(
             err.to_string(),
             "column `zz`: declared in source.columns, but in.csv has no such column"
@@ -169,8 +177,8 @@ mod tests {
             column("a", ColumnType::Int64),
             column("a", ColumnType::Int32),
         ];
-        let err =
-            with_declared(&found(), &twice, Order::File, Path::new("in.csv")).expect_err("twice");
+        let err = with_declared(&found(), &twice, Order::File, Path::new("in.csv").display())
+            .expect_err("twice");
         assert_eq!(
             err.to_string(),
             "source.columns: column `a` is declared twice"

@@ -2,57 +2,66 @@
 //! then the metadata columns a job asks for (`metadata = ["timestamp", "partition", ...]`).
 //!
 //! A message that does not decode costs only itself: it becomes a dead letter located by
-//! partition and offset, with the payload as text (base64 when it is not UTF-8).
+//! partition and offset, with the payload as text (base64 when it is not UTF-8). JSON, CSV and
+//! Avro messages are pushed one by one into arrow's columnar decoders ([`runs`]).
 
+mod avro;
+mod csv;
+mod framing;
+mod json;
 mod metadata;
 mod raw;
+mod runs;
+mod spec;
+#[cfg(test)]
+mod testing;
 
 use std::path::Path;
 
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::take;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use base64::Engine;
-use serde::Deserialize;
 use sluice_engine::source::{DeadLetter, Location, Locations, SourceBatch};
 use sluice_engine::{Error, Result};
 
 pub use metadata::MetadataColumn;
+pub use spec::{AvroOptions, CsvOptions, FormatSpec};
 
 use super::KafkaRecord;
 use crate::spec::ColumnSpec;
-
-/// `format` in a Kafka `[source]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FormatSpec {
-    /// The key and the payload as text columns `key` and `value`.
-    Raw,
-}
 
 /// The payload columns of a batch of messages, and why each rejected message was rejected.
 struct Payload {
     columns: Vec<ArrayRef>,
     /// Index in the input of each decoded row's message, ascending.
     rows: Vec<usize>,
-    /// (index in the input, reason) of each message that did not decode.
+    /// (index in the input, reason) of each message that did not decode, ascending.
     rejected: Vec<(usize, String)>,
+}
+
+/// A format ready to decode: its options checked, its columns known.
+#[derive(Debug)]
+enum Messages {
+    Raw,
+    Json(json::JsonMessages),
+    Csv(csv::CsvMessages),
+    Avro(Box<avro::AvroMessages>),
 }
 
 /// Decodes messages of one format into batches of one schema.
 #[derive(Debug)]
 pub struct PayloadDecoder {
-    format: FormatSpec,
+    messages: Messages,
     metadata: Vec<MetadataColumn>,
-    payload_fields: Vec<Field>,
     schema: SchemaRef,
 }
 
 impl PayloadDecoder {
     /// A decoder of `format` with the declared `columns` (typed as declared) and then the
     /// `metadata` columns. `sample` holds messages read before any data moves, for formats
-    /// that infer undeclared columns; `base_dir` resolves schema files. Fails naming the
-    /// setting when the format and the columns do not fit together.
+    /// that infer undeclared columns or the framing; `base_dir` resolves schema files. Fails
+    /// naming the setting when the format's options or the columns do not fit.
     pub fn new(
         format: &FormatSpec,
         columns: &[ColumnSpec],
@@ -60,26 +69,40 @@ impl PayloadDecoder {
         sample: &[KafkaRecord<'_>],
         base_dir: &Path,
     ) -> Result<Self> {
-        let _ = (sample, base_dir);
-        let payload_fields = match format {
-            FormatSpec::Raw => raw::fields(columns)?,
+        let (messages, payload_fields) = match format {
+            FormatSpec::Raw => (Messages::Raw, raw::fields(columns)?),
+            FormatSpec::Json => {
+                let fields = json::fields(columns, sample)?;
+                (Messages::Json(json::JsonMessages::new(&fields)), fields)
+            }
+            FormatSpec::Csv(options) => {
+                let fields = csv::fields(columns)?;
+                let messages = csv::CsvMessages::new(&fields, options)?;
+                (Messages::Csv(messages), fields)
+            }
+            FormatSpec::Avro(options) => {
+                let messages = avro::AvroMessages::new(options, columns, sample, base_dir)?;
+                let fields = messages.fields();
+                (Messages::Avro(Box::new(messages)), fields)
+            }
         };
         let mut fields = payload_fields.clone();
         fields.extend(metadata::fields(metadata, &payload_fields)?);
         Ok(PayloadDecoder {
-            format: format.clone(),
+            messages,
             metadata: metadata.to_vec(),
-            payload_fields,
             schema: SchemaRef::new(Schema::new(fields)),
         })
     }
 
-    /// Whether `format` with these declared columns needs a sample of messages to know its
-    /// columns (the source then reads some before any data moves).
+    /// Whether `format` with these declared columns needs a sample of messages (the source
+    /// then reads some before any data moves): JSON without declared columns, to infer them;
+    /// Avro without `confluent`, to tell the framing.
     pub fn needs_sample(format: &FormatSpec, columns: &[ColumnSpec]) -> bool {
-        let _ = columns;
         match format {
-            FormatSpec::Raw => false,
+            FormatSpec::Raw | FormatSpec::Csv(_) => false,
+            FormatSpec::Json => columns.is_empty(),
+            FormatSpec::Avro(options) => options.confluent.is_none() && options.schema_id.is_none(),
         }
     }
 
@@ -91,8 +114,11 @@ impl PayloadDecoder {
     /// Decodes `records` (all of one partition, in offset order) into one batch located by
     /// offset; messages that do not decode are dead letters.
     pub fn decode(&self, records: &[KafkaRecord<'_>]) -> Result<SourceBatch> {
-        let payload = match self.format {
-            FormatSpec::Raw => raw::decode(records, &self.payload_fields)?,
+        let payload = match &self.messages {
+            Messages::Raw => raw::decode(records)?,
+            Messages::Json(json) => runs::decode(json, records)?,
+            Messages::Csv(csv) => runs::decode(csv, records)?,
+            Messages::Avro(avro) => runs::decode(avro.as_ref(), records)?,
         };
         let indices = UInt32Array::from_iter_values(payload.rows.iter().map(|&i| i as u32));
         let mut columns = payload.columns;
@@ -124,6 +150,9 @@ impl PayloadDecoder {
     }
 }
 
+/// Said after the reason of a dead letter whose raw text is base64.
+const BASE64_NOTE: &str = "(raw: the payload as base64, it is not UTF-8)";
+
 /// The dead letter of a message: its partition and offset, why, and its payload as text (or
 /// base64, said in the reason, when the payload is not UTF-8).
 pub(crate) fn dead_letter(record: &KafkaRecord<'_>, reason: String) -> DeadLetter {
@@ -132,7 +161,7 @@ pub(crate) fn dead_letter(record: &KafkaRecord<'_>, reason: String) -> DeadLette
         Ok(text) => (text.to_string(), reason),
         Err(_) => (
             base64::engine::general_purpose::STANDARD.encode(payload),
-            format!("{reason} (raw: the payload as base64, it is not UTF-8)"),
+            format!("{reason} {BASE64_NOTE}"),
         ),
     };
     DeadLetter {
@@ -141,6 +170,20 @@ pub(crate) fn dead_letter(record: &KafkaRecord<'_>, reason: String) -> DeadLette
         reason,
         raw,
     }
+}
+
+/// Why a payload with nothing but whitespace is not a record.
+const EMPTY_PAYLOAD: &str = "the payload is empty";
+
+/// A payload as text, or why it is not UTF-8 (the byte, and the text before it).
+fn payload_text(payload: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(payload).map_err(|e| {
+        let valid = String::from_utf8_lossy(&payload[..e.valid_up_to()]);
+        format!(
+            "not valid UTF-8: byte {} of the payload (after `{valid}`)",
+            e.valid_up_to() + 1
+        )
+    })
 }
 
 #[cfg(test)]
@@ -205,6 +248,42 @@ mod tests {
             "{}",
             dead.reason
         );
+    }
+
+    #[test]
+    fn an_empty_poll_is_an_empty_batch_of_the_schema() {
+        let columns = [ColumnSpec {
+            name: "amount".into(),
+            column_type: crate::spec::ColumnType::Float64,
+        }];
+        let avro = FormatSpec::Avro(AvroOptions {
+            schema: Some(
+                r#"{"type": "record", "name": "P", "fields": [{"name": "amount", "type": "double"}]}"#
+                    .into(),
+            ),
+            ..AvroOptions::default()
+        });
+        let formats = [
+            (FormatSpec::Raw, &[][..]),
+            (FormatSpec::Json, &columns[..]),
+            (FormatSpec::Csv(CsvOptions::default()), &columns[..]),
+            (avro, &[][..]),
+        ];
+        for (format, columns) in formats {
+            let metadata = [MetadataColumn::Partition];
+            let decoder = PayloadDecoder::new(&format, columns, &metadata, &[], Path::new("."))
+                .expect("decoder");
+            let read = decoder.decode(&[]).expect("decode");
+            assert_eq!(read.batch.num_rows(), 0, "{format:?}");
+            assert_eq!(read.batch.schema(), decoder.schema());
+            assert!(read.dead_letters.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_decoder_can_be_shared_by_reader_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<PayloadDecoder>();
     }
 
     #[test]

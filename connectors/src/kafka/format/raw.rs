@@ -28,8 +28,7 @@ pub(super) fn fields(columns: &[ColumnSpec]) -> Result<Vec<Field>> {
 }
 
 /// Every message whose key and payload are UTF-8 (or absent) is a row.
-pub(super) fn decode(records: &[KafkaRecord<'_>], fields: &[Field]) -> Result<Payload> {
-    let _ = fields;
+pub(super) fn decode(records: &[KafkaRecord<'_>]) -> Result<Payload> {
     let mut rows = Vec::with_capacity(records.len());
     let mut rejected = Vec::new();
     let mut keys = Vec::with_capacity(records.len());
