@@ -12,6 +12,7 @@ mod credentials;
 mod join_crash;
 mod joins;
 mod kafka;
+mod kafka_formats;
 mod lateness;
 mod limits;
 mod malformed;

@@ -308,7 +308,7 @@ impl SinkSpec {
                 Box::new(ParquetSink::create(resolve(path)?, schema, *rotate_rows)?)
             }
             SinkSpec::Discard => Box::new(DiscardSink::new()),
-            SinkSpec::Kafka(spec) => Box::new(KafkaSink::create(spec, schema, "sink")?),
+            SinkSpec::Kafka(spec) => Box::new(KafkaSink::create(spec, schema, "sink", base_dir)?),
         })
     }
 

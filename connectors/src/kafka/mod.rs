@@ -3,12 +3,14 @@
 //!
 //! - [`KafkaSourceSpec`] (`[source] type = "kafka"`) builds a [`KafkaSource`]: every partition
 //!   of its topics is a source partition with its own watermark and its offset in checkpoints;
-//! - [`KafkaSinkSpec`] builds a [`KafkaSink`]: each output row one message, at least once;
+//! - [`KafkaSinkSpec`] builds a [`KafkaSink`]: each output row one message (JSON, CSV or Avro),
+//!   at least once;
 //! - [`KafkaRecord`]: one message as the decoders see it, borrowed from the client's buffers;
 //! - [`format`]: `format = "json" | "csv" | "avro" | "raw"`, the payload's columns plus the
 //!   metadata columns a job asks for, and a dead letter for each message that does not decode.
 
 mod client;
+mod encode;
 pub mod format;
 mod record;
 mod sink;
@@ -19,4 +21,4 @@ pub use format::{FormatSpec, MetadataColumn, PayloadDecoder};
 pub use record::KafkaRecord;
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
-pub use spec::{Bounded, Delivery, KafkaSinkSpec, KafkaSourceSpec, Names, SinkFormat, StartFrom};
+pub use spec::{Bounded, Delivery, KafkaSinkSpec, KafkaSourceSpec, Names, StartFrom};

@@ -1,14 +1,14 @@
-//! A Kafka sink: each output row one message (the row as a JSON object; the key, from chosen
-//! columns, as a JSON object of them), at least once: every message is acknowledged by the
+//! A Kafka sink: each output row one message (the row as JSON, CSV or Avro; the key, from
+//! chosen columns, as a JSON object of them), at least once: every message is acknowledged by the
 //! broker before a checkpoint completes and before the job ends, with an idempotent producer
 //! so that its own retries never duplicate.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use arrow::json::writer::{LineDelimited, WriterBuilder};
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
@@ -17,6 +17,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use sluice_engine::sink::{Sink, Staged};
 use sluice_engine::{Error, Result};
 
+use super::encode::{PayloadEncoder, json_rows};
 use super::spec::KafkaSinkSpec;
 
 /// How long a flush waits for the broker to acknowledge everything sent.
@@ -27,6 +28,7 @@ pub struct KafkaSink {
     name: String,
     topic: String,
     producer: BaseProducer<Deliveries>,
+    values: PayloadEncoder,
     /// Indices of the key columns in the output; empty: messages without a key.
     key: Vec<usize>,
     headers: Vec<(String, String)>,
@@ -62,10 +64,17 @@ impl ProducerContext for Deliveries {
 }
 
 impl KafkaSink {
-    /// Checks `spec` against the output `schema` (key columns exist) and connects a producer;
-    /// `setting` names the table (`sink`, `late`, `dead_letter`) in errors.
-    pub fn create(spec: &KafkaSinkSpec, schema: SchemaRef, setting: &str) -> Result<Self> {
+    /// Checks `spec` against the output `schema` (key columns exist, the format fits) and
+    /// connects a producer; `setting` names the table (`sink`, `late`, `dead_letter`) in
+    /// errors, and a schema file is read relative to `base_dir`.
+    pub fn create(
+        spec: &KafkaSinkSpec,
+        schema: SchemaRef,
+        setting: &str,
+        base_dir: &Path,
+    ) -> Result<Self> {
         spec.check(setting)?;
+        let values = PayloadEncoder::new(&spec.format, &schema, setting, base_dir)?;
         let key = spec
             .key
             .as_ref()
@@ -108,6 +117,7 @@ impl KafkaSink {
             name: format!("kafka {}", spec.topic),
             topic: spec.topic.clone(),
             producer,
+            values,
             key,
             headers: spec
                 .headers
@@ -196,25 +206,6 @@ impl KafkaSink {
     }
 }
 
-/// Each row of `batch` as a JSON object with every column (nulls explicit).
-fn json_rows(batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
-    let mut writer = WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .build::<_, LineDelimited>(Vec::new());
-    writer
-        .write(batch)
-        .map_err(Error::arrow("writing rows as JSON"))?;
-    writer
-        .finish()
-        .map_err(Error::arrow("writing rows as JSON"))?;
-    let text = writer.into_inner();
-    Ok(text
-        .split(|&b| b == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect())
-}
-
 impl Sink for KafkaSink {
     fn name(&self) -> String {
         self.name.clone()
@@ -224,7 +215,7 @@ impl Sink for KafkaSink {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let values = json_rows(batch)?;
+        let values = self.values.encode(batch)?;
         let keys = if self.key.is_empty() {
             None
         } else {

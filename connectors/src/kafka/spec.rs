@@ -186,9 +186,10 @@ pub struct KafkaSinkSpec {
     /// key's messages in one partition); absent: messages without a key.
     #[serde(default)]
     pub key: Option<Names>,
-    /// How rows become message values: `"json"`, one object per row with every column.
-    #[serde(default)]
-    pub format: SinkFormat,
+    /// How rows become message values: `"json"` (one object per row, every column), a CSV
+    /// record or an Avro record; the same shape as a source's `format`.
+    #[serde(default = "json")]
+    pub format: FormatSpec,
     /// Headers every message carries.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -200,13 +201,8 @@ pub struct KafkaSinkSpec {
     pub delivery: Delivery,
 }
 
-/// How a Kafka sink writes rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SinkFormat {
-    /// One JSON object per row, every column a key, nulls explicit.
-    #[default]
-    Json,
+fn json() -> FormatSpec {
+    FormatSpec::Json
 }
 
 /// What a Kafka sink promises after a crash and restart.
