@@ -156,6 +156,15 @@ fn windows_over_a_topic_equal_a_count_of_the_messages_and_bad_ones_are_dead_lett
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    // Every partition was read to its end: the summary reports each one's lag, all zero.
+    let lag = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("lag "))
+        .unwrap_or_else(|| panic!("no lag line: {stderr}"));
+    for p in 0..3 {
+        assert!(lag.contains(&format!("{topic}/{p} 0")), "{lag}");
+    }
+    assert!(lag.trim_start().starts_with("lag         0  ("), "{lag}");
     let want = expected(&sent);
     assert!(want.len() > 50);
     assert_eq!(windows(&dir.path().join("out.csv")), want);

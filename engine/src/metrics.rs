@@ -1,5 +1,6 @@
 //! Live counters of a running job and the summary it ends with.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,6 +16,17 @@ pub struct Metrics {
     batches: AtomicU64,
     watermark: AtomicI64,
     latencies: Mutex<LatencyRing>,
+    /// Each partition that reports a backlog (by index): its name and its last backlog.
+    backlogs: Mutex<BTreeMap<usize, PartitionLag>>,
+}
+
+/// How far one source partition's reading trails its input (Kafka: consumer lag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// The partition's name (`topic/partition`).
+    pub partition: String,
+    /// Records its input holds beyond what was read, as last reported.
+    pub records: u64,
 }
 
 /// A point-in-time copy of [`Metrics`].
@@ -44,6 +56,7 @@ impl Default for Metrics {
             batches: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
             latencies: Mutex::new(LatencyRing::default()),
+            backlogs: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -74,6 +87,35 @@ impl Metrics {
         self.late.store(counts.late, Ordering::Relaxed);
         self.malformed.store(counts.malformed, Ordering::Relaxed);
     }
+    /// Partition `index` (named `name`) holds `records` not read yet.
+    pub(crate) fn set_backlog(&self, index: usize, name: &str, records: u64) {
+        if let Ok(mut backlogs) = self.backlogs.lock() {
+            match backlogs.get_mut(&index) {
+                Some(lag) => lag.records = records,
+                None => {
+                    backlogs.insert(
+                        index,
+                        PartitionLag {
+                            partition: name.to_string(),
+                            records,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// The lag of every partition that reports one, largest first (ties by partition order).
+    pub fn lag(&self) -> Vec<PartitionLag> {
+        let mut lags: Vec<PartitionLag> = self
+            .backlogs
+            .lock()
+            .map(|b| b.values().cloned().collect())
+            .unwrap_or_default();
+        lags.sort_by(|a, b| b.records.cmp(&a.records));
+        lags
+    }
+
     pub(crate) fn set_watermark(&self, w: i64) {
         self.watermark.store(w, Ordering::Relaxed);
     }
@@ -165,6 +207,8 @@ pub struct RunSummary {
     pub earlier_events: u64,
     /// The last checkpoint known complete when the run ended (the one to resume from).
     pub checkpoint: Option<u64>,
+    /// Each partition's lag at the end, largest first, where its source reports one.
+    pub lag: Vec<PartitionLag>,
 }
 
 impl RunSummary {
@@ -192,5 +236,19 @@ mod tests {
         assert_eq!(l.max, Duration::from_millis(100));
         assert_eq!(m.snapshot().batches, 100);
         assert_eq!(m.snapshot().watermark, None);
+    }
+
+    #[test]
+    fn lag_keeps_each_partitions_last_report_largest_first() {
+        let m = Metrics::default();
+        assert!(m.lag().is_empty());
+        m.set_backlog(0, "t/0", 500);
+        m.set_backlog(1, "t/1", 20);
+        m.set_backlog(0, "t/0", 3);
+        let lag = |name: &str, records| PartitionLag {
+            partition: name.into(),
+            records,
+        };
+        assert_eq!(m.lag(), vec![lag("t/1", 20), lag("t/0", 3)]);
     }
 }

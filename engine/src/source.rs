@@ -82,6 +82,13 @@ pub trait SourcePartition: Send {
         None
     }
 
+    /// How many records the partition's input holds beyond what it has read: a Kafka
+    /// partition's consumer lag (its high watermark minus the next offset). `None` where the
+    /// source cannot tell (files, generators); asked after every batch, so it must be cheap.
+    fn backlog(&self) -> Option<u64> {
+        None
+    }
+
     /// Moves to `position` (one this partition's `position` returned, in an earlier run over
     /// the same input) before the first `next_batch`: the next batch starts with the first
     /// record after it, and locations (line numbers) continue from it.

@@ -2,13 +2,26 @@
 
 use std::time::Duration;
 
-use sluice_engine::metrics::{MetricsSnapshot, RunSummary};
+use sluice_engine::metrics::{MetricsSnapshot, PartitionLag, RunSummary};
 
-/// `12.3M in (4.1M ev/s) | 1.2k out | late 0 | malformed 0 | watermark 2026-01-01T00:01:00Z`.
-pub fn progress_line(counts: &MetricsSnapshot, elapsed: Duration) -> String {
+/// Partitions the summary names one by one; more are counted.
+const LAG_LISTED: usize = 8;
+
+/// `12.3M in (4.1M ev/s) | 1.2k out | late 0 | malformed 0 | watermark 2026-01-01T00:01:00Z`,
+/// then `| lag 1.2k (max t/3 900)` when sources report their lag (`lag` largest first).
+pub fn progress_line(counts: &MetricsSnapshot, lag: &[PartitionLag], elapsed: Duration) -> String {
     let rate = counts.events_in as f64 / elapsed.as_secs_f64().max(1e-3);
+    let lag = match lag.first() {
+        None => String::new(),
+        Some(max) => format!(
+            " | lag {} (max {} {})",
+            human(lag.iter().map(|l| l.records as f64).sum()),
+            max.partition,
+            human(max.records as f64)
+        ),
+    };
     format!(
-        "{} in ({}/s) | {} out | late {} | malformed {} | watermark {}",
+        "{} in ({}/s) | {} out | late {} | malformed {} | watermark {}{lag}",
         human(counts.events_in as f64),
         human(rate),
         human(counts.events_out as f64),
@@ -40,6 +53,24 @@ pub fn format_summary(summary: &RunSummary) -> String {
         p99 = summary.latency.p99,
         watermark = watermark(c.watermark),
     ) + &checkpoints(summary)
+        + &lag(&summary.lag)
+}
+
+/// `lag  1200 (t/3 900, t/0 300, ... 4 more at 0)`, for sources that report their lag.
+fn lag(lags: &[PartitionLag]) -> String {
+    if lags.is_empty() {
+        return String::new();
+    }
+    let total: u64 = lags.iter().map(|l| l.records).sum();
+    let mut listed: Vec<String> = lags
+        .iter()
+        .take(LAG_LISTED)
+        .map(|l| format!("{} {}", l.partition, l.records))
+        .collect();
+    if lags.len() > LAG_LISTED {
+        listed.push(format!("{} more", lags.len() - LAG_LISTED));
+    }
+    format!("\n  lag         {total}  ({})", listed.join(", "))
 }
 
 fn checkpoints(summary: &RunSummary) -> String {
@@ -89,10 +120,23 @@ mod tests {
             batches: 10,
             watermark: Some(1_767_225_660_000),
         };
-        let line = progress_line(&counts, Duration::from_secs(2));
+        let line = progress_line(&counts, &[], Duration::from_secs(2));
         assert_eq!(
             line,
             "2.50M in (1.25M/s) | 1.2k out | late 3 | malformed 1 | watermark 2026-01-01T00:01:00.000Z"
+        );
+        let lags: Vec<PartitionLag> = (0..10)
+            .map(|i| PartitionLag {
+                partition: format!("t/{i}"),
+                records: 1_000 - i * 100,
+            })
+            .collect();
+        let line = progress_line(&counts, &lags, Duration::from_secs(2));
+        assert!(line.ends_with(" | lag 5.5k (max t/0 1.0k)"), "{line}");
+        assert_eq!(
+            lag(&lags),
+            "\n  lag         5500  (t/0 1000, t/1 900, t/2 800, t/3 700, t/4 600, t/5 500, \
+             t/6 400, t/7 300, 2 more)"
         );
     }
 }

@@ -46,7 +46,7 @@ pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCod
                     tick.tick().await;
                     eprint!(
                         "\r\x1b[2K{}",
-                        progress_line(&metrics.snapshot(), started.elapsed())
+                        progress_line(&metrics.snapshot(), &metrics.lag(), started.elapsed())
                     );
                 }
             })

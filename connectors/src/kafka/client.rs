@@ -1,8 +1,9 @@
 //! The librdkafka consumer behind a Kafka source: its settings, the topics' partitions, and
 //! their start and end offsets, resolved to numbers before any data moves.
 
+use std::ffi::CString;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
@@ -10,7 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_engine::{Error, Result};
 
-use super::spec::{KafkaSourceSpec, StartFrom};
+use super::spec::{Bounded, KafkaSourceSpec, StartFrom};
 
 /// The consumer every partition of a source shares.
 pub(super) type KafkaConsumer = BaseConsumer<DefaultConsumerContext>;
@@ -18,6 +19,9 @@ pub(super) type KafkaConsumer = BaseConsumer<DefaultConsumerContext>;
 /// How long a request to the broker may take before the job is told it failed (metadata,
 /// offsets): long enough for a broker under load, short enough to fail a bad job quickly.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long [`end_offsets`] waits for a fetch response of every partition.
+const PROBE_WAIT: Duration = Duration::from_secs(5);
 
 /// One partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,6 +50,10 @@ impl TopicPartition {
 /// A consumer with sluice's settings: no automatic commits or offset stores (checkpoints
 /// hold the offsets), the job's client properties on top.
 pub(super) fn consumer(spec: &KafkaSourceSpec) -> Result<Arc<KafkaConsumer>> {
+    create(&config(spec)).map(Arc::new)
+}
+
+fn config(spec: &KafkaSourceSpec) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &spec.bootstrap)
@@ -57,7 +65,11 @@ pub(super) fn consumer(spec: &KafkaSourceSpec) -> Result<Arc<KafkaConsumer>> {
     for (key, value) in &spec.properties {
         config.set(key, value);
     }
-    config.create::<KafkaConsumer>().map(Arc::new).map_err(|e| {
+    config
+}
+
+fn create(config: &ClientConfig) -> Result<KafkaConsumer> {
+    config.create::<KafkaConsumer>().map_err(|e| {
         Error::config(
             "source.properties",
             format!("the Kafka client refuses its settings: {e}"),
@@ -117,19 +129,53 @@ pub(super) fn watermarks(
         })
 }
 
-/// Where each of `partitions` starts, as offsets: the first offset, the end, the group's
+/// Each partition's offsets when the job starts: where it starts reading and, for a bounded
+/// source, where it stops.
+pub(super) struct Offsets {
+    pub starts: Vec<i64>,
+    pub ends: Option<Vec<i64>>,
+}
+
+/// Where each of `partitions` starts, as offsets (the first offset, the end, the group's
 /// committed offset (or the first offset where the group has none), or the first message at
-/// or after a time (or the end, where none is that late).
-pub(super) fn start_offsets(
+/// or after a time (or the end, where none is that late)) and, with `bounded = "latest"`,
+/// the end where it stops.
+pub(super) fn offsets(
     consumer: &KafkaConsumer,
     spec: &KafkaSourceSpec,
     partitions: &[TopicPartition],
-) -> Result<Vec<i64>> {
+) -> Result<Offsets> {
     let bootstrap = spec.bootstrap.as_str();
-    let bounds: Vec<(i64, i64)> = partitions
+    let mut bounds: Vec<(i64, i64)> = partitions
         .iter()
         .map(|tp| watermarks(consumer, bootstrap, tp))
         .collect::<Result<_>>()?;
+    if spec.start != StartFrom::Earliest || spec.bounded.is_some() {
+        let listed: Vec<i64> = bounds.iter().map(|b| b.1).collect();
+        for (bound, end) in bounds
+            .iter_mut()
+            .zip(end_offsets(spec, partitions, &listed)?)
+        {
+            bound.1 = end;
+        }
+    }
+    let ends = match spec.bounded {
+        Some(Bounded::Latest) => Some(bounds.iter().map(|b| b.1).collect()),
+        None => None,
+    };
+    Ok(Offsets {
+        starts: start_offsets(consumer, spec, partitions, &bounds)?,
+        ends,
+    })
+}
+
+fn start_offsets(
+    consumer: &KafkaConsumer,
+    spec: &KafkaSourceSpec,
+    partitions: &[TopicPartition],
+    bounds: &[(i64, i64)],
+) -> Result<Vec<i64>> {
+    let bootstrap = spec.bootstrap.as_str();
     let asked = match spec.start {
         StartFrom::Earliest => return Ok(bounds.iter().map(|b| b.0).collect()),
         StartFrom::Latest => return Ok(bounds.iter().map(|b| b.1).collect()),
@@ -142,7 +188,7 @@ pub(super) fn start_offsets(
     };
     partitions
         .iter()
-        .zip(&bounds)
+        .zip(bounds)
         .map(|(tp, &(low, high))| {
             let found = asked
                 .find_partition(&tp.topic, tp.partition)
@@ -154,6 +200,70 @@ pub(super) fn start_offsets(
             })
         })
         .collect()
+}
+
+/// The end (one past the last offset) of each of `partitions`: the larger of the broker's
+/// answer to ListOffsets (`listed`) and the high watermark that its fetch responses carry,
+/// read by a short-lived consumer that fetches at `listed`. Kafka answers both alike; tansu
+/// 0.6 answers ListOffsets with the base offset of the partition's last record batch plus
+/// one, short of the end whenever that batch holds more than one message, while its fetch
+/// responses are right. A partition whose fetch does not answer within [`PROBE_WAIT`] keeps
+/// `listed`.
+fn end_offsets(
+    spec: &KafkaSourceSpec,
+    partitions: &[TopicPartition],
+    listed: &[i64],
+) -> Result<Vec<i64>> {
+    let mut config = config(spec);
+    // Fetches only to read the high watermark: small and quick, whatever the partitions hold.
+    config
+        .set("fetch.wait.max.ms", "10")
+        .set("fetch.max.bytes", "1024")
+        .set("message.max.bytes", "1000")
+        .set("max.partition.fetch.bytes", "1024")
+        .set("queued.min.messages", "1");
+    let probe = create(&config)?;
+    probe
+        .assign(&list(partitions, |i| Offset::Offset(listed[i]))?)
+        .map_err(|e| source_error(&spec.bootstrap, "assigning the partitions", &e))?;
+    let mut ends: Vec<Option<i64>> = vec![None; partitions.len()];
+    let deadline = Instant::now() + PROBE_WAIT;
+    while ends.iter().any(Option::is_none) && Instant::now() < deadline {
+        // Messages and errors alike are dropped: only the fetches' high watermarks count.
+        let _ = probe.poll(Duration::from_millis(10));
+        for (end, tp) in ends.iter_mut().zip(partitions) {
+            if end.is_none() {
+                *end = high_watermark(&probe, tp);
+            }
+        }
+    }
+    Ok(ends
+        .iter()
+        .zip(listed)
+        .map(|(end, &listed)| end.map_or(listed, |e| e.max(listed)))
+        .collect())
+}
+
+/// The high watermark of `tp` as the consumer's last fetch response for it said; `None`
+/// before the first one.
+pub(super) fn high_watermark(consumer: &KafkaConsumer, tp: &TopicPartition) -> Option<i64> {
+    let topic = CString::new(tp.topic.as_str()).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid while `consumer` is borrowed; `topic` outlives the
+    // call, and `low` and `high` are valid for writes. librdkafka only reads its cached offsets
+    // (under its own lock) and writes the two out-parameters. The rdkafka crate has no safe
+    // wrapper of this call (only `fetch_watermarks`, which asks the broker by ListOffsets).
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            tp.partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }
 
 /// A partition list of `partitions`, each at `offset(i)`.

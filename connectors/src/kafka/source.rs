@@ -25,7 +25,7 @@ use sluice_engine::{Error, Result};
 use super::KafkaRecord;
 use super::client::{self, KafkaConsumer, TopicPartition};
 use super::format::PayloadDecoder;
-use super::spec::{Bounded, KafkaSourceSpec};
+use super::spec::KafkaSourceSpec;
 
 type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<DefaultConsumerContext>;
 
@@ -95,16 +95,8 @@ impl Source for KafkaSource {
     }
 
     fn open(self: Box<Self>, ctx: &SourceContext) -> Result<Vec<Box<dyn SourcePartition>>> {
-        let starts = client::start_offsets(&self.consumer, &self.spec, &self.partitions)?;
-        let ends = match self.spec.bounded {
-            Some(Bounded::Latest) => Some(
-                self.partitions
-                    .iter()
-                    .map(|tp| Ok(client::watermarks(&self.consumer, &self.spec.bootstrap, tp)?.1))
-                    .collect::<Result<Vec<i64>>>()?,
-            ),
-            None => None,
-        };
+        let client::Offsets { starts, ends } =
+            client::offsets(&self.consumer, &self.spec, &self.partitions)?;
         let batch_rows = self.spec.batch_rows.unwrap_or(ctx.batch_rows).max(1);
         let shared = Arc::new(Shared {
             consumer: self.consumer.clone(),
@@ -267,6 +259,13 @@ impl SourcePartition for KafkaPartition {
             offset: self.next.max(0) as u64,
             records: self.consumed,
         })
+    }
+
+    /// The high watermark of the consumer's last fetch for this partition minus the next
+    /// offset: the consumer lag.
+    fn backlog(&self) -> Option<u64> {
+        let high = client::high_watermark(&self.shared.consumer, &self.tp)?;
+        Some(high.saturating_sub(self.next).max(0) as u64)
     }
 
     fn seek(&mut self, position: Position) -> Result<()> {

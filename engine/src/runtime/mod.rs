@@ -113,7 +113,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
     let ReaderPool {
         threads: readers,
         deferred,
-    } = spawn_readers(tasks, &tx, &stop)?;
+    } = spawn_readers(tasks, &tx, &stop, &options.metrics)?;
     drop(tx);
     let mut tracker = WatermarkTracker::for_streams(&streams, Instant::now());
     for &p in &deferred {
@@ -196,6 +196,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         counts: metrics.snapshot(),
         elapsed: started.elapsed(),
         latency: metrics.latency(),
+        lag: metrics.lag(),
         cancelled,
         resumed_from,
         earlier_events,

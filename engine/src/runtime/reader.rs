@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::event_time::{EventTimeSpec, RowOrigin, normalize};
+use crate::metrics::Metrics;
 use crate::source::{DeadLetter, Position, SourceBatch, SourcePartition};
 
 /// What reader threads send to the driver.
@@ -129,6 +130,7 @@ pub(super) fn spawn_readers(
     tasks: Vec<ReaderTask>,
     tx: &mpsc::Sender<FromSource>,
     stop: &Arc<AtomicBool>,
+    metrics: &Arc<Metrics>,
 ) -> Result<ReaderPool> {
     let threads = reader_threads(tasks.len());
     let mut lanes: Vec<VecDeque<ReaderTask>> = (0..threads).map(|_| VecDeque::new()).collect();
@@ -144,10 +146,10 @@ pub(super) fn spawn_readers(
         .into_iter()
         .enumerate()
         .map(|(t, lane)| {
-            let (tx, stop) = (tx.clone(), stop.clone());
+            let (tx, stop, metrics) = (tx.clone(), stop.clone(), metrics.clone());
             std::thread::Builder::new()
                 .name(format!("sluice-source-{t}"))
-                .spawn(move || read_lane(lane, &tx, &stop))
+                .spawn(move || read_lane(lane, &tx, &stop, &metrics))
                 .map_err(|e| Error::Internal(format!("cannot start a source thread: {e}")))
         })
         .collect::<Result<_>>()?;
@@ -163,7 +165,12 @@ pub(super) fn spawn_readers(
 const QUIET_REST: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// One reader thread: one batch from each open partition in turn until all have ended.
-fn read_lane(mut waiting: VecDeque<ReaderTask>, tx: &mpsc::Sender<FromSource>, stop: &AtomicBool) {
+fn read_lane(
+    mut waiting: VecDeque<ReaderTask>,
+    tx: &mpsc::Sender<FromSource>,
+    stop: &AtomicBool,
+    metrics: &Metrics,
+) {
     let mut open: VecDeque<(ReaderTask, String)> = VecDeque::new();
     let mut first_round = true;
     // Partitions in a row that had nothing to give.
@@ -190,7 +197,11 @@ fn read_lane(mut waiting: VecDeque<ReaderTask>, tx: &mpsc::Sender<FromSource>, s
             return;
         };
         let partition = task.partition;
-        let message = match task.source.next_batch() {
+        let read = task.source.next_batch();
+        if let Some(records) = task.source.backlog() {
+            metrics.set_backlog(partition, &name, records);
+        }
+        let message = match read {
             // "Nothing yet": not sent, so it is no sign of activity; ask again next round.
             Ok(Some(read)) if read.batch.num_rows() == 0 && read.dead_letters.is_empty() => {
                 open.push_back((task, name));

@@ -83,6 +83,7 @@ pub fn run(backend: &Arc<dyn Backend>, events: u64, batch_rows: usize) -> Result
         resumed_from: None,
         earlier_events: 0,
         checkpoint: None,
+        lag: Vec::new(),
     })
 }
 
