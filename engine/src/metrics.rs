@@ -112,7 +112,7 @@ impl Metrics {
             .lock()
             .map(|b| b.values().cloned().collect())
             .unwrap_or_default();
-        lags.sort_by(|a, b| b.records.cmp(&a.records));
+        lags.sort_by_key(|l| std::cmp::Reverse(l.records));
         lags
     }
 

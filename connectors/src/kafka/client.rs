@@ -159,10 +159,10 @@ pub(super) fn offsets(
             bound.1 = end;
         }
     }
-    let ends = match spec.bounded {
-        Some(Bounded::Latest) => Some(bounds.iter().map(|b| b.1).collect()),
-        None => None,
-    };
+    // `bounded = "latest"`, the only bound there is, stops at the ends found now.
+    let ends = spec
+        .bounded
+        .map(|Bounded::Latest| bounds.iter().map(|b| b.1).collect());
     Ok(Offsets {
         starts: start_offsets(consumer, spec, partitions, &bounds)?,
         ends,
