@@ -569,3 +569,116 @@ fn windows_written_to_a_topic_arrive_once_each_and_at_least_once_across_kills() 
     let wanted: std::collections::BTreeSet<_> = want.into_iter().collect();
     assert_eq!(windows, wanted, "every window, and only those");
 }
+
+/// The windows of the JSON messages in committed transactions of `topic` (read from its log,
+/// transaction markers applied: [`crate::common::kafka_log`]), counting repeats, and the
+/// number of aborted transactions.
+fn committed_windows(
+    broker: &str,
+    topic: &str,
+    partitions: i32,
+) -> (BTreeMap<(Window, Counts), usize>, usize) {
+    let (records, aborts) = crate::common::kafka_log::committed_records(broker, topic, partitions);
+    let mut got = BTreeMap::new();
+    for record in records {
+        assert!(
+            record.transaction.is_some(),
+            "a message outside a transaction"
+        );
+        let row: serde_json::Value =
+            serde_json::from_slice(&record.value.expect("a value")).expect("a JSON message");
+        let window = (
+            (
+                row["kafka_key"].as_str().expect("kafka_key").to_string(),
+                row["window_start"].as_str().expect("start").to_string(),
+            ),
+            (
+                row["n"].as_u64().expect("n"),
+                row["offsets"].as_i64().expect("offsets"),
+            ),
+        );
+        *got.entry(window).or_insert(0) += 1;
+    }
+    (got, aborts)
+}
+
+#[test]
+fn windows_written_to_a_topic_exactly_once_are_committed_once_each_across_ten_kills() {
+    let Some(broker) = kafka_test_broker("kafka exactly-once sink") else {
+        return;
+    };
+    let (input, output) = (unique_topic("eo-in"), unique_topic("eo-out"));
+    create_topic(&broker, &input, 3);
+    create_topic(&broker, &output, 2);
+    let sent = messages(300_000, 3, 6);
+    produce(&broker, &input, &sent);
+    let dir = tempfile::tempdir().expect("dir");
+    let checkpointed = job(
+        &broker,
+        &input,
+        "[checkpoint]\nlocation = \"checkpoints\"\ninterval = \"100ms\"\n",
+    )
+    .replace(
+        "[sink]\ntype = \"csv\"\npath = \"out\"",
+        &format!(
+            "[sink]\ntype = \"kafka\"\nbootstrap = \"{broker}\"\ntopic = \"{output}\"\n\
+             key = \"kafka_key\"\ndelivery = \"exactly_once\""
+        ),
+    )
+    .replace("batch_rows = 150", "batch_rows = 20")
+    .replace("[late]", "[batching]\nmax_rows = 20\n\n[late]");
+    std::fs::write(dir.path().join("job.toml"), checkpointed).expect("job");
+    let args = ["run", "job.toml", "--backend", "cpu", "--quiet"];
+    let mut rng = Rng::new(11);
+    let (mut killed, mut tries) = (0, 0);
+    while killed < 10 {
+        tries += 1;
+        assert!(
+            tries <= 40,
+            "only {killed} of {tries} runs were still going when killed"
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(200 + rng.below(400)));
+        if child.try_wait().expect("poll").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("error"), "{stderr}");
+    }
+    let last = sluice(dir.path(), &args);
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    let (got, aborts) = committed_windows(&broker, &output, 2);
+    let once: BTreeMap<_, _> = expected(&sent)
+        .into_iter()
+        .map(|(k, v)| ((k, v), 1))
+        .collect();
+    let wrong: Vec<_> = once
+        .iter()
+        .filter(|(k, n)| got.get(*k) != Some(*n))
+        .map(|(k, _)| (k, got.get(k)))
+        .chain(
+            got.iter()
+                .filter(|(k, _)| !once.contains_key(*k))
+                .map(|(k, n)| (k, Some(n))),
+        )
+        .take(10)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} windows, {aborts} aborted transactions; (window, committed copies): {wrong:?}",
+        once.len()
+    );
+    eprintln!("{killed} kills, {aborts} aborted transactions, every window committed once");
+}

@@ -16,7 +16,10 @@ use sluice_engine::{Error, Result};
 
 use crate::file::{CsvSource, JsonlSource, ParquetSource};
 use crate::generator::GeneratorSource;
-use crate::kafka::{KafkaSink, KafkaSinkSpec, KafkaSource, KafkaSourceSpec};
+use crate::kafka::{
+    Delivery, KafkaSink, KafkaSinkSpec, KafkaSource, KafkaSourceSpec, TransactionScope,
+    TransactionalKafkaSink,
+};
 use crate::sink::{
     CsvSink, DiscardSink, JsonlSink, ParquetSink, PartSink, StdoutSink, open_output,
 };
@@ -323,12 +326,34 @@ impl SinkSpec {
     /// write through, so after a restart they may repeat what they wrote since the last
     /// checkpoint (at-least-once).
     pub fn build_exactly_once(&self, schema: SchemaRef, base_dir: &Path) -> Result<Box<dyn Sink>> {
+        self.build_in_job(schema, base_dir, None)
+    }
+
+    /// As [`SinkSpec::build_exactly_once`], for a sink of a job: `scope` names the job, the
+    /// sink's role and the checkpoint location, which a Kafka sink with `delivery =
+    /// "exactly_once"` needs for its transactional id and its journal.
+    pub fn build_in_job(
+        &self,
+        schema: SchemaRef,
+        base_dir: &Path,
+        scope: Option<&TransactionScope>,
+    ) -> Result<Box<dyn Sink>> {
         let output = |path: &str| open_output(path, base_dir);
         Ok(match self {
-            // Kafka sinks are at least once with or without checkpoints.
-            SinkSpec::Stdout { .. } | SinkSpec::Discard | SinkSpec::Kafka(_) => {
-                self.build(schema, base_dir)?
+            SinkSpec::Kafka(spec) if spec.delivery == Delivery::ExactlyOnce => {
+                let scope = scope.ok_or_else(|| {
+                    Error::Internal("an exactly-once Kafka sink was built outside a job".into())
+                })?;
+                Box::new(TransactionalKafkaSink::create(
+                    spec, schema, scope, base_dir,
+                )?)
             }
+            // Other Kafka sinks are at least once with or without checkpoints.
+            SinkSpec::Kafka(spec) => {
+                let role = scope.map_or("sink", |s| s.role.as_str());
+                Box::new(KafkaSink::create(spec, schema, role, base_dir)?)
+            }
+            SinkSpec::Stdout { .. } | SinkSpec::Discard => self.build(schema, base_dir)?,
             SinkSpec::Csv { path, header } => Box::new(PartSink::<CsvSink>::new(
                 output(path)?,
                 (schema, *header),
@@ -356,7 +381,16 @@ impl SinkSpec {
     pub fn check(&self, exactly_once: bool) -> Result<()> {
         let (path, rotate_rows) = match self {
             SinkSpec::Stdout { .. } | SinkSpec::Discard => return Ok(()),
-            SinkSpec::Kafka(spec) => return spec.check("sink"),
+            SinkSpec::Kafka(spec) => {
+                if spec.delivery == Delivery::ExactlyOnce && !exactly_once {
+                    return Err(Error::config(
+                        "sink.delivery",
+                        "exactly_once commits a Kafka transaction per checkpoint: it needs a \
+                         [checkpoint] section",
+                    ));
+                }
+                return spec.check("sink");
+            }
             SinkSpec::Csv { path, .. } | SinkSpec::Jsonl { path } => (path, None),
             SinkSpec::Parquet { path, rotate_rows } => (path, *rotate_rows),
         };
@@ -445,6 +479,29 @@ mod tests {
             .map(|c| (c.name.as_str(), c.column_type.data_type()))
             .collect();
         assert_eq!(got, vec![("ts", timestamp_type()), ("n", DataType::Int32)]);
+    }
+
+    #[test]
+    fn an_exactly_once_kafka_sink_needs_checkpoints_and_is_refused_without() {
+        let spec: SinkSpec = toml::from_str(
+            "type = \"kafka\"\nbootstrap = \"127.0.0.1:9\"\ntopic = \"t\"\n\
+             delivery = \"exactly_once\"",
+        )
+        .expect("kafka");
+        spec.check(true).expect("with checkpoints");
+        let err = spec.check(false).expect_err("without").to_string();
+        assert!(
+            err.starts_with("sink.delivery: exactly_once commits a Kafka transaction"),
+            "{err}"
+        );
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("x", DataType::Int64, false),
+        ]));
+        let err = spec
+            .build(schema, Path::new("."))
+            .expect_err("refused before connecting")
+            .to_string();
+        assert!(err.contains("needs a [checkpoint] section"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
+use sluice_connectors::kafka::TransactionScope;
 use sluice_connectors::{SinkSpec, SourceSpec};
 use sluice_engine::backend::{Backend, CpuBackend, GpuBackend};
 use sluice_engine::batching::BatchingSpec;
@@ -481,26 +482,33 @@ impl JobFile {
         let mut builder = self.builder_on(backend)?;
         let schemas = builder.schemas().map_err(self.invalid())?;
         self.check_outputs(&schemas)?;
-        let exactly_once = self.spec.checkpoint.is_some();
-        let build = |spec: &SinkSpec, schema| {
-            if exactly_once {
-                spec.build_exactly_once(schema, &self.base_dir)
-            } else {
-                spec.build(schema, &self.base_dir)
+        let checkpoints = self.checkpoint_spec(self.resume).map(|c| c.location);
+        let build = |spec: &SinkSpec, schema, role: &str| match &checkpoints {
+            Some(location) => {
+                let scope = TransactionScope {
+                    job: self.name(),
+                    role: role.to_string(),
+                    checkpoints: location.clone(),
+                };
+                spec.build_in_job(schema, &self.base_dir, Some(&scope))
             }
+            None => spec.build(schema, &self.base_dir),
         };
         if let Some(spec) = self.checkpoint_spec(self.resume) {
             builder = builder.checkpoint(spec);
         }
-        let sink = build(&self.spec.sink, schemas.output.clone()).map_err(self.invalid())?;
+        let sink =
+            build(&self.spec.sink, schemas.output.clone(), "sink").map_err(self.invalid())?;
         let mut builder = builder.sink(sink);
         if let (Some(late), Some(schema)) = (&self.spec.late, &schemas.late) {
-            builder = builder.late_sink(build(late, schema.clone()).map_err(self.invalid())?);
+            let late = build(late, schema.clone(), "late").map_err(self.invalid())?;
+            builder = builder.late_sink(late);
         }
         let dead_schema = sluice_engine::source::DeadLetter::schema();
         builder = match &self.spec.dead_letter {
             Some(spec) => {
-                builder.dead_letter_sink(build(spec, dead_schema).map_err(self.invalid())?)
+                let dead = build(spec, dead_schema, "dead_letter").map_err(self.invalid())?;
+                builder.dead_letter_sink(dead)
             }
             None => builder.dead_letter_sink(Box::new(StderrDeadLetters)),
         };

@@ -1,6 +1,7 @@
 //! Shared test fixtures: seeded random event streams, a pipeline runner, and comparisons.
 
 pub mod kafka;
+pub mod kafka_log;
 pub mod oracle;
 pub mod proxy;
 pub mod rng;

@@ -4,19 +4,23 @@
 //! - [`KafkaSourceSpec`] (`[source] type = "kafka"`) builds a [`KafkaSource`]: every partition
 //!   of its topics is a source partition with its own watermark and its offset in checkpoints;
 //! - [`KafkaSinkSpec`] builds a [`KafkaSink`]: each output row one message (JSON, CSV or Avro),
-//!   at least once;
+//!   at least once; or, in a job with checkpoints and `delivery = "exactly_once"`, a
+//!   [`TransactionalKafkaSink`]: a Kafka transaction per checkpoint epoch;
 //! - [`KafkaRecord`]: one message as the decoders see it, borrowed from the client's buffers;
 //! - [`format`]: `format = "json" | "csv" | "avro" | "raw"`, the payload's columns plus the
 //!   metadata columns a job asks for, and a dead letter for each message that does not decode.
 
 mod client;
 mod encode;
+mod exactly_once;
 pub mod format;
+mod producer;
 mod record;
 mod sink;
 mod source;
 mod spec;
 
+pub use exactly_once::{TransactionScope, TransactionalKafkaSink};
 pub use format::{FormatSpec, MetadataColumn, PayloadDecoder};
 pub use record::KafkaRecord;
 pub use sink::KafkaSink;

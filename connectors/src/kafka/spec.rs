@@ -213,7 +213,8 @@ pub enum Delivery {
     /// completes: nothing is lost; what was sent after the last checkpoint is sent again.
     #[default]
     AtLeastOnce,
-    /// One Kafka transaction per checkpoint epoch (not built yet: refused at validation).
+    /// One Kafka transaction per checkpoint epoch, committed once the checkpoint is durable
+    /// (needs `[checkpoint]`).
     ExactlyOnce,
 }
 
@@ -230,13 +231,6 @@ impl KafkaSinkSpec {
             return Err(Error::config(
                 format!("{setting}.topic"),
                 "needs a topic name",
-            ));
-        }
-        if self.delivery == Delivery::ExactlyOnce {
-            return Err(Error::config(
-                format!("{setting}.delivery"),
-                "exactly_once is not built yet for Kafka sinks (see docs/connectors.md); \
-                 at_least_once is",
             ));
         }
         if let Some(key) = self.properties.keys().find(|k| {

@@ -82,6 +82,12 @@ impl PartStore for LocalParts {
         self.dir.join(name).to_string_lossy().into_owned()
     }
 
+    fn read(&mut self, address: &str) -> Result<bytes::Bytes> {
+        std::fs::read(address)
+            .map(bytes::Bytes::from)
+            .map_err(Error::io(Path::new(address)))
+    }
+
     fn publish(&mut self, staged: &str, target: &str) -> Result<Published> {
         let (from, to) = (Path::new(staged), Path::new(target));
         let published = if from.try_exists().map_err(Error::io(from))? {

@@ -177,6 +177,14 @@ impl PartStore for ObjectParts {
         self.url(&self.bucket.prefix.clone().join(name))
     }
 
+    fn read(&mut self, address: &str) -> Result<bytes::Bytes> {
+        let path = self.object(address)?;
+        let get = async { self.store().get(&path).await?.bytes().await };
+        self.runtime
+            .block_on(get)
+            .map_err(|e| self.failed("reading", &path)(e))
+    }
+
     /// Copies, then deletes the staged object: a crash in between leaves both, and the next
     /// commit copies again (the same bytes) before deleting.
     fn publish(&mut self, staged: &str, target: &str) -> Result<Published> {

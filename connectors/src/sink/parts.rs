@@ -77,6 +77,9 @@ pub(crate) trait PartStore: Send + std::fmt::Debug {
 
     /// Makes the moves and deletions since the last call durable.
     fn persist(&mut self) -> Result<()>;
+
+    /// The bytes of the part at `address` (staged or published).
+    fn read(&mut self, address: &str) -> Result<bytes::Bytes>;
 }
 
 /// The output of an exactly-once sink at `path`: a folder (relative to `base_dir`), or an
@@ -218,6 +221,29 @@ impl<W: PartWriter> PartSink<W> {
             remove_if_there(&path)?;
         }
         Ok(())
+    }
+
+    /// The rows of the staged `part`, read back (a sink that journals its output before
+    /// delivering it elsewhere reads them again after a crash). Parquet parts only.
+    pub(crate) fn read_staged(&mut self, part: &StagedPart) -> Result<Vec<RecordBatch>> {
+        let bytes = self.store.read(&part.staged)?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.build())
+            .map_err(|e| self.error(format!("reading the staged part {}: {e}", part.staged)))?;
+        reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.error(format!("reading the staged part {}: {e}", part.staged)))
+    }
+
+    /// Deletes every published part of an epoch up to `epoch` (a journal's parts once their
+    /// rows are delivered for good).
+    pub(crate) fn withdraw_through(&mut self, epoch: u64) -> Result<()> {
+        for name in self.store.published()? {
+            if part_epoch(&name, W::EXTENSION).is_some_and(|e| e <= epoch) {
+                self.store.withdraw(&name)?;
+            }
+        }
+        self.store.persist()
     }
 
     /// Deletes everything staged and every published part of an epoch after `epoch`.
@@ -455,6 +481,9 @@ mod tests {
         }
         fn persist(&mut self) -> Result<()> {
             self.inner.persist()
+        }
+        fn read(&mut self, address: &str) -> Result<bytes::Bytes> {
+            self.inner.read(address)
         }
     }
 

@@ -1,0 +1,332 @@
+//! The producer behind both Kafka sinks: rows encoded as message values (and keys), sent with
+//! backpressure, deliveries checked; and, for the exactly-once sink, the transaction calls.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use sluice_engine::{Error, Result};
+
+use super::encode::{PayloadEncoder, json_rows};
+use super::spec::KafkaSinkSpec;
+
+/// How long a flush waits for the broker.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Encodes rows and sends them to one topic.
+pub(super) struct KafkaWriter {
+    pub(super) name: String,
+    topic: String,
+    producer: BaseProducer<Deliveries>,
+    values: PayloadEncoder,
+    /// Indices of the key columns in the output; empty: messages without a key.
+    key: Vec<usize>,
+    headers: OwnedHeaders,
+    /// How long a transaction call (init, commit, abort) waits: the transaction timeout
+    /// (`transaction.timeout.ms` in `properties`, else librdkafka's default of 60 s).
+    transaction_timeout: Duration,
+    /// The headers of the open transaction: `headers` and its epoch and attempt.
+    stamped: Option<OwnedHeaders>,
+    /// The first delivery that failed since the last check.
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for KafkaWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaWriter")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Remembers the first failed delivery for the sink to report.
+struct Deliveries {
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result
+            && let Ok(mut failed) = self.failed.lock()
+        {
+            failed.get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+impl KafkaWriter {
+    /// Checks `spec` against the output `schema` (key columns exist, the format fits) and
+    /// connects an idempotent producer, transactional under `transactional_id` when given;
+    /// `setting` names the table (`sink`, `late`, `dead_letter`) in errors.
+    pub(super) fn create(
+        spec: &KafkaSinkSpec,
+        schema: &SchemaRef,
+        setting: &str,
+        base_dir: &Path,
+        transactional_id: Option<&str>,
+    ) -> Result<Self> {
+        let values = PayloadEncoder::new(&spec.format, schema, setting, base_dir)?;
+        let key = spec
+            .key
+            .as_ref()
+            .map(super::spec::Names::names)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                schema.index_of(name).map_err(|_| {
+                    let columns: Vec<&str> =
+                        schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    Error::config(
+                        format!("{setting}.key[{i}]"),
+                        format!("no column `{name}` (the output has {})", columns.join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &spec.bootstrap)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5");
+        if let Some(id) = transactional_id {
+            config.set("transactional.id", id);
+        }
+        for (k, v) in &spec.properties {
+            config.set(k, v);
+        }
+        let failed = Arc::new(Mutex::new(None));
+        let producer = config
+            .create_with_context(Deliveries {
+                failed: failed.clone(),
+            })
+            .map_err(|e| {
+                Error::config(
+                    format!("{setting}.properties"),
+                    format!("the Kafka client refuses its settings: {e}"),
+                )
+            })?;
+        let writer = KafkaWriter {
+            name: format!("kafka {}", spec.topic),
+            topic: spec.topic.clone(),
+            producer,
+            values,
+            key,
+            headers: spec
+                .headers
+                .iter()
+                .fold(OwnedHeaders::new(), |h, (key, value)| {
+                    h.insert(Header {
+                        key,
+                        value: Some(value.as_bytes()),
+                    })
+                }),
+            stamped: None,
+            transaction_timeout: Duration::from_millis(
+                spec.properties
+                    .get("transaction.timeout.ms")
+                    .and_then(|ms| ms.parse().ok())
+                    .unwrap_or(60_000),
+            ),
+            failed,
+        };
+        writer.check_topic(setting, &spec.bootstrap)?;
+        Ok(writer)
+    }
+
+    /// Fails before any data moves when the broker cannot be reached or lacks the topic.
+    fn check_topic(&self, setting: &str, bootstrap: &str) -> Result<()> {
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(Some(&self.topic), Duration::from_secs(10))
+            .map_err(|e| self.error(format!("cannot reach a Kafka broker at {bootstrap}: {e}")))?;
+        let found = metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == self.topic && t.error().is_none() && !t.partitions().is_empty());
+        if found {
+            Ok(())
+        } else {
+            Err(Error::config(
+                format!("{setting}.topic"),
+                format!("the broker at {bootstrap} has no topic `{}`", self.topic),
+            ))
+        }
+    }
+
+    pub(super) fn error(&self, message: impl Into<String>) -> Error {
+        Error::Sink {
+            name: self.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn failed<'a>(&'a self, doing: &'a str) -> impl Fn(KafkaError) -> Error + 'a {
+        move |e| self.error(format!("{doing}: {e}"))
+    }
+
+    /// Sends every row of `batch` as one message (not waiting for acknowledgements).
+    pub(super) fn send_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let values = self.values.encode(batch)?;
+        let keys = if self.key.is_empty() {
+            None
+        } else {
+            let keyed = batch
+                .project(&self.key)
+                .map_err(Error::arrow("selecting the message key columns"))?;
+            Some(json_rows(&keyed)?)
+        };
+        for (i, value) in values.iter().enumerate() {
+            let key = keys.as_ref().and_then(|k| k.get(i)).map(Vec::as_slice);
+            self.send(key, value)?;
+        }
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+
+    /// Sends one message, waiting for room in the producer's queue when it is full.
+    fn send(&self, key: Option<&[u8]>, value: &[u8]) -> Result<()> {
+        let headers = self.stamped.as_ref().unwrap_or(&self.headers).clone();
+        let mut record = BaseRecord::to(&self.topic).payload(value).headers(headers);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        let mut record = Some(record);
+        while let Some(r) = record.take() {
+            match self.producer.send(r) {
+                Ok(()) => {}
+                Err((e, r)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    // Backpressure: serve deliveries until the queue has room.
+                    self.producer.poll(Duration::from_millis(10));
+                    record = Some(r);
+                }
+                Err((e, _)) => return Err(self.error(format!("sending a message: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves delivery reports without waiting; fails when a delivery failed so far.
+    pub(super) fn poll(&self) -> Result<()> {
+        self.producer.poll(Duration::ZERO);
+        self.check_deliveries()
+    }
+
+    /// Waits until the broker has acknowledged every message sent so far.
+    pub(super) fn wait_for_acks(&self) -> Result<()> {
+        self.producer
+            .flush(BROKER_TIMEOUT)
+            .map_err(self.failed("waiting for the broker to acknowledge"))?;
+        self.check_deliveries()
+    }
+
+    /// Fails when a message could not be delivered (after the producer's own retries).
+    fn check_deliveries(&self) -> Result<()> {
+        let failed = self
+            .failed
+            .lock()
+            .map_err(|_| Error::Internal("a Kafka sink's delivery record is poisoned".into()))?
+            .take();
+        match failed {
+            None => Ok(()),
+            Some(why) => Err(self.error(format!("a message was not delivered: {why}"))),
+        }
+    }
+
+    /// Registers the transactional id with the broker: fences every earlier producer of the
+    /// same id (their commits fail from now on) and aborts the transaction one left open.
+    pub(super) fn init_transactions(&self) -> Result<()> {
+        self.producer
+            .init_transactions(self.transaction_timeout)
+            .map_err(self.failed("initialising transactions (fencing earlier producers)"))
+    }
+
+    /// Begins a transaction whose messages carry the headers `sluice-epoch` (`epoch`) and
+    /// `sluice-attempt` (unique to this transaction): a reader can tell the attempts at one
+    /// epoch apart, of which only one commits.
+    pub(super) fn begin_transaction(&mut self, epoch: u64) -> Result<()> {
+        self.producer
+            .begin_transaction()
+            .map_err(self.failed("beginning a transaction"))?;
+        let attempt = attempt_id();
+        let stamped = self
+            .headers
+            .clone()
+            .insert(Header {
+                key: "sluice-epoch",
+                value: Some(epoch.to_string().as_bytes()),
+            })
+            .insert(Header {
+                key: "sluice-attempt",
+                value: Some(attempt.as_bytes()),
+            });
+        self.stamped = Some(stamped);
+        Ok(())
+    }
+
+    /// Adds to the open transaction the commit of `offset` for `tp` in the group of
+    /// `group`: visible in the group exactly when the transaction commits.
+    pub(super) fn mark(
+        &self,
+        group: &ConsumerGroupMetadata,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<()> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(topic, partition, Offset::Offset(offset))
+            .map_err(self.failed("listing the transaction's marker"))?;
+        self.producer
+            .send_offsets_to_transaction(&list, group, BROKER_TIMEOUT)
+            .map_err(self.failed("adding the epoch marker to the transaction"))
+    }
+
+    pub(super) fn commit_transaction(&mut self) -> Result<()> {
+        self.producer
+            .commit_transaction(self.transaction_timeout)
+            .map_err(self.failed("committing the transaction"))?;
+        self.stamped = None;
+        self.check_deliveries()
+    }
+
+    pub(super) fn abort_transaction(&mut self) -> Result<()> {
+        self.stamped = None;
+        self.producer
+            .abort_transaction(self.transaction_timeout)
+            .map_err(self.failed("aborting the transaction"))
+    }
+}
+
+/// An id no other transaction of any process shares: process id, wall-clock nanoseconds and
+/// a counter.
+fn attempt_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
