@@ -13,6 +13,7 @@ mod join_crash;
 mod joins;
 mod kafka;
 mod kafka_formats;
+mod kafka_outage;
 mod kafka_transactions;
 mod lateness;
 mod limits;

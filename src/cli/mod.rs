@@ -70,7 +70,8 @@ enum Command {
         /// Workloads, comma-separated: tumbling, fraud, traffic (pipelines from a generator),
         /// operator (the window operator alone, state resident, pre-generated input),
         /// interval-join, window-join (transactions joined with logins), checkpoint,
-        /// tumbling-checkpointed.
+        /// tumbling-checkpointed, kafka (JSON from a topic on `--kafka`, next to a plain
+        /// consumer).
         #[arg(long, value_delimiter = ',', default_value = "tumbling,fraud,traffic")]
         workloads: Vec<bench::Workload>,
         /// Backends, comma-separated (cpu, gpu). Default: cpu, plus gpu when a hardware GPU
@@ -89,6 +90,9 @@ enum Command {
         /// Folder for results.json and results.png.
         #[arg(long, default_value = "bench-results")]
         out: PathBuf,
+        /// The Kafka broker of the `kafka` workload (`scripts/kafka-broker` starts one).
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        kafka: String,
     },
     /// Lists the GPU adapters wgpu sees, what they offer, and which one `auto` would take.
     Devices,
@@ -138,6 +142,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             batch_rows,
             runs,
             out,
+            kafka,
         } => bench::bench(&bench::BenchOptions {
             workloads,
             backends,
@@ -145,6 +150,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             batch_rows,
             runs,
             out,
+            kafka,
         }),
         Command::Validate { job, set } => {
             let file = JobFile::load(&job, &set)?;

@@ -4,6 +4,7 @@
 
 mod chart;
 mod checkpoint;
+mod kafka;
 mod operator;
 mod workloads;
 
@@ -33,6 +34,8 @@ pub struct BenchOptions {
     pub batch_rows: usize,
     pub runs: usize,
     pub out: PathBuf,
+    /// The broker of the `kafka` workload.
+    pub kafka: String,
 }
 
 /// One (workload, backend) result.
@@ -73,6 +76,8 @@ struct Report {
     results: Vec<Measurement>,
     /// The `checkpoint` workload: size and time of checkpointing 1 M keys, and of recovery.
     checkpoints: Vec<checkpoint::CheckpointMeasurement>,
+    /// The `kafka` workload's topic and plain-consumer baseline.
+    kafka: Option<kafka::KafkaReport>,
 }
 
 /// Runs the benchmark and writes its report.
@@ -104,6 +109,7 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
     }
     let mut results = Vec::new();
     let mut checkpoints = Vec::new();
+    let mut kafka_report = None;
     let checkpoint_folder = options.out.join("checkpoints");
     for &workload in &options.workloads {
         if workload == Workload::Checkpoint {
@@ -120,12 +126,26 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
             }
             continue;
         }
+        let kafka_job = if workload == Workload::Kafka {
+            let mut report = kafka::prepare(&options.kafka, options.events)?;
+            report.consumer_runs = (0..options.runs)
+                .map(|_| kafka::count_messages(&options.kafka, &report.topic, options.events))
+                .collect::<Result<_>>()?;
+            report.consumer_messages_per_second = median(&report.consumer_runs);
+            let job = kafka::job(&options.kafka, &report.topic, options.batch_rows);
+            kafka_report = Some(report);
+            Some(job)
+        } else {
+            None
+        };
         let job = JobFile::parse(
-            &workload.job(
-                options.events,
-                options.batch_rows,
-                &checkpoint_folder.join("job").display().to_string(),
-            ),
+            &kafka_job.unwrap_or_else(|| {
+                workload.job(
+                    options.events,
+                    options.batch_rows,
+                    &checkpoint_folder.join("job").display().to_string(),
+                )
+            }),
             format!("bench-{}.toml", workload.name()).as_ref(),
             &[],
         )?;
@@ -182,6 +202,22 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
         }
     }
     print_table(&results);
+    if let Some(k) = &kafka_report {
+        println!(
+            "kafka: plain rdkafka consumer {}/s on {} ({} messages, {} partitions)",
+            human(k.consumer_messages_per_second),
+            k.broker,
+            k.messages,
+            k.partitions
+        );
+        for m in results.iter().filter(|m| m.workload == Workload::Kafka) {
+            println!(
+                "kafka: sluice on {} at {:.0}% of the plain consumer",
+                m.backend,
+                100.0 * m.events_per_second / k.consumer_messages_per_second
+            );
+        }
+    }
     for c in &checkpoints {
         println!(
             "checkpoint {} keys on {}: {:.1} MB, taken in {:.0} ms (state copied out in {:.0} ms), recovered in {:.0} ms",
@@ -210,6 +246,7 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
         host_fill_and_copy_bytes_per_second: upload.map(|r| r.fill_and_copy),
         results,
         checkpoints,
+        kafka: kafka_report,
     };
     let json = options.out.join("results.json");
     std::fs::write(&json, serde_json::to_string_pretty(&report)?)
@@ -375,6 +412,13 @@ fn print_table(results: &[Measurement]) {
     for d in seen {
         println!("  {d}");
     }
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn human(rate: f64) -> String {

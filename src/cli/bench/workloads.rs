@@ -31,6 +31,10 @@ pub enum Workload {
     /// Transactions window-joined with card logins in the same 10 s tumbling window, then a
     /// 1 min tumbling count of matches per card (not part of the default set).
     WindowJoin,
+    /// JSON transactions from a Kafka topic of 12 partitions (`--kafka`), 1 s tumbling count
+    /// and sum per card, next to a plain rdkafka consumer that only counts the messages (not
+    /// part of the default set; the topic is produced first, untimed).
+    Kafka,
 }
 
 impl Workload {
@@ -44,6 +48,7 @@ impl Workload {
             Workload::Checkpoint => "checkpoint",
             Workload::IntervalJoin => "interval-join",
             Workload::WindowJoin => "window-join",
+            Workload::Kafka => "kafka",
         }
     }
 
@@ -52,7 +57,10 @@ impl Workload {
     /// `checkpoints` is the folder the checkpointed workload writes to.
     pub fn job(self, events: u64, batch_rows: usize, checkpoints: &str) -> String {
         let body = match self {
-            Workload::Tumbling | Workload::Operator | Workload::Checkpoint => TUMBLING.to_string(),
+            // The Kafka workload's job names its broker and topic: `kafka::job`.
+            Workload::Tumbling | Workload::Operator | Workload::Checkpoint | Workload::Kafka => {
+                TUMBLING.to_string()
+            }
             Workload::TumblingCheckpointed => format!("{TUMBLING}{CHECKPOINTED}"),
             Workload::Fraud => FRAUD.to_string(),
             Workload::Traffic => TRAFFIC.to_string(),
