@@ -204,11 +204,12 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
     print_table(&results);
     if let Some(k) = &kafka_report {
         println!(
-            "kafka: plain rdkafka consumer {}/s on {} ({} messages, {} partitions)",
+            "kafka: plain rdkafka consumer {}/s on {} ({} messages, {} partitions); JSON decoding alone {}/s on one thread",
             human(k.consumer_messages_per_second),
             k.broker,
             k.messages,
-            k.partitions
+            k.partitions,
+            human(k.json_decoded_per_second_one_thread)
         );
         for m in results.iter().filter(|m| m.workload == Workload::Kafka) {
             println!(
