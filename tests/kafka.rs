@@ -587,6 +587,14 @@ fn committed_windows(
         );
         let row: serde_json::Value =
             serde_json::from_slice(&record.value.expect("a value")).expect("a JSON message");
+        // `timestamp = "window_end"`: the message time is the window's end.
+        let end = row["window_end"].as_str().expect("end");
+        let seconds = |at: std::ops::Range<usize>| end[at].parse::<i64>().expect("time");
+        assert_eq!(
+            record.timestamp,
+            T0 + (seconds(14..16) * 60 + seconds(17..19)) * 1_000,
+            "message time of a window ending {end}"
+        );
         let window = (
             (
                 row["kafka_key"].as_str().expect("kafka_key").to_string(),
@@ -622,7 +630,7 @@ fn windows_written_to_a_topic_exactly_once_are_committed_once_each_across_ten_ki
         "[sink]\ntype = \"csv\"\npath = \"out\"",
         &format!(
             "[sink]\ntype = \"kafka\"\nbootstrap = \"{broker}\"\ntopic = \"{output}\"\n\
-             key = \"kafka_key\"\ndelivery = \"exactly_once\""
+             key = \"kafka_key\"\ndelivery = \"exactly_once\"\ntimestamp = \"window_end\""
         ),
     )
     .replace("batch_rows = 150", "batch_rows = 20")

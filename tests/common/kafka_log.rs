@@ -12,6 +12,8 @@ use std::net::TcpStream;
 #[derive(Debug, Clone)]
 pub struct LogRecord {
     pub offset: i64,
+    /// The message timestamp, epoch ms.
+    pub timestamp: i64,
     pub value: Option<Vec<u8>>,
     pub headers: Vec<(String, Vec<u8>)>,
     /// The producer id of a transactional record; `None` outside transactions.
@@ -164,7 +166,7 @@ fn parse_record_set(set: &[u8], log: &mut PartitionLog, next: &mut i64) {
         let transactional = attributes & 0x10 != 0;
         let control = attributes & 0x20 != 0;
         let last_delta = b.i32();
-        b.i64(); // first timestamp
+        let first_timestamp = b.i64();
         b.i64(); // max timestamp
         let producer = b.i64();
         b.i16(); // producer epoch
@@ -173,7 +175,7 @@ fn parse_record_set(set: &[u8], log: &mut PartitionLog, next: &mut i64) {
         for _ in 0..count {
             b.varint(); // record length
             b.i8(); // attributes
-            b.varint(); // timestamp delta
+            let timestamp = first_timestamp + b.varint();
             let offset = base + b.varint();
             let key = b.bytes();
             let value = b.bytes();
@@ -191,6 +193,7 @@ fn parse_record_set(set: &[u8], log: &mut PartitionLog, next: &mut i64) {
             } else {
                 log.records.push(LogRecord {
                     offset,
+                    timestamp,
                     value,
                     headers,
                     transaction: transactional.then_some(producer),

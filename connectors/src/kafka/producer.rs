@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::ConsumerGroupMetadata;
@@ -31,6 +31,8 @@ pub(super) struct KafkaWriter {
     values: PayloadEncoder,
     /// Indices of the key columns in the output; empty: messages without a key.
     key: Vec<usize>,
+    /// The column giving each message's timestamp.
+    timestamp: Option<usize>,
     headers: OwnedHeaders,
     /// How long a transaction call (init, commit, abort) waits: the transaction timeout
     /// (`transaction.timeout.ms` in `properties`, else librdkafka's default of 60 s).
@@ -98,6 +100,11 @@ impl KafkaWriter {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let timestamp = spec
+            .timestamp
+            .as_ref()
+            .map(|name| timestamp_column(schema, name, setting))
+            .transpose()?;
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &spec.bootstrap)
@@ -127,6 +134,7 @@ impl KafkaWriter {
             producer,
             values,
             key,
+            timestamp,
             headers: spec
                 .headers
                 .iter()
@@ -195,20 +203,34 @@ impl KafkaWriter {
                 .map_err(Error::arrow("selecting the message key columns"))?;
             Some(json_rows(&keyed)?)
         };
+        let times = match self.timestamp {
+            Some(column) => {
+                let ms = arrow::compute::cast(batch.column(column), &DataType::Int64)
+                    .map_err(Error::arrow("reading the message timestamp column"))?;
+                Some(ms.as_primitive::<Int64Type>().clone())
+            }
+            None => None,
+        };
         for (i, value) in values.iter().enumerate() {
             let key = keys.as_ref().and_then(|k| k.get(i)).map(Vec::as_slice);
-            self.send(key, value)?;
+            let time = times
+                .as_ref()
+                .and_then(|t| t.is_valid(i).then(|| t.value(i)));
+            self.send(key, value, time)?;
         }
         self.producer.poll(Duration::ZERO);
         Ok(())
     }
 
     /// Sends one message, waiting for room in the producer's queue when it is full.
-    fn send(&self, key: Option<&[u8]>, value: &[u8]) -> Result<()> {
+    fn send(&self, key: Option<&[u8]>, value: &[u8], time: Option<i64>) -> Result<()> {
         let headers = self.stamped.as_ref().unwrap_or(&self.headers).clone();
         let mut record = BaseRecord::to(&self.topic).payload(value).headers(headers);
         if let Some(key) = key {
             record = record.key(key);
+        }
+        if let Some(time) = time {
+            record = record.timestamp(time);
         }
         let mut record = Some(record);
         while let Some(r) = record.take() {
@@ -316,6 +338,25 @@ impl KafkaWriter {
     }
 }
 
+/// The index of `name` in `schema`, which must hold times: a timestamp or integer epoch ms.
+fn timestamp_column(schema: &SchemaRef, name: &str, setting: &str) -> Result<usize> {
+    let setting = format!("{setting}.timestamp");
+    let index = schema.index_of(name).map_err(|_| {
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        Error::config(
+            &setting,
+            format!("no column `{name}` (the output has {})", columns.join(", ")),
+        )
+    })?;
+    match schema.field(index).data_type() {
+        DataType::Timestamp(TimeUnit::Millisecond, _) | DataType::Int64 => Ok(index),
+        other => Err(Error::config(
+            &setting,
+            format!("`{name}` is {other}, not a timestamp or integer epoch milliseconds"),
+        )),
+    }
+}
+
 /// An id no other transaction of any process shares: process id, wall-clock nanoseconds and
 /// a counter.
 fn attempt_id() -> String {
@@ -329,4 +370,42 @@ fn attempt_id() -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn the_timestamp_column_must_exist_and_hold_times() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new(
+                "window_end",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("ms", DataType::Int64, false),
+            Field::new("card", DataType::Utf8, false),
+        ]));
+        assert_eq!(
+            timestamp_column(&schema, "window_end", "sink").ok(),
+            Some(0)
+        );
+        assert_eq!(timestamp_column(&schema, "ms", "sink").ok(), Some(1));
+        let err = timestamp_column(&schema, "card", "late")
+            .expect_err("text")
+            .to_string();
+        assert!(err.starts_with("late.timestamp: `card` is Utf8"), "{err}");
+        let err = timestamp_column(&schema, "ts", "sink")
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            err.starts_with("sink.timestamp: no column `ts` (the output has window_end, ms, card)"),
+            "{err}"
+        );
+    }
 }

@@ -193,6 +193,10 @@ pub struct KafkaSinkSpec {
     /// Headers every message carries.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// A column (timestamp, or integer epoch ms) whose value is each message's timestamp,
+    /// e.g. `window_end`; absent: the producer's clock.
+    #[serde(default)]
+    pub timestamp: Option<String>,
     /// librdkafka producer properties, passed through.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
