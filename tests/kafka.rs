@@ -690,3 +690,57 @@ fn windows_written_to_a_topic_exactly_once_are_committed_once_each_across_ten_ki
     );
     eprintln!("{killed} kills, {aborts} aborted transactions, every window committed once");
 }
+
+#[test]
+fn bench_kafka_times_sluice_next_to_a_plain_consumer_on_the_same_topic() {
+    let Some(broker) = kafka_test_broker("kafka bench") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "bench",
+            "--workloads",
+            "kafka",
+            "--kafka",
+            &broker,
+            "--backends",
+            "cpu",
+            "--events",
+            "30000",
+            "--runs",
+            "1",
+            "--out",
+            &dir.path().display().to_string(),
+        ])
+        .output()
+        .expect("run sluice bench");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("of the plain consumer"), "{stdout}");
+    let json = std::fs::read_to_string(dir.path().join("results.json")).expect("results.json");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    let kafka = &report["kafka"];
+    assert_eq!(kafka["messages"], 30_000, "{json}");
+    assert_eq!(kafka["partitions"], 12, "{json}");
+    for rate in [
+        "consumer_messages_per_second",
+        "json_decoded_per_second_one_thread",
+    ] {
+        assert!(
+            kafka[rate].as_f64().is_some_and(|r| r > 0.0),
+            "{rate}: {json}"
+        );
+    }
+    let runs = report["results"].as_array().expect("results");
+    assert_eq!(runs.len(), 1, "{json}");
+    // Every produced message was read, decoded and windowed.
+    assert_eq!(runs[0]["events"], 30_000, "{json}");
+    assert!(
+        runs[0]["rows_out"].as_u64().is_some_and(|n| n > 0),
+        "{json}"
+    );
+}
