@@ -1,8 +1,10 @@
 //! Kafka sources against a real broker (tansu, started by `scripts/test`): window results equal
 //! a count made here from the messages produced; malformed messages are dead letters with
 //! partition and offset; checkpointed jobs killed and restarted publish exactly the output of
-//! an uninterrupted run and commit their offsets to the group; bad settings fail before any
-//! data moves.
+//! an uninterrupted run and commit their offsets to the group, from which a later job can
+//! start; dead letters can go to a topic; the Kafka sinks deliver at least once and, with
+//! transactions, exactly once; bad settings fail before any data moves; `sluice bench`
+//! times a Kafka workload.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -743,4 +745,120 @@ fn bench_kafka_times_sluice_next_to_a_plain_consumer_on_the_same_topic() {
         runs[0]["rows_out"].as_u64().is_some_and(|n| n > 0),
         "{json}"
     );
+}
+
+#[test]
+fn a_job_starting_from_the_group_reads_on_where_a_checkpointed_one_committed() {
+    let Some(broker) = kafka_test_broker("kafka group start") else {
+        return;
+    };
+    let (topic, dead_topic) = (unique_topic("group"), unique_topic("group-dead"));
+    create_topic(&broker, &topic, 2);
+    create_topic(&broker, &dead_topic, 1);
+    let group = format!("{topic}-group");
+    let first = messages(1_000, 2, 21);
+    produce(&broker, &topic, &first);
+    // A checkpointed job reads the first messages and commits their offsets to the group;
+    // its dead letters go to a topic.
+    let dir = tempfile::tempdir().expect("dir");
+    let checkpointed = job(
+        &broker,
+        &topic,
+        "[checkpoint]\nlocation = \"checkpoints\"\ninterval = \"100ms\"\n",
+    )
+    .replace(
+        "[dead_letter]\ntype = \"jsonl\"\npath = \"dead.jsonl\"",
+        &format!(
+            "[dead_letter]\ntype = \"kafka\"\nbootstrap = \"{broker}\"\ntopic = \"{dead_topic}\""
+        ),
+    );
+    std::fs::write(dir.path().join("job.toml"), checkpointed).expect("job");
+    let run = sluice(
+        dir.path(),
+        &["run", "job.toml", "--backend", "cpu", "--quiet"],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut ends = BTreeMap::new();
+    for m in &first {
+        *ends.entry(m.partition).or_insert(0i64) += 1;
+    }
+    assert_eq!(
+        committed(&broker, &topic, &group, 2),
+        ends.values().copied().collect::<Vec<_>>()
+    );
+    // Each bad message of the first run is one dead letter in the topic, as JSON.
+    let mut letters: Vec<(String, u64)> = crate::common::kafka::consume_all(&broker, &dead_topic)
+        .into_iter()
+        .map(|(_, value)| {
+            let v: serde_json::Value = serde_json::from_slice(&value).expect("JSON");
+            (
+                v["source"].as_str().expect("source").to_string(),
+                v["offset"].as_u64().expect("offset"),
+            )
+        })
+        .collect();
+    letters.sort();
+    let mut offsets: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut bad = Vec::new();
+    for m in &first {
+        let offset = offsets.entry(m.partition).or_insert(0);
+        if std::str::from_utf8(&m.payload).is_err() {
+            bad.push((format!("{topic}/{}", m.partition), *offset));
+        }
+        *offset += 1;
+    }
+    bad.sort();
+    assert!(!bad.is_empty());
+    assert_eq!(letters, bad);
+    // Later messages, 10 s later in event time; a new job (no checkpoint) starting from the
+    // group's offsets reads exactly those.
+    let second: Vec<Message> = messages(1_000, 2, 22)
+        .into_iter()
+        .map(|m| Message {
+            timestamp: m.timestamp + 10_000,
+            ..m
+        })
+        .collect();
+    produce(&broker, &topic, &second);
+    let dir = tempfile::tempdir().expect("dir");
+    let from_group = job(&broker, &topic, "").replace("group = ", "start = \"group\"\ngroup = ");
+    std::fs::write(dir.path().join("job.toml"), from_group).expect("job");
+    let run = sluice(
+        dir.path(),
+        &[
+            "run",
+            "job.toml",
+            "--backend",
+            "cpu",
+            "--set",
+            "sink.path=out.csv",
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // The second messages' windows, their offsets continuing after the first's.
+    let mut next = ends.clone();
+    let mut want: BTreeMap<Window, Counts> = BTreeMap::new();
+    for m in &second {
+        let offset = next.entry(m.partition).or_insert(0);
+        let this = *offset;
+        *offset += 1;
+        if std::str::from_utf8(&m.payload).is_err() {
+            continue;
+        }
+        let second = (m.timestamp - T0).div_euclid(1_000);
+        let start = format!("2026-01-01T00:{:02}:{:02}Z", second / 60, second % 60);
+        let key = String::from_utf8(m.key.clone().unwrap_or_default()).expect("key");
+        let entry = want.entry((key, start)).or_insert((0, 0));
+        entry.0 += 1;
+        entry.1 += this;
+    }
+    assert_eq!(windows(&dir.path().join("out.csv")), want);
 }
