@@ -52,9 +52,34 @@ fn a_restart_fences_the_old_producer_and_delivers_its_prepared_epoch_once() {
     let Some(broker) = kafka_test_broker("kafka transactions") else {
         return;
     };
-    let topic = unique_topic("txn");
-    create_topic(&broker, &topic, 2);
     let dir = tempfile::tempdir().expect("dir");
+    let checkpoints = dir.path().join("checkpoints").display().to_string();
+    fences_and_delivers_once(&broker, &checkpoints, dir.path());
+    // The journal keeps nothing once every epoch is delivered.
+    let journal = dir.path().join("checkpoints/kafka-journal/sink");
+    let left: Vec<_> = walk(&journal);
+    assert!(left.is_empty(), "journal leftovers: {left:?}");
+}
+
+/// The same with the checkpoints, and so the journal, on S3 (moto).
+#[test]
+fn a_journal_on_object_storage_delivers_a_prepared_epoch_once() {
+    let Some(broker) = kafka_test_broker("kafka transactions on S3") else {
+        return;
+    };
+    let Some(checkpoints) = crate::common::s3_test_prefix("kafka-journal") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    fences_and_delivers_once(&broker, &checkpoints, dir.path());
+}
+
+/// Epoch 1 committed; epoch 2 prepared when a second sink (the restarted job) opens, fences
+/// the first and recovers epoch 2 from the journal under `checkpoints`; epoch 3 committed;
+/// a third sink recovering epoch 3 sends nothing again.
+fn fences_and_delivers_once(broker: &str, checkpoints: &str, dir: &std::path::Path) {
+    let topic = unique_topic("txn");
+    create_topic(broker, &topic, 2);
     let spec: KafkaSinkSpec = serde_json::from_value(serde_json::json!({
         "bootstrap": broker, "topic": topic, "key": "k", "delivery": "exactly_once",
         // tansu drops a fenced producer's connection instead of answering PRODUCER_FENCED, so
@@ -65,12 +90,10 @@ fn a_restart_fences_the_old_producer_and_delivers_its_prepared_epoch_once() {
     let scope = TransactionScope {
         job: topic.clone(),
         role: "sink".into(),
-        checkpoints: dir.path().join("checkpoints").display().to_string(),
+        checkpoints: checkpoints.to_string(),
     };
-    let open = || {
-        TransactionalKafkaSink::create(&spec, rows(0, 0).schema(), &scope, dir.path())
-            .expect("sink")
-    };
+    let open =
+        || TransactionalKafkaSink::create(&spec, rows(0, 0).schema(), &scope, dir).expect("sink");
     let mut first = open();
     first.write(&rows(0, 100)).expect("write");
     let one = first.prepare(1).expect("prepare").expect("staged");
@@ -91,7 +114,7 @@ fn a_restart_fences_the_old_producer_and_delivers_its_prepared_epoch_once() {
     let mut third = open();
     third.recover(3, &[three]).expect("recover");
     third.close().expect("close");
-    let (values, aborts, attempts) = committed_values(&broker, &topic);
+    let (values, aborts, attempts) = committed_values(broker, &topic);
     assert_eq!(
         values,
         (0..300).collect::<Vec<_>>(),
@@ -100,10 +123,6 @@ fn a_restart_fences_the_old_producer_and_delivers_its_prepared_epoch_once() {
     // One abort marker in each partition the fenced producer's epoch 2 wrote to (both).
     assert_eq!(aborts, 2, "the fenced producer's epoch 2 was aborted");
     assert_eq!(attempts, 3, "epochs 1, 2 (again) and 3 committed");
-    // The journal keeps nothing once every epoch is delivered.
-    let journal = dir.path().join("checkpoints/kafka-journal/sink");
-    let left: Vec<_> = walk(&journal);
-    assert!(left.is_empty(), "journal leftovers: {left:?}");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -428,7 +428,36 @@ mod tests {
         a_part_larger_than_an_upload_chunk_is_published_whole,
         a_failed_prepare_loses_nothing_and_a_later_one_stages_its_parts,
         a_prepare_that_fails_midway_stages_the_rest_next_time_in_order,
+        a_journal_reads_its_staged_rows_back_and_withdraws_delivered_epochs,
     );
+
+    /// A Parquet part sink used as a journal (the exactly-once Kafka sink's): what it staged
+    /// reads back as the rows written, and delivered epochs are withdrawn, later ones kept.
+    fn a_journal_reads_its_staged_rows_back_and_withdraws_delivered_epochs(out: &Output) {
+        use crate::sink::ParquetSink;
+        let mut journal: PartSink<ParquetSink> = out.sink(batch(&[]).schema(), None);
+        let mut stage_ids = |epoch: u64, ids: &[i64]| {
+            journal.write(&batch(ids)).expect("write");
+            journal.prepare(epoch).expect("prepare").expect("staged")
+        };
+        let one = stage_ids(1, &[1, 2, 3]);
+        let two = stage_ids(2, &[4]);
+        let read: Vec<RecordBatch> = one
+            .parts
+            .iter()
+            .flat_map(|part| journal.read_staged(part).expect("read back"))
+            .collect();
+        assert_eq!(read, vec![batch(&[1, 2, 3])]);
+        journal.commit(&one).expect("commit");
+        journal.commit(&two).expect("commit");
+        journal.withdraw_through(1).expect("withdraw");
+        assert_eq!(out.published(), ["part-00000002.parquet"]);
+        let err = journal
+            .read_staged(&one.parts[0])
+            .expect_err("gone")
+            .to_string();
+        assert!(err.contains("part-00000001"), "{err}");
+    }
 
     /// The output's store, failing every staging and publishing once `allowed` calls have
     /// been spent: a store down past its retries.
