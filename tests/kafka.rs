@@ -202,6 +202,37 @@ fn windows_over_a_topic_equal_a_count_of_the_messages_and_bad_ones_are_dead_lett
     assert_eq!(letters, bad);
 }
 
+/// Runs sluice with `args` in `dir` and SIGKILLs it after a random time in `after_ms` (seeded
+/// by `seed`), until ten runs were killed while still going; a run that fails on its own
+/// fails the test.
+fn kill_ten_times(dir: &Path, args: &[&str], seed: u64, after_ms: std::ops::Range<u64>) {
+    let mut rng = Rng::new(seed);
+    let (mut killed, mut tries) = (0, 0);
+    while killed < 10 {
+        tries += 1;
+        assert!(
+            tries <= 40,
+            "only {killed} of {tries} runs were still going when killed"
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let wait = after_ms.start + rng.below(after_ms.end - after_ms.start);
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        if child.try_wait().expect("poll").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("error"), "{stderr}");
+    }
+}
+
 /// The windows of every Parquet part in `folder`, as [`expected`] builds them.
 fn parquet_windows(folder: &Path) -> BTreeMap<Window, Counts> {
     use arrow::array::{AsArray, RecordBatch};
@@ -293,28 +324,7 @@ fn a_checkpointed_kafka_job_killed_ten_times_publishes_exactly_once_and_commits_
     .replace("[late]", "[batching]\nmax_rows = 20\n\n[late]");
     std::fs::write(dir.path().join("job.toml"), checkpointed).expect("job");
     let args = ["run", "job.toml", "--backend", "cpu", "--quiet"];
-    let mut rng = Rng::new(9);
-    let (mut killed, mut tries) = (0, 0);
-    while killed < 10 {
-        tries += 1;
-        assert!(
-            tries <= 40,
-            "only {killed} of {tries} runs were still going when killed"
-        );
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(100 + rng.below(300)));
-        if child.try_wait().expect("poll").is_none() {
-            child.kill().expect("SIGKILL");
-            killed += 1;
-        }
-        child.wait().expect("wait");
-    }
+    kill_ten_times(dir.path(), &args, 9, 100..400);
     let last = sluice(dir.path(), &args);
     assert!(
         last.status.success(),
@@ -639,30 +649,7 @@ fn windows_written_to_a_topic_exactly_once_are_committed_once_each_across_ten_ki
     .replace("[late]", "[batching]\nmax_rows = 20\n\n[late]");
     std::fs::write(dir.path().join("job.toml"), checkpointed).expect("job");
     let args = ["run", "job.toml", "--backend", "cpu", "--quiet"];
-    let mut rng = Rng::new(11);
-    let (mut killed, mut tries) = (0, 0);
-    while killed < 10 {
-        tries += 1;
-        assert!(
-            tries <= 40,
-            "only {killed} of {tries} runs were still going when killed"
-        );
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(200 + rng.below(400)));
-        if child.try_wait().expect("poll").is_none() {
-            child.kill().expect("SIGKILL");
-            killed += 1;
-        }
-        let out = child.wait_with_output().expect("wait");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("error"), "{stderr}");
-    }
+    kill_ten_times(dir.path(), &args, 11, 200..600);
     let last = sluice(dir.path(), &args);
     assert!(
         last.status.success(),
@@ -690,7 +677,7 @@ fn windows_written_to_a_topic_exactly_once_are_committed_once_each_across_ten_ki
         "{} windows, {aborts} aborted transactions; (window, committed copies): {wrong:?}",
         once.len()
     );
-    eprintln!("{killed} kills, {aborts} aborted transactions, every window committed once");
+    eprintln!("10 kills, {aborts} aborted transactions, every window committed once");
 }
 
 #[test]
