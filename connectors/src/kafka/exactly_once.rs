@@ -27,7 +27,7 @@ use arrow::datatypes::SchemaRef;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
 use rdkafka::{Offset, TopicPartitionList};
-use sluice_engine::sink::{Sink, Staged};
+use sluice_engine::sink::{Sink, Staged, StagedPart};
 use sluice_engine::{Error, Result};
 
 use super::producer::KafkaWriter;
@@ -79,6 +79,9 @@ pub struct TransactionalKafkaSink {
     marker: BaseConsumer,
     /// The epoch whose transaction `prepare` left open, to be committed.
     open: Option<u64>,
+    /// Journal parts staged by a `prepare` whose sending failed: the next `prepare` sends them
+    /// with its own, under its epoch.
+    unsent: Vec<StagedPart>,
 }
 
 impl std::fmt::Debug for TransactionalKafkaSink {
@@ -133,6 +136,7 @@ impl TransactionalKafkaSink {
             group,
             marker,
             open: None,
+            unsent: Vec::new(),
         })
     }
 
@@ -194,7 +198,15 @@ impl TransactionalKafkaSink {
             }
             self.send_epoch(staged)?;
         }
-        self.out.commit_transaction()?;
+        if let Err(failed) = self.out.commit_transaction() {
+            if failed.abort {
+                // The transaction is lost; the next attempt (the runtime retries the commit
+                // at the next checkpoint) sends the journaled rows again.
+                let _ = self.out.abort_transaction();
+                self.open = None;
+            }
+            return Err(failed.error);
+        }
         self.open = None;
         self.drop_journal(staged)
     }
@@ -236,10 +248,19 @@ impl Sink for TransactionalKafkaSink {
                 "epoch {open}'s transaction is not committed yet; epoch {epoch} waits for it"
             )));
         }
-        let Some(staged) = self.journal.prepare(epoch)? else {
+        let mut parts = std::mem::take(&mut self.unsent);
+        if let Some(staged) = self.journal.prepare(epoch)? {
+            parts.extend(staged.parts);
+        }
+        if parts.is_empty() {
             return Ok(None);
-        };
-        self.send_epoch(&staged)?;
+        }
+        let staged = Staged { epoch, parts };
+        if let Err(e) = self.send_epoch(&staged) {
+            // Staged in the journal but in no checkpoint: kept for the next prepare.
+            self.unsent = staged.parts;
+            return Err(e);
+        }
         Ok(Some(staged))
     }
 

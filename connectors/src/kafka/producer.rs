@@ -322,12 +322,26 @@ impl KafkaWriter {
             .map_err(self.failed("adding the epoch marker to the transaction"))
     }
 
-    pub(super) fn commit_transaction(&mut self) -> Result<()> {
-        self.producer
-            .commit_transaction(self.transaction_timeout)
-            .map_err(self.failed("committing the transaction"))?;
-        self.stamped = None;
-        self.check_deliveries()
+    /// Commits the open transaction. A failure says whether the transaction is lost (the
+    /// broker requires an abort: its messages must be sent again in a new one) or may still
+    /// commit if asked again.
+    pub(super) fn commit_transaction(&mut self) -> std::result::Result<(), CommitFailed> {
+        match self.producer.commit_transaction(self.transaction_timeout) {
+            Ok(()) => {
+                self.stamped = None;
+                self.check_deliveries().map_err(|error| CommitFailed {
+                    error,
+                    abort: false,
+                })
+            }
+            Err(e) => {
+                let abort = matches!(&e, KafkaError::Transaction(t) if t.txn_requires_abort());
+                Err(CommitFailed {
+                    error: self.error(format!("committing the transaction: {e}")),
+                    abort,
+                })
+            }
+        }
     }
 
     pub(super) fn abort_transaction(&mut self) -> Result<()> {
@@ -336,6 +350,13 @@ impl KafkaWriter {
             .abort_transaction(self.transaction_timeout)
             .map_err(self.failed("aborting the transaction"))
     }
+}
+
+/// Why a commit failed, and whether the transaction must be aborted (and sent again).
+#[derive(Debug)]
+pub(super) struct CommitFailed {
+    pub error: Error,
+    pub abort: bool,
 }
 
 /// The index of `name` in `schema`, which must hold times: a timestamp or integer epoch ms.
