@@ -7,9 +7,11 @@
 //!   at least once; or, in a job with checkpoints and `delivery = "exactly_once"`, a
 //!   [`TransactionalKafkaSink`]: a Kafka transaction per checkpoint epoch;
 //! - [`KafkaRecord`]: one message as the decoders see it, borrowed from the client's buffers;
+//! - `assignment`: the consumer the partitions of a source share, assigned once at the first read;
 //! - [`format`]: `format = "json" | "csv" | "avro" | "raw"`, the payload's columns plus the
 //!   metadata columns a job asks for, and a dead letter for each message that does not decode.
 
+mod assignment;
 mod client;
 mod encode;
 mod exactly_once;

@@ -9,13 +9,13 @@
 //! message still names exactly where it starts.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use rdkafka::Offset;
-use rdkafka::consumer::{CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use sluice_engine::source::{
     CheckpointListener, Position, Source, SourceBatch, SourceContext, SourcePartition,
@@ -23,11 +23,10 @@ use sluice_engine::source::{
 use sluice_engine::{Error, Result};
 
 use super::KafkaRecord;
+use super::assignment::{PartitionQueue, Shared};
 use super::client::{self, KafkaConsumer, TopicPartition};
 use super::format::PayloadDecoder;
 use super::spec::KafkaSourceSpec;
-
-type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<DefaultConsumerContext>;
 
 /// How long a read waits for a partition's first message before it answers "nothing yet",
 /// freeing its reader thread for the other partitions it serves.
@@ -98,12 +97,12 @@ impl Source for KafkaSource {
         let client::Offsets { starts, ends } =
             client::offsets(&self.consumer, &self.spec, &self.partitions)?;
         let batch_rows = self.spec.batch_rows.unwrap_or(ctx.batch_rows).max(1);
-        let shared = Arc::new(Shared {
-            consumer: self.consumer.clone(),
-            bootstrap: self.spec.bootstrap.clone(),
-            partitions: self.partitions.clone(),
-            assignment: Mutex::new(Assignment::Pending(starts.clone())),
-        });
+        let shared = Arc::new(Shared::new(
+            self.consumer.clone(),
+            self.spec.bootstrap.clone(),
+            self.partitions.clone(),
+            starts.clone(),
+        ));
         let partitions = self
             .partitions
             .iter()
@@ -123,89 +122,6 @@ impl Source for KafkaSource {
             })
             .collect();
         Ok(partitions)
-    }
-}
-
-/// What the partitions of one source share: the consumer, and its assignment.
-struct Shared {
-    consumer: Arc<KafkaConsumer>,
-    bootstrap: String,
-    partitions: Vec<TopicPartition>,
-    assignment: Mutex<Assignment>,
-}
-
-/// Each partition's next offset until the first read assigns them all at once (assigning
-/// again would silence the queues split so far); then each partition's queue, taken by it.
-enum Assignment {
-    Pending(Vec<i64>),
-    Active(Vec<Option<PartitionQueue>>),
-}
-
-impl Shared {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Assignment>> {
-        self.assignment
-            .lock()
-            .map_err(|_| Error::Internal("a Kafka source's assignment lock is poisoned".into()))
-    }
-
-    /// The next offset of partition `index` is `offset` (a seek, before any read).
-    fn set_start(&self, index: usize, offset: i64) -> Result<()> {
-        match &mut *self.lock()? {
-            Assignment::Pending(starts) => {
-                if let Some(slot) = starts.get_mut(index) {
-                    *slot = offset;
-                }
-                Ok(())
-            }
-            Assignment::Active(_) => Err(Error::Internal(
-                "a Kafka partition was moved after reading began".into(),
-            )),
-        }
-    }
-
-    /// Partition `index`'s own queue, assigning every partition at its next offset first if
-    /// this is the first read of the source.
-    fn take_queue(&self, index: usize) -> Result<PartitionQueue> {
-        let mut assignment = self.lock()?;
-        if let Assignment::Pending(starts) = &*assignment {
-            let starts = starts.clone();
-            let list = client::list(&self.partitions, |i| Offset::Offset(starts[i]))?;
-            self.consumer.assign(&list).map_err(|e| {
-                client::source_error(&self.bootstrap, "assigning the partitions", &e)
-            })?;
-            let queues = self
-                .partitions
-                .iter()
-                .map(|tp| self.consumer.split_partition_queue(&tp.topic, tp.partition))
-                .collect();
-            *assignment = Assignment::Active(queues);
-        }
-        let queue = match &mut *assignment {
-            Assignment::Active(queues) => queues.get_mut(index).and_then(Option::take),
-            Assignment::Pending(_) => None,
-        };
-        queue.ok_or_else(|| {
-            let name = self.partitions.get(index).map(TopicPartition::name);
-            Error::Internal(format!("no queue for Kafka partition {name:?}"))
-        })
-    }
-
-    /// Serves the consumer's events (errors, statistics): librdkafka needs the main queue
-    /// polled even though every partition's messages go to its own queue.
-    fn serve_events(&self) -> Result<()> {
-        match self.consumer.poll(Duration::ZERO) {
-            None => Ok(()),
-            Some(Ok(message)) => Err(Error::Internal(format!(
-                "a message of {}/{} reached the shared queue",
-                message.topic(),
-                message.partition()
-            ))),
-            // Lost connections and the like: librdkafka reconnects and retries by itself.
-            Some(Err(e)) => {
-                eprintln!("sluice: warning: kafka {}: {e}", self.bootstrap);
-                Ok(())
-            }
-        }
     }
 }
 
@@ -400,15 +316,6 @@ impl std::fmt::Debug for OffsetCommitter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OffsetCommitter")
             .field("bootstrap", &self.bootstrap)
-            .finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("bootstrap", &self.bootstrap)
-            .field("partitions", &self.partitions)
             .finish_non_exhaustive()
     }
 }
