@@ -50,7 +50,14 @@ type Counts = (u64, i64);
 /// Each window's counts, counted from the produced messages: offsets are each partition's
 /// message count so far.
 fn expected(messages: &[Message]) -> BTreeMap<Window, Counts> {
-    let mut next_offset: BTreeMap<i32, i64> = BTreeMap::new();
+    expected_after(messages, BTreeMap::new())
+}
+
+/// As [`expected`], for messages produced after `next_offset[p]` others in partition `p`.
+fn expected_after(
+    messages: &[Message],
+    mut next_offset: BTreeMap<i32, i64>,
+) -> BTreeMap<Window, Counts> {
     let mut want = BTreeMap::new();
     for m in messages {
         let offset = next_offset.entry(m.partition).or_insert(0);
@@ -831,21 +838,8 @@ fn a_job_starting_from_the_group_reads_on_where_a_checkpointed_one_committed() {
         String::from_utf8_lossy(&run.stderr)
     );
     // The second messages' windows, their offsets continuing after the first's.
-    let mut next = ends.clone();
-    let mut want: BTreeMap<Window, Counts> = BTreeMap::new();
-    for m in &second {
-        let offset = next.entry(m.partition).or_insert(0);
-        let this = *offset;
-        *offset += 1;
-        if std::str::from_utf8(&m.payload).is_err() {
-            continue;
-        }
-        let second = (m.timestamp - T0).div_euclid(1_000);
-        let start = format!("2026-01-01T00:{:02}:{:02}Z", second / 60, second % 60);
-        let key = String::from_utf8(m.key.clone().unwrap_or_default()).expect("key");
-        let entry = want.entry((key, start)).or_insert((0, 0));
-        entry.0 += 1;
-        entry.1 += this;
-    }
-    assert_eq!(windows(&dir.path().join("out.csv")), want);
+    assert_eq!(
+        windows(&dir.path().join("out.csv")),
+        expected_after(&second, ends)
+    );
 }

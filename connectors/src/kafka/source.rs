@@ -59,7 +59,7 @@ impl KafkaSource {
         } else {
             Vec::new()
         };
-        let records: Vec<KafkaRecord<'_>> = sample.iter().map(owned_record).collect();
+        let records: Vec<KafkaRecord<'_>> = sample.iter().map(record).collect();
         let decoder = PayloadDecoder::new(
             &spec.format,
             &spec.columns,
@@ -166,7 +166,7 @@ impl SourcePartition for KafkaPartition {
         };
         self.next = last.offset() + 1;
         self.consumed += messages.len() as u64;
-        let records: Vec<KafkaRecord<'_>> = messages.iter().map(borrowed_record).collect();
+        let records: Vec<KafkaRecord<'_>> = messages.iter().map(record).collect();
         self.decoder.decode(&records).map(Some)
     }
 
@@ -230,22 +230,8 @@ fn poll_messages<'q>(
     Ok(messages)
 }
 
-fn borrowed_record<'m>(message: &'m BorrowedMessage<'_>) -> KafkaRecord<'m> {
-    KafkaRecord {
-        topic: message.topic(),
-        partition: message.partition(),
-        offset: message.offset(),
-        timestamp: message.timestamp().to_millis(),
-        key: message.key(),
-        payload: message.payload(),
-        headers: message
-            .headers()
-            .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
-            .unwrap_or_default(),
-    }
-}
-
-fn owned_record(message: &rdkafka::message::OwnedMessage) -> KafkaRecord<'_> {
+/// A message, borrowed or owned, as the decoders see it.
+fn record<M: Message>(message: &M) -> KafkaRecord<'_> {
     KafkaRecord {
         topic: message.topic(),
         partition: message.partition(),
