@@ -1,12 +1,18 @@
 //! What the partitions of one Kafka source share: the consumer, and its assignment of
 //! partitions, made once at the first read and split into one queue per partition.
+//!
+//! Between `assign` and splitting a partition's queue off, librdkafka may already have
+//! fetched some of its messages into the consumer's main queue. Those are moved, while the
+//! assignment lock is held and before any partition reads its own queue, into the
+//! partition's `strays`, which it reads first: its messages stay in offset order.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::Offset;
 use rdkafka::consumer::{Consumer, DefaultConsumerContext};
-use rdkafka::message::Message;
+use rdkafka::message::{Message, OwnedMessage};
 use sluice_engine::{Error, Result};
 
 use super::client::{self, KafkaConsumer, TopicPartition};
@@ -20,6 +26,8 @@ pub(super) struct Shared {
     bootstrap: String,
     partitions: Vec<TopicPartition>,
     assignment: Mutex<Assignment>,
+    /// Per partition, messages that reached the main queue: read before its own queue.
+    strays: Mutex<Vec<VecDeque<OwnedMessage>>>,
 }
 
 /// Each partition's next offset until the first read assigns them all at once (assigning
@@ -37,11 +45,13 @@ impl Shared {
         partitions: Vec<TopicPartition>,
         starts: Vec<i64>,
     ) -> Self {
+        let strays = Mutex::new(partitions.iter().map(|_| VecDeque::new()).collect());
         Shared {
             consumer,
             bootstrap,
             partitions,
             assignment: Mutex::new(Assignment::Pending(starts)),
+            strays,
         }
     }
 
@@ -81,6 +91,8 @@ impl Shared {
                 .iter()
                 .map(|tp| self.consumer.split_partition_queue(&tp.topic, tp.partition))
                 .collect();
+            // Whatever was fetched before the split, while no partition reads yet.
+            while self.serve_one()? {}
             *assignment = Assignment::Active(queues);
         }
         let queue = match &mut *assignment {
@@ -96,19 +108,73 @@ impl Shared {
     /// Serves the consumer's events (errors, statistics): librdkafka needs the main queue
     /// polled even though every partition's messages go to its own queue.
     pub(super) fn serve_events(&self) -> Result<()> {
+        self.serve_one().map(drop)
+    }
+
+    /// Serves one event of the main queue, if there is one: a message goes to its
+    /// partition's strays, an error is printed (lost connections and the like: librdkafka
+    /// reconnects and retries by itself).
+    fn serve_one(&self) -> Result<bool> {
         match self.consumer.poll(Duration::ZERO) {
-            None => Ok(()),
-            Some(Ok(message)) => Err(Error::Internal(format!(
-                "a message of {}/{} reached the shared queue",
-                message.topic(),
-                message.partition()
-            ))),
-            // Lost connections and the like: librdkafka reconnects and retries by itself.
+            None => Ok(false),
+            Some(Ok(message)) => {
+                let index = self
+                    .partitions
+                    .iter()
+                    .position(|tp| {
+                        tp.topic == message.topic() && tp.partition == message.partition()
+                    })
+                    .ok_or_else(|| {
+                        Error::Internal(format!(
+                            "a message of {}/{}, which the source does not read",
+                            message.topic(),
+                            message.partition()
+                        ))
+                    })?;
+                let mut strays = self.strays.lock().map_err(|_| {
+                    Error::Internal("a Kafka source's stray messages are poisoned".into())
+                })?;
+                if let Some(queue) = strays.get_mut(index) {
+                    queue.push_back(message.detach());
+                }
+                Ok(true)
+            }
             Some(Err(e)) => {
                 eprintln!("sluice: warning: kafka {}: {e}", self.bootstrap);
-                Ok(())
+                Ok(true)
             }
         }
+    }
+
+    /// Up to `max` of partition `index`'s stray messages, in offset order, from `next` on and
+    /// below `end`.
+    pub(super) fn take_strays(
+        &self,
+        index: usize,
+        next: i64,
+        max: usize,
+        end: Option<i64>,
+    ) -> Result<Vec<OwnedMessage>> {
+        let mut strays = self
+            .strays
+            .lock()
+            .map_err(|_| Error::Internal("a Kafka source's stray messages are poisoned".into()))?;
+        let Some(queue) = strays.get_mut(index) else {
+            return Ok(Vec::new());
+        };
+        let mut taken = Vec::new();
+        while taken.len() < max
+            && let Some(message) = queue.pop_front()
+        {
+            if end.is_some_and(|end| message.offset() >= end) {
+                queue.clear();
+                break;
+            }
+            if message.offset() >= next {
+                taken.push(message);
+            }
+        }
+        Ok(taken)
     }
 }
 

@@ -154,6 +154,15 @@ impl SourcePartition for KafkaPartition {
             self.queue = Some(self.shared.take_queue(self.index)?);
         }
         self.shared.serve_events()?;
+        let strays = self
+            .shared
+            .take_strays(self.index, self.next, self.batch_rows, self.end)?;
+        if let Some(last) = strays.last() {
+            self.next = last.offset() + 1;
+            self.consumed += strays.len() as u64;
+            let records: Vec<KafkaRecord<'_>> = strays.iter().map(record).collect();
+            return self.decoder.decode(&records).map(Some);
+        }
         let queue = self
             .queue
             .as_ref()
