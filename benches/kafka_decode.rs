@@ -9,9 +9,9 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sluice::kafka_bench_input::{columns, records, transaction};
 use sluice_connectors::kafka::format::{AvroOptions, CsvOptions};
-use sluice_connectors::kafka::{FormatSpec, KafkaRecord, PayloadDecoder};
-use sluice_connectors::{ColumnSpec, ColumnType};
+use sluice_connectors::kafka::{FormatSpec, PayloadDecoder};
 
 /// Messages per poll (the source's default batch is the job's `max_rows`; polls of a busy
 /// partition hold thousands).
@@ -22,19 +22,6 @@ const AVRO_SCHEMA: &str = r#"{"type": "record", "name": "Transaction", "fields":
     {"name": "card_id", "type": "long"}, {"name": "merchant_id", "type": "long"},
     {"name": "amount_cents", "type": "long"}, {"name": "country", "type": "string"},
     {"name": "channel", "type": "string"}]}"#;
-
-/// A transaction like the generator's: (ts ms, card, merchant, cents, country, channel).
-fn transaction(i: u64) -> (i64, i64, i64, i64, &'static str, &'static str) {
-    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (
-        1_767_225_600_000 + i as i64,
-        (h % 10_000) as i64,
-        ((h >> 20) % 1_000) as i64,
-        ((h >> 32) % 50_000) as i64,
-        ["US", "DE", "FR", "AU"][(h >> 50) as usize % 4],
-        ["pos", "web", "app"][(h >> 54) as usize % 3],
-    )
-}
 
 fn zigzag(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
@@ -48,19 +35,20 @@ fn zigzag(out: &mut Vec<u8>, v: i64) {
 fn payloads(format: &str) -> Vec<Vec<u8>> {
     (0..MESSAGES as u64)
         .map(|i| {
-            let (ts, card, merchant, cents, country, channel) = transaction(i);
+            let t = transaction(i);
             match format {
-                "json" => format!(
-                    r#"{{"ts":{ts},"card_id":{card},"merchant_id":{merchant},"amount_cents":{cents},"country":"{country}","channel":"{channel}"}}"#
+                "json" => t.json(),
+                "csv" => format!(
+                    "{},{},{},{},{},{}",
+                    t.ts, t.card_id, t.merchant_id, t.amount_cents, t.country, t.channel
                 )
                 .into_bytes(),
-                "csv" => format!("{ts},{card},{merchant},{cents},{country},{channel}").into_bytes(),
                 _ => {
                     let mut out = Vec::new();
-                    for v in [ts, card, merchant, cents] {
+                    for v in [t.ts, t.card_id, t.merchant_id, t.amount_cents] {
                         zigzag(&mut out, v);
                     }
-                    for s in [country, channel] {
+                    for s in [t.country, t.channel] {
                         zigzag(&mut out, s.len() as i64);
                         out.extend_from_slice(s.as_bytes());
                     }
@@ -69,23 +57,6 @@ fn payloads(format: &str) -> Vec<Vec<u8>> {
             }
         })
         .collect()
-}
-
-fn columns() -> Vec<ColumnSpec> {
-    [
-        ("ts", ColumnType::Timestamp),
-        ("card_id", ColumnType::Int64),
-        ("merchant_id", ColumnType::Int64),
-        ("amount_cents", ColumnType::Int64),
-        ("country", ColumnType::String),
-        ("channel", ColumnType::String),
-    ]
-    .into_iter()
-    .map(|(name, column_type)| ColumnSpec {
-        name: name.into(),
-        column_type,
-    })
-    .collect()
 }
 
 fn decode(c: &mut Criterion) {
@@ -107,17 +78,7 @@ fn decode(c: &mut Criterion) {
         let decoder =
             PayloadDecoder::new(&format, &columns, &[], &[], Path::new(".")).expect("decoder");
         let payloads = payloads(name);
-        let records: Vec<KafkaRecord<'_>> = payloads
-            .iter()
-            .enumerate()
-            .map(|(i, p)| KafkaRecord {
-                topic: "transactions",
-                partition: 0,
-                offset: i as i64,
-                payload: Some(p),
-                ..KafkaRecord::default()
-            })
-            .collect();
+        let records = records(&payloads);
         let check = decoder.decode(&records).expect("decode");
         assert_eq!(
             check.batch.num_rows(),

@@ -76,6 +76,13 @@ fn expected_after(
     want
 }
 
+/// Checkpoints every 100 ms into `checkpoints/`, for [`job`]'s `extra`.
+const CHECKPOINTS: &str = "[checkpoint]\nlocation = \"checkpoints\"\ninterval = \"100ms\"\n";
+/// Replacements that make [`job`] read 20 messages at a time and cut micro-batches of 20
+/// rows, so a run lasts long enough for kills to land mid-run.
+const SMALL_BATCHES: (&str, &str) = ("batch_rows = 150", "batch_rows = 20");
+const SMALLER_MICRO_BATCHES: (&str, &str) = ("[late]", "[batching]\nmax_rows = 20\n\n[late]");
+
 fn job(broker: &str, topic: &str, extra: &str) -> String {
     format!(
         r#"name = "kafka-windows"
@@ -318,17 +325,13 @@ fn a_checkpointed_kafka_job_killed_ten_times_publishes_exactly_once_and_commits_
     let sent = messages(400_000, 4, 2);
     produce(&broker, &topic, &sent);
     let dir = tempfile::tempdir().expect("dir");
-    let checkpointed = job(
-        &broker,
-        &topic,
-        "[checkpoint]\nlocation = \"checkpoints\"\ninterval = \"100ms\"\n",
-    )
-    .replace(
-        "type = \"csv\"\npath = \"out\"",
-        "type = \"parquet\"\npath = \"out\"",
-    )
-    .replace("batch_rows = 150", "batch_rows = 20")
-    .replace("[late]", "[batching]\nmax_rows = 20\n\n[late]");
+    let checkpointed = job(&broker, &topic, CHECKPOINTS)
+        .replace(
+            "type = \"csv\"\npath = \"out\"",
+            "type = \"parquet\"\npath = \"out\"",
+        )
+        .replace(SMALL_BATCHES.0, SMALL_BATCHES.1)
+        .replace(SMALLER_MICRO_BATCHES.0, SMALLER_MICRO_BATCHES.1);
     std::fs::write(dir.path().join("job.toml"), checkpointed).expect("job");
     let args = ["run", "job.toml", "--backend", "cpu", "--quiet"];
     kill_ten_times(dir.path(), &args, 9, 100..400);
@@ -526,8 +529,8 @@ fn windows_written_to_a_topic_arrive_once_each_and_at_least_once_across_kills() 
                      key = \"kafka_key\""
                 ),
             )
-            .replace("batch_rows = 150", "batch_rows = 20")
-            .replace("[late]", "[batching]\nmax_rows = 20\n\n[late]")
+            .replace(SMALL_BATCHES.0, SMALL_BATCHES.1)
+            .replace(SMALLER_MICRO_BATCHES.0, SMALLER_MICRO_BATCHES.1)
     };
     let want = expected(&sent);
     // Uninterrupted: every window exactly once.
@@ -548,11 +551,10 @@ fn windows_written_to_a_topic_arrive_once_each_and_at_least_once_across_kills() 
     // perhaps more than once, and nothing else does.
     let again = unique_topic("sink-again");
     create_topic(&broker, &again, 2);
-    let checkpointed = to_topic("[checkpoint]\nlocation = \"checkpoints\"\ninterval = \"100ms\"\n")
-        .replace(
-            &format!("topic = \"{output}\""),
-            &format!("topic = \"{again}\""),
-        );
+    let checkpointed = to_topic(CHECKPOINTS).replace(
+        &format!("topic = \"{output}\""),
+        &format!("topic = \"{again}\""),
+    );
     // Its own folder: checkpointed, the late and dead-letter paths are folders of parts.
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("job.toml"), checkpointed).expect("job");
@@ -640,20 +642,16 @@ fn windows_written_to_a_topic_exactly_once_are_committed_once_each_across_ten_ki
     let sent = messages(300_000, 3, 6);
     produce(&broker, &input, &sent);
     let dir = tempfile::tempdir().expect("dir");
-    let checkpointed = job(
-        &broker,
-        &input,
-        "[checkpoint]\nlocation = \"checkpoints\"\ninterval = \"100ms\"\n",
-    )
-    .replace(
-        "[sink]\ntype = \"csv\"\npath = \"out\"",
-        &format!(
-            "[sink]\ntype = \"kafka\"\nbootstrap = \"{broker}\"\ntopic = \"{output}\"\n\
+    let checkpointed = job(&broker, &input, CHECKPOINTS)
+        .replace(
+            "[sink]\ntype = \"csv\"\npath = \"out\"",
+            &format!(
+                "[sink]\ntype = \"kafka\"\nbootstrap = \"{broker}\"\ntopic = \"{output}\"\n\
              key = \"kafka_key\"\ndelivery = \"exactly_once\"\ntimestamp = \"window_end\""
-        ),
-    )
-    .replace("batch_rows = 150", "batch_rows = 20")
-    .replace("[late]", "[batching]\nmax_rows = 20\n\n[late]");
+            ),
+        )
+        .replace(SMALL_BATCHES.0, SMALL_BATCHES.1)
+        .replace(SMALLER_MICRO_BATCHES.0, SMALLER_MICRO_BATCHES.1);
     std::fs::write(dir.path().join("job.toml"), checkpointed).expect("job");
     let args = ["run", "job.toml", "--backend", "cpu", "--quiet"];
     kill_ten_times(dir.path(), &args, 11, 200..600);
@@ -755,12 +753,7 @@ fn a_job_starting_from_the_group_reads_on_where_a_checkpointed_one_committed() {
     // A checkpointed job reads the first messages and commits their offsets to the group;
     // its dead letters go to a topic.
     let dir = tempfile::tempdir().expect("dir");
-    let checkpointed = job(
-        &broker,
-        &topic,
-        "[checkpoint]\nlocation = \"checkpoints\"\ninterval = \"100ms\"\n",
-    )
-    .replace(
+    let checkpointed = job(&broker, &topic, CHECKPOINTS).replace(
         "[dead_letter]\ntype = \"jsonl\"\npath = \"dead.jsonl\"",
         &format!(
             "[dead_letter]\ntype = \"kafka\"\nbootstrap = \"{broker}\"\ntopic = \"{dead_topic}\""

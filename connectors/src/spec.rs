@@ -209,6 +209,16 @@ pub struct ColumnSpec {
     pub column_type: ColumnType,
 }
 
+impl ColumnSpec {
+    /// The column `name`, parsed as `column_type`.
+    pub fn new(name: impl Into<String>, column_type: ColumnType) -> Self {
+        ColumnSpec {
+            name: name.into(),
+            column_type,
+        }
+    }
+}
+
 /// The column types a file source can be told to parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -381,16 +391,7 @@ impl SinkSpec {
     pub fn check(&self, exactly_once: bool) -> Result<()> {
         let (path, rotate_rows) = match self {
             SinkSpec::Stdout { .. } | SinkSpec::Discard => return Ok(()),
-            SinkSpec::Kafka(spec) => {
-                if spec.delivery == Delivery::ExactlyOnce && !exactly_once {
-                    return Err(Error::config(
-                        "sink.delivery",
-                        "exactly_once commits a Kafka transaction per checkpoint: it needs a \
-                         [checkpoint] section",
-                    ));
-                }
-                return spec.check("sink");
-            }
+            SinkSpec::Kafka(spec) => return spec.check("sink", exactly_once),
             SinkSpec::Csv { path, .. } | SinkSpec::Jsonl { path } => (path, None),
             SinkSpec::Parquet { path, rotate_rows } => (path, *rotate_rows),
         };

@@ -243,13 +243,6 @@ mod tests {
     use arrow::compute::concat_batches;
     use sluice_engine::source::{DeadLetter, Location, SourceBatch};
 
-    fn column(name: &str, column_type: ColumnType) -> ColumnSpec {
-        ColumnSpec {
-            name: name.into(),
-            column_type,
-        }
-    }
-
     const SENSORS: &str = "ts,segment_id,speed_kmh,label\n\
         2026-01-01T00:00:00Z,1,50.5,a\n\
         2026-01-01T00:00:01Z,2,fast,b\n\
@@ -264,9 +257,9 @@ mod tests {
         let path = dir.path().join("sensors.csv");
         std::fs::write(&path, SENSORS).expect("write");
         let declared = [
-            column("ts", ColumnType::Timestamp),
-            column("segment_id", ColumnType::Int64),
-            column("speed_kmh", ColumnType::Float64),
+            ColumnSpec::new("ts", ColumnType::Timestamp),
+            ColumnSpec::new("segment_id", ColumnType::Int64),
+            ColumnSpec::new("speed_kmh", ColumnType::Float64),
         ];
         for batch_rows in [100, 2] {
             let source = CsvSource::new("sensors", vec![path.clone()], &declared, Some(batch_rows))
@@ -494,7 +487,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sensors.csv");
         std::fs::write(&path, SENSORS).expect("write");
-        let declared = [column("speed_kmh", ColumnType::Float64)];
+        let declared = [ColumnSpec::new("speed_kmh", ColumnType::Float64)];
         for batch_rows in [1, 2, 3] {
             let open = || open_csv(&path, &declared, batch_rows);
             let read = crate::resume::assert_resumes_everywhere(&open);
@@ -523,9 +516,9 @@ mod tests {
         let path = dir.path().join("notes.csv");
         std::fs::write(&path, NOTES).expect("write");
         let declared = [
-            column("id", ColumnType::Int64),
-            column("note", ColumnType::String),
-            column("amount", ColumnType::Int64),
+            ColumnSpec::new("id", ColumnType::Int64),
+            ColumnSpec::new("note", ColumnType::String),
+            ColumnSpec::new("amount", ColumnType::Int64),
         ];
         for batch_rows in [1, 2, 4] {
             let open = || open_csv(&path, &declared, batch_rows);
@@ -713,7 +706,7 @@ mod tests {
     fn invalid_utf8_among_the_first_lines_is_a_dead_letter_not_a_refused_job() {
         // Issue 12: with declared columns, invalid UTF-8 in the first 1 000 lines refused the
         // job, while the same line at 2 001 was a dead letter.
-        let declared = [column("id", ColumnType::Int64)];
+        let declared = [ColumnSpec::new("id", ColumnType::Int64)];
         let bad_line = b"2,caf\xe9\n";
         for at in [0usize, 1_500] {
             let mut text = b"id,name\n".to_vec();
@@ -743,7 +736,7 @@ mod tests {
     #[test]
     fn times_out_of_range_are_dead_letters_at_the_source() {
         // Issue 12: an event time in ns reached the CSV sink, which failed on every restart.
-        let declared = [column("ts", ColumnType::Timestamp)];
+        let declared = [ColumnSpec::new("ts", ColumnType::Timestamp)];
         let text = "ts,v\n1700000000000,1\n1700000000000000000,2\n-9223372036854775808,3\n";
         let (rows, lines, letters) = read_text(text.as_bytes(), &declared);
         assert_eq!(rows.num_rows(), 1);

@@ -218,14 +218,8 @@ mod tests {
         let path = dir.path().join("events.jsonl");
         std::fs::write(&path, EVENTS).expect("write");
         let columns = [
-            ColumnSpec {
-                name: "ts".into(),
-                column_type: ColumnType::Timestamp,
-            },
-            ColumnSpec {
-                name: "id".into(),
-                column_type: ColumnType::Int64,
-            },
+            ColumnSpec::new("ts", ColumnType::Timestamp),
+            ColumnSpec::new("id", ColumnType::Int64),
         ];
         for batch_rows in [100, 3] {
             let source = JsonlSource::new("events", vec![path.clone()], &columns, Some(batch_rows))
@@ -377,14 +371,8 @@ mod tests {
         let text = format!("{EVENTS}\n{{\"id\":7}} {{\"id\":8}}\n\n");
         std::fs::write(&path, text).expect("write");
         let columns = [
-            ColumnSpec {
-                name: "ts".into(),
-                column_type: ColumnType::Timestamp,
-            },
-            ColumnSpec {
-                name: "id".into(),
-                column_type: ColumnType::Int64,
-            },
+            ColumnSpec::new("ts", ColumnType::Timestamp),
+            ColumnSpec::new("id", ColumnType::Int64),
         ];
         for batch_rows in [1, 2, 3] {
             let open = || {
@@ -428,14 +416,8 @@ mod tests {
         text.extend_from_slice(b"{\"ts\":5,\"id\":5,\"tags\":{\"a\":2}}\n");
         std::fs::write(&path, &text).expect("write");
         let columns = [
-            ColumnSpec {
-                name: "ts".into(),
-                column_type: ColumnType::Timestamp,
-            },
-            ColumnSpec {
-                name: "id".into(),
-                column_type: ColumnType::Int64,
-            },
+            ColumnSpec::new("ts", ColumnType::Timestamp),
+            ColumnSpec::new("id", ColumnType::Int64),
         ];
         let source = JsonlSource::new("e", vec![path.clone()], &columns, Some(2)).expect("source");
         let read = read_all(Box::new(source), 2);
@@ -475,10 +457,7 @@ mod tests {
                     {\"ts\":5,\"k\":true}\n\
                     {\"ts\":6,\"k\":\"b\"}\n";
         std::fs::write(&path, text).expect("write");
-        let columns = [ColumnSpec {
-            name: "ts".into(),
-            column_type: ColumnType::Timestamp,
-        }];
+        let columns = [ColumnSpec::new("ts", ColumnType::Timestamp)];
         let source = JsonlSource::new("e", vec![path], &columns, None).expect("source");
         assert_eq!(source.schema().field(1).data_type(), &DataType::Utf8);
         let read = read_all(Box::new(source), 10);

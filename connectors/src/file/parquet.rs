@@ -382,10 +382,7 @@ mod tests {
         sink.write(&original).expect("write");
         sink.close().expect("close");
 
-        let declared = [ColumnSpec {
-            name: "vehicles".into(),
-            column_type: ColumnType::Int32,
-        }];
+        let declared = [ColumnSpec::new("vehicles", ColumnType::Int32)];
         let source = ParquetSource::new("a", vec![dir.path().join("a.parquet")], &declared, None)
             .expect("source");
         let read = read_all(Box::new(source), 10);

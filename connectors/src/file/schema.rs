@@ -109,17 +109,10 @@ mod tests {
         ])
     }
 
-    fn column(name: &str, column_type: ColumnType) -> ColumnSpec {
-        ColumnSpec {
-            name: name.into(),
-            column_type,
-        }
-    }
-
     #[test]
     fn inferred_types_become_sluice_types_and_declared_ones_win() {
         let normal = normalise(&found());
-        let declared = [column("a", ColumnType::Float64)];
+        let declared = [ColumnSpec::new("a", ColumnType::Float64)];
         let schema = with_declared(
             &normal,
             &declared,
@@ -145,8 +138,8 @@ mod tests {
     #[test]
     fn declared_first_puts_declared_columns_ahead_even_when_absent() {
         let declared = [
-            column("z", ColumnType::Bool),
-            column("b", ColumnType::String),
+            ColumnSpec::new("z", ColumnType::Bool),
+            ColumnSpec::new("b", ColumnType::String),
         ];
         let schema = with_declared(
             &found(),
@@ -161,7 +154,7 @@ mod tests {
 
     #[test]
     fn a_declared_column_missing_from_a_csv_is_named() {
-        let declared = [column("zz", ColumnType::Int64)];
+        let declared = [ColumnSpec::new("zz", ColumnType::Int64)];
         let err = with_declared(
             &found(),
             &declared,
@@ -174,8 +167,8 @@ mod tests {
             "column `zz`: declared in source.columns, but in.csv has no such column"
         );
         let twice = [
-            column("a", ColumnType::Int64),
-            column("a", ColumnType::Int32),
+            ColumnSpec::new("a", ColumnType::Int64),
+            ColumnSpec::new("a", ColumnType::Int32),
         ];
         let err = with_declared(&found(), &twice, Order::File, Path::new("in.csv").display())
             .expect_err("twice");

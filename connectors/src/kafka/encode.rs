@@ -252,10 +252,7 @@ mod tests {
                     ColumnType::Float64,
                     ColumnType::Timestamp,
                 ])
-                .map(|(name, ty)| ColumnSpec {
-                    name: name.into(),
-                    column_type: ty,
-                })
+                .map(|(name, ty)| ColumnSpec::new(name, ty))
                 .collect(),
         };
         let decoder =

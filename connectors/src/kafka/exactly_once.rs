@@ -103,7 +103,7 @@ impl TransactionalKafkaSink {
         base_dir: &Path,
     ) -> Result<Self> {
         let setting = scope.role.as_str();
-        spec.check(setting)?;
+        spec.check(setting, true)?;
         let id = scope.transactional_id();
         let out = KafkaWriter::create(spec, &schema, setting, base_dir, Some(&id))?;
         let journal = PartSink::new(open_output(&scope.journal(), base_dir)?, schema, None)?;

@@ -33,7 +33,9 @@ pub(super) struct KafkaWriter {
     key: Vec<usize>,
     /// The column giving each message's timestamp.
     timestamp: Option<usize>,
-    headers: OwnedHeaders,
+    /// The configured headers; `None` when there are none, so that messages carry no header
+    /// list (librdkafka takes a copy of one per message).
+    headers: Option<OwnedHeaders>,
     /// How long a transaction call (init, commit, abort) waits: the transaction timeout
     /// (`transaction.timeout.ms` in `properties`, else librdkafka's default of 60 s).
     transaction_timeout: Duration,
@@ -135,15 +137,16 @@ impl KafkaWriter {
             values,
             key,
             timestamp,
-            headers: spec
-                .headers
-                .iter()
-                .fold(OwnedHeaders::new(), |h, (key, value)| {
-                    h.insert(Header {
-                        key,
-                        value: Some(value.as_bytes()),
+            headers: (!spec.headers.is_empty()).then(|| {
+                spec.headers
+                    .iter()
+                    .fold(OwnedHeaders::new(), |h, (key, value)| {
+                        h.insert(Header {
+                            key,
+                            value: Some(value.as_bytes()),
+                        })
                     })
-                }),
+            }),
             stamped: None,
             transaction_timeout: Duration::from_millis(
                 spec.properties
@@ -224,8 +227,10 @@ impl KafkaWriter {
 
     /// Sends one message, waiting for room in the producer's queue when it is full.
     fn send(&self, key: Option<&[u8]>, value: &[u8], time: Option<i64>) -> Result<()> {
-        let headers = self.stamped.as_ref().unwrap_or(&self.headers).clone();
-        let mut record = BaseRecord::to(&self.topic).payload(value).headers(headers);
+        let mut record = BaseRecord::to(&self.topic).payload(value);
+        if let Some(headers) = self.stamped.as_ref().or(self.headers.as_ref()) {
+            record = record.headers(headers.clone());
+        }
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -293,6 +298,7 @@ impl KafkaWriter {
         let stamped = self
             .headers
             .clone()
+            .unwrap_or_default()
             .insert(Header {
                 key: "sluice-epoch",
                 value: Some(epoch.to_string().as_bytes()),

@@ -224,7 +224,15 @@ pub enum Delivery {
 
 impl KafkaSinkSpec {
     /// Checks what can be checked without the broker; `setting` names the table.
-    pub fn check(&self, setting: &str) -> Result<()> {
+    /// `checkpointed`: the job has `[checkpoint]`, which `delivery = "exactly_once"` needs.
+    pub fn check(&self, setting: &str, checkpointed: bool) -> Result<()> {
+        if self.delivery == Delivery::ExactlyOnce && !checkpointed {
+            return Err(Error::config(
+                format!("{setting}.delivery"),
+                "exactly_once commits a Kafka transaction per checkpoint: it needs a \
+                 [checkpoint] section",
+            ));
+        }
         if self.bootstrap.trim().is_empty() {
             return Err(Error::config(
                 format!("{setting}.bootstrap"),

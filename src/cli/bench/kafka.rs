@@ -95,47 +95,11 @@ pub fn prepare(broker: &str, events: u64) -> Result<KafkaReport> {
 /// Messages of the topic's kind decoded per second by one thread: 20 polls of 10,000 JSON
 /// transactions, through the Kafka source's decoder with the job's declared columns.
 fn decode_rate() -> Result<f64> {
-    use sluice_connectors::kafka::{FormatSpec, KafkaRecord, PayloadDecoder};
-    use sluice_connectors::{ColumnSpec, ColumnType};
-    let columns: Vec<ColumnSpec> = [
-        ("ts", ColumnType::Timestamp),
-        ("card_id", ColumnType::Int64),
-        ("merchant_id", ColumnType::Int64),
-        ("amount_cents", ColumnType::Int64),
-        ("country", ColumnType::String),
-        ("channel", ColumnType::String),
-    ]
-    .into_iter()
-    .map(|(name, column_type)| ColumnSpec {
-        name: name.into(),
-        column_type,
-    })
-    .collect();
-    let decoder = PayloadDecoder::new(&FormatSpec::Json, &columns, &[], &[], ".".as_ref())?;
-    let payloads: Vec<Vec<u8>> = (0..10_000u64)
-        .map(|i| {
-            let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            format!(
-                r#"{{"ts":"2026-01-01T00:00:{:02}.{:03}Z","card_id":{},"merchant_id":{},"amount_cents":{},"country":"US","channel":"pos"}}"#,
-                i / 1000 % 60,
-                i % 1000,
-                h % 10_000,
-                (h >> 20) % 1_000,
-                (h >> 32) % 50_000
-            )
-            .into_bytes()
-        })
-        .collect();
-    let records: Vec<KafkaRecord<'_>> = payloads
-        .iter()
-        .enumerate()
-        .map(|(i, p)| KafkaRecord {
-            topic: "bench",
-            offset: i as i64,
-            payload: Some(p),
-            ..KafkaRecord::default()
-        })
-        .collect();
+    use sluice::kafka_bench_input::{columns, records, transaction};
+    use sluice_connectors::kafka::{FormatSpec, PayloadDecoder};
+    let decoder = PayloadDecoder::new(&FormatSpec::Json, &columns(), &[], &[], ".".as_ref())?;
+    let payloads: Vec<Vec<u8>> = (0..10_000).map(|i| transaction(i).json()).collect();
+    let records = records(&payloads);
     let first = decoder.decode(&records)?;
     if first.batch.num_rows() != records.len() {
         bail!(

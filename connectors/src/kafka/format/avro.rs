@@ -745,14 +745,10 @@ mod tests {
             confluent: Some(false),
             ..AvroOptions::default()
         });
-        let column = |name: &str, column_type| ColumnSpec {
-            name: name.into(),
-            column_type,
-        };
         let columns = [
-            column("card", ColumnType::Int64),
-            column("when", ColumnType::Timestamp),
-            column("amount", ColumnType::String),
+            ColumnSpec::new("card", ColumnType::Int64),
+            ColumnSpec::new("when", ColumnType::Timestamp),
+            ColumnSpec::new("amount", ColumnType::String),
         ];
         let decoder =
             PayloadDecoder::new(&format, &columns, &[], &[], Path::new(".")).expect("decoder");
@@ -857,10 +853,7 @@ mod tests {
         no_header.confluent = Some(false);
         no_header.schema_id = Some(3);
         starts(new(no_header, &[]), "source.format.schema_id: ");
-        let unknown = [ColumnSpec {
-            name: "cvv".into(),
-            column_type: ColumnType::Int64,
-        }];
+        let unknown = [ColumnSpec::new("cvv", ColumnType::Int64)];
         starts(
             new(options(None, Some(PAYMENT)), &unknown),
             "column `cvv`: declared in source.columns, but the Avro schema has no such column",

@@ -151,19 +151,12 @@ mod tests {
     use super::*;
     use crate::spec::ColumnType;
 
-    fn column(name: &str, column_type: ColumnType) -> ColumnSpec {
-        ColumnSpec {
-            name: name.into(),
-            column_type,
-        }
-    }
-
     fn sensors() -> Vec<ColumnSpec> {
         vec![
-            column("ts", ColumnType::Timestamp),
-            column("segment", ColumnType::Int64),
-            column("speed", ColumnType::Float64),
-            column("label", ColumnType::String),
+            ColumnSpec::new("ts", ColumnType::Timestamp),
+            ColumnSpec::new("segment", ColumnType::Int64),
+            ColumnSpec::new("speed", ColumnType::Float64),
+            ColumnSpec::new("label", ColumnType::String),
         ]
     }
 
@@ -263,8 +256,8 @@ mod tests {
     #[test]
     fn another_delimiter_and_bad_settings() {
         let columns = [
-            column("a", ColumnType::Int64),
-            column("b", ColumnType::String),
+            ColumnSpec::new("a", ColumnType::Int64),
+            ColumnSpec::new("b", ColumnType::String),
         ];
         let decoder =
             PayloadDecoder::new(&csv(';'), &columns, &[], &[], Path::new(".")).expect("decoder");

@@ -128,20 +128,13 @@ mod tests {
     use super::super::{FormatSpec, MetadataColumn, PayloadDecoder};
     use crate::spec::{ColumnType, timestamp_type};
 
-    fn column(name: &str, column_type: ColumnType) -> ColumnSpec {
-        ColumnSpec {
-            name: name.into(),
-            column_type,
-        }
-    }
-
     fn declared() -> Vec<ColumnSpec> {
         vec![
-            column("ts", ColumnType::Timestamp),
-            column("id", ColumnType::Int64),
-            column("v", ColumnType::Float64),
-            column("name", ColumnType::String),
-            column("flag", ColumnType::Bool),
+            ColumnSpec::new("ts", ColumnType::Timestamp),
+            ColumnSpec::new("id", ColumnType::Int64),
+            ColumnSpec::new("v", ColumnType::Float64),
+            ColumnSpec::new("name", ColumnType::String),
+            ColumnSpec::new("flag", ColumnType::Bool),
         ]
     }
 
@@ -320,8 +313,8 @@ mod tests {
             &declared()
         ));
         let twice = [
-            column("a", ColumnType::Int64),
-            column("a", ColumnType::String),
+            ColumnSpec::new("a", ColumnType::Int64),
+            ColumnSpec::new("a", ColumnType::String),
         ];
         let err = PayloadDecoder::new(&FormatSpec::Json, &twice, &[], &[], Path::new("."))
             .expect_err("twice");
