@@ -170,6 +170,8 @@ fn avro_encoder(
     let mut metadata = schema.metadata().clone();
     let key = match given {
         Some((text, key)) => {
+            nulls_fit(&text, schema)
+                .map_err(|why| Error::config(format!("{setting}.format.{key}"), why))?;
             metadata.insert(SCHEMA_METADATA_KEY.to_string(), text);
             key
         }
@@ -189,6 +191,35 @@ fn avro_encoder(
             format!("the Avro schema does not fit the output's columns: {e}"),
         )
     })
+}
+
+/// Refuses a given writer schema with a field that cannot hold null (not a union with
+/// `"null"`) for an output column that may be null: the encoder would write such a null as a
+/// value, which readers would take for real data.
+fn nulls_fit(text: &str, schema: &SchemaRef) -> std::result::Result<(), String> {
+    let avro: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("the Avro schema is not JSON: {e}"))?;
+    let fields = avro["fields"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for field in fields {
+        let Some(name) = field["name"].as_str() else {
+            continue;
+        };
+        let nullable = match &field["type"] {
+            serde_json::Value::Array(branches) => branches.iter().any(|b| b == "null"),
+            other => other == "null",
+        };
+        let may_be_null = schema.field_with_name(name).is_ok_and(|f| f.is_nullable());
+        if may_be_null && !nullable {
+            return Err(format!(
+                "field `{name}` cannot hold null, but the output column `{name}` may be null: \
+                 give it the type [\"null\", ...]"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -375,6 +406,21 @@ mod tests {
         }));
         assert!(
             e.starts_with("late.format.schema: the Avro schema does not fit"),
+            "{e}"
+        );
+        // `avg` may be null; a schema that gives it a plain `double` would turn nulls into
+        // values.
+        let fields = r#"{"name": "card", "type": ["null", "string"]}, {"name": "n", "type": "long"},
+            {"name": "avg", "type": "double"},
+            {"name": "end", "type": {"type": "long", "logicalType": "timestamp-millis"}}"#;
+        let e = err(avro(AvroOptions {
+            schema: Some(format!(
+                r#"{{"type": "record", "name": "R", "fields": [{fields}]}}"#
+            )),
+            ..AvroOptions::default()
+        }));
+        assert!(
+            e.starts_with("late.format.schema: field `avg` cannot hold null"),
             "{e}"
         );
     }
