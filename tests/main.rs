@@ -14,6 +14,7 @@ mod joins;
 mod kafka;
 mod kafka_formats;
 mod kafka_outage;
+mod kafka_scale_out;
 mod kafka_transactions;
 mod lateness;
 mod limits;

@@ -5,6 +5,7 @@ mod checkpoints;
 mod devices;
 mod progress;
 mod run;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,11 @@ enum Command {
         /// the newest one.
         #[arg(long, value_name = "ID")]
         from_checkpoint: Option<u64>,
+        /// Runs as one worker of a scaled-out job: start the same job several times and the
+        /// Kafka consumer group spreads the partitions over them (adds `[cluster]` with its
+        /// defaults when the job has none; see docs/scale-out.md).
+        #[arg(long)]
+        worker: bool,
     },
     /// Lists a job's checkpoints (id, time, epoch, size, source positions), or deletes one.
     Checkpoints {
@@ -116,9 +122,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             strict,
             quiet,
             from_checkpoint,
+            worker,
         } => {
             let mut file = JobFile::load(&job, &set)?;
             file.spec.strict |= strict;
+            if worker && file.spec.cluster.is_none() {
+                file.spec.cluster = Some(Default::default());
+            }
             if let Some(id) = from_checkpoint {
                 if file.spec.checkpoint.is_none() {
                     anyhow::bail!(
@@ -126,9 +136,19 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                         job.display()
                     );
                 }
+                if file.spec.cluster.is_some() {
+                    anyhow::bail!(
+                        "{}: --from-checkpoint picks a checkpoint of the whole job; a worker's \
+                         partitions each resume from their own newest one",
+                        job.display()
+                    );
+                }
                 file.resume = sluice_engine::checkpoint::Resume::Id(id);
             }
             let backend = backend.unwrap_or(file.spec.backend);
+            if file.spec.cluster.is_some() {
+                return worker::run(&file, backend, quiet);
+            }
             run::run(&file, backend, quiet)
         }
         Command::Devices => devices::devices(),

@@ -77,7 +77,7 @@ pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCod
 }
 
 /// Resolves on Ctrl-C or SIGTERM (how service managers and `kill` ask a job to stop).
-async fn stop_requested() {
+pub(super) async fn stop_requested() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

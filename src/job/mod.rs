@@ -5,6 +5,7 @@
 //! Either step names the file and the key at fault, before any data moves.
 //! `docs/jobs.md` documents every key.
 
+mod cluster;
 mod operators;
 mod outputs;
 mod overrides;
@@ -14,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use sluice_connectors::kafka::TransactionScope;
 use sluice_connectors::{SinkSpec, SourceSpec};
 use sluice_engine::backend::{Backend, CpuBackend, GpuBackend};
 use sluice_engine::batching::BatchingSpec;
@@ -23,6 +23,7 @@ use sluice_engine::duration::DurationMs;
 use sluice_engine::event_time::EventTimeSpec;
 use sluice_engine::pipeline::{Pipeline, PipelineBuilder, PipelineSchemas};
 
+pub use cluster::{ClusterFile, Task};
 pub use operators::{AggregateFile, OperatorFile, ProjectColumn, WindowFile};
 pub use overrides::apply_override;
 pub use streams::{JoinFile, JoinType, StreamFile};
@@ -148,6 +149,9 @@ pub struct JobSpec {
     /// Checkpoints (and exactly-once file output); absent means none.
     #[serde(default)]
     pub checkpoint: Option<CheckpointFile>,
+    /// Run as one of several worker processes sharing a Kafka consumer group.
+    #[serde(default)]
+    pub cluster: Option<ClusterFile>,
 }
 
 /// `[checkpoint]`: where and how often the job saves its progress.
@@ -311,14 +315,22 @@ impl JobFile {
 
     /// As [`JobFile::builder`], on a backend already opened (to reuse one GPU device).
     pub fn builder_on(&self, backend: Arc<dyn Backend>) -> Result<PipelineBuilder, JobError> {
+        let inputs = self.inputs().map_err(self.invalid())?;
+        self.configure(inputs, backend)
+    }
+
+    /// `inputs` with the job's batching, settings and operators, on `backend`.
+    fn configure(
+        &self,
+        inputs: PipelineBuilder,
+        backend: Arc<dyn Backend>,
+    ) -> Result<PipelineBuilder, JobError> {
         let spec = &self.spec;
         let batching = BatchingSpec {
             max_rows: spec.batching.max_rows,
             max_delay: spec.batching.max_delay.to_std(),
         };
-        let mut builder = self
-            .inputs()
-            .map_err(self.invalid())?
+        let mut builder = inputs
             .batching(batching)
             .channel_capacity(spec.batching.channel_capacity)
             .strict(spec.strict)
@@ -426,6 +438,7 @@ impl JobFile {
     /// Validates the whole job without moving data, by the rules `run` applies: the
     /// schemas it would produce.
     pub fn validate(&self) -> Result<PipelineSchemas, JobError> {
+        self.cluster()?;
         let schemas = self
             .builder(BackendChoice::Cpu)?
             .schemas()
@@ -479,22 +492,40 @@ impl JobFile {
 
     /// As [`JobFile::pipeline`], on a backend already opened.
     pub fn pipeline_on(&self, backend: Arc<dyn Backend>) -> Result<Pipeline, JobError> {
-        let mut builder = self.builder_on(backend)?;
+        let builder = self.builder_on(backend)?;
+        self.assemble(builder, None)
+    }
+
+    /// `builder` with the job's checkpoints and sinks opened: the whole job's, or those of
+    /// `task` (a worker's partition: its own checkpoint location and file outputs).
+    fn assemble(
+        &self,
+        mut builder: PipelineBuilder,
+        task: Option<&Task>,
+    ) -> Result<Pipeline, JobError> {
         let schemas = builder.schemas().map_err(self.invalid())?;
         self.check_outputs(&schemas)?;
-        let checkpoints = self.checkpoint_spec(self.resume).map(|c| c.location);
-        let build = |spec: &SinkSpec, schema, role: &str| match &checkpoints {
-            Some(location) => {
-                let scope = TransactionScope {
-                    job: self.name(),
-                    role: role.to_string(),
-                    checkpoints: location.clone(),
-                };
-                spec.build_in_job(schema, &self.base_dir, Some(&scope))
+        let checkpoint = self.checkpoint_spec(self.resume).map(|mut spec| {
+            if let Some(task) = task {
+                spec.location = JobFile::task_location(&spec.location, task);
             }
-            None => spec.build(schema, &self.base_dir),
+            spec
+        });
+        let location = checkpoint.as_ref().map(|c| c.location.clone());
+        let build = |spec: &SinkSpec, schema, role: &str| {
+            let spec = match task {
+                Some(task) => JobFile::task_sink(spec, task),
+                None => spec.clone(),
+            };
+            match &location {
+                Some(location) => {
+                    let scope = self.scope(location, role, task);
+                    spec.build_in_job(schema, &self.base_dir, Some(&scope))
+                }
+                None => spec.build(schema, &self.base_dir),
+            }
         };
-        if let Some(spec) = self.checkpoint_spec(self.resume) {
+        if let Some(spec) = checkpoint.clone() {
             builder = builder.checkpoint(spec);
         }
         let sink =

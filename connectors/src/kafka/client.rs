@@ -78,7 +78,9 @@ fn create(config: &ClientConfig) -> Result<KafkaConsumer> {
 }
 
 /// Every partition of `topics`, in topic then partition order; a topic the broker does not
-/// have is a setting error, a broker that cannot be reached a source error.
+/// have is a setting error, a broker that cannot be reached a source error. A topic that
+/// begins with `^` is a regular expression: every topic whose whole name it matches (at
+/// least one), in name order.
 pub(super) fn partitions(
     consumer: &KafkaConsumer,
     bootstrap: &str,
@@ -86,30 +88,60 @@ pub(super) fn partitions(
 ) -> Result<Vec<TopicPartition>> {
     let mut out = Vec::new();
     for topic in topics {
+        let pattern = topic_pattern(topic)?;
         let metadata = consumer
-            .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+            .fetch_metadata(pattern.is_none().then_some(topic.as_str()), REQUEST_TIMEOUT)
             .map_err(|e| unreachable(bootstrap, &e))?;
-        let found = metadata.topics().iter().find(|t| t.name() == topic);
-        let missing = match found {
-            None => true,
-            Some(t) => t.error().is_some() || t.partitions().is_empty(),
-        };
-        if missing {
+        let mut found: Vec<_> = metadata
+            .topics()
+            .iter()
+            .filter(|t| match &pattern {
+                Some(re) => re.is_match(t.name()),
+                None => t.name() == topic,
+            })
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .collect();
+        if found.is_empty() {
+            let what = match pattern {
+                Some(_) => format!("no topic that matches `{topic}`"),
+                None => format!("no topic `{topic}`"),
+            };
             return Err(Error::config(
                 "source.topics",
-                format!("the broker at {bootstrap} has no topic `{topic}`"),
+                format!("the broker at {bootstrap} has {what}"),
             ));
         }
-        let mut ids: Vec<i32> = found
-            .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-            .unwrap_or_default();
-        ids.sort_unstable();
-        out.extend(ids.into_iter().map(|partition| TopicPartition {
-            topic: topic.clone(),
-            partition,
-        }));
+        found.sort_by_key(|t| t.name());
+        for t in found {
+            let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+            ids.sort_unstable();
+            out.extend(ids.into_iter().map(|partition| TopicPartition {
+                topic: t.name().to_string(),
+                partition,
+            }));
+        }
     }
+    out.dedup();
     Ok(out)
+}
+
+/// The regular expression of a `^`-prefixed topic (librdkafka's convention for
+/// subscriptions), anchored at both ends as librdkafka matches; `None` for a plain name.
+pub(super) fn topic_pattern(topic: &str) -> Result<Option<regex::Regex>> {
+    if !topic.starts_with('^') {
+        return Ok(None);
+    }
+    let anchored = if topic.ends_with('$') {
+        topic.to_string()
+    } else {
+        format!("{topic}$")
+    };
+    regex::Regex::new(&anchored).map(Some).map_err(|e| {
+        Error::config(
+            "source.topics",
+            format!("`{topic}` is not a valid topic pattern: {e}"),
+        )
+    })
 }
 
 /// The first and one-past-last offsets of `tp` now.

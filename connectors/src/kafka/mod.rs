@@ -7,6 +7,8 @@
 //!   at least once; or, in a job with checkpoints and `delivery = "exactly_once"`, a
 //!   [`TransactionalKafkaSink`]: a Kafka transaction per checkpoint epoch;
 //! - [`KafkaRecord`]: one message as the decoders see it, borrowed from the client's buffers;
+//! - [`GroupMember`]: a worker's membership of the consumer group that spreads partitions over
+//!   the processes of a scaled-out job (`[cluster]`), each partition then read by a task;
 //! - `assignment`: the consumer the partitions of a source share, assigned once at the first read;
 //! - [`format`]: `format = "json" | "csv" | "avro" | "raw"`, the payload's columns plus the
 //!   metadata columns a job asks for, and a dead letter for each message that does not decode.
@@ -16,6 +18,7 @@ mod client;
 mod encode;
 mod exactly_once;
 pub mod format;
+mod group;
 mod producer;
 mod record;
 mod sink;
@@ -24,6 +27,7 @@ mod spec;
 
 pub use exactly_once::{TransactionScope, TransactionalKafkaSink};
 pub use format::{FormatSpec, MetadataColumn, PayloadDecoder};
+pub use group::{GroupMember, GroupSettings, Membership};
 pub use record::KafkaRecord;
 pub use sink::KafkaSink;
 pub use source::KafkaSource;

@@ -26,6 +26,7 @@ use super::KafkaRecord;
 use super::assignment::{PartitionQueue, Shared};
 use super::client::{self, KafkaConsumer, TopicPartition};
 use super::format::PayloadDecoder;
+use super::group::GroupMember;
 use super::spec::KafkaSourceSpec;
 
 /// How long a read waits for a partition's first message before it answers "nothing yet",
@@ -43,6 +44,8 @@ pub struct KafkaSource {
     consumer: Arc<KafkaConsumer>,
     partitions: Vec<TopicPartition>,
     decoder: Arc<PayloadDecoder>,
+    /// A worker's task commits its offsets through the worker's group membership.
+    member: Option<Arc<GroupMember>>,
 }
 
 impl KafkaSource {
@@ -73,6 +76,30 @@ impl KafkaSource {
             consumer,
             partitions,
             decoder: Arc::new(decoder),
+            member: None,
+        })
+    }
+
+    /// The `topic/partition` names of the partitions this source reads.
+    pub fn partition_names(&self) -> Vec<String> {
+        self.partitions.iter().map(TopicPartition::name).collect()
+    }
+
+    /// This source narrowed to one partition (`topic/partition`, which may have appeared
+    /// since this source was built) with a consumer of its own, for a worker's task: the
+    /// columns stay those decided here, so every task of every worker decodes alike, and the
+    /// offsets are committed through `member`.
+    pub fn task(&self, partition: &str, member: Arc<GroupMember>) -> Result<KafkaSource> {
+        let tp = TopicPartition::parse(partition).ok_or_else(|| {
+            Error::Internal(format!("`{partition}` is not a Kafka partition name"))
+        })?;
+        Ok(KafkaSource {
+            name: format!("kafka {partition}"),
+            spec: self.spec.clone(),
+            consumer: client::consumer(&self.spec)?,
+            partitions: vec![tp],
+            decoder: self.decoder.clone(),
+            member: Some(member),
         })
     }
 }
@@ -89,6 +116,7 @@ impl Source for KafkaSource {
     fn checkpoint_listener(&self) -> Option<Arc<dyn CheckpointListener>> {
         Some(Arc::new(OffsetCommitter {
             consumer: self.consumer.clone(),
+            member: self.member.clone(),
             bootstrap: self.spec.bootstrap.clone(),
         }))
     }
@@ -292,9 +320,12 @@ fn read_sample(
     Ok(sample)
 }
 
-/// Commits each completed checkpoint's offsets to the consumer group.
+/// Commits each completed checkpoint's offsets to the consumer group: as the worker's group
+/// member where there is one (the coordinator refuses commits from outside a group that has
+/// members), else with the source's own consumer.
 struct OffsetCommitter {
     consumer: Arc<KafkaConsumer>,
+    member: Option<Arc<GroupMember>>,
     bootstrap: String,
 }
 
@@ -317,6 +348,13 @@ impl std::fmt::Debug for OffsetCommitter {
 
 impl CheckpointListener for OffsetCommitter {
     fn checkpoint_complete(&self, positions: &[(String, Position)]) -> Result<()> {
+        if let Some(member) = &self.member {
+            let offsets: Vec<(String, u64)> = positions
+                .iter()
+                .map(|(name, p)| (name.clone(), p.offset))
+                .collect();
+            return member.commit(&offsets);
+        }
         let partitions: Vec<(TopicPartition, u64)> = positions
             .iter()
             .filter_map(|(name, p)| Some((TopicPartition::parse(name)?, p.offset)))

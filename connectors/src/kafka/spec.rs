@@ -20,7 +20,8 @@ pub struct KafkaSourceSpec {
     /// `host:port`, or several separated by commas.
     pub bootstrap: String,
     /// One topic (`"payments"`) or several (`["payments", "refunds"]`); every partition of
-    /// each is one source partition.
+    /// each is one source partition. A name that begins with `^` is a regular expression of
+    /// topic names (`"^sensors-.*"`).
     pub topics: Names,
     /// The consumer group: offsets are committed to it after each completed checkpoint (so
     /// that lag tools see progress), and `start = "group"` reads from its committed offsets.
@@ -150,6 +151,9 @@ impl KafkaSourceSpec {
                 "source.topics",
                 "needs a topic name, or a list of them",
             ));
+        }
+        for topic in &topics {
+            super::client::topic_pattern(topic)?;
         }
         if let Some(key) = self
             .properties

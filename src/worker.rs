@@ -1,0 +1,277 @@
+//! A worker: one of several processes running the same job, each reading the Kafka
+//! partitions that the consumer group gives it, one task (pipeline) per partition.
+//!
+//! The worker follows the group: an assigned partition starts a task that restores the
+//! partition's state and offset from the shared checkpoint location; a revoked one is
+//! stopped with a checkpoint (its output published) before the group may give it to
+//! another worker. Each change is logged on stderr with the time in epoch milliseconds
+//! (`sluice worker 4711: reading payments/3 at 1765083600123`), so that who read what when
+//! can be checked afterwards.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sluice_connectors::kafka::{GroupMember, KafkaSource, Membership};
+use sluice_engine::backend::Backend;
+use sluice_engine::metrics::{Metrics, PartitionLag, RunSummary};
+use sluice_engine::runtime::RunOptions;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::job::{JobError, JobFile, Task};
+
+/// Why a worker stopped early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The job file is invalid, or a task's pipeline cannot be built.
+    #[error(transparent)]
+    Job(#[from] JobError),
+    /// A task failed while running.
+    #[error("partition {partition}: {error}")]
+    Task {
+        partition: String,
+        error: sluice_engine::Error,
+    },
+    /// The group or the broker failed.
+    #[error("{0}")]
+    Group(String),
+}
+
+/// What a worker did, per partition it ran (a partition it held several times has several).
+#[derive(Debug, Default)]
+pub struct WorkerSummary {
+    /// Each task's summary, by partition, in the order they ended.
+    pub tasks: Vec<(String, RunSummary)>,
+    /// Whether the worker was asked to stop (rather than every partition ending).
+    pub cancelled: bool,
+}
+
+/// One running task.
+struct Running {
+    cancel: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+}
+
+/// Runs `job` as a worker until `stop` turns `true` or (a bounded source) every partition it
+/// holds has ended; every 10 s (unless `quiet`) it prints what it holds.
+pub async fn run_worker(
+    job: &JobFile,
+    backend: Arc<dyn Backend>,
+    mut stop: watch::Receiver<bool>,
+    quiet: bool,
+) -> Result<WorkerSummary, WorkerError> {
+    job.validate()?;
+    let settings = job.group_settings()?;
+    let source = Arc::new(job.worker_source()?);
+    let bounded = source_is_bounded(job);
+    let (member, mut events) =
+        GroupMember::join(&settings).map_err(|e| WorkerError::Group(e.to_string()))?;
+    let pid = std::process::id();
+    if !quiet {
+        eprintln!(
+            "sluice worker {pid}: joined group `{}` on {} (topics {})",
+            settings.group,
+            settings.bootstrap,
+            settings.topics.join(", ")
+        );
+    }
+    let mut worker = Worker {
+        job,
+        backend,
+        source,
+        member: member.clone(),
+        running: BTreeMap::new(),
+        tasks: JoinSet::new(),
+        summary: WorkerSummary::default(),
+        pid,
+    };
+    let mut report = tokio::time::interval(Duration::from_secs(10));
+    report.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            _ = stopped(&mut stop) => {
+                worker.summary.cancelled = true;
+                break Ok(());
+            }
+            event = events.recv() => match event {
+                Some(Membership::Assigned(partitions)) => {
+                    if let Err(e) = worker.start(&partitions) {
+                        break Err(e);
+                    }
+                }
+                Some(Membership::Revoked { partitions, lost, done }) => {
+                    if lost {
+                        // Another worker may be reading these already: stopping them with a
+                        // checkpoint could race its restore. Leaving as a crash does is safe.
+                        eprintln!(
+                            "sluice worker {pid}: lost partitions {} (this worker's session \
+                             timed out); exiting without a checkpoint so that their new owner \
+                             restores the last complete one",
+                            partitions.join(", ")
+                        );
+                        std::process::exit(75);
+                    }
+                    let result = worker.stop(&partitions).await;
+                    let _ = done.send(());
+                    if let Err(e) = result {
+                        break Err(e);
+                    }
+                }
+                Some(Membership::Error(message)) => {
+                    eprintln!("sluice worker {pid}: warning: consumer group: {message}");
+                }
+                None => break Err(WorkerError::Group("the consumer group thread stopped".into())),
+            },
+            Some(ended) = worker.tasks.join_next(), if !worker.tasks.is_empty() => {
+                if let Err(e) = worker.ended(ended) {
+                    break Err(e);
+                }
+                if bounded && worker.running.is_empty() {
+                    break Ok(());
+                }
+            }
+            _ = report.tick(), if !quiet && !worker.running.is_empty() => {
+                eprintln!("sluice worker {pid}: {}", worker.status());
+            }
+        }
+    };
+    // Every task still running stops with a checkpoint; then the partitions go to the others.
+    let partitions: Vec<String> = worker.running.keys().cloned().collect();
+    let stopped = worker.stop(&partitions).await;
+    member.leave();
+    outcome.and(stopped)?;
+    Ok(worker.summary)
+}
+
+struct Worker<'a> {
+    job: &'a JobFile,
+    backend: Arc<dyn Backend>,
+    source: Arc<KafkaSource>,
+    member: Arc<GroupMember>,
+    running: BTreeMap<String, Running>,
+    tasks: JoinSet<(String, sluice_engine::Result<RunSummary>)>,
+    summary: WorkerSummary,
+    pid: u32,
+}
+
+impl Worker<'_> {
+    /// Starts a task for each of `partitions` not already running.
+    fn start(&mut self, partitions: &[String]) -> Result<(), WorkerError> {
+        for partition in partitions {
+            if self.running.contains_key(partition) {
+                continue;
+            }
+            let task = Task::new(partition);
+            let pipeline = self.job.task_pipeline(
+                self.backend.clone(),
+                &self.source,
+                &task,
+                self.member.clone(),
+            )?;
+            let metrics = Arc::new(Metrics::default());
+            let (cancel, cancelled) = watch::channel(false);
+            let options = RunOptions::new(metrics.clone()).with_cancel(cancelled);
+            let name = partition.clone();
+            self.tasks
+                .spawn(async move { (name, pipeline.run(options).await) });
+            self.running
+                .insert(partition.clone(), Running { cancel, metrics });
+            eprintln!(
+                "sluice worker {}: reading {partition} at {}",
+                self.pid,
+                now_ms()
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops the tasks of `partitions`, each with a checkpoint, and waits for them.
+    async fn stop(&mut self, partitions: &[String]) -> Result<(), WorkerError> {
+        for partition in partitions {
+            if let Some(task) = self.running.get(partition) {
+                let _ = task.cancel.send(true);
+            }
+        }
+        let mut first = Ok(());
+        while partitions.iter().any(|p| self.running.contains_key(p)) {
+            let Some(ended) = self.tasks.join_next().await else {
+                break;
+            };
+            if let Err(e) = self.ended(ended)
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
+        }
+        first
+    }
+
+    /// Records a task that returned.
+    fn ended(
+        &mut self,
+        ended: Result<(String, sluice_engine::Result<RunSummary>), tokio::task::JoinError>,
+    ) -> Result<(), WorkerError> {
+        let (partition, result) =
+            ended.map_err(|e| WorkerError::Group(format!("a task panicked: {e}")))?;
+        self.running.remove(&partition);
+        match result {
+            Ok(summary) => {
+                eprintln!(
+                    "sluice worker {}: released {partition} at {} ({} events, checkpoint {})",
+                    self.pid,
+                    now_ms(),
+                    summary.counts.events_in,
+                    summary
+                        .checkpoint
+                        .map_or_else(|| "none".to_string(), |id| id.to_string()),
+                );
+                self.summary.tasks.push((partition, summary));
+                Ok(())
+            }
+            Err(error) => Err(WorkerError::Task { partition, error }),
+        }
+    }
+
+    /// `3 partitions | 1.2M in | 3.4k out | lag 1.2k`.
+    fn status(&self) -> String {
+        let (mut events_in, mut events_out) = (0, 0);
+        let mut lag: Vec<PartitionLag> = Vec::new();
+        for task in self.running.values() {
+            let counts = task.metrics.snapshot();
+            events_in += counts.events_in;
+            events_out += counts.events_out;
+            lag.extend(task.metrics.lag());
+        }
+        let total: u64 = lag.iter().map(|l| l.records).sum();
+        format!(
+            "{} partitions ({}) | {events_in} in | {events_out} out | lag {total}",
+            self.running.len(),
+            self.running.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
+/// Whether the job's Kafka source stops at the end offsets (`bounded = "latest"`).
+fn source_is_bounded(job: &JobFile) -> bool {
+    matches!(
+        &job.spec.source,
+        Some(sluice_connectors::SourceSpec::Kafka(k)) if k.bounded.is_some()
+    )
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
