@@ -120,6 +120,7 @@ interval = "200ms"
 [cluster]
 session_timeout = "6s"
 partition_discovery = "{discovery}"
+partitioned_by = "card"
 "#
     )
 }

@@ -99,6 +99,10 @@ enum Command {
         /// The Kafka broker of the `kafka` workload (`scripts/kafka-broker` starts one).
         #[arg(long, default_value = "127.0.0.1:9092")]
         kafka: String,
+        /// Also runs the `kafka` workload's job as this many worker processes of one
+        /// consumer group, e.g. `1,2,3` (scale-out; docs/scale-out.md).
+        #[arg(long, value_delimiter = ',')]
+        kafka_workers: Vec<usize>,
     },
     /// Lists the GPU adapters wgpu sees, what they offer, and which one `auto` would take.
     Devices,
@@ -163,6 +167,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             runs,
             out,
             kafka,
+            kafka_workers,
         } => bench::bench(&bench::BenchOptions {
             workloads,
             backends,
@@ -171,6 +176,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             runs,
             out,
             kafka,
+            kafka_workers,
         }),
         Command::Validate { job, set } => {
             let file = JobFile::load(&job, &set)?;

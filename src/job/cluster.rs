@@ -17,7 +17,7 @@ use sluice_engine::backend::Backend;
 use sluice_engine::duration::DurationMs;
 use sluice_engine::pipeline::Pipeline;
 
-use super::{JobError, JobFile};
+use super::{JobError, JobFile, KeyColumns, OperatorFile};
 
 /// `[cluster]`: run as one worker of several (`sluice run --worker` adds it with defaults).
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +35,11 @@ pub struct ClusterFile {
     /// topics matching a `^` pattern) are read (default 30s).
     #[serde(default = "default_discovery")]
     pub partition_discovery: DurationMs,
+    /// The columns the input topic is partitioned by (its producer's message key), e.g.
+    /// `"card_id"`. Each worker sees only its partitions' rows, so every window must group by
+    /// these columns (and may add more); a job with windows must say it.
+    #[serde(default)]
+    pub partitioned_by: Option<KeyColumns>,
 }
 
 fn default_session_timeout() -> DurationMs {
@@ -50,6 +55,7 @@ impl Default for ClusterFile {
             group: None,
             session_timeout: default_session_timeout(),
             partition_discovery: default_discovery(),
+            partitioned_by: None,
         }
     }
 }
@@ -110,7 +116,63 @@ impl JobFile {
             )));
         }
         source.check().map_err(self.invalid())?;
+        self.check_partitioning(cluster)?;
         Ok(Some(cluster))
+    }
+
+    /// Every window must group by the columns the topic is partitioned by: then all rows of
+    /// each of its keys come from one partition, read by one task, and a worker's windows are
+    /// whole. (Column names are compared; a projection that recomputes a key column under its
+    /// own name is the job's responsibility.)
+    fn check_partitioning(&self, cluster: &ClusterFile) -> Result<(), JobError> {
+        let invalid = self.invalid();
+        let partitioned: Vec<String> = cluster
+            .partitioned_by
+            .as_ref()
+            .map(KeyColumns::names)
+            .unwrap_or_default();
+        if cluster.partitioned_by.is_some() && partitioned.is_empty() {
+            return Err(invalid(Error::config(
+                "cluster.partitioned_by",
+                "must name at least one column",
+            )));
+        }
+        for (i, operator) in self.spec.operators.iter().enumerate() {
+            let OperatorFile::Window { key, .. } = operator else {
+                continue;
+            };
+            let key = key.names();
+            if cluster.partitioned_by.is_none() {
+                return Err(invalid(Error::config(
+                    "cluster.partitioned_by",
+                    format!(
+                        "operator {} groups by [{}]: say which columns the input topic is \
+                         partitioned by (its producer's message key), e.g. \
+                         `partitioned_by = \"{}\"`, so that sluice can check that each \
+                         worker sees all rows of the keys it holds",
+                        i + 1,
+                        key.join(", "),
+                        key.first().map_or("card_id", String::as_str)
+                    ),
+                )));
+            }
+            if let Some(missing) = partitioned.iter().find(|c| !key.contains(c)) {
+                return Err(invalid(Error::config(
+                    "cluster.partitioned_by",
+                    format!(
+                        "operator {} groups by [{}], but the topic is partitioned by [{}]: \
+                         the rows of one [{}] key would be spread over workers (`{missing}` \
+                         is not in the window's key). Produce the topic keyed by the \
+                         window's key; a repartition step inside sluice is not built yet",
+                        i + 1,
+                        key.join(", "),
+                        partitioned.join(", "),
+                        key.join(", "),
+                    ),
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// How this worker joins its group.
@@ -216,6 +278,85 @@ impl JobFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    fn job(cluster: &str, key: &str, extra: &str) -> Result<JobFile, JobError> {
+        let text = format!(
+            r#"
+[source]
+type = "kafka"
+bootstrap = "127.0.0.1:9"
+topics = "payments"
+format = "json"
+columns = [{{ name = "ts", type = "int64" }}, {{ name = "card_id", type = "int64" }}]
+[event_time]
+column = "ts"
+[[operators]]
+type = "window"
+key = {key}
+window = {{ type = "tumbling", size = "1s" }}
+aggregates = [{{ fn = "count", as = "n" }}]
+[sink]
+type = "parquet"
+path = "out"
+{extra}
+{cluster}
+"#
+        );
+        JobFile::parse(&text, Path::new("/jobs/j.toml"), &[])
+    }
+
+    const CHECKPOINT: &str = "[checkpoint]\nlocation = \"ckpt\"";
+
+    fn refusal(file: &JobFile) -> String {
+        file.cluster().expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn a_worker_job_says_how_its_topic_is_partitioned_and_its_windows_agree() {
+        let ok = job(
+            "[cluster]\npartitioned_by = \"card_id\"",
+            "[\"card_id\", \"ts\"]",
+            CHECKPOINT,
+        )
+        .expect("parses");
+        assert!(ok.cluster().expect("valid").is_some());
+        let unsaid = job("[cluster]", "\"card_id\"", CHECKPOINT).expect("parses");
+        assert!(
+            refusal(&unsaid).contains(
+                "cluster.partitioned_by: operator 1 groups by [card_id]: say which columns"
+            ),
+            "{}",
+            refusal(&unsaid)
+        );
+        let other = job(
+            "[cluster]\npartitioned_by = [\"card_id\", \"ts\"]",
+            "\"card_id\"",
+            CHECKPOINT,
+        )
+        .expect("parses");
+        assert!(
+            refusal(&other).contains("but the topic is partitioned by [card_id, ts]"),
+            "{}",
+            refusal(&other)
+        );
+        let empty =
+            job("[cluster]\npartitioned_by = []", "\"card_id\"", CHECKPOINT).expect("parses");
+        assert!(refusal(&empty).contains("must name at least one column"));
+    }
+
+    #[test]
+    fn a_worker_job_needs_checkpoints_and_a_kafka_source() {
+        let bare =
+            job("[cluster]\npartitioned_by = \"card_id\"", "\"card_id\"", "").expect("parses");
+        assert!(
+            refusal(&bare).contains("needs `[checkpoint]`"),
+            "{}",
+            refusal(&bare)
+        );
+        let not_a_worker = job("", "\"card_id\"", "").expect("parses");
+        assert!(not_a_worker.cluster().expect("fine").is_none());
+    }
 
     #[test]
     fn a_task_writes_its_files_in_a_folder_of_its_own() {

@@ -24,7 +24,7 @@ use sluice_engine::event_time::EventTimeSpec;
 use sluice_engine::pipeline::{Pipeline, PipelineBuilder, PipelineSchemas};
 
 pub use cluster::{ClusterFile, Task};
-pub use operators::{AggregateFile, OperatorFile, ProjectColumn, WindowFile};
+pub use operators::{AggregateFile, KeyColumns, OperatorFile, ProjectColumn, WindowFile};
 pub use overrides::apply_override;
 pub use streams::{JoinFile, JoinType, StreamFile};
 

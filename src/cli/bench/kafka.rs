@@ -37,6 +37,8 @@ pub struct KafkaReport {
     /// JSON messages (the topic's kind) decoded into Arrow columns per second on one thread,
     /// no broker involved: the decoder alone.
     pub json_decoded_per_second_one_thread: f64,
+    /// The same job as 1, 2, 3... worker processes of one group (`--kafka-workers`).
+    pub scale_out: Vec<super::scale_out::ScaleOutRun>,
 }
 
 /// Creates a fresh topic and fills it with `events` JSON transactions; its name and report.
@@ -89,6 +91,7 @@ pub fn prepare(broker: &str, events: u64) -> Result<KafkaReport> {
         consumer_runs: Vec::new(),
         consumer_messages_per_second: 0.0,
         json_decoded_per_second_one_thread: decode_rate()?,
+        scale_out: Vec::new(),
     })
 }
 

@@ -6,6 +6,7 @@ mod chart;
 mod checkpoint;
 mod kafka;
 mod operator;
+mod scale_out;
 mod workloads;
 
 use std::io::IsTerminal;
@@ -36,6 +37,8 @@ pub struct BenchOptions {
     pub out: PathBuf,
     /// The broker of the `kafka` workload.
     pub kafka: String,
+    /// Worker process counts the `kafka` workload is also run with (scale-out).
+    pub kafka_workers: Vec<usize>,
 }
 
 /// One (workload, backend) result.
@@ -132,6 +135,25 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
                 .map(|_| kafka::count_messages(&options.kafka, &report.topic, options.events))
                 .collect::<Result<_>>()?;
             report.consumer_messages_per_second = median(&report.consumer_runs);
+            for &workers in &options.kafka_workers {
+                let runs = (0..options.runs)
+                    .map(|_| {
+                        scale_out::run(
+                            &options.kafka,
+                            &report.topic,
+                            options.events,
+                            workers,
+                            options.batch_rows,
+                            &options.out,
+                        )
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let rates: Vec<f64> = runs.iter().map(|r| r.messages_per_second).collect();
+                let middle = median(&rates);
+                if let Some(run) = runs.into_iter().find(|r| r.messages_per_second == middle) {
+                    report.scale_out.push(run);
+                }
+            }
             let job = kafka::job(&options.kafka, &report.topic, options.batch_rows);
             kafka_report = Some(report);
             Some(job)
@@ -216,6 +238,14 @@ pub fn bench(options: &BenchOptions) -> Result<ExitCode> {
                 "kafka: sluice on {} at {:.0}% of the plain consumer",
                 m.backend,
                 100.0 * m.events_per_second / k.consumer_messages_per_second
+            );
+        }
+        for r in &k.scale_out {
+            println!(
+                "kafka: {} worker process(es) {}/s ({:.2} s from the first partition read to the last exit)",
+                r.workers,
+                human(r.messages_per_second),
+                r.seconds
             );
         }
     }
