@@ -19,7 +19,7 @@ use sluice_engine::runtime::RunOptions;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::job::{JobError, JobFile, Task};
+use crate::job::{JobError, JobFile, Repartition, Task};
 
 /// Why a worker stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +65,7 @@ pub async fn run_worker(
     job.validate()?;
     let settings = job.group_settings()?;
     let source = Arc::new(job.worker_source()?);
+    let repartition = job.repartition_stage(&source)?;
     let bounded = source_is_bounded(job);
     let (member, mut events) =
         GroupMember::join(&settings).map_err(|e| WorkerError::Group(e.to_string()))?;
@@ -81,6 +82,7 @@ pub async fn run_worker(
         job,
         backend,
         source,
+        repartition,
         member: member.clone(),
         running: BTreeMap::new(),
         tasks: JoinSet::new(),
@@ -150,6 +152,8 @@ struct Worker<'a> {
     job: &'a JobFile,
     backend: Arc<dyn Backend>,
     source: Arc<KafkaSource>,
+    /// Stage two's source and the repartition topic, for a repartitioned job.
+    repartition: Option<Repartition>,
     member: Arc<GroupMember>,
     running: BTreeMap<String, Running>,
     tasks: JoinSet<(String, sluice_engine::Result<RunSummary>)>,
@@ -165,12 +169,26 @@ impl Worker<'_> {
                 continue;
             }
             let task = Task::new(partition);
-            let pipeline = self.job.task_pipeline(
-                self.backend.clone(),
-                &self.source,
-                &task,
-                self.member.clone(),
-            )?;
+            let backend = self.backend.clone();
+            let member = self.member.clone();
+            let topic = partition.rsplit_once('/').map_or("", |(t, _)| t);
+            // A repartitioned job's source partitions run stage one; the repartition topic's
+            // run the job's operators.
+            let pipeline = match &self.repartition {
+                Some(r) if r.topic == topic => {
+                    self.job.task_pipeline(backend, &r.source, &task, member)?
+                }
+                Some(r) => self.job.repartition_pipeline(
+                    backend,
+                    &self.source,
+                    &task,
+                    member,
+                    r.writers,
+                )?,
+                None => self
+                    .job
+                    .task_pipeline(backend, &self.source, &task, member)?,
+            };
             let metrics = Arc::new(Metrics::default());
             let (cancel, cancelled) = watch::channel(false);
             let options = RunOptions::new(metrics.clone()).with_cancel(cancelled);

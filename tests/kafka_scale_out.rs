@@ -421,3 +421,90 @@ fn committed(broker: &str, topic: &str, group: &str) -> BTreeMap<i32, i64> {
         })
         .collect()
 }
+
+#[test]
+fn two_workers_repartition_a_topic_not_keyed_by_the_window_key() {
+    let Some(broker) = kafka_test_broker("kafka repartition") else {
+        return;
+    };
+    let topic = unique_topic("unkeyed");
+    create_topic(&broker, &topic, 4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The topic's partitions hold every card: rows go round robin, not by key.
+    let round_robin = |from: usize, to: usize| -> Vec<Message> {
+        messages(from, to)
+            .into_iter()
+            .zip(from..to)
+            .map(|(mut m, i)| {
+                m.partition = (i % 4) as i32;
+                m
+            })
+            .collect()
+    };
+    let text = job(&broker, &topic, &format!("{topic}-group"), "30s").replace(
+        "partitioned_by = \"card\"\n",
+        &format!(
+            "[cluster.repartition]\ntopic = \"{topic}-by-card\"\nby = \"card\"\npartitions = 3\n"
+        ),
+    );
+    std::fs::write(dir.path().join("job.toml"), text).expect("job");
+    // Partition 3 stays silent at first: its writer has sent no watermark, so no window may
+    // close downstream however far the other partitions' rows go (a watermark from the rows'
+    // own times would close them, and partition 3's rows would then arrive late).
+    let (early, held_back): (Vec<Message>, Vec<Message>) = round_robin(0, 6_000)
+        .into_iter()
+        .partition(|m| m.partition != 3);
+    let flush: Vec<Message> = flush_messages()
+        .into_iter()
+        .filter(|m| m.partition < 4)
+        .collect();
+    let (flush_early, flush_late): (Vec<Message>, Vec<Message>) =
+        flush.into_iter().partition(|m| m.partition != 3);
+    produce(&broker, &topic, &early);
+    produce(&broker, &topic, &flush_early);
+    let mut workers = vec![start_worker(dir.path(), 1), start_worker(dir.path(), 2)];
+    let out = dir.path().join("out");
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(
+        published(&out).is_empty(),
+        "windows closed before every writer sent its watermark"
+    );
+    produce(&broker, &topic, &held_back);
+    produce(&broker, &topic, &flush_late);
+    let want = expected(&messages(0, 6_000));
+    let logs = || -> String {
+        (1..=2)
+            .map(|n| {
+                std::fs::read_to_string(dir.path().join(format!("worker-{n}.log")))
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    let start = Instant::now();
+    while published(&out).len() < want.len() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{} of {} windows published\n{}",
+            published(&out).len(),
+            want.len(),
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for child in &mut workers {
+        stop(child);
+    }
+    assert_eq!(published(&out), want, "published windows\n{}", logs());
+    // Windows were made by the tasks of the repartition topic's partitions.
+    let folders: Vec<String> = std::fs::read_dir(&out)
+        .expect("out")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        folders
+            .iter()
+            .all(|f| f.starts_with(&format!("{topic}-by-card-"))),
+        "{folders:?}"
+    );
+}

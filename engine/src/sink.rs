@@ -24,6 +24,19 @@ pub trait Sink: Send + Debug {
         Ok(())
     }
 
+    /// Whether the sink wants to hear the job's watermark ([`Sink::watermark`]).
+    fn wants_watermarks(&self) -> bool {
+        false
+    }
+
+    /// The job's watermark moved to `watermark` (after the rows it closed were written), for
+    /// a sink that said it [wants](Sink::wants_watermarks) it: a repartition topic passes it
+    /// on to the readers downstream.
+    fn watermark(&mut self, watermark: i64) -> Result<()> {
+        let _ = watermark;
+        Ok(())
+    }
+
     /// Finishes the output (footers, file renames). Called once at the end of the job.
     fn close(&mut self) -> Result<()> {
         self.flush()

@@ -89,6 +89,14 @@ pub trait SourcePartition: Send {
         None
     }
 
+    /// Whether this partition's event-time progress is the watermark its batches carry
+    /// ([`SourceBatch::watermark`]) rather than the largest event time of its rows minus the
+    /// stream's delay: a partition fed by several upstream writers (a repartition topic) is
+    /// complete only up to the slowest writer's watermark, whatever times its rows show.
+    fn watermarks_from_source(&self) -> bool {
+        false
+    }
+
     /// Moves to `position` (one this partition's `position` returned, in an earlier run over
     /// the same input) before the first `next_batch`: the next batch starts with the first
     /// record after it, and locations (line numbers) continue from it.
@@ -129,6 +137,9 @@ pub struct SourceBatch {
     /// For each row of `batch`, its text as read (text formats), so that a row rejected later
     /// is a dead letter with its own raw line rather than one rebuilt from its values.
     pub raw: Option<RawRows>,
+    /// The partition's watermark after this batch, for a partition whose
+    /// [`SourcePartition::watermarks_from_source`] is true (`None`: unchanged).
+    pub watermark: Option<i64>,
 }
 
 /// The text of a batch's rows as a text source read them: one buffer and a span per row.
@@ -166,6 +177,7 @@ impl SourceBatch {
             dead_letters: Vec::new(),
             locations: None,
             raw: None,
+            watermark: None,
         }
     }
 }

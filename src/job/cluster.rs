@@ -40,6 +40,9 @@ pub struct ClusterFile {
     /// these columns (and may add more); a job with windows must say it.
     #[serde(default)]
     pub partitioned_by: Option<KeyColumns>,
+    /// Repartition the input by other columns through a topic first (`[cluster.repartition]`).
+    #[serde(default)]
+    pub repartition: Option<super::RepartitionFile>,
 }
 
 fn default_session_timeout() -> DurationMs {
@@ -56,6 +59,7 @@ impl Default for ClusterFile {
             session_timeout: default_session_timeout(),
             partition_discovery: default_discovery(),
             partitioned_by: None,
+            repartition: None,
         }
     }
 }
@@ -116,6 +120,9 @@ impl JobFile {
             )));
         }
         source.check().map_err(self.invalid())?;
+        if let Some(repartition) = &cluster.repartition {
+            self.check_repartition(repartition)?;
+        }
         self.check_partitioning(cluster)?;
         Ok(Some(cluster))
     }
@@ -126,14 +133,15 @@ impl JobFile {
     /// own name is the job's responsibility.)
     fn check_partitioning(&self, cluster: &ClusterFile) -> Result<(), JobError> {
         let invalid = self.invalid();
-        let partitioned: Vec<String> = cluster
-            .partitioned_by
-            .as_ref()
-            .map(KeyColumns::names)
-            .unwrap_or_default();
-        if cluster.partitioned_by.is_some() && partitioned.is_empty() {
+        // Rows reach a task partitioned by the repartition key where there is one.
+        let (said, setting) = match &cluster.repartition {
+            Some(r) => (Some(&r.by), "cluster.repartition.by"),
+            None => (cluster.partitioned_by.as_ref(), "cluster.partitioned_by"),
+        };
+        let partitioned: Vec<String> = said.map(KeyColumns::names).unwrap_or_default();
+        if said.is_some() && partitioned.is_empty() {
             return Err(invalid(Error::config(
-                "cluster.partitioned_by",
+                setting,
                 "must name at least one column",
             )));
         }
@@ -142,9 +150,9 @@ impl JobFile {
                 continue;
             };
             let key = key.names();
-            if cluster.partitioned_by.is_none() {
+            if said.is_none() {
                 return Err(invalid(Error::config(
-                    "cluster.partitioned_by",
+                    setting,
                     format!(
                         "operator {} groups by [{}]: say which columns the input topic is \
                          partitioned by (its producer's message key), e.g. \
@@ -158,12 +166,12 @@ impl JobFile {
             }
             if let Some(missing) = partitioned.iter().find(|c| !key.contains(c)) {
                 return Err(invalid(Error::config(
-                    "cluster.partitioned_by",
+                    setting,
                     format!(
-                        "operator {} groups by [{}], but the topic is partitioned by [{}]: \
+                        "operator {} groups by [{}], but the rows are partitioned by [{}]: \
                          the rows of one [{}] key would be spread over workers (`{missing}` \
                          is not in the window's key). Produce the topic keyed by the \
-                         window's key; a repartition step inside sluice is not built yet",
+                         window's key, or repartition by it (`[cluster.repartition]`)",
                         i + 1,
                         key.join(", "),
                         partitioned.join(", "),
@@ -187,7 +195,12 @@ impl JobFile {
         Ok(GroupSettings {
             bootstrap: source.bootstrap.clone(),
             group: cluster.group.unwrap_or_else(|| source.group.clone()),
-            topics: source.topics.names(),
+            topics: source
+                .topics
+                .names()
+                .into_iter()
+                .chain(cluster.repartition.as_ref().map(|r| r.topic.clone()))
+                .collect(),
             session_timeout: cluster.session_timeout.to_std(),
             discovery_interval: cluster.partition_discovery.to_std(),
             properties: source.properties.clone(),
@@ -336,13 +349,59 @@ path = "out"
         )
         .expect("parses");
         assert!(
-            refusal(&other).contains("but the topic is partitioned by [card_id, ts]"),
+            refusal(&other).contains("but the rows are partitioned by [card_id, ts]"),
             "{}",
             refusal(&other)
         );
         let empty =
             job("[cluster]\npartitioned_by = []", "\"card_id\"", CHECKPOINT).expect("parses");
         assert!(refusal(&empty).contains("must name at least one column"));
+    }
+
+    #[test]
+    fn a_repartitioned_job_is_checked_against_its_repartition_key() {
+        let ok = job(
+            "[cluster.repartition]\ntopic = \"by-card\"\nby = \"card_id\"",
+            "\"card_id\"",
+            CHECKPOINT,
+        )
+        .expect("parses");
+        assert!(ok.cluster().expect("valid").is_some());
+        let settings = ok.group_settings().expect("settings");
+        assert_eq!(settings.topics, ["payments", "by-card"]);
+        let other = job(
+            "[cluster.repartition]\ntopic = \"by-ts\"\nby = \"ts\"",
+            "\"card_id\"",
+            CHECKPOINT,
+        )
+        .expect("parses");
+        assert!(
+            refusal(&other).starts_with(
+                "/jobs/j.toml: cluster.repartition.by: operator 1 groups by [card_id], but the \
+                 rows are partitioned by [ts]"
+            ),
+            "{}",
+            refusal(&other)
+        );
+        let onto_itself = job(
+            "[cluster.repartition]\ntopic = \"payments\"\nby = \"card_id\"",
+            "\"card_id\"",
+            CHECKPOINT,
+        )
+        .expect("parses");
+        assert!(refusal(&onto_itself).contains("must not be one of the source's topics"));
+        let mut bounded = job(
+            "[cluster.repartition]\ntopic = \"by-card\"\nby = \"card_id\"",
+            "\"card_id\"",
+            CHECKPOINT,
+        )
+        .expect("parses");
+        if let Some(SourceSpec::Kafka(k)) = &mut bounded.spec.source {
+            k.bounded = Some(sluice_connectors::kafka::Bounded::Latest);
+        }
+        assert!(
+            refusal(&bounded).contains("source.bounded: a repartitioned job reads without end")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod cluster;
 mod operators;
 mod outputs;
 mod overrides;
+mod repartition;
 mod streams;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use sluice_engine::pipeline::{Pipeline, PipelineBuilder, PipelineSchemas};
 pub use cluster::{ClusterFile, Task};
 pub use operators::{AggregateFile, KeyColumns, OperatorFile, ProjectColumn, WindowFile};
 pub use overrides::apply_override;
+pub use repartition::{Repartition, RepartitionFile};
 pub use streams::{JoinFile, JoinType, StreamFile};
 
 use crate::dead_letters::StderrDeadLetters;
@@ -325,18 +327,8 @@ impl JobFile {
         inputs: PipelineBuilder,
         backend: Arc<dyn Backend>,
     ) -> Result<PipelineBuilder, JobError> {
-        let spec = &self.spec;
-        let batching = BatchingSpec {
-            max_rows: spec.batching.max_rows,
-            max_delay: spec.batching.max_delay.to_std(),
-        };
-        let mut builder = inputs
-            .batching(batching)
-            .channel_capacity(spec.batching.channel_capacity)
-            .strict(spec.strict)
-            .name(self.name())
-            .backend(backend);
-        for (i, operator) in spec.operators.iter().enumerate() {
+        let mut builder = self.configure_without_operators(inputs, backend);
+        for (i, operator) in self.spec.operators.iter().enumerate() {
             builder = builder.operator(
                 operator
                     .to_spec(i, &self.base_dir)
@@ -344,6 +336,25 @@ impl JobFile {
             );
         }
         Ok(builder)
+    }
+
+    /// `inputs` with the job's batching and settings, on `backend`, and no operators.
+    fn configure_without_operators(
+        &self,
+        inputs: PipelineBuilder,
+        backend: Arc<dyn Backend>,
+    ) -> PipelineBuilder {
+        let spec = &self.spec;
+        let batching = BatchingSpec {
+            max_rows: spec.batching.max_rows,
+            max_delay: spec.batching.max_delay.to_std(),
+        };
+        inputs
+            .batching(batching)
+            .channel_capacity(spec.batching.channel_capacity)
+            .strict(spec.strict)
+            .name(self.name())
+            .backend(backend)
     }
 
     /// The builder for the job's inputs: one source, or two streams and their join.

@@ -237,6 +237,7 @@ impl SourcePartition for ParquetPartition {
             dead_letters: Vec::new(),
             locations: Some(Locations::rows(locations)),
             raw: None,
+            watermark: None,
         }))
     }
 

@@ -219,6 +219,7 @@ impl<F: TextFormat> SourcePartition for TextPartition<F> {
             dead_letters,
             locations: Some(Locations::lines(lines)),
             raw: Some(RawRows::new(chunk.bytes, spans)),
+            watermark: None,
         }))
     }
 

@@ -82,6 +82,10 @@ pub struct TransactionalKafkaSink {
     /// Journal parts staged by a `prepare` whose sending failed: the next `prepare` sends them
     /// with its own, under its epoch.
     unsent: Vec<StagedPart>,
+    /// Writing a repartition topic: this writer's name and how many writers there are.
+    writer: Option<(String, usize)>,
+    /// The job's watermark as last heard (a repartition topic's writer passes it on).
+    watermark: Option<i64>,
 }
 
 impl std::fmt::Debug for TransactionalKafkaSink {
@@ -137,7 +141,17 @@ impl TransactionalKafkaSink {
             marker,
             open: None,
             unsent: Vec::new(),
+            writer: None,
+            watermark: None,
         })
+    }
+
+    /// Makes this sink the writer `writer` (a source partition) of a repartition topic, one
+    /// of `writers`: each epoch's transaction ends with the job's watermark, sent to every
+    /// partition of the topic after the epoch's rows.
+    pub fn passing_watermarks(mut self, writer: String, writers: usize) -> Self {
+        self.writer = Some((writer, writers));
+        self
     }
 
     /// The last epoch whose transaction committed, as the marker group says.
@@ -169,6 +183,9 @@ impl TransactionalKafkaSink {
                 for batch in self.journal.read_staged(part)? {
                     self.out.send_batch(&batch)?;
                 }
+            }
+            if let (Some((writer, writers)), Some(watermark)) = (&self.writer, self.watermark) {
+                self.out.send_watermark(writer, *writers, watermark)?;
             }
             self.out.mark(&self.group, &self.topic, 0, epoch)?;
             self.out.wait_for_acks()
@@ -240,6 +257,15 @@ impl Sink for TransactionalKafkaSink {
 
     fn transactional(&self) -> bool {
         true
+    }
+
+    fn wants_watermarks(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    fn watermark(&mut self, watermark: i64) -> Result<()> {
+        self.watermark = Some(self.watermark.map_or(watermark, |w| w.max(watermark)));
+        Ok(())
     }
 
     fn prepare(&mut self, epoch: u64) -> Result<Option<Staged>> {

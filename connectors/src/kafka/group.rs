@@ -257,3 +257,44 @@ fn names(list: &TopicPartitionList) -> Vec<String> {
         })
         .collect()
 }
+
+/// Creates `topic` with `partitions` partitions unless the broker has it (a job's repartition
+/// topic, made by its first worker; the others find it).
+pub fn ensure_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    properties: &BTreeMap<String, String>,
+) -> Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    for (key, value) in properties {
+        config.set(key, value);
+    }
+    let admin: AdminClient<DefaultClientContext> = config.create().map_err(|e| {
+        Error::config(
+            "source.properties",
+            format!("the Kafka client refuses its settings: {e}"),
+        )
+    })?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = futures::executor::block_on(admin.create_topics([&new], &options))
+        .map_err(|e| client::source_error(bootstrap, &format!("creating topic {topic}"), &e))?;
+    for result in results {
+        match result {
+            Ok(_) => {}
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(Error::Source {
+                    name: format!("kafka {bootstrap}"),
+                    message: format!("creating topic {name}: {code}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -24,10 +24,11 @@ mod record;
 mod sink;
 mod source;
 mod spec;
+mod watermarks;
 
 pub use exactly_once::{TransactionScope, TransactionalKafkaSink};
 pub use format::{FormatSpec, MetadataColumn, PayloadDecoder};
-pub use group::{GroupMember, GroupSettings, Membership};
+pub use group::{GroupMember, GroupSettings, Membership, ensure_topic};
 pub use record::KafkaRecord;
 pub use sink::KafkaSink;
 pub use source::KafkaSource;

@@ -43,6 +43,8 @@ pub(super) struct KafkaWriter {
     stamped: Option<OwnedHeaders>,
     /// The first delivery that failed since the last check.
     failed: Arc<Mutex<Option<String>>>,
+    /// The topic's partitions, once watermarks were sent to them.
+    partitions: Option<i32>,
 }
 
 impl std::fmt::Debug for KafkaWriter {
@@ -155,6 +157,7 @@ impl KafkaWriter {
                     .unwrap_or(60_000),
             ),
             failed,
+            partitions: None,
         };
         writer.check_topic(setting, &spec.bootstrap)?;
         Ok(writer)
@@ -237,17 +240,57 @@ impl KafkaWriter {
         if let Some(time) = time {
             record = record.timestamp(time);
         }
+        self.enqueue(record)
+    }
+
+    /// Hands `record` to the producer, serving deliveries while its queue is full
+    /// (backpressure).
+    fn enqueue(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
         let mut record = Some(record);
         while let Some(r) = record.take() {
             match self.producer.send(r) {
                 Ok(()) => {}
                 Err((e, r)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
-                    // Backpressure: serve deliveries until the queue has room.
                     self.producer.poll(Duration::from_millis(10));
                     record = Some(r);
                 }
                 Err((e, _)) => return Err(self.error(format!("sending a message: {e}"))),
             }
+        }
+        Ok(())
+    }
+
+    /// Sends a watermark marker from `writer` (one of `writers`) to every partition of the
+    /// topic, after what was sent before it (a repartition topic; see `watermarks`).
+    pub(super) fn send_watermark(
+        &mut self,
+        writer: &str,
+        writers: usize,
+        watermark: i64,
+    ) -> Result<()> {
+        let partitions = match self.partitions {
+            Some(n) => n,
+            None => {
+                let metadata = self
+                    .producer
+                    .client()
+                    .fetch_metadata(Some(&self.topic), Duration::from_secs(10))
+                    .map_err(self.failed("listing the topic's partitions"))?;
+                let n = metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == self.topic)
+                    .map_or(0, |t| t.partitions().len() as i32);
+                *self.partitions.insert(n)
+            }
+        };
+        let headers = super::watermarks::marker(writer, writers, watermark);
+        for partition in 0..partitions {
+            let record = BaseRecord::to(&self.topic)
+                .partition(partition)
+                .payload(&[][..])
+                .headers(headers.clone());
+            self.enqueue(record)?;
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ use super::client::{self, KafkaConsumer, TopicPartition};
 use super::format::PayloadDecoder;
 use super::group::GroupMember;
 use super::spec::KafkaSourceSpec;
+use super::watermarks::WriterWatermarks;
 
 /// How long a read waits for a partition's first message before it answers "nothing yet",
 /// freeing its reader thread for the other partitions it serves.
@@ -46,6 +47,8 @@ pub struct KafkaSource {
     decoder: Arc<PayloadDecoder>,
     /// A worker's task commits its offsets through the worker's group membership.
     member: Option<Arc<GroupMember>>,
+    /// A repartition topic: partitions take their watermark from the writers' markers.
+    writer_watermarks: bool,
 }
 
 impl KafkaSource {
@@ -77,7 +80,16 @@ impl KafkaSource {
             partitions,
             decoder: Arc::new(decoder),
             member: None,
+            writer_watermarks: false,
         })
+    }
+
+    /// This source reads a repartition topic: its partitions' watermarks are those the
+    /// writers upstream send (the smallest over all of them), not their rows' event times,
+    /// and the markers that carry them are no rows.
+    pub fn with_writer_watermarks(mut self) -> Self {
+        self.writer_watermarks = true;
+        self
     }
 
     /// The `topic/partition` names of the partitions this source reads.
@@ -100,6 +112,7 @@ impl KafkaSource {
             partitions: vec![tp],
             decoder: self.decoder.clone(),
             member: Some(member),
+            writer_watermarks: self.writer_watermarks,
         })
     }
 }
@@ -146,6 +159,7 @@ impl Source for KafkaSource {
                     consumed: 0,
                     end: ends.as_ref().map(|e| e[index]),
                     batch_rows,
+                    writers: self.writer_watermarks.then(WriterWatermarks::default),
                 }) as Box<dyn SourcePartition>
             })
             .collect();
@@ -167,6 +181,8 @@ struct KafkaPartition {
     /// Where a bounded source stops (one past its last offset).
     end: Option<i64>,
     batch_rows: usize,
+    /// A repartition topic's partition: the writers' watermarks it has seen.
+    writers: Option<WriterWatermarks>,
 }
 
 impl SourcePartition for KafkaPartition {
@@ -189,7 +205,8 @@ impl SourcePartition for KafkaPartition {
             self.next = last.offset() + 1;
             self.consumed += strays.len() as u64;
             let records: Vec<KafkaRecord<'_>> = strays.iter().map(record).collect();
-            return self.decoder.decode(&records).map(Some);
+            return super::watermarks::decode(&self.decoder, self.writers.as_mut(), records)
+                .map(Some);
         }
         let queue = self
             .queue
@@ -204,7 +221,11 @@ impl SourcePartition for KafkaPartition {
         self.next = last.offset() + 1;
         self.consumed += messages.len() as u64;
         let records: Vec<KafkaRecord<'_>> = messages.iter().map(record).collect();
-        self.decoder.decode(&records).map(Some)
+        super::watermarks::decode(&self.decoder, self.writers.as_mut(), records).map(Some)
+    }
+
+    fn watermarks_from_source(&self) -> bool {
+        self.writers.is_some()
     }
 
     fn position(&self) -> Option<Position> {

@@ -268,6 +268,9 @@ impl Driver {
             .await?;
         let wrote = !emitted.is_empty();
         self.emit(emitted).await?;
+        if self.out.wants_watermarks {
+            self.out.send(SinkCommand::Watermark(watermark)).await?;
+        }
         if wrote || watermark == END_OF_INPUT {
             self.out.send(SinkCommand::Flush).await?;
         }

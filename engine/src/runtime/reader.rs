@@ -58,12 +58,14 @@ impl Reader {
         partition: usize,
         name: &str,
         position: Option<Position>,
+        watermarks_from_source: bool,
     ) -> FromSource {
         let SourceBatch {
             batch,
             mut dead_letters,
             locations,
             raw,
+            watermark,
         } = read;
         // Sources may ignore the projection hint; drop the columns the job does not read.
         let batch = match &self.projection {
@@ -85,10 +87,17 @@ impl Reader {
         match normalize(&self.event_time, &self.schema, batch, origin) {
             Ok(n) => {
                 dead_letters.extend(n.rejected);
+                // The tracker takes a partition's watermark as its largest time minus the
+                // delay; a watermark the source gives is that largest time less the delay.
+                let max_ts = if watermarks_from_source {
+                    watermark.map(|w| w.saturating_add(self.event_time.watermark_delay))
+                } else {
+                    n.max_ts
+                };
                 FromSource::Data {
                     partition,
                     batch: n.batch,
-                    max_ts: n.max_ts,
+                    max_ts,
                     dead: dead_letters,
                     position,
                 }
@@ -203,7 +212,11 @@ fn read_lane(
         }
         let message = match read {
             // "Nothing yet": not sent, so it is no sign of activity; ask again next round.
-            Ok(Some(read)) if read.batch.num_rows() == 0 && read.dead_letters.is_empty() => {
+            Ok(Some(read))
+                if read.batch.num_rows() == 0
+                    && read.dead_letters.is_empty()
+                    && read.watermark.is_none() =>
+            {
                 open.push_back((task, name));
                 quiet += 1;
                 if quiet >= open.len() {
@@ -212,9 +225,11 @@ fn read_lane(
                 }
                 continue;
             }
-            Ok(Some(read)) => task
-                .reader
-                .prepare(read, partition, &name, task.source.position()),
+            Ok(Some(read)) => {
+                let from_source = task.source.watermarks_from_source();
+                task.reader
+                    .prepare(read, partition, &name, task.source.position(), from_source)
+            }
             Ok(None) => FromSource::End {
                 partition,
                 position: task.source.position(),

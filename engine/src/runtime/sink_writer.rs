@@ -9,6 +9,8 @@ use crate::sink::{Sink, Staged};
 pub(super) enum SinkCommand {
     Write(RecordBatch),
     Flush,
+    /// The job's watermark moved (only to sinks that want it).
+    Watermark(i64),
     /// Phase one of the checkpoint of an epoch; the answer is what was staged. A failure is
     /// the checkpoint's, not the sink's: the sink keeps what it could not stage for the next.
     Prepare(u64, oneshot::Sender<Result<Option<Staged>>>),
@@ -22,6 +24,8 @@ pub(super) enum SinkCommand {
 /// A sink running on a thread of its own behind a bounded channel.
 pub(super) struct SinkWriter {
     name: String,
+    /// Whether the sink wants [`SinkCommand::Watermark`].
+    pub(super) wants_watermarks: bool,
     tx: Option<mpsc::Sender<SinkCommand>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
@@ -29,6 +33,7 @@ pub(super) struct SinkWriter {
 impl SinkWriter {
     pub(super) fn spawn(mut sink: Box<dyn Sink>, capacity: usize) -> Result<Self> {
         let name = sink.name();
+        let wants_watermarks = sink.wants_watermarks();
         let (tx, mut rx) = mpsc::channel::<SinkCommand>(capacity.max(1));
         let thread = std::thread::Builder::new()
             .name("sluice-sink".into())
@@ -37,6 +42,7 @@ impl SinkWriter {
                     match command {
                         SinkCommand::Write(batch) => sink.write(&batch)?,
                         SinkCommand::Flush => sink.flush()?,
+                        SinkCommand::Watermark(w) => sink.watermark(w)?,
                         // A dropped reply means the driver stopped; the next send fails.
                         SinkCommand::Prepare(epoch, reply) => {
                             let _ = reply.send(sink.prepare(epoch));
@@ -55,6 +61,7 @@ impl SinkWriter {
             .map_err(|e| Error::Internal(format!("cannot start a sink thread: {e}")))?;
         Ok(SinkWriter {
             name,
+            wants_watermarks,
             tx: Some(tx),
             thread: Some(thread),
         })

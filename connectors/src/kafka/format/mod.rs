@@ -146,6 +146,7 @@ impl PayloadDecoder {
             dead_letters,
             locations: Some(Locations::offsets(offsets)),
             raw: None,
+            watermark: None,
         })
     }
 }
