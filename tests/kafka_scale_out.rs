@@ -2,7 +2,9 @@
 //! partitions, one is SIGKILLed and a fourth joins later, and the union of what they published
 //! equals a count made here from the messages produced, each window once; no partition was
 //! read by two workers at once (their logs say who read what when); offsets reach the group.
-//! A worker subscribed to a topic pattern reads a topic created while it runs.
+//! A worker subscribed to a topic pattern reads a topic created while it runs; so does a job in
+//! one process, which stops with a checkpoint and starts again over the new partitions. Two
+//! workers repartition a topic not keyed by the window key.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,6 +97,7 @@ columns = [
   {{ name = "amount", type = "int64" }},
 ]
 batch_rows = 50
+partition_discovery = "{discovery}"
 
 [event_time]
 column = "ts"
@@ -119,7 +122,6 @@ interval = "200ms"
 
 [cluster]
 session_timeout = "6s"
-partition_discovery = "{discovery}"
 partitioned_by = "card"
 "#
     )
@@ -176,18 +178,23 @@ fn published(out: &Path) -> Windows {
     got
 }
 
-/// The published Parquet parts under `out`, staging areas excluded.
+/// The published Parquet parts in `out` and in its folders (one per partition, for workers),
+/// staging areas excluded.
 fn parts(out: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let Ok(folders) = std::fs::read_dir(out) else {
+    let Ok(entries) = std::fs::read_dir(out) else {
         return found;
     };
-    for folder in folders.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
-        for entry in std::fs::read_dir(&folder).expect("task folder").flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "parquet") {
-                found.push(path);
+    let is_part = |p: &Path| p.extension().is_some_and(|e| e == "parquet");
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() && !path.ends_with("_staging") {
+            for entry in std::fs::read_dir(&path).expect("task folder").flatten() {
+                if is_part(&entry.path()) {
+                    found.push(entry.path());
+                }
             }
+        } else if is_part(&path) {
+            found.push(path);
         }
     }
     found.sort();
@@ -396,6 +403,59 @@ fn a_worker_on_a_topic_pattern_reads_a_topic_created_while_it_runs() {
     });
     stop(&mut worker);
     assert_eq!(published(&out), want);
+}
+
+#[test]
+fn a_job_in_one_process_starts_again_to_read_a_topic_created_while_it_runs() {
+    let Some(broker) = kafka_test_broker("kafka partitions discovered") else {
+        return;
+    };
+    let prefix = unique_topic("found");
+    let (first, later) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    create_topic(&broker, &first, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = job(
+        &broker,
+        &format!("^{prefix}-.*"),
+        &format!("{prefix}-group"),
+        "1s",
+    );
+    let single = &text[..text.find("[cluster]").expect("a cluster table")];
+    std::fs::write(dir.path().join("job.toml"), single).expect("job");
+    produce(&broker, &first, &messages_of("a", 2, 0, 1_000));
+    let mut job = start_worker(dir.path(), 1);
+    let out = dir.path().join("out");
+    let log = || std::fs::read_to_string(dir.path().join("worker-1.log")).unwrap_or_default();
+    wait_for(Duration::from_secs(60), "output of the first topic", || {
+        !parts(&out).is_empty()
+    });
+    create_topic(&broker, &later, 2);
+    produce(&broker, &later, &messages_of("b", 2, 1_000, 2_000));
+    wait_for(
+        Duration::from_secs(60),
+        "a restart over the new partitions",
+        || log().contains("starting again to read them"),
+    );
+    assert!(
+        log().contains(&format!(
+            "new Kafka partitions {later}/0, {later}/1 appeared"
+        )),
+        "{}",
+        log()
+    );
+    let flush: Vec<Message> = flush_messages()
+        .into_iter()
+        .filter(|m| m.partition < 2)
+        .collect();
+    produce(&broker, &first, &flush);
+    produce(&broker, &later, &flush);
+    let mut want = expected(&messages_of("a", 2, 0, 1_000));
+    want.extend(expected(&messages_of("b", 2, 1_000, 2_000)));
+    wait_for(Duration::from_secs(60), "every window published", || {
+        published(&out).len() >= want.len()
+    });
+    stop(&mut job);
+    assert_eq!(published(&out), want, "{}", log());
 }
 
 /// The offsets `group` has committed for `topic`'s partitions that have one.

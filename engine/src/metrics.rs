@@ -209,10 +209,12 @@ pub struct RunSummary {
     pub checkpoint: Option<u64>,
     /// Each partition's lag at the end, largest first, where its source reports one.
     pub lag: Vec<PartitionLag>,
+    /// Why the run stopped early to be run again (with `cancelled`, after a checkpoint): its
+    /// source's partitions changed, and a new run reads them all.
+    pub partitions_changed: Option<String>,
 }
 
 impl RunSummary {
-    /// Input events per second of wall-clock time.
     /// Input events of this run per second of its wall-clock time.
     pub fn events_per_second(&self) -> f64 {
         let events = self.counts.events_in.saturating_sub(self.earlier_events);

@@ -89,6 +89,14 @@ pub trait SourcePartition: Send {
         None
     }
 
+    /// Why the source's set of partitions no longer matches the one the job opened (a Kafka
+    /// topic gained partitions), said once: a job that checkpoints then stops with a
+    /// checkpoint for its caller to run it again over every partition. Asked after every
+    /// batch, so it must be cheap.
+    fn partitions_changed(&self) -> Option<String> {
+        None
+    }
+
     /// Whether this partition's event-time progress is the watermark its batches carry
     /// ([`SourceBatch::watermark`]) rather than the largest event time of its rows minus the
     /// stream's delay: a partition fed by several upstream writers (a repartition topic) is

@@ -13,8 +13,56 @@ use tokio::sync::watch;
 
 use super::progress::{format_summary, progress_line};
 
-/// Runs `job` to completion; exit status 130 when interrupted.
+/// Runs `job` to completion; exit status 130 when interrupted. A run that stopped because
+/// its source's partitions changed (a checkpoint was taken) is run again over all of them.
 pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    // One stop request for every run: a Ctrl-C between two runs stops the next at once.
+    let (cancel_tx, cancel) = watch::channel(false);
+    runtime.spawn(async move {
+        stop_requested().await;
+        let _ = cancel_tx.send(true);
+    });
+    loop {
+        let summary = run_once(job, backend, quiet, &runtime, cancel.clone())?;
+        if let Some(why) = &summary.partitions_changed {
+            eprintln!(
+                "sluice: {why}; stopped at checkpoint {}, starting again to read them",
+                summary
+                    .checkpoint
+                    .map_or_else(|| "none".to_string(), |id| id.to_string())
+            );
+            continue;
+        }
+        if !quiet {
+            eprintln!("{}", format_summary(&summary));
+        }
+        // A stop that ended in a checkpoint is graceful: a later run continues from it.
+        return Ok(match (summary.cancelled, summary.checkpoint) {
+            (true, Some(id)) => {
+                if !quiet {
+                    eprintln!("sluice: stopped at checkpoint {id}; run the job again to continue");
+                }
+                ExitCode::SUCCESS
+            }
+            (true, None) => ExitCode::from(130),
+            (false, _) => ExitCode::SUCCESS,
+        });
+    }
+}
+
+/// One run of `job`'s pipeline, with the progress line on a terminal.
+fn run_once(
+    job: &JobFile,
+    backend: BackendChoice,
+    quiet: bool,
+    runtime: &tokio::runtime::Runtime,
+    cancel: watch::Receiver<bool>,
+) -> Result<RunSummary> {
     let pipeline = job.pipeline(backend)?;
     let threads = rayon_threads();
     if !quiet {
@@ -24,18 +72,8 @@ pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCod
             pipeline.backend_label()
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    let summary: RunSummary = runtime.block_on(async {
+    let summary = runtime.block_on(async {
         let metrics = Arc::new(Metrics::default());
-        let (cancel_tx, cancel_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            stop_requested().await;
-            let _ = cancel_tx.send(true);
-        });
         let show = !quiet && std::io::stderr().is_terminal();
         let reporter = show.then(|| {
             let metrics = metrics.clone();
@@ -52,7 +90,7 @@ pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCod
             })
         });
         let result = pipeline
-            .run(RunOptions::new(metrics).with_cancel(cancel_rx))
+            .run(RunOptions::new(metrics).with_cancel(cancel))
             .await;
         if let Some(reporter) = reporter {
             reporter.abort();
@@ -60,20 +98,7 @@ pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCod
         }
         result
     })?;
-    if !quiet {
-        eprintln!("{}", format_summary(&summary));
-    }
-    // A stop that ended in a checkpoint is graceful: a later run continues from it.
-    Ok(match (summary.cancelled, summary.checkpoint) {
-        (true, Some(id)) => {
-            if !quiet {
-                eprintln!("sluice: stopped at checkpoint {id}; run the job again to continue");
-            }
-            ExitCode::SUCCESS
-        }
-        (true, None) => ExitCode::from(130),
-        (false, _) => ExitCode::SUCCESS,
-    })
+    Ok(summary)
 }
 
 /// Resolves on Ctrl-C or SIGTERM (how service managers and `kill` ask a job to stop).

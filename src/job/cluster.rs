@@ -31,10 +31,6 @@ pub struct ClusterFile {
     /// others (default 10s; Kafka's own default is 45s).
     #[serde(default = "default_session_timeout")]
     pub session_timeout: DurationMs,
-    /// How often the topics' partitions are listed again, so that new partitions (and new
-    /// topics matching a `^` pattern) are read (default 30s).
-    #[serde(default = "default_discovery")]
-    pub partition_discovery: DurationMs,
     /// The columns the input topic is partitioned by (its producer's message key), e.g.
     /// `"card_id"`. Each worker sees only its partitions' rows, so every window must group by
     /// these columns (and may add more); a job with windows must say it.
@@ -48,16 +44,12 @@ pub struct ClusterFile {
 fn default_session_timeout() -> DurationMs {
     DurationMs(10_000)
 }
-fn default_discovery() -> DurationMs {
-    DurationMs(30_000)
-}
 
 impl Default for ClusterFile {
     fn default() -> Self {
         ClusterFile {
             group: None,
             session_timeout: default_session_timeout(),
-            partition_discovery: default_discovery(),
             partitioned_by: None,
             repartition: None,
         }
@@ -202,7 +194,8 @@ impl JobFile {
                 .chain(cluster.repartition.as_ref().map(|r| r.topic.clone()))
                 .collect(),
             session_timeout: cluster.session_timeout.to_std(),
-            discovery_interval: cluster.partition_discovery.to_std(),
+            // librdkafka takes 0 as "never"; discovery off is the same.
+            discovery_interval: source.partition_discovery.to_std(),
             properties: source.properties.clone(),
         })
     }

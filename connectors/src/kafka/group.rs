@@ -52,8 +52,8 @@ pub struct GroupSettings {
     pub topics: Vec<String>,
     /// A worker silent this long is dropped and its partitions go to the others.
     pub session_timeout: Duration,
-    /// How often the topics' partitions are listed again: new partitions (and topics that
-    /// match a pattern) join the assignment at the next rebalance this triggers.
+    /// How often the topics' partitions are listed again (zero: never): new partitions (and
+    /// topics that match a pattern) join the assignment at the next rebalance this triggers.
     pub discovery_interval: Duration,
     /// Client properties of the job's source (security settings), passed through.
     pub properties: BTreeMap<String, String>,
@@ -87,7 +87,10 @@ impl GroupMember {
             .set("heartbeat.interval.ms", (session / 3).max(1).to_string())
             .set(
                 "topic.metadata.refresh.interval.ms",
-                settings.discovery_interval.as_millis().max(1).to_string(),
+                match settings.discovery_interval.as_millis() {
+                    0 => "-1".to_string(),
+                    ms => ms.to_string(),
+                },
             )
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

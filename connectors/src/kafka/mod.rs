@@ -15,6 +15,7 @@
 
 mod assignment;
 mod client;
+mod discovery;
 mod encode;
 mod exactly_once;
 pub mod format;

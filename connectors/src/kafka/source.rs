@@ -25,6 +25,7 @@ use sluice_engine::{Error, Result};
 use super::KafkaRecord;
 use super::assignment::{PartitionQueue, Shared};
 use super::client::{self, KafkaConsumer, TopicPartition};
+use super::discovery::Discovery;
 use super::format::PayloadDecoder;
 use super::group::GroupMember;
 use super::spec::KafkaSourceSpec;
@@ -138,6 +139,18 @@ impl Source for KafkaSource {
         let client::Offsets { starts, ends } =
             client::offsets(&self.consumer, &self.spec, &self.partitions)?;
         let batch_rows = self.spec.batch_rows.unwrap_or(ctx.batch_rows).max(1);
+        // Workers' tasks leave discovery to their group; a bounded source has fixed ends.
+        let every = self.spec.partition_discovery.to_std();
+        let discovery = (self.member.is_none() && self.spec.bounded.is_none() && !every.is_zero())
+            .then(|| {
+                Arc::new(Discovery::new(
+                    self.consumer.clone(),
+                    self.spec.bootstrap.clone(),
+                    self.spec.topics.names(),
+                    self.partitions.clone(),
+                    every,
+                ))
+            });
         let shared = Arc::new(Shared::new(
             self.consumer.clone(),
             self.spec.bootstrap.clone(),
@@ -160,6 +173,7 @@ impl Source for KafkaSource {
                     end: ends.as_ref().map(|e| e[index]),
                     batch_rows,
                     writers: self.writer_watermarks.then(WriterWatermarks::default),
+                    discovery: discovery.clone(),
                 }) as Box<dyn SourcePartition>
             })
             .collect();
@@ -183,6 +197,8 @@ struct KafkaPartition {
     batch_rows: usize,
     /// A repartition topic's partition: the writers' watermarks it has seen.
     writers: Option<WriterWatermarks>,
+    /// Lists the topics' partitions now and then (shared by the source's partitions).
+    discovery: Option<Arc<Discovery>>,
 }
 
 impl SourcePartition for KafkaPartition {
@@ -226,6 +242,10 @@ impl SourcePartition for KafkaPartition {
 
     fn watermarks_from_source(&self) -> bool {
         self.writers.is_some()
+    }
+
+    fn partitions_changed(&self) -> Option<String> {
+        self.discovery.as_ref()?.check()
     }
 
     fn position(&self) -> Option<Position> {

@@ -8,6 +8,7 @@ use std::fmt;
 use arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
+use sluice_engine::duration::DurationMs;
 use sluice_engine::{Error, Result};
 
 use super::format::{FormatSpec, MetadataColumn};
@@ -49,6 +50,16 @@ pub struct KafkaSourceSpec {
     /// Messages per batch read from a partition (default: the job's `batching.max_rows`).
     #[serde(default)]
     pub batch_rows: Option<usize>,
+    /// How often the topics' partitions are listed again while the job runs (default 30s;
+    /// `"0s"`: never): a job that checkpoints stops with a checkpoint when partitions were
+    /// added (or topics matching a `^` pattern created) and `sluice run` starts it again over
+    /// all of them; workers rebalance instead.
+    #[serde(default = "default_discovery")]
+    pub partition_discovery: DurationMs,
+}
+
+fn default_discovery() -> DurationMs {
+    DurationMs(30_000)
 }
 
 /// One name or a list of them (topics, key columns).

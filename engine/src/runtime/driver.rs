@@ -60,6 +60,10 @@ pub(super) struct Driver {
     /// Where each partition stands after the last batch received from it.
     pub(super) positions: Vec<Position>,
     pub(super) checkpointer: Option<Checkpointer>,
+    /// Why the job stopped to be run again: its source's partitions changed.
+    pub(super) partitions_changed: Option<String>,
+    /// Whether a job without checkpoints was told so already (it reads on without them).
+    pub(super) warned_of_change: bool,
 }
 
 impl Driver {
@@ -111,6 +115,20 @@ impl Driver {
                     Some(FromSource::Opened { partition }) => {
                         // No rows: only its idle clock starts (it could not be idle before).
                         self.tracker.observe(partition, None, Instant::now());
+                    }
+                    Some(FromSource::PartitionsChanged(why)) => {
+                        if self.checkpointer.is_some() {
+                            // Stopped like a cancel: a checkpoint, then the caller runs it again.
+                            self.partitions_changed = Some(why);
+                            return Ok(true);
+                        }
+                        if !self.warned_of_change {
+                            self.warned_of_change = true;
+                            eprintln!(
+                                "sluice: warning: {why}; this job has no checkpoints to restart \
+                                 from, so it reads on without them"
+                            );
+                        }
                     }
                     Some(FromSource::Failed(e)) => return Err(e),
                     None => return Err(Error::Internal("every source reader stopped without ending".into())),

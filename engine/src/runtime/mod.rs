@@ -154,6 +154,8 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         listeners,
         positions,
         checkpointer,
+        partitions_changed: None,
+        warned_of_change: false,
     };
     let resumed_from = restored.as_ref().map(|r| r.id);
     let earlier_events = restored.as_ref().map_or(0, |r| r.job.counts.events_in);
@@ -201,6 +203,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         resumed_from,
         earlier_events,
         checkpoint: checkpoint_id,
+        partitions_changed: driver.partitions_changed.take(),
     })
 }
 

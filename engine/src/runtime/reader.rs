@@ -41,6 +41,8 @@ pub(super) enum FromSource {
     Opened {
         partition: usize,
     },
+    /// The source's partitions changed (see `SourcePartition::partitions_changed`).
+    PartitionsChanged(String),
     Failed(Error),
 }
 
@@ -209,6 +211,13 @@ fn read_lane(
         let read = task.source.next_batch();
         if let Some(records) = task.source.backlog() {
             metrics.set_backlog(partition, &name, records);
+        }
+        if let Some(why) = task.source.partitions_changed()
+            && tx
+                .blocking_send(FromSource::PartitionsChanged(why))
+                .is_err()
+        {
+            return;
         }
         let message = match read {
             // "Nothing yet": not sent, so it is no sign of activity; ask again next round.

@@ -84,6 +84,7 @@ pub fn run(backend: &Arc<dyn Backend>, events: u64, batch_rows: usize) -> Result
         earlier_events: 0,
         checkpoint: None,
         lag: Vec::new(),
+        partitions_changed: None,
     })
 }
 
