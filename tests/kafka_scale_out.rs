@@ -52,7 +52,12 @@ fn messages_of(cards: &str, partitions: i32, from: usize, to: usize) -> Vec<Mess
 
 /// One message per partition far in the future: its watermark closes every window before it.
 fn flush_messages() -> Vec<Message> {
-    (0..PARTITIONS)
+    flush_messages_of(PARTITIONS)
+}
+
+/// As [`flush_messages`], for a topic of `partitions` partitions.
+fn flush_messages_of(partitions: i32) -> Vec<Message> {
+    (0..partitions)
         .map(|p| Message {
             partition: p,
             key: Some(b"flush".to_vec()),
@@ -389,10 +394,7 @@ fn a_worker_on_a_topic_pattern_reads_a_topic_created_while_it_runs() {
     // cannot add partitions to a topic) join the assignment at the next rebalance.
     create_topic(&broker, &later, 2);
     produce(&broker, &later, &messages_of("b", 2, 1_000, 2_000));
-    let flush: Vec<Message> = flush_messages()
-        .into_iter()
-        .filter(|m| m.partition < 2)
-        .collect();
+    let flush = flush_messages_of(2);
     produce(&broker, &first, &flush);
     produce(&broker, &later, &flush);
     let mut want = expected(&messages_of("a", 2, 0, 1_000));
@@ -443,10 +445,7 @@ fn a_job_in_one_process_starts_again_to_read_a_topic_created_while_it_runs() {
         "{}",
         log()
     );
-    let flush: Vec<Message> = flush_messages()
-        .into_iter()
-        .filter(|m| m.partition < 2)
-        .collect();
+    let flush = flush_messages_of(2);
     produce(&broker, &first, &flush);
     produce(&broker, &later, &flush);
     let mut want = expected(&messages_of("a", 2, 0, 1_000));
@@ -514,10 +513,7 @@ fn two_workers_repartition_a_topic_not_keyed_by_the_window_key() {
     let (early, held_back): (Vec<Message>, Vec<Message>) = round_robin(0, 6_000)
         .into_iter()
         .partition(|m| m.partition != 3);
-    let flush: Vec<Message> = flush_messages()
-        .into_iter()
-        .filter(|m| m.partition < 4)
-        .collect();
+    let flush = flush_messages_of(4);
     let (flush_early, flush_late): (Vec<Message>, Vec<Message>) =
         flush.into_iter().partition(|m| m.partition != 3);
     produce(&broker, &topic, &early);

@@ -298,6 +298,23 @@ pub(super) fn high_watermark(consumer: &KafkaConsumer, tp: &TopicPartition) -> O
         .then_some(high)
 }
 
+/// The partition list of `offsets` (`topic/partition`, next offset) to commit; names that are
+/// no Kafka partition are skipped. `None` when nothing is left.
+pub(super) fn offset_list(offsets: &[(String, u64)]) -> Result<Option<TopicPartitionList>> {
+    let partitions: Vec<(TopicPartition, u64)> = offsets
+        .iter()
+        .filter_map(|(name, offset)| Some((TopicPartition::parse(name)?, *offset)))
+        .collect();
+    if partitions.is_empty() {
+        return Ok(None);
+    }
+    let tps: Vec<TopicPartition> = partitions.iter().map(|(tp, _)| tp.clone()).collect();
+    list(&tps, |i| {
+        Offset::Offset(i64::try_from(partitions[i].1).unwrap_or(i64::MAX))
+    })
+    .map(Some)
+}
+
 /// A partition list of `partitions`, each at `offset(i)`.
 pub(super) fn list(
     partitions: &[TopicPartition],

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, TopicPartitionList};
 use sluice_engine::{Error, Result};
 use tokio::sync::mpsc;
 
@@ -145,17 +145,9 @@ impl GroupMember {
 
     /// Commits `offsets` (`topic/partition`, next offset) to the group, as its member.
     pub fn commit(&self, offsets: &[(String, u64)]) -> Result<()> {
-        let partitions: Vec<(TopicPartition, u64)> = offsets
-            .iter()
-            .filter_map(|(name, offset)| Some((TopicPartition::parse(name)?, *offset)))
-            .collect();
-        if partitions.is_empty() {
+        let Some(list) = client::offset_list(offsets)? else {
             return Ok(());
-        }
-        let tps: Vec<TopicPartition> = partitions.iter().map(|(tp, _)| tp.clone()).collect();
-        let list = client::list(&tps, |i| {
-            Offset::Offset(i64::try_from(partitions[i].1).unwrap_or(i64::MAX))
-        })?;
+        };
         self.consumer
             .commit(&list, CommitMode::Async)
             .map_err(|e| client::source_error(&self.bootstrap, "committing offsets", &e))

@@ -389,24 +389,16 @@ impl std::fmt::Debug for OffsetCommitter {
 
 impl CheckpointListener for OffsetCommitter {
     fn checkpoint_complete(&self, positions: &[(String, Position)]) -> Result<()> {
+        let offsets: Vec<(String, u64)> = positions
+            .iter()
+            .map(|(name, p)| (name.clone(), p.offset))
+            .collect();
         if let Some(member) = &self.member {
-            let offsets: Vec<(String, u64)> = positions
-                .iter()
-                .map(|(name, p)| (name.clone(), p.offset))
-                .collect();
             return member.commit(&offsets);
         }
-        let partitions: Vec<(TopicPartition, u64)> = positions
-            .iter()
-            .filter_map(|(name, p)| Some((TopicPartition::parse(name)?, p.offset)))
-            .collect();
-        if partitions.is_empty() {
+        let Some(list) = client::offset_list(&offsets)? else {
             return Ok(());
-        }
-        let tps: Vec<TopicPartition> = partitions.iter().map(|(tp, _)| tp.clone()).collect();
-        let list = client::list(&tps, |i| {
-            Offset::Offset(i64::try_from(partitions[i].1).unwrap_or(i64::MAX))
-        })?;
+        };
         self.consumer
             .commit(&list, CommitMode::Async)
             .map_err(|e| client::source_error(&self.bootstrap, "committing offsets", &e))
