@@ -1,5 +1,8 @@
 //! The producer behind both Kafka sinks: rows encoded as message values (and keys), sent with
-//! backpressure, deliveries checked; and, for the exactly-once sink, the transaction calls.
+//! backpressure, deliveries checked, watermark markers of a repartition topic; and, for the
+//! exactly-once sink, the transaction calls (`transactions`).
+
+mod transactions;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -9,12 +12,10 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
 use sluice_engine::{Error, Result};
 
 use super::encode::{PayloadEncoder, json_rows};
@@ -321,91 +322,6 @@ impl KafkaWriter {
             Some(why) => Err(self.error(format!("a message was not delivered: {why}"))),
         }
     }
-
-    /// Registers the transactional id with the broker: fences every earlier producer of the
-    /// same id (their commits fail from now on) and aborts the transaction one left open.
-    pub(super) fn init_transactions(&self) -> Result<()> {
-        self.producer
-            .init_transactions(self.transaction_timeout)
-            .map_err(self.failed("initialising transactions (fencing earlier producers)"))
-    }
-
-    /// Begins a transaction whose messages carry the headers `sluice-epoch` (`epoch`) and
-    /// `sluice-attempt` (unique to this transaction): a reader can tell the attempts at one
-    /// epoch apart, of which only one commits.
-    pub(super) fn begin_transaction(&mut self, epoch: u64) -> Result<()> {
-        self.producer
-            .begin_transaction()
-            .map_err(self.failed("beginning a transaction"))?;
-        let attempt = attempt_id();
-        let stamped = self
-            .headers
-            .clone()
-            .unwrap_or_default()
-            .insert(Header {
-                key: "sluice-epoch",
-                value: Some(epoch.to_string().as_bytes()),
-            })
-            .insert(Header {
-                key: "sluice-attempt",
-                value: Some(attempt.as_bytes()),
-            });
-        self.stamped = Some(stamped);
-        Ok(())
-    }
-
-    /// Adds to the open transaction the commit of `offset` for `tp` in the group of
-    /// `group`: visible in the group exactly when the transaction commits.
-    pub(super) fn mark(
-        &self,
-        group: &ConsumerGroupMetadata,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-    ) -> Result<()> {
-        let mut list = TopicPartitionList::new();
-        list.add_partition_offset(topic, partition, Offset::Offset(offset))
-            .map_err(self.failed("listing the transaction's marker"))?;
-        self.producer
-            .send_offsets_to_transaction(&list, group, BROKER_TIMEOUT)
-            .map_err(self.failed("adding the epoch marker to the transaction"))
-    }
-
-    /// Commits the open transaction. A failure says whether the transaction is lost (the
-    /// broker requires an abort: its messages must be sent again in a new one) or may still
-    /// commit if asked again.
-    pub(super) fn commit_transaction(&mut self) -> std::result::Result<(), CommitFailed> {
-        match self.producer.commit_transaction(self.transaction_timeout) {
-            Ok(()) => {
-                self.stamped = None;
-                self.check_deliveries().map_err(|error| CommitFailed {
-                    error,
-                    abort: false,
-                })
-            }
-            Err(e) => {
-                let abort = matches!(&e, KafkaError::Transaction(t) if t.txn_requires_abort());
-                Err(CommitFailed {
-                    error: self.error(format!("committing the transaction: {e}")),
-                    abort,
-                })
-            }
-        }
-    }
-
-    pub(super) fn abort_transaction(&mut self) -> Result<()> {
-        self.stamped = None;
-        self.producer
-            .abort_transaction(self.transaction_timeout)
-            .map_err(self.failed("aborting the transaction"))
-    }
-}
-
-/// Why a commit failed, and whether the transaction must be aborted (and sent again).
-#[derive(Debug)]
-pub(super) struct CommitFailed {
-    pub error: Error,
-    pub abort: bool,
 }
 
 /// The index of `name` in `schema`, which must hold times: a timestamp or integer epoch ms.
@@ -425,21 +341,6 @@ fn timestamp_column(schema: &SchemaRef, name: &str, setting: &str) -> Result<usi
             format!("`{name}` is {other}, not a timestamp or integer epoch milliseconds"),
         )),
     }
-}
-
-/// An id no other transaction of any process shares: process id, wall-clock nanoseconds and
-/// a counter.
-fn attempt_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 #[cfg(test)]
