@@ -1,7 +1,9 @@
 //! A Kafka source whose broker stops answering mid-run (a private tansu, frozen with SIGSTOP
 //! for five seconds while the client's socket timeout is 1.5 s, then resumed): the job keeps
 //! running, reads on when the broker answers again, and its windows equal a count made here
-//! of every message produced before and after the outage.
+//! of every message produced before and after the outage. An exactly-once sink whose epoch
+//! cannot be sent to the frozen broker fails that checkpoint, and a restart from the one
+//! before delivers the epoch's rows once.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -210,4 +212,116 @@ path = "out.jsonl"
     assert!(stderr.contains("warning: kafka"), "{stderr}");
     assert!(!stderr.lines().any(|l| l.starts_with("error")), "{stderr}");
     assert_eq!(windows(&out), want, "{stderr}");
+}
+
+/// The tansu binary, or `None` after saying why the test is skipped.
+fn tansu(test: &str) -> Option<String> {
+    match std::env::var("SLUICE_TEST_TANSU") {
+        Ok(tansu) => Some(tansu),
+        Err(_) => {
+            assert!(
+                std::env::var("REQUIRE_KAFKA").as_deref() != Ok("1")
+                    || std::env::var("SLUICE_TEST_KAFKA").is_ok(),
+                "{test}: SLUICE_TEST_TANSU (the tansu binary) is not set, and REQUIRE_KAFKA=1"
+            );
+            eprintln!("skipping {test}: SLUICE_TEST_TANSU is not set (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+/// Rows `k` (a key), `v` (`from..to`).
+fn rows(from: i64, to: i64) -> arrow::array::RecordBatch {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let schema = Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, false),
+    ]);
+    arrow::array::RecordBatch::try_new(
+        std::sync::Arc::new(schema),
+        vec![
+            std::sync::Arc::new(StringArray::from_iter_values(
+                (from..to).map(|i| format!("key-{}", i % 5)),
+            )),
+            std::sync::Arc::new(Int64Array::from_iter_values(from..to)),
+        ],
+    )
+    .expect("batch")
+}
+
+#[test]
+fn an_epoch_that_cannot_be_sent_fails_its_checkpoint_and_a_restart_delivers_it_once() {
+    use sluice_connectors::kafka::{KafkaSinkSpec, TransactionScope, TransactionalKafkaSink};
+    use sluice_engine::sink::Sink;
+    let Some(tansu) = tansu("kafka failed send") else {
+        return;
+    };
+    let broker = start_broker(&tansu);
+    let topic = unique_topic("unsent");
+    create_topic(&broker.address, &topic, 2);
+    let dir = tempfile::tempdir().expect("dir");
+    let spec: KafkaSinkSpec = serde_json::from_value(serde_json::json!({
+        "bootstrap": broker.address, "topic": topic, "key": "k", "delivery": "exactly_once",
+        // Messages the frozen broker does not take fail after 1.5 s.
+        "properties": {
+            "transaction.timeout.ms": "5000",
+            "message.timeout.ms": "1500",
+            "socket.timeout.ms": "1000",
+        },
+    }))
+    .expect("spec");
+    let scope = TransactionScope {
+        job: topic.clone(),
+        role: "sink".into(),
+        checkpoints: dir.path().join("checkpoints").display().to_string(),
+    };
+    let mut sink = TransactionalKafkaSink::create(&spec, rows(0, 0).schema(), &scope, dir.path())
+        .expect("sink");
+    sink.write(&rows(0, 100)).expect("write");
+    let one = sink.prepare(1).expect("prepare").expect("staged");
+    sink.commit(&one).expect("commit");
+    sink.write(&rows(100, 200)).expect("write");
+    // Frozen past the messages' timeout, then thawed: epoch 2's transaction fails and is
+    // aborted once the broker answers again.
+    signal(&broker.child, "STOP");
+    let pid = broker.child.id().to_string();
+    let thaw = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(4));
+        let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    });
+    let failed = sink.prepare(2);
+    thaw.join().expect("thaw");
+    assert!(
+        failed.is_err(),
+        "epoch 2 was sent to a frozen broker: {failed:?}"
+    );
+    // librdkafka aborts a transaction whose messages timed out by bumping the producer's epoch,
+    // which tansu does not complete: this producer cannot begin another transaction, the job's
+    // checkpoints fail until it gives up, and its restart from checkpoint 1 (fencing this
+    // producer) reads and writes epoch 2's rows again. That is what happens here.
+    let mut restarted =
+        TransactionalKafkaSink::create(&spec, rows(0, 0).schema(), &scope, dir.path())
+            .expect("sink after the restart");
+    restarted.recover(1, &[one]).expect("recover");
+    restarted.write(&rows(100, 300)).expect("write");
+    let two = restarted.prepare(2).expect("prepare").expect("staged");
+    restarted.commit(&two).expect("commit");
+    restarted.close().expect("close");
+    drop(sink);
+    let (records, aborts) = crate::common::kafka_log::committed_records(&broker.address, &topic, 2);
+    let mut values: Vec<i64> = records
+        .iter()
+        .map(|r| {
+            let row: serde_json::Value =
+                serde_json::from_slice(r.value.as_deref().expect("value")).expect("json");
+            row["v"].as_i64().expect("v")
+        })
+        .collect();
+    values.sort_unstable();
+    assert_eq!(
+        values,
+        (0..300).collect::<Vec<_>>(),
+        "every row committed once ({aborts} aborts)"
+    );
 }

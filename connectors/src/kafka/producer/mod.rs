@@ -46,6 +46,9 @@ pub(super) struct KafkaWriter {
     failed: Arc<Mutex<Option<String>>>,
     /// The topic's partitions, once watermarks were sent to them.
     partitions: Option<i32>,
+    /// An abort that did not finish (it timed out): librdkafka wants it called again before
+    /// the next transaction begins.
+    aborting: bool,
 }
 
 impl std::fmt::Debug for KafkaWriter {
@@ -159,6 +162,7 @@ impl KafkaWriter {
             ),
             failed,
             partitions: None,
+            aborting: false,
         };
         writer.check_topic(setting, &spec.bootstrap)?;
         Ok(writer)

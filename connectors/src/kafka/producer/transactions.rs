@@ -4,7 +4,9 @@
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Header;
-use rdkafka::producer::Producer;
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::{Producer, PurgeConfig};
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_engine::{Error, Result};
 
@@ -23,6 +25,10 @@ impl KafkaWriter {
     /// `sluice-attempt` (unique to this transaction): a reader can tell the attempts at one
     /// epoch apart, of which only one commits.
     pub(in crate::kafka) fn begin_transaction(&mut self, epoch: u64) -> Result<()> {
+        if self.aborting {
+            // The last abort timed out (the broker was away); it must finish first.
+            self.abort_transaction()?;
+        }
         self.producer
             .begin_transaction()
             .map_err(self.failed("beginning a transaction"))?;
@@ -82,11 +88,29 @@ impl KafkaWriter {
         }
     }
 
+    /// Aborts the open transaction, dropping what it had not delivered. One that times out
+    /// stays pending and is finished before the next transaction begins.
     pub(in crate::kafka) fn abort_transaction(&mut self) -> Result<()> {
         self.stamped = None;
+        self.aborting = true;
+        // librdkafka completes an abort only once the delivery reports of the messages it
+        // purges are served, which a `BaseProducer` does only when polled.
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        let deadline = Instant::now() + self.transaction_timeout;
+        while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
+            self.producer.poll(Duration::from_millis(10));
+        }
         self.producer
             .abort_transaction(self.transaction_timeout)
-            .map_err(self.failed("aborting the transaction"))
+            .map_err(self.failed("aborting the transaction"))?;
+        self.producer.poll(Duration::ZERO);
+        // Deliveries that failed belonged to the aborted transaction, not to the next one.
+        if let Ok(mut failed) = self.failed.lock() {
+            failed.take();
+        }
+        self.aborting = false;
+        Ok(())
     }
 }
 
