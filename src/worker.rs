@@ -143,6 +143,11 @@ pub async fn run_worker(
     // Every task still running stops with a checkpoint; then the partitions go to the others.
     let partitions: Vec<String> = worker.running.keys().cloned().collect();
     let stopped = worker.stop(&partitions).await;
+    // A rebalance may be waiting, inside the group thread, for a revocation this loop will no
+    // longer answer; closing the channel drops the waiting reply, which releases it (and
+    // later revocations no longer wait), so that leaving can stop that thread.
+    events.close();
+    while events.try_recv().is_ok() {}
     member.leave();
     outcome.and(stopped)?;
     Ok(worker.summary)

@@ -215,14 +215,28 @@ fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Asks a worker to stop (SIGTERM: a checkpoint, then it leaves the group) and waits.
+/// Asks a worker to stop (SIGTERM: a checkpoint, then it leaves the group) and waits for it,
+/// a minute at most.
 fn stop(child: &mut Child) {
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(term.success());
-    let status = child.wait().expect("wait");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "worker {} did not stop within a minute of SIGTERM",
+                child.id()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(status.success(), "a worker stopped with {status}");
 }
 
