@@ -230,28 +230,9 @@ fn tansu(test: &str) -> Option<String> {
     }
 }
 
-/// Rows `k` (a key), `v` (`from..to`).
-fn rows(from: i64, to: i64) -> arrow::array::RecordBatch {
-    use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-    let schema = Schema::new(vec![
-        Field::new("k", DataType::Utf8, false),
-        Field::new("v", DataType::Int64, false),
-    ]);
-    arrow::array::RecordBatch::try_new(
-        std::sync::Arc::new(schema),
-        vec![
-            std::sync::Arc::new(StringArray::from_iter_values(
-                (from..to).map(|i| format!("key-{}", i % 5)),
-            )),
-            std::sync::Arc::new(Int64Array::from_iter_values(from..to)),
-        ],
-    )
-    .expect("batch")
-}
-
 #[test]
 fn an_epoch_that_cannot_be_sent_fails_its_checkpoint_and_a_restart_delivers_it_once() {
+    use crate::kafka_transactions::{committed_values, rows};
     use sluice_connectors::kafka::{KafkaSinkSpec, TransactionScope, TransactionalKafkaSink};
     use sluice_engine::sink::Sink;
     let Some(tansu) = tansu("kafka failed send") else {
@@ -309,16 +290,7 @@ fn an_epoch_that_cannot_be_sent_fails_its_checkpoint_and_a_restart_delivers_it_o
     restarted.commit(&two).expect("commit");
     restarted.close().expect("close");
     drop(sink);
-    let (records, aborts) = crate::common::kafka_log::committed_records(&broker.address, &topic, 2);
-    let mut values: Vec<i64> = records
-        .iter()
-        .map(|r| {
-            let row: serde_json::Value =
-                serde_json::from_slice(r.value.as_deref().expect("value")).expect("json");
-            row["v"].as_i64().expect("v")
-        })
-        .collect();
-    values.sort_unstable();
+    let (values, aborts, _) = committed_values(&broker.address, &topic);
     assert_eq!(
         values,
         (0..300).collect::<Vec<_>>(),

@@ -14,7 +14,8 @@ use sluice_engine::sink::Sink;
 use crate::common::kafka::{create_topic, kafka_test_broker, unique_topic};
 use crate::common::kafka_log::{by_header, committed_records};
 
-fn rows(from: i64, to: i64) -> RecordBatch {
+/// Rows `k` (a key), `v` (`from..to`).
+pub(crate) fn rows(from: i64, to: i64) -> RecordBatch {
     let schema = Schema::new(vec![
         Field::new("k", DataType::Utf8, false),
         Field::new("v", DataType::Int64, false),
@@ -31,8 +32,9 @@ fn rows(from: i64, to: i64) -> RecordBatch {
     .expect("batch")
 }
 
-/// The values `v` the committed messages of `topic` carry, sorted, and the aborts seen.
-fn committed_values(broker: &str, topic: &str) -> (Vec<i64>, usize, usize) {
+/// The values `v` the committed messages of `topic` (2 partitions) carry, sorted, the aborts
+/// seen and the attempts that committed.
+pub(crate) fn committed_values(broker: &str, topic: &str) -> (Vec<i64>, usize, usize) {
     let (records, aborts) = committed_records(broker, topic, 2);
     let attempts = by_header(&records, "sluice-attempt").len();
     let mut values: Vec<i64> = records
