@@ -19,6 +19,8 @@ use sluice_engine::runtime::RunOptions;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use sluice_engine::pipeline::Pipeline;
+
 use crate::job::{JobError, JobFile, Repartition, Task};
 
 /// Why a worker stopped early.
@@ -79,11 +81,13 @@ pub async fn run_worker(
         );
     }
     let mut worker = Worker {
-        job,
-        backend,
-        source,
-        repartition,
-        member: member.clone(),
+        builder: Arc::new(TaskBuilder {
+            job: job.clone(),
+            backend,
+            source,
+            repartition,
+            member: member.clone(),
+        }),
         running: BTreeMap::new(),
         tasks: JoinSet::new(),
         summary: WorkerSummary::default(),
@@ -99,11 +103,7 @@ pub async fn run_worker(
                 break Ok(());
             }
             event = events.recv() => match event {
-                Some(Membership::Assigned(partitions)) => {
-                    if let Err(e) = worker.start(&partitions) {
-                        break Err(e);
-                    }
-                }
+                Some(Membership::Assigned(partitions)) => worker.start(&partitions),
                 Some(Membership::Revoked { partitions, lost, done }) => {
                     if lost {
                         // Another worker may be reading these already: stopping them with a
@@ -153,53 +153,73 @@ pub async fn run_worker(
     Ok(worker.summary)
 }
 
-struct Worker<'a> {
-    job: &'a JobFile,
+struct Worker {
+    builder: Arc<TaskBuilder>,
+    running: BTreeMap<String, Running>,
+    tasks: JoinSet<(String, Result<RunSummary, WorkerError>)>,
+    summary: WorkerSummary,
+    pid: u32,
+}
+
+/// What every task's pipeline is built from.
+struct TaskBuilder {
+    job: JobFile,
     backend: Arc<dyn Backend>,
     source: Arc<KafkaSource>,
     /// Stage two's source and the repartition topic, for a repartitioned job.
     repartition: Option<Repartition>,
     member: Arc<GroupMember>,
-    running: BTreeMap<String, Running>,
-    tasks: JoinSet<(String, sluice_engine::Result<RunSummary>)>,
-    summary: WorkerSummary,
-    pid: u32,
 }
 
-impl Worker<'_> {
-    /// Starts a task for each of `partitions` not already running.
-    fn start(&mut self, partitions: &[String]) -> Result<(), WorkerError> {
+impl TaskBuilder {
+    /// The pipeline of `task`: a repartitioned job's source partitions run stage one, the
+    /// repartition topic's partitions the job's operators; other jobs' partitions the job.
+    fn build(&self, task: &Task) -> Result<Pipeline, JobError> {
+        let (job, backend, member) = (&self.job, self.backend.clone(), self.member.clone());
+        let topic = task.partition.rsplit_once('/').map_or("", |(t, _)| t);
+        match &self.repartition {
+            Some(r) if r.topic == topic => job.task_pipeline(backend, &r.source, task, member),
+            Some(r) => job.repartition_pipeline(backend, &self.source, task, member, r.writers),
+            None => job.task_pipeline(backend, &self.source, task, member),
+        }
+    }
+}
+
+impl Worker {
+    /// Starts a task for each of `partitions` not already running. Each builds its pipeline
+    /// on a blocking thread of its own (opening sinks and consumers talks to the broker), so
+    /// a rebalance's tasks start side by side.
+    fn start(&mut self, partitions: &[String]) {
         for partition in partitions {
             if self.running.contains_key(partition) {
                 continue;
             }
             let task = Task::new(partition);
-            let backend = self.backend.clone();
-            let member = self.member.clone();
-            let topic = partition.rsplit_once('/').map_or("", |(t, _)| t);
-            // A repartitioned job's source partitions run stage one; the repartition topic's
-            // run the job's operators.
-            let pipeline = match &self.repartition {
-                Some(r) if r.topic == topic => {
-                    self.job.task_pipeline(backend, &r.source, &task, member)?
-                }
-                Some(r) => self.job.repartition_pipeline(
-                    backend,
-                    &self.source,
-                    &task,
-                    member,
-                    r.writers,
-                )?,
-                None => self
-                    .job
-                    .task_pipeline(backend, &self.source, &task, member)?,
-            };
             let metrics = Arc::new(Metrics::default());
+            // A task stopped while its pipeline is built stops as it starts, with a checkpoint.
             let (cancel, cancelled) = watch::channel(false);
             let options = RunOptions::new(metrics.clone()).with_cancel(cancelled);
-            let name = partition.clone();
-            self.tasks
-                .spawn(async move { (name, pipeline.run(options).await) });
+            let builder = self.builder.clone();
+            self.tasks.spawn(async move {
+                let partition = task.partition.clone();
+                let built = tokio::task::spawn_blocking(move || builder.build(&task)).await;
+                let result = match built {
+                    Ok(Ok(pipeline)) => {
+                        pipeline
+                            .run(options)
+                            .await
+                            .map_err(|error| WorkerError::Task {
+                                partition: partition.clone(),
+                                error,
+                            })
+                    }
+                    Ok(Err(e)) => Err(WorkerError::Job(e)),
+                    Err(e) => Err(WorkerError::Group(format!(
+                        "building the task of {partition} failed: {e}"
+                    ))),
+                };
+                (partition, result)
+            });
             self.running
                 .insert(partition.clone(), Running { cancel, metrics });
             eprintln!(
@@ -208,7 +228,6 @@ impl Worker<'_> {
                 now_ms()
             );
         }
-        Ok(())
     }
 
     /// Stops the tasks of `partitions`, each with a checkpoint, and waits for them.
@@ -235,7 +254,7 @@ impl Worker<'_> {
     /// Records a task that returned.
     fn ended(
         &mut self,
-        ended: Result<(String, sluice_engine::Result<RunSummary>), tokio::task::JoinError>,
+        ended: Result<(String, Result<RunSummary, WorkerError>), tokio::task::JoinError>,
     ) -> Result<(), WorkerError> {
         let (partition, result) =
             ended.map_err(|e| WorkerError::Group(format!("a task panicked: {e}")))?;
@@ -254,7 +273,7 @@ impl Worker<'_> {
                 self.summary.tasks.push((partition, summary));
                 Ok(())
             }
-            Err(error) => Err(WorkerError::Task { partition, error }),
+            Err(error) => Err(error),
         }
     }
 

@@ -16,12 +16,14 @@ mod streams;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use serde::Deserialize;
 use sluice_connectors::{SinkSpec, SourceSpec};
 use sluice_engine::backend::Backend;
 use sluice_engine::batching::BatchingSpec;
 use sluice_engine::checkpoint::{CheckpointSpec, Resume};
 use sluice_engine::pipeline::{Pipeline, PipelineBuilder, PipelineSchemas};
+use sluice_engine::sink::Sink;
 
 pub use cluster::{ClusterFile, Task};
 pub use operators::{AggregateFile, KeyColumns, OperatorFile, ProjectColumn, WindowFile};
@@ -378,45 +380,83 @@ impl JobFile {
     ) -> Result<Pipeline, JobError> {
         let schemas = builder.schemas().map_err(self.invalid())?;
         self.check_outputs(&schemas)?;
-        let checkpoint = self.checkpoint_spec(self.resume).map(|mut spec| {
-            if let Some(task) = task {
-                spec.location = JobFile::task_location(&spec.location, task);
+        let checkpoint = self.checkpoint_for(task);
+        let location = checkpoint.as_ref().map(|c| c.location.as_str());
+        let sink = self.open_output(
+            &self.spec.sink,
+            schemas.output.clone(),
+            "sink",
+            task,
+            location,
+        )?;
+        let late = match (&self.spec.late, &schemas.late) {
+            (Some(late), Some(schema)) => {
+                Some(self.open_output(late, schema.clone(), "late", task, location)?)
             }
-            spec
-        });
-        let location = checkpoint.as_ref().map(|c| c.location.clone());
-        let build = |spec: &SinkSpec, schema, role: &str| {
-            let spec = match task {
-                Some(task) => JobFile::task_sink(spec, task),
-                None => spec.clone(),
-            };
-            match &location {
-                Some(location) => {
-                    let scope = self.scope(location, role, task);
-                    spec.build_in_job(schema, &self.base_dir, Some(&scope))
-                }
-                None => spec.build(schema, &self.base_dir),
-            }
+            _ => None,
         };
+        let dead = self.dead_letter_output(task, location)?;
         if let Some(spec) = checkpoint.clone() {
             builder = builder.checkpoint(spec);
         }
-        let sink =
-            build(&self.spec.sink, schemas.output.clone(), "sink").map_err(self.invalid())?;
-        let mut builder = builder.sink(sink);
-        if let (Some(late), Some(schema)) = (&self.spec.late, &schemas.late) {
-            let late = build(late, schema.clone(), "late").map_err(self.invalid())?;
+        let mut builder = builder.sink(sink).dead_letter_sink(dead);
+        if let Some(late) = late {
             builder = builder.late_sink(late);
         }
-        let dead_schema = sluice_engine::source::DeadLetter::schema();
-        builder = match &self.spec.dead_letter {
-            Some(spec) => {
-                let dead = build(spec, dead_schema, "dead_letter").map_err(self.invalid())?;
-                builder.dead_letter_sink(dead)
-            }
-            None => builder.dead_letter_sink(Box::new(StderrDeadLetters)),
-        };
         builder.build().map_err(self.invalid())
+    }
+
+    /// The job's checkpoint settings, those of `task` (under `tasks/<folder>` of the job's
+    /// location) where one is given; `None` when the job does not checkpoint.
+    pub(super) fn checkpoint_for(&self, task: Option<&Task>) -> Option<CheckpointSpec> {
+        let mut spec = self.checkpoint_spec(self.resume)?;
+        if let Some(task) = task {
+            spec.location = JobFile::task_location(&spec.location, task);
+        }
+        Some(spec)
+    }
+
+    /// Opens the output `spec` in its `role` (`sink`, `late`, `dead_letter`) for the whole
+    /// job or for `task` (a folder and transactions of its own); exactly once where the job
+    /// checkpoints at `location`.
+    pub(super) fn open_output(
+        &self,
+        spec: &SinkSpec,
+        schema: SchemaRef,
+        role: &str,
+        task: Option<&Task>,
+        location: Option<&str>,
+    ) -> Result<Box<dyn Sink>, JobError> {
+        let spec = match task {
+            Some(task) => JobFile::task_sink(spec, task),
+            None => spec.clone(),
+        };
+        let built = match location {
+            Some(location) => {
+                let scope = self.scope(location, role, task);
+                spec.build_in_job(schema, &self.base_dir, Some(&scope))
+            }
+            None => spec.build(schema, &self.base_dir),
+        };
+        built.map_err(self.invalid())
+    }
+
+    /// Where malformed records go: the job's `[dead_letter]`, else stderr.
+    pub(super) fn dead_letter_output(
+        &self,
+        task: Option<&Task>,
+        location: Option<&str>,
+    ) -> Result<Box<dyn Sink>, JobError> {
+        match &self.spec.dead_letter {
+            Some(spec) => self.open_output(
+                spec,
+                sluice_engine::source::DeadLetter::schema(),
+                "dead_letter",
+                task,
+                location,
+            ),
+            None => Ok(Box::new(StderrDeadLetters)),
+        }
     }
 }
 

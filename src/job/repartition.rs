@@ -23,7 +23,6 @@ use sluice_engine::pipeline::Pipeline;
 use sluice_engine::source::Source as _;
 
 use super::{JobError, JobFile, KeyColumns, Task};
-use crate::dead_letters::StderrDeadLetters;
 
 /// `[cluster.repartition]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -155,11 +154,7 @@ impl JobFile {
         // The rows as the runtime hands them on: the event-time column made a timestamp.
         let schema = builder.schemas().map_err(&invalid)?.output;
         let checkpoint = self
-            .checkpoint_spec(self.resume)
-            .map(|mut c| {
-                c.location = JobFile::task_location(&c.location, task);
-                c
-            })
+            .checkpoint_for(Some(task))
             .ok_or_else(|| invalid(Error::config("cluster", "needs `[checkpoint]`")))?;
         let scope = self.scope(&checkpoint.location, "repartition", Some(task));
         let out = KafkaSinkSpec {
@@ -175,29 +170,11 @@ impl JobFile {
         let sink = TransactionalKafkaSink::create(&out, schema, &scope, &self.base_dir)
             .map_err(&invalid)?
             .passing_watermarks(task.partition.clone(), writers);
-        builder = builder.checkpoint(checkpoint).sink(Box::new(sink));
-        builder = match &self.spec.dead_letter {
-            Some(dead) => {
-                let dead = JobFile::task_sink(dead, task);
-                let location = JobFile::task_location(
-                    &self
-                        .checkpoint_spec(self.resume)
-                        .map(|c| c.location)
-                        .unwrap_or_default(),
-                    task,
-                );
-                let scope = self.scope(&location, "dead_letter", Some(task));
-                let sink = dead
-                    .build_in_job(
-                        sluice_engine::source::DeadLetter::schema(),
-                        &self.base_dir,
-                        Some(&scope),
-                    )
-                    .map_err(&invalid)?;
-                builder.dead_letter_sink(sink)
-            }
-            None => builder.dead_letter_sink(Box::new(StderrDeadLetters)),
-        };
+        let dead = self.dead_letter_output(Some(task), Some(&checkpoint.location))?;
+        builder = builder
+            .checkpoint(checkpoint)
+            .sink(Box::new(sink))
+            .dead_letter_sink(dead);
         builder.build().map_err(invalid)
     }
 }
