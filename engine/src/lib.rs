@@ -29,6 +29,7 @@ pub mod aggregate;
 pub mod backend;
 pub mod batching;
 pub mod checkpoint;
+pub mod dialect;
 pub mod duration;
 pub mod error;
 pub mod event_time;

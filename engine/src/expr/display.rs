@@ -2,8 +2,49 @@
 
 use std::fmt::{self, Display, Formatter};
 
-use super::parse::{COMPARE, KEYWORDS, binding_power, power};
-use super::{Expr, Literal};
+use sqlparser::keywords::ALL_KEYWORDS;
+
+use super::{BinaryOp, Expr, Literal};
+
+// Binding powers as sqlparser's Flink dialect parses them (a higher number binds tighter):
+// `or`; `and`; prefix `not`; `is [not] null`; comparisons; `+ -`; `* / % ||`; prefix `-`.
+const OR: u8 = 1;
+const AND: u8 = 2;
+const NOT: u8 = 3;
+const IS: u8 = 4;
+const COMPARE: u8 = 5;
+const SUM: u8 = 6;
+const PRODUCT: u8 = 7;
+const PREFIX_MINUS: u8 = 8;
+/// Literals, columns, calls and parenthesised expressions.
+const ATOM: u8 = 9;
+
+/// The binding power of `op`.
+fn binding_power(op: BinaryOp) -> u8 {
+    match op {
+        BinaryOp::Or => OR,
+        BinaryOp::And => AND,
+        BinaryOp::Eq
+        | BinaryOp::NotEq
+        | BinaryOp::Lt
+        | BinaryOp::LtEq
+        | BinaryOp::Gt
+        | BinaryOp::GtEq => COMPARE,
+        BinaryOp::Plus | BinaryOp::Minus => SUM,
+        BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo | BinaryOp::Concat => PRODUCT,
+    }
+}
+
+/// How tightly `expr`'s outermost operator binds.
+fn power(expr: &Expr) -> u8 {
+    match expr {
+        Expr::Binary { op, .. } => binding_power(*op),
+        Expr::Not(_) => NOT,
+        Expr::IsNull { .. } => IS,
+        Expr::Negate(_) => PREFIX_MINUS,
+        _ => ATOM,
+    }
+}
 
 impl Display for Expr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -21,14 +62,17 @@ impl Display for Expr {
                 f.write_str("not ")?;
                 match expr.as_ref() {
                     Expr::Not(_) => write!(f, "{expr}"),
-                    _ => write_operand(f, expr, COMPARE),
+                    _ => write_operand(f, expr, IS),
                 }
             }
             Expr::Negate(expr) => {
                 f.write_str("-")?;
                 match expr.as_ref() {
-                    // `-3` would parse back as the literal `Int(-3)`, not as a negation.
-                    Expr::Literal(Literal::Int(_) | Literal::Float(_)) => write!(f, "({expr})"),
+                    // `-3` would parse back as the literal `Int(-3)`, not as a negation, and
+                    // `--a` as a comment.
+                    Expr::Literal(Literal::Int(_) | Literal::Float(_)) | Expr::Negate(_) => {
+                        write!(f, "({expr})")
+                    }
                     _ => write_operand(f, expr, power(self)),
                 }
             }
@@ -66,9 +110,9 @@ fn write_column(f: &mut Formatter<'_>, name: &str) -> fmt::Result {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !KEYWORDS
-            .iter()
-            .any(|keyword| keyword.eq_ignore_ascii_case(name));
+        && ALL_KEYWORDS
+            .binary_search(&name.to_ascii_uppercase().as_str())
+            .is_err();
     if plain {
         f.write_str(name)
     } else {
@@ -119,7 +163,11 @@ mod tests {
         round_trip("a = b is null", "a = b is null")?;
         round_trip("(a or b) and c", "(a or b) and c")?;
         round_trip("-(a + 1) * -b", "-(a + 1) * -b")?;
-        round_trip("- - a", "--a")?;
+        round_trip("- - a", "-(-a)")?;
+        round_trip("not a is null", "not a is null")?;
+        round_trip("(not a) is null", "(not a) is null")?;
+        round_trip("a + b || c", "a + b || c")?;
+        round_trip("(a + b) || c", "(a + b) || c")?;
         round_trip("a <> b", "a != b")?;
         round_trip("a == b", "a = b")?;
         round_trip("s || 'x' || t", "s || 'x' || t")?;

@@ -44,12 +44,16 @@
 //! - **Filtering.** A `filter` keeps the rows whose predicate is `true`; `false` and null
 //!   both drop the row, as in a SQL `WHERE` clause.
 //! - **Names.** Keywords and function names are case-insensitive; column names are matched
-//!   exactly. Double quotes name any column: `"order id" > 0`.
+//!   exactly. Double quotes or Flink's backticks name any column: `"order id" > 0`; a dotted
+//!   name (`payments.amount_cents`) is one column, as a join names them.
+//! - **Syntax.** Text is parsed by `sqlparser` with sluice's [Flink dialect](crate::dialect),
+//!   the same parser as SQL scripts: `--` starts a comment, `||` binds like `*`, and valid SQL
+//!   the expression IR has no node for is refused naming the construct
+//!   ([`ExprError::Unsupported`]).
 
 mod display;
 mod eval;
 mod functions;
-mod lex;
 mod parse;
 mod types;
 
@@ -172,17 +176,31 @@ pub enum CastType {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExprError {
-    /// The text is not a valid expression; `column` is 1-based, in characters.
-    #[error("syntax error at column {column} near `{found}`: {message}")]
+    /// The text is not a valid expression; `line` and `column` are 1-based, in characters.
+    #[error("syntax error at {} near `{found}`: {message}", place(*line, *column))]
     Parse {
+        line: usize,
         column: usize,
         found: String,
         message: String,
     },
 
+    /// Valid SQL that expressions do not support (yet), such as `x BETWEEN 1 AND 2`.
+    #[error("{what} is not supported in expressions: `{construct}` at {}", place(*line, *column))]
+    Unsupported {
+        construct: String,
+        what: String,
+        line: usize,
+        column: usize,
+    },
+
     /// A call names a function that does not exist.
-    #[error("unknown function `{name}` at column {column}; known functions: {}", Function::NAMES.join(", "))]
-    UnknownFunction { name: String, column: usize },
+    #[error("unknown function `{name}` at {}; known functions: {}", place(*line, *column), Function::NAMES.join(", "))]
+    UnknownFunction {
+        name: String,
+        line: usize,
+        column: usize,
+    },
 
     /// A column the input schema does not have.
     #[error("unknown column `{column}`; available columns: {}", available.join(", "))]
@@ -228,6 +246,15 @@ pub enum ExprError {
     },
 }
 
+/// `column 5` in one-line text, `line 2, column 5` past the first line.
+fn place(line: usize, column: usize) -> String {
+    if line <= 1 {
+        format!("column {column}")
+    } else {
+        format!("line {line}, column {column}")
+    }
+}
+
 impl ExprError {
     fn evaluate(expr: &Expr) -> impl FnOnce(ArrowError) -> Self + '_ {
         move |source| ExprError::Evaluate {
@@ -241,6 +268,11 @@ impl Expr {
     /// Parses expression text; see the [module docs](self) for the grammar's semantics.
     pub fn parse(text: &str) -> Result<Expr, ExprError> {
         parse::parse(text)
+    }
+
+    /// Lowers an expression of a parsed SQL statement (the SQL front end's entry point).
+    pub fn from_sql(ast: &sqlparser::ast::Expr) -> Result<Expr, ExprError> {
+        parse::lower(ast)
     }
 
     /// The Arrow type [`evaluate`](Self::evaluate) returns for batches of `schema`.
