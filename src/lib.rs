@@ -15,6 +15,7 @@ pub mod bench_input;
 pub mod dead_letters;
 pub mod job;
 pub mod kafka_bench_input;
+pub mod sql;
 pub mod worker;
 
 pub use sluice_connectors as connectors;

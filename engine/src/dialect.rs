@@ -8,7 +8,12 @@
 //! sqlparser reports a place only inside its message text (`... at Line: 1, Column: 5`);
 //! [`SyntaxError`] takes it apart so that callers can point at the line and column.
 
+use sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart,
+};
 use sqlparser::dialect::Dialect;
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
@@ -42,6 +47,100 @@ impl Dialect for FlinkDialect {
     /// `COUNT(*) FILTER (WHERE ...)`, as in Flink.
     fn supports_filter_during_aggregation(&self) -> bool {
         true
+    }
+
+    /// `JOIN dim FOR SYSTEM_TIME AS OF s.proc_time`: Flink's lookup join.
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
+    /// `TABLE name [PARTITION BY key | PARTITION BY (keys)]` as an argument of a window function
+    /// (`TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE)`), which stock sqlparser
+    /// does not parse; read it back with [`TableArgument::of`].
+    fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        let is_table_argument = parser.peek_keyword(Keyword::TABLE)
+            && matches!(parser.peek_nth_token_ref(1).token, Token::Word(_));
+        is_table_argument.then(|| parse_table_argument(parser))
+    }
+}
+
+/// The name a [`TableArgument`] is carried under in sqlparser's tree: a call of a function
+/// whose name no SQL text can produce (`TABLE` is reserved there).
+const TABLE_ARGUMENT: &str = "TABLE";
+
+/// Parses `TABLE name [PARTITION BY a | PARTITION BY (a, b)]`, `TABLE` being next.
+fn parse_table_argument(parser: &mut Parser) -> Result<Expr, ParserError> {
+    parser.expect_keyword_is(Keyword::TABLE)?;
+    let name = parser.parse_object_name(false)?;
+    let mut args = vec![Expr::CompoundIdentifier(
+        name.0
+            .iter()
+            .filter_map(ObjectNamePart::as_ident)
+            .cloned()
+            .collect(),
+    )];
+    // One key, or several in parentheses: a bare comma ends the argument, as in Calcite.
+    if parser.parse_keywords(&[Keyword::PARTITION, Keyword::BY]) {
+        if parser.consume_token(&Token::LParen) {
+            args.extend(parser.parse_comma_separated(Parser::parse_expr)?);
+            parser.expect_token(&Token::RParen)?;
+        } else {
+            args.push(parser.parse_expr()?);
+        }
+    }
+    Ok(Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(TABLE_ARGUMENT)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|arg| FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    }))
+}
+
+/// A window function's `TABLE name [PARTITION BY keys]` argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableArgument {
+    /// The table or view, as written (`bids`, `db.bids`).
+    pub name: Vec<Ident>,
+    /// The `PARTITION BY` keys (`SESSION` windows), empty when absent.
+    pub partition_by: Vec<Expr>,
+}
+
+impl TableArgument {
+    /// The table argument `expr` carries, if it is one.
+    pub fn of(expr: &Expr) -> Option<TableArgument> {
+        let Expr::Function(function) = expr else {
+            return None;
+        };
+        let [ObjectNamePart::Identifier(ident)] = function.name.0.as_slice() else {
+            return None;
+        };
+        // sqlparser keeps a quoted name's quotes: a user's `"TABLE"(x)` is not one of ours.
+        if ident.value != TABLE_ARGUMENT || ident.quote_style.is_some() {
+            return None;
+        }
+        let FunctionArguments::List(list) = &function.args else {
+            return None;
+        };
+        let mut args = list.args.iter().map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr.clone()),
+            _ => None,
+        });
+        let Some(Some(Expr::CompoundIdentifier(name))) = args.next() else {
+            return None;
+        };
+        let partition_by = args.collect::<Option<Vec<_>>>()?;
+        Some(TableArgument { name, partition_by })
     }
 }
 
@@ -208,6 +307,116 @@ mod tests {
         assert_eq!((err.line, err.column), (1, 8));
         assert_eq!(err.found, "'abc");
         assert_eq!(err.message, "unterminated string literal");
+    }
+
+    fn statement(text: &str) -> sqlparser::ast::Statement {
+        let mut parser = match parser(text) {
+            Ok(parser) => parser,
+            Err(err) => panic!("{text}: {err:?}"),
+        };
+        match parser.parse_statement() {
+            Ok(statement) => statement,
+            Err(err) => panic!(
+                "{text}: {:?}",
+                SyntaxError::from_parser(err, &parser.peek_token())
+            ),
+        }
+    }
+
+    /// The arguments of the function in the first `FROM TABLE(...)` of `text`.
+    fn window_arguments(text: &str) -> Vec<FunctionArg> {
+        let printed = statement(text).to_string();
+        let sqlparser::ast::Statement::Query(query) = statement(text) else {
+            panic!("{printed} is not a query");
+        };
+        let sqlparser::ast::SetExpr::Select(select) = *query.body else {
+            panic!("{printed} is not a select");
+        };
+        let sqlparser::ast::TableFactor::TableFunction { expr, .. } = &select.from[0].relation
+        else {
+            panic!("{printed}: no TABLE(...) in FROM");
+        };
+        let Expr::Function(Function {
+            args: FunctionArguments::List(list),
+            ..
+        }) = expr
+        else {
+            panic!("{printed}: TABLE(...) holds no call");
+        };
+        list.args.clone()
+    }
+
+    #[test]
+    fn window_functions_take_a_table_argument() {
+        let args = window_arguments(
+            "SELECT * FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' MINUTES))",
+        );
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(first)) = &args[0] else {
+            panic!("{args:?}");
+        };
+        let table = TableArgument::of(first);
+        assert_eq!(
+            table.map(|t| (t.name, t.partition_by.len())),
+            Some((vec![Ident::new("bids")], 0))
+        );
+        assert_eq!(args.len(), 3);
+
+        let args = window_arguments(
+            "SELECT * FROM TABLE(SESSION(TABLE db.clicks PARTITION BY (user_id, page), \
+             DESCRIPTOR(ts), INTERVAL '5' MINUTES))",
+        );
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(first)) = &args[0] else {
+            panic!("{args:?}");
+        };
+        let table = TableArgument::of(first).map(|t| {
+            let keys: Vec<String> = t.partition_by.iter().map(ToString::to_string).collect();
+            (t.name.len(), keys)
+        });
+        assert_eq!(
+            table,
+            Some((2, vec!["user_id".to_string(), "page".to_string()]))
+        );
+
+        let args = window_arguments(
+            "SELECT * FROM TABLE(HOP(DATA => TABLE bids, TIMECOL => DESCRIPTOR(ts), \
+             SLIDE => INTERVAL '5' MINUTES, SIZE => INTERVAL '10' MINUTES))",
+        );
+        let FunctionArg::Named {
+            name,
+            arg: FunctionArgExpr::Expr(first),
+            ..
+        } = &args[0]
+        else {
+            panic!("{args:?}");
+        };
+        assert_eq!(name.value, "DATA");
+        assert!(TableArgument::of(first).is_some());
+        assert!(TableArgument::of(&Expr::Identifier(Ident::new("TABLE"))).is_none());
+
+        let args = window_arguments(
+            "SELECT * FROM TABLE(SESSION(TABLE clicks PARTITION BY user_id, DESCRIPTOR(ts), \
+             INTERVAL '5' MINUTES))",
+        );
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(first)) = &args[0] else {
+            panic!("{args:?}");
+        };
+        let keys = TableArgument::of(first).map(|t| t.partition_by.len());
+        assert_eq!(
+            (keys, args.len()),
+            (Some(1), 3),
+            "one bare key, then the other arguments"
+        );
+    }
+
+    #[test]
+    fn lookup_joins_parse() {
+        let text = "SELECT * FROM orders AS o JOIN rates FOR SYSTEM_TIME AS OF o.proc_time AS r \
+                    ON o.currency = r.currency";
+        assert!(
+            statement(text)
+                .to_string()
+                .contains("FOR SYSTEM_TIME AS OF o.proc_time")
+        );
     }
 
     #[test]

@@ -1,0 +1,16 @@
+//! SQL scripts: Flink-dialect statements, parsed with sqlparser and sluice's dialect.
+//!
+//! A script is a list of statements separated by `;`. sqlparser reads most of them as they are
+//! (`CREATE TEMPORARY VIEW`, `INSERT INTO ... SELECT`, `SET`, `EXPLAIN`); `CREATE TABLE` is read
+//! here because Flink's form (computed columns, `WATERMARK FOR`, `METADATA`, options as quoted
+//! pairs) is beyond sqlparser's. Every error names the line and column, with the line and a caret.
+
+mod create_table;
+mod error;
+#[cfg(test)]
+mod fuzz;
+mod script;
+
+pub use create_table::{ColumnKind, CreateTable, TableColumn, WatermarkDef};
+pub use error::SqlError;
+pub use script::{ScriptStatement, Statement, parse_script};

@@ -1,0 +1,122 @@
+//! Splits a script into statements, each with the place it starts at.
+
+use sluice_engine::dialect::{self, SyntaxError};
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Token};
+
+use super::create_table::{self, CreateTable};
+use super::error::SqlError;
+
+/// One statement of a script.
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a script holds a handful of statements; boxing buys nothing"
+)]
+pub enum Statement {
+    /// `CREATE [TEMPORARY] TABLE ... WITH (...)`, in Flink's form.
+    CreateTable(CreateTable),
+    /// Every other statement, as sqlparser reads it: views, `INSERT`, `SET`, `EXPLAIN`, queries.
+    Other(sqlparser::ast::Statement),
+}
+
+/// A statement and where it starts in the script.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptStatement {
+    /// The statement.
+    pub statement: Statement,
+    /// Its first token's place.
+    pub start: Location,
+}
+
+/// Parses every statement of `text`; the first error stops it.
+pub fn parse_script(text: &str) -> Result<Vec<ScriptStatement>, SqlError> {
+    let mut parser = dialect::parser(text).map_err(|err| SqlError::syntax(text, err))?;
+    let mut statements = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        let start = parser.peek_token();
+        if start.token == Token::EOF {
+            return Ok(statements);
+        }
+        let statement = if is_create_table(&parser) {
+            create_table::parse(&mut parser)
+                .map(Statement::CreateTable)
+                .map_err(|err| SqlError::syntax(text, err))?
+        } else {
+            Statement::Other(
+                parser
+                    .parse_statement()
+                    .map_err(|err| syntax(text, &parser, err))?,
+            )
+        };
+        statements.push(ScriptStatement {
+            statement,
+            start: start.span.start,
+        });
+        let after = parser.peek_token();
+        if !matches!(after.token, Token::SemiColon | Token::EOF) {
+            return Err(SqlError::syntax(
+                text,
+                SyntaxError::unexpected(&after, "expected `;` or the end of the script"),
+            ));
+        }
+    }
+}
+
+/// Whether the next tokens are `CREATE [TEMPORARY] TABLE`.
+fn is_create_table(parser: &Parser) -> bool {
+    let keyword = |n: usize, keyword: Keyword| matches!(&parser.peek_nth_token_ref(n).token, Token::Word(w) if w.keyword == keyword);
+    keyword(0, Keyword::CREATE)
+        && (keyword(1, Keyword::TABLE)
+            || (keyword(1, Keyword::TEMPORARY) && keyword(2, Keyword::TABLE)))
+}
+
+fn syntax(text: &str, parser: &Parser, err: ParserError) -> SqlError {
+    SqlError::syntax(text, SyntaxError::from_parser(err, &parser.peek_token()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_split_and_placed() -> Result<(), SqlError> {
+        let text = "SET 'parallelism.default' = '2';\n\n\
+                    CREATE TABLE t (a BIGINT) WITH ('connector' = 'blackhole');\n\
+                    -- a comment\n\
+                    INSERT INTO t SELECT 1;;";
+        let statements = parse_script(text)?;
+        let starts: Vec<(u64, u64)> = statements
+            .iter()
+            .map(|s| (s.start.line, s.start.column))
+            .collect();
+        assert_eq!(starts, vec![(1, 1), (3, 1), (5, 1)]);
+        assert!(matches!(statements[1].statement, Statement::CreateTable(_)));
+        assert!(matches!(
+            &statements[2].statement,
+            Statement::Other(sqlparser::ast::Statement::Insert(_))
+        ));
+        assert!(parse_script("  -- nothing\n")?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn errors_point_into_the_script() {
+        let err = parse_script("SET 'a' = 'b';\nSELECT a FROM t WHERE;").err();
+        assert_eq!(
+            err.map(|err| (err.line, err.column, err.message)),
+            Some((2, 22, "expected an expression, found `;`".to_string()))
+        );
+        let err = parse_script("SELECT 1 SELECT 2").err();
+        assert_eq!(
+            err.map(|err| (err.line, err.column, err.message)),
+            Some((
+                1,
+                10,
+                "expected `;` or the end of the script, found `SELECT`".to_string()
+            ))
+        );
+    }
+}
