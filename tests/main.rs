@@ -24,5 +24,6 @@ mod object_sink;
 mod oracle;
 mod outages;
 mod savepoints;
+mod sql;
 mod stream_joins;
 mod watermarks;

@@ -50,6 +50,12 @@ pub enum JobError {
     /// A `--set key=value` override is malformed.
     #[error("--set {setting}: {message}")]
     Override { setting: String, message: String },
+    /// A SQL script that does not parse or plan; the error shows the line and a caret.
+    #[error("{}: {error}", path.display())]
+    Sql {
+        path: PathBuf,
+        error: crate::sql::SqlError,
+    },
     /// The job is well-formed but invalid (unknown column, bad window, ...).
     #[error("{}: {error}", path.display())]
     Invalid {
@@ -119,13 +125,48 @@ pub struct JobFile {
 }
 
 impl JobFile {
-    /// Reads and parses `path`, applying `overrides` (`key=value`) first.
+    /// Reads and parses `path`, applying `overrides` (`key=value`) first: a TOML job file,
+    /// or a SQL script when the name ends in `.sql` (overrides are then `SET` settings).
     pub fn load(path: &Path, overrides: &[String]) -> Result<JobFile, JobError> {
         let text = std::fs::read_to_string(path).map_err(|error| JobError::Read {
             path: path.to_path_buf(),
             error,
         })?;
-        Self::parse(&text, path, overrides)
+        if path.extension().is_some_and(|ext| ext == "sql") {
+            Self::from_sql(&text, path, overrides)
+        } else {
+            Self::parse(&text, path, overrides)
+        }
+    }
+
+    /// Plans SQL script text as if read from `path`; `overrides` (`key=value`) are applied
+    /// after the script's `SET` statements.
+    pub fn from_sql(text: &str, path: &Path, overrides: &[String]) -> Result<JobFile, JobError> {
+        let overrides = overrides
+            .iter()
+            .map(|setting| {
+                setting
+                    .split_once('=')
+                    .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
+                    .ok_or_else(|| JobError::Override {
+                        setting: setting.clone(),
+                        message: "expected key=value".into(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let spec = crate::sql::plan_script(text, &base_dir, &overrides).map_err(|error| {
+            JobError::Sql {
+                path: path.to_path_buf(),
+                error,
+            }
+        })?;
+        Ok(JobFile {
+            path: path.to_path_buf(),
+            base_dir,
+            spec,
+            resume: Resume::Latest,
+        })
     }
 
     /// Parses job text as if read from `path`.

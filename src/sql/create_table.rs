@@ -105,18 +105,19 @@ pub(super) fn parse(parser: &mut Parser) -> Result<CreateTable, SyntaxError> {
         primary_key: Vec::new(),
         options: Vec::new(),
     };
-    parser
-        .expect_token(&Token::LParen)
-        .map_err(|e| sql(parser, e))?;
-    loop {
-        element(parser, &mut table)?;
-        if parser.consume_token(&Token::Comma) {
-            continue;
+    // The column list is optional for a table that is only written to (sluice's extension:
+    // the sink then takes the query's columns).
+    if parser.consume_token(&Token::LParen) {
+        loop {
+            element(parser, &mut table)?;
+            if parser.consume_token(&Token::Comma) {
+                continue;
+            }
+            if parser.consume_token(&Token::RParen) {
+                break;
+            }
+            return Err(unexpected(parser, "expected `,` or `)` after a column"));
         }
-        if parser.consume_token(&Token::RParen) {
-            break;
-        }
-        return Err(unexpected(parser, "expected `,` or `)` after a column"));
     }
     if parser.parse_keyword(Keyword::COMMENT) {
         string(parser, "expected the table comment as a quoted string")?;
@@ -402,6 +403,12 @@ mod tests {
                 ("number-of-rows", "10", 9)
             ]
         );
+    }
+
+    #[test]
+    fn a_table_written_to_may_leave_out_its_columns() {
+        let table = create_table("CREATE TABLE out WITH ('connector' = 'blackhole')");
+        assert!(table.columns.is_empty());
     }
 
     #[test]

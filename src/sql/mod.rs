@@ -9,8 +9,10 @@ mod create_table;
 mod error;
 #[cfg(test)]
 mod fuzz;
+mod plan;
 mod script;
 
 pub use create_table::{ColumnKind, CreateTable, TableColumn, WatermarkDef};
 pub use error::SqlError;
+pub use plan::{Settings, plan_script};
 pub use script::{ScriptStatement, Statement, parse_script};

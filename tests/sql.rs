@@ -1,0 +1,250 @@
+//! SQL scripts run the same jobs as job files: every window function and aggregate equals the
+//! polars oracle on every backend, the examples' `.sql` and `.toml` forms give identical rows,
+//! and mistakes are reported at their line and column before any data moves.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use sluice::job::JobFile;
+use sluice_engine::backend::Backend;
+use sluice_engine::memory::CollectSink;
+use sluice_engine::prelude::*;
+
+use crate::common::oracle::{actual, assert_same, expected};
+use crate::common::{Events, KeyKind, StreamShape, all_aggregates, backends};
+
+/// Runs `job` on `backend` into memory (the job's own sink is not built).
+fn run(job: &JobFile, backend: Arc<dyn Backend>) -> RecordBatch {
+    let builder = job.builder_on(backend).expect("builder");
+    let schemas = builder.schemas().expect("schemas");
+    let sink = CollectSink::new();
+    let pipeline = builder
+        .sink(Box::new(sink.clone()))
+        .build()
+        .expect("pipeline");
+    pipeline.run_blocking().expect("run");
+    sink.concat(&schemas.output).expect("output")
+}
+
+fn write_parquet(path: &Path, batch: &RecordBatch) {
+    let file = File::create(path).expect("create parquet");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    writer.write(batch).expect("write");
+    writer.close().expect("close");
+}
+
+/// The window function call of `window` over table `events`.
+fn window_function(window: WindowSpec, keys: &str) -> String {
+    match window {
+        WindowSpec::Tumbling { size, offset } => format!(
+            "TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '{size}' MILLISECOND, \
+             INTERVAL '{offset}' MILLISECOND)"
+        ),
+        WindowSpec::Hopping {
+            size,
+            slide,
+            offset,
+        } => format!(
+            "HOP(DATA => TABLE events, TIMECOL => DESCRIPTOR(ts), SLIDE => INTERVAL '{slide}' \
+             MILLISECOND, SIZE => INTERVAL '{size}' MILLISECOND, OFFSET => INTERVAL '{offset}' \
+             MILLISECOND)"
+        ),
+        WindowSpec::Session { gap } => format!(
+            "SESSION(TABLE events PARTITION BY ({keys}), DESCRIPTOR(ts), INTERVAL '{gap}' \
+             MILLISECOND)"
+        ),
+    }
+}
+
+#[test]
+fn window_functions_equal_the_oracle_on_every_backend() {
+    let cases = [
+        (
+            KeyKind::Int,
+            WindowSpec::Tumbling {
+                size: 1_000,
+                offset: 250,
+            },
+            11,
+        ),
+        (
+            KeyKind::Str,
+            WindowSpec::Hopping {
+                size: 2_000,
+                slide: 500,
+                offset: 0,
+            },
+            12,
+        ),
+        (KeyKind::Multi, WindowSpec::Session { gap: 300 }, 13),
+        (KeyKind::Str, WindowSpec::Session { gap: 700 }, 14),
+    ];
+    for (kind, window, seed) in cases {
+        let shape = StreamShape {
+            rows: 3_000,
+            keys: 40,
+            skew: seed % 2 == 0,
+            disorder: 400,
+            step: 3,
+            partitions: 1,
+            seed,
+        };
+        let events = Events::generate(shape);
+        let all: Vec<usize> = (0..events.len()).collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_parquet(
+            &dir.path().join("events.parquet"),
+            &events.to_batch(kind, &all),
+        );
+        let (key_columns, keys) = match kind {
+            KeyKind::Int => ("k BIGINT,", "k"),
+            KeyKind::Str => ("k STRING,", "k"),
+            KeyKind::Multi => ("k BIGINT, region STRING,", "k, region"),
+        };
+        let mut aggregates = vec!["COUNT(*) AS n".to_string()];
+        for column in ["v_int", "v_float"] {
+            for (call, name) in [
+                ("COUNT({c})", "count"),
+                ("SUM({c})", "sum"),
+                ("MIN({c})", "min"),
+                ("max({c})", "max"),
+                ("Avg({c})", "avg"),
+                ("COUNT(DISTINCT {c})", "count_distinct"),
+            ] {
+                aggregates.push(format!(
+                    "{} AS {name}_{column}",
+                    call.replace("{c}", column)
+                ));
+            }
+        }
+        // One more than the disorder, so no on-time event can touch a session that closed.
+        let script = format!(
+            "SET 'table.exec.mini-batch.size' = '97';\n\
+             CREATE TABLE events (\n  ts TIMESTAMP(3),\n  {key_columns}\n  v_int BIGINT,\n  \
+             v_float DOUBLE,\n  WATERMARK FOR ts AS ts - INTERVAL '401' MILLISECOND\n) WITH \
+             ('connector' = 'filesystem', 'path' = 'events.parquet', 'format' = 'parquet', \
+             'batch-rows' = '128');\n\
+             CREATE TABLE results WITH ('connector' = 'blackhole');\n\
+             INSERT INTO results\nSELECT {keys}, window_start, window_end, {}\n\
+             FROM TABLE({})\nGROUP BY window_start, window_end, {keys};",
+            aggregates.join(", "),
+            window_function(window, keys)
+        );
+        let job = JobFile::from_sql(&script, &dir.path().join("job.sql"), &[])
+            .unwrap_or_else(|err| panic!("{err}\n{script}"));
+        let want = expected(&events, kind, window, &all);
+        assert!(!want.is_empty(), "{window:?}: the oracle produced rows");
+        for backend in backends() {
+            let context = format!("{kind:?} {window:?} on {}", backend.name());
+            assert_same(&actual(&run(&job, backend), kind), &want, &context);
+        }
+        assert_eq!(all_aggregates().len(), aggregates.len());
+    }
+}
+
+/// The rows of `batch`, printed and sorted, for comparing two runs.
+fn sorted_rows(batch: &RecordBatch) -> Vec<String> {
+    let text = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch))
+        .expect("format")
+        .to_string();
+    let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn examples_in_sql_and_toml_give_the_same_rows() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for name in ["traffic", "fraud_features"] {
+        let toml = JobFile::load(&examples.join(format!("{name}.toml")), &[]).expect("toml job");
+        let sql = JobFile::load(&examples.join(format!("{name}.sql")), &[])
+            .unwrap_or_else(|err| panic!("{name}.sql: {err}"));
+        for backend in backends() {
+            let context = format!("{name} on {}", backend.name());
+            let from_toml = run(&toml, backend.clone());
+            let from_sql = run(&sql, backend);
+            assert!(from_toml.num_rows() > 0, "{context}: rows out");
+            assert_eq!(from_sql.schema(), from_toml.schema(), "{context}");
+            assert_eq!(sorted_rows(&from_sql), sorted_rows(&from_toml), "{context}");
+        }
+    }
+}
+
+#[test]
+fn projections_filters_and_computed_columns_match_a_hand_computation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "ts,card,cents,country\n\
+         2026-01-01T00:00:00Z,1,150,FR\n\
+         2026-01-01T00:00:01Z,2,99,DE\n\
+         2026-01-01T00:00:02Z,3,1000,fr\n\
+         2026-01-01T00:00:03Z,4,,FR\n",
+    )
+    .expect("write input");
+    let script = "CREATE TABLE payments (\n\
+                    ts TIMESTAMP(3), card BIGINT, cents BIGINT, country STRING,\n\
+                    eur AS cents / 100.0,\n\
+                    WATERMARK FOR ts AS ts\n\
+                  ) WITH ('connector' = 'filesystem', 'path' = 'in.csv', 'format' = 'csv');\n\
+                  CREATE TEMPORARY VIEW french AS\n\
+                    SELECT p.card, eur, upper(country) AS country FROM payments AS p\n\
+                    WHERE lower(country) = 'fr';\n\
+                  CREATE TABLE out (card BIGINT, euros DOUBLE, land STRING)\n\
+                    WITH ('connector' = 'print');\n\
+                  INSERT INTO out SELECT card, eur, country FROM french WHERE eur IS NOT NULL;";
+    let job = JobFile::from_sql(script, &dir.path().join("job.sql"), &[])
+        .unwrap_or_else(|err| panic!("{err}"));
+    let out = run(&job, crate::common::cpu());
+    let got = arrow::util::pretty::pretty_format_batches(&[out])
+        .expect("format")
+        .to_string();
+    let want = "+------+-------+------+\n\
+                | card | euros | land |\n\
+                +------+-------+------+\n\
+                | 1    | 1.5   | FR   |\n\
+                | 3    | 10.0  | FR   |\n\
+                +------+-------+------+";
+    assert_eq!(got, want);
+}
+
+/// The line, column and message of the error planning `script` (generator tables need no files).
+fn plan_error(script: &str) -> (u64, u64, String) {
+    match JobFile::from_sql(script, Path::new("/jobs/job.sql"), &[]) {
+        Err(sluice::job::JobError::Sql { error, .. }) => (error.line, error.column, error.message),
+        Err(other) => panic!("expected a SQL error for {script}, got {other}"),
+        Ok(_) => panic!("{script} planned"),
+    }
+}
+
+const TXNS: &str = "CREATE TABLE t (ts TIMESTAMP(3), card_id BIGINT, amount_cents BIGINT,\n\
+                    WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)\n\
+                    WITH ('connector' = 'transactions', 'number-of-rows' = '10');\n\
+                    CREATE TABLE o WITH ('connector' = 'blackhole');\n";
+
+#[test]
+fn mistakes_are_named_at_their_line_and_column() {
+    let cases: [(String, (u64, u64), &str); 10] = [
+        (format!("{TXNS}INSERT INTO o SELECT amount FROM t;"), (5, 22), "unknown column `amount`; available: ts, card_id, amount_cents"),
+        (format!("{TXNS}INSERT INTO o SELECT card_id FROM nope;"), (5, 35), "no table or view `nope`"),
+        (format!("{TXNS}INSERT INTO o SELECT card_id, COUNT(*) FROM t GROUP BY card_id;"), (5, 15), "GROUP BY without a window function is not supported yet"),
+        (format!("{TXNS}INSERT INTO o SELECT card_id, window_start, COUNT(*)\nFROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(card_id), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end, card_id;"), (6, 12), "DESCRIPTOR(card_id) must name the event-time column of `t`"),
+        (format!("{TXNS}INSERT INTO o SELECT card_id, COUNT(*)\nFROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MONTH))\nGROUP BY window_start, window_end, card_id;"), (6, 53), "interval unit MONTH is not supported"),
+        (format!("{TXNS}INSERT INTO o SELECT card_id, COUNT(*)\nFROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE))\nGROUP BY card_id;"), (5, 15), "a window aggregation groups by window_start and window_end"),
+        ("CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts)\nWITH ('connector' = 'transactions', 'rows' = '5');\nCREATE TABLE o WITH ('connector' = 'blackhole');\nINSERT INTO o SELECT ts FROM t;".to_string(), (2, 37), "unknown option 'rows' for the transactions connector"),
+        ("CREATE TABLE t (ts TIMESTAMP(3), speed DOUBLE, WATERMARK FOR ts AS ts)\nWITH ('connector' = 'telemetry');\nCREATE TABLE o WITH ('connector' = 'blackhole');\nINSERT INTO o SELECT ts FROM t;".to_string(), (1, 34), "table `t` declares column `speed`, which its connector does not produce"),
+        (format!("{TXNS}SET 'parallelism.default' = '4';\nINSERT INTO o SELECT ts FROM t;"), (5, 1), "unknown setting 'parallelism.default'"),
+        (format!("{TXNS}INSERT INTO o SELECT ts FROM t;\nINSERT INTO o SELECT ts FROM t;"), (6, 1), "several INSERT statements in one job"),
+    ];
+    let mut wrong = Vec::new();
+    for (script, place, message) in cases {
+        let (line, column, got) = plan_error(&script);
+        if !got.starts_with(message) || (line, column) != place {
+            wrong.push(format!("{script}\n=> {line}:{column} {got}\n"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
