@@ -5,23 +5,25 @@
 //! its one `INSERT INTO ... SELECT` the operator chain (see [`query`]).
 
 mod connectors;
+mod insert;
 mod interval;
 mod query;
+mod scope;
 mod settings;
+mod table;
+mod window_function;
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use arrow::datatypes::DataType;
-use sluice_engine::duration::DurationMs;
 use sluice_engine::expr::{Expr as IrExpr, ExprError};
 use sqlparser::ast::{self, Expr, Query, Spanned, Statement as SqlStatement};
 use sqlparser::tokenizer::{Location, Span};
 
-use crate::job::{CheckpointFile, EventTimeFile, JobSpec, OperatorFile, ProjectColumn};
-use crate::sql::create_table::{ColumnKind, CreateTable};
+use crate::job::JobSpec;
+use crate::sql::create_table::CreateTable;
 use crate::sql::{ScriptStatement, SqlError, Statement, parse_script};
-use query::{Relation, object_name};
+use query::object_name;
 pub use settings::Settings;
 
 /// Plans `text`, a script read from `base_dir`, with `overrides` applied after its `SET`s.
@@ -225,244 +227,6 @@ impl<'a> Planner<'a> {
         }
         Ok(lowered.to_string())
     }
-
-    /// A table read as a source: its declared columns checked against what the connector
-    /// produces, and a projection to them (computed columns included) when they differ.
-    fn table_relation(&self, key: &str, name: &ast::ObjectName) -> Result<Relation, SqlError> {
-        let table = self.tables[key];
-        let spec = connectors::source(table).map_err(|err| self.option_error(table, err))?;
-        let source = spec
-            .build(self.base_dir)
-            .map_err(|err| self.error(name, format!("table `{key}`: {err}")))?;
-        let schema = source.schema();
-        if table.columns.is_empty() {
-            return Err(self.error(name, format!(
-                "table `{key}` is read, so it declares its columns (only a table written to may leave them out)"
-            )));
-        }
-        let mut items = Vec::new();
-        let mut identity = true;
-        for (i, column) in table.columns.iter().enumerate() {
-            let name = column.name.value.clone();
-            match &column.kind {
-                ColumnKind::Physical { data_type, .. } => {
-                    let Ok(field) = schema.field_with_name(&name) else {
-                        return Err(self.error_at(column.name.span, format!(
-                            "table `{key}` declares column `{name}`, which its connector does not produce; it has {}",
-                            schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
-                        )));
-                    };
-                    if !same_kind(data_type, field.data_type()) {
-                        return Err(self.error_at(column.name.span, format!(
-                            "column `{name}` is declared {data_type} but the connector gives {}",
-                            field.data_type()
-                        )));
-                    }
-                    identity &= schema.fields().get(i).is_some_and(|f| f.name() == &name);
-                    items.push((name.clone(), IrExpr::column(&name).to_string()));
-                }
-                ColumnKind::Computed(expr) => {
-                    identity = false;
-                    let physical: Vec<String> =
-                        schema.fields().iter().map(|f| f.name().clone()).collect();
-                    items.push((name, self.lower(expr, &physical, expr.span())?));
-                }
-                ColumnKind::Metadata { .. } => {
-                    return Err(self.error_at(
-                        column.name.span,
-                        "METADATA columns are not supported by this connector",
-                    ));
-                }
-            }
-        }
-        identity &= items.len() == schema.fields().len();
-        let Some(watermark) = &table.watermark else {
-            return Err(self.error(
-                name,
-                format!(
-                    "table `{key}` has no WATERMARK: sluice reads tables in event time; add \
-                 WATERMARK FOR <time column> AS <time column> - INTERVAL '<n>' SECOND"
-                ),
-            ));
-        };
-        if !items
-            .iter()
-            .any(|(name, _)| *name == watermark.column.value)
-        {
-            return Err(self.error_at(
-                watermark.column.span,
-                format!(
-                    "WATERMARK FOR `{}`: no such column in `{key}`",
-                    watermark.column.value
-                ),
-            ));
-        }
-        let columns: Vec<String> = items.iter().map(|(name, _)| name.clone()).collect();
-        let operators = if identity {
-            Vec::new()
-        } else {
-            vec![OperatorFile::Project {
-                columns: items
-                    .into_iter()
-                    .map(|(name, expr)| ProjectColumn::Named { name, expr })
-                    .collect(),
-            }]
-        };
-        Ok(Relation {
-            table: key.to_string(),
-            operators,
-            columns,
-            event_time: Some(watermark.column.value.clone()),
-            windowed: false,
-        })
-    }
-
-    fn option_error(&self, table: &CreateTable, err: connectors::OptionError) -> SqlError {
-        match err.at {
-            Some(at) => SqlError::at(self.text, at, err.message),
-            None => self.error(
-                &table.name,
-                format!("table `{}`: {}", object_name(&table.name), err.message),
-            ),
-        }
-    }
-
-    /// The job: `INSERT INTO sink` fed by its query, with the script's settings.
-    fn insert(
-        &self,
-        insert: &ast::Insert,
-        start: Location,
-        settings: Settings,
-    ) -> Result<JobSpec, SqlError> {
-        let ast::TableObject::TableName(sink_name) = &insert.table else {
-            return Err(SqlError::at(self.text, start, "INSERT INTO names a table"));
-        };
-        if !insert.columns.is_empty() || insert.overwrite {
-            return Err(SqlError::at(
-                self.text,
-                start,
-                "INSERT column lists and OVERWRITE are not supported yet",
-            ));
-        }
-        let key = object_name(sink_name);
-        let Some(sink_table) = self.tables.get(&key) else {
-            return Err(self.error(
-                sink_name,
-                format!(
-                    "no table `{key}` to insert into; the script creates {}",
-                    self.names().join(", ")
-                ),
-            ));
-        };
-        let sink =
-            connectors::sink(sink_table).map_err(|err| self.option_error(sink_table, err))?;
-        let Some(query) = &insert.source else {
-            return Err(SqlError::at(self.text, start, "INSERT INTO takes a SELECT"));
-        };
-        let mut relation = self.query(query)?;
-        // Rows go to the sink's columns by position, as in Flink.
-        let sink_columns: Vec<String> = sink_table
-            .columns
-            .iter()
-            .map(|c| c.name.value.clone())
-            .collect();
-        if sink_table
-            .columns
-            .iter()
-            .any(|c| !matches!(c.kind, ColumnKind::Physical { .. }))
-        {
-            return Err(self.error(sink_name, "a table written to has physical columns only"));
-        }
-        if !sink_columns.is_empty() && sink_columns != relation.columns {
-            if sink_columns.len() != relation.columns.len() {
-                return Err(self.error(
-                    query.as_ref(),
-                    format!(
-                        "the query gives {} columns ({}) but `{key}` has {} ({})",
-                        relation.columns.len(),
-                        visible(&relation.columns).join(", "),
-                        sink_columns.len(),
-                        sink_columns.join(", ")
-                    ),
-                ));
-            }
-            let items = sink_columns
-                .iter()
-                .zip(&relation.columns)
-                .map(|(to, from)| (to.clone(), IrExpr::column(from).to_string()))
-                .collect();
-            relation = query::project(relation, items);
-        }
-        let base = self.tables[&relation.table];
-        let Some(watermark) = &base.watermark else {
-            return Err(self.error(sink_name, "the job's source table has no WATERMARK"));
-        };
-        let column = watermark.column.value.clone();
-        let delay = self.watermark_delay(base, watermark)?;
-        let source = connectors::source(base).map_err(|err| self.option_error(base, err))?;
-        let checkpoint = match (settings.checkpoint_dir, settings.checkpoint_interval) {
-            (Some(location), interval) => {
-                let mut file: CheckpointFile = toml::from_str(&format!("location = {location:?}"))
-                    .map_err(|err| SqlError::at(self.text, start, err.to_string()))?;
-                file.interval = interval.unwrap_or(file.interval);
-                file.retain = settings.checkpoint_retain.unwrap_or(file.retain);
-                file.tolerable_failures = settings
-                    .tolerable_failures
-                    .unwrap_or(file.tolerable_failures);
-                Some(file)
-            }
-            (None, Some(_)) => {
-                return Err(SqlError::at(
-                    self.text,
-                    start,
-                    "SET 'execution.checkpointing.interval' needs 'state.checkpoints.dir' (where checkpoints go)",
-                ));
-            }
-            (None, None) => None,
-        };
-        Ok(JobSpec {
-            name: settings.name,
-            backend: settings.backend,
-            strict: settings.strict,
-            source: Some(source),
-            event_time: Some(EventTimeFile {
-                column,
-                watermark_delay: delay,
-                idle_timeout: settings.idle_timeout,
-            }),
-            streams: Default::default(),
-            join: None,
-            batching: settings.batching,
-            operators: relation.operators,
-            sink,
-            late: None,
-            dead_letter: None,
-            checkpoint,
-            cluster: None,
-        })
-    }
-
-    /// `WATERMARK FOR ts AS ts - INTERVAL 'n' UNIT` (or `AS ts`): the bounded delay.
-    fn watermark_delay(
-        &self,
-        table: &CreateTable,
-        watermark: &crate::sql::WatermarkDef,
-    ) -> Result<DurationMs, SqlError> {
-        let column = &watermark.column.value;
-        let is_column =
-            |expr: &Expr| matches!(expr, Expr::Identifier(ident) if ident.value == *column);
-        match &watermark.expr {
-            expr if is_column(expr) => Ok(DurationMs(0)),
-            Expr::BinaryOp { left, op: ast::BinaryOperator::Minus, right } if is_column(left) => interval::millis(right)
-                .map(DurationMs)
-                .map_err(|err| self.error(right.as_ref(), err)),
-            other => Err(self.error(other, format!(
-                "table `{}`: sluice's watermarks trail the largest event time by a fixed delay: \
-                 write WATERMARK FOR {column} AS {column} - INTERVAL '<n>' SECOND",
-                object_name(&table.name)
-            ))),
-        }
-    }
 }
 
 /// Columns as a user sees them (the window's internal `__agg<i>` names are hidden).
@@ -472,21 +236,4 @@ fn visible(columns: &[String]) -> Vec<String> {
         .filter(|c| !c.starts_with("__agg"))
         .cloned()
         .collect()
-}
-
-/// Whether SQL type `declared` reads Arrow type `actual` without surprise.
-fn same_kind(declared: &ast::DataType, actual: &DataType) -> bool {
-    let Some(column_type) = connectors::column_type(declared) else {
-        return false;
-    };
-    let declared = column_type.data_type();
-    let kind = |t: &DataType| match t {
-        t if t.is_integer() => 0,
-        t if t.is_floating() => 1,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => 2,
-        DataType::Boolean => 3,
-        DataType::Timestamp(..) => 4,
-        _ => 5,
-    };
-    kind(&declared) == kind(actual)
 }

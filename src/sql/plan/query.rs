@@ -2,18 +2,16 @@
 //! aggregation from a window function (`TUMBLE`, `HOP`, `SESSION`), `HAVING`, and the final
 //! projection that names the output columns.
 
-use sluice_engine::aggregate::AggregateFunction;
-use sluice_engine::dialect::TableArgument;
-use sluice_engine::duration::DurationMs;
 use sqlparser::ast::{
-    self, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
-    Ident, ObjectNamePart, Query, Select, SelectItem, SetExpr, Spanned, TableFactor,
+    self, Expr, GroupByExpr, Ident, ObjectNamePart, Query, Select, SelectItem, SetExpr, Spanned,
+    TableFactor,
 };
 use sqlparser::tokenizer::Span;
 
 use super::Planner;
-use super::interval;
-use crate::job::{AggregateFile, KeyColumns, OperatorFile, ProjectColumn, WindowFile};
+use super::scope::{AggregateCall, Scope};
+use super::window_function::TableWindow;
+use crate::job::{AggregateFile, KeyColumns, OperatorFile, ProjectColumn};
 use crate::sql::SqlError;
 
 /// What a query (or a table, or a view) gives the operators after it.
@@ -30,21 +28,6 @@ pub struct Relation {
     /// Whether a window aggregation is among the operators (a job has one).
     pub windowed: bool,
 }
-
-/// One aggregate call of a windowed query, named `__agg<i>` in the window's output.
-#[derive(Debug, Clone, PartialEq)]
-struct AggregateCall {
-    function: AggregateFunction,
-    column: Option<String>,
-}
-
-/// Which window function a `FROM TABLE(...)` calls, and its argument names in order.
-const WINDOW_FUNCTIONS: [(&str, &[&str]); 4] = [
-    ("TUMBLE", &["DATA", "TIMECOL", "SIZE", "OFFSET"]),
-    ("HOP", &["DATA", "TIMECOL", "SLIDE", "SIZE", "OFFSET"]),
-    ("CUMULATE", &["DATA", "TIMECOL", "STEP", "SIZE", "OFFSET"]),
-    ("SESSION", &["DATA", "TIMECOL", "GAP"]),
-];
 
 impl Planner<'_> {
     /// Plans `query`.
@@ -158,7 +141,7 @@ impl Planner<'_> {
     }
 
     /// The relation a `FROM name` reads: a table, or a view's query.
-    fn relation(&self, name: &ast::ObjectName) -> Result<Relation, SqlError> {
+    pub(super) fn relation(&self, name: &ast::ObjectName) -> Result<Relation, SqlError> {
         let key = object_name(name);
         if let Some(view) = self.views.get(&key) {
             return self.query(view);
@@ -172,191 +155,6 @@ impl Planner<'_> {
                 "no table or view `{key}`; the script creates {}",
                 self.names().join(", ")
             ),
-        ))
-    }
-
-    /// `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL ...))`: the relation, window and
-    /// the table argument's name.
-    fn window_function(&self, call: &Expr) -> Result<(Relation, TableWindow, String), SqlError> {
-        let Expr::Function(function) = call else {
-            return Err(self.error(
-                call,
-                "expected a window function: TUMBLE, HOP, CUMULATE or SESSION",
-            ));
-        };
-        let name = function.name.to_string().to_ascii_uppercase();
-        let Some((_, parameters)) = WINDOW_FUNCTIONS.iter().find(|(n, _)| *n == name) else {
-            return Err(self.error(
-                call,
-                format!(
-                    "unknown window function `{}`; use TUMBLE, HOP, CUMULATE or SESSION",
-                    function.name
-                ),
-            ));
-        };
-        let FunctionArguments::List(list) = &function.args else {
-            return Err(self.error(call, "a window function takes arguments"));
-        };
-        let mut args: Vec<Option<&Expr>> = vec![None; parameters.len()];
-        for (position, arg) in list.args.iter().enumerate() {
-            let (slot, expr) = match arg {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => (position, expr),
-                FunctionArg::Named {
-                    name,
-                    arg: FunctionArgExpr::Expr(expr),
-                    ..
-                } => {
-                    let slot = parameters
-                        .iter()
-                        .position(|p| p.eq_ignore_ascii_case(&name.value));
-                    let Some(slot) = slot else {
-                        return Err(self.error_at(
-                            name.span,
-                            format!(
-                                "{name} is not an argument of {}; it takes {}",
-                                function.name,
-                                parameters.join(", ")
-                            ),
-                        ));
-                    };
-                    (slot, expr)
-                }
-                _ => return Err(self.error(call, "unsupported window function argument")),
-            };
-            match args.get_mut(slot) {
-                Some(place @ None) => *place = Some(expr),
-                Some(Some(_)) => {
-                    return Err(self.error(expr, format!("{} is given twice", parameters[slot])));
-                }
-                None => {
-                    return Err(self.error(
-                        expr,
-                        format!(
-                            "{} takes {} arguments",
-                            function.name,
-                            parameters.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
-        let required = if parameters.last() == Some(&"OFFSET") {
-            parameters.len() - 1
-        } else {
-            parameters.len()
-        };
-        if let Some(missing) = args[..required].iter().position(Option::is_none) {
-            return Err(self.error(
-                call,
-                format!(
-                    "{} needs its {} argument",
-                    function.name, parameters[missing]
-                ),
-            ));
-        }
-        let arg = |name: &str| {
-            parameters
-                .iter()
-                .position(|p| *p == name)
-                .and_then(|slot| args[slot])
-        };
-        let data = arg("DATA").and_then(|expr| TableArgument::of(expr).map(|t| (expr, t)));
-        let Some((data_expr, table)) = data else {
-            return Err(self.error(
-                call,
-                "the first argument of a window function is TABLE <name>",
-            ));
-        };
-        let table_name = table
-            .name
-            .iter()
-            .map(|i| i.value.as_str())
-            .collect::<Vec<_>>()
-            .join(".");
-        let relation = self.relation(&ast::ObjectName::from(table.name.clone()))?;
-        let time_column = match arg("TIMECOL") {
-            Some(Expr::Function(descriptor))
-                if descriptor
-                    .name
-                    .to_string()
-                    .eq_ignore_ascii_case("DESCRIPTOR") =>
-            {
-                match &descriptor.args {
-                    FunctionArguments::List(list) => match list.args.as_slice() {
-                        [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(column)))] => {
-                            column.value.clone()
-                        }
-                        _ => return Err(self.error(descriptor, "DESCRIPTOR names one column")),
-                    },
-                    _ => return Err(self.error(descriptor, "DESCRIPTOR names one column")),
-                }
-            }
-            other => {
-                let at = other.unwrap_or(call);
-                return Err(self.error(at, "expected DESCRIPTOR(<time column>)"));
-            }
-        };
-        if relation.event_time.as_deref() != Some(time_column.as_str()) {
-            return Err(self.error(
-                call,
-                format!(
-                    "DESCRIPTOR({time_column}) must name the event-time column of `{table_name}` \
-                     (its WATERMARK FOR column{})",
-                    relation
-                        .event_time
-                        .as_deref()
-                        .map(|c| format!(", `{c}`"))
-                        .unwrap_or_default()
-                ),
-            ));
-        }
-        let millis = |name: &str| -> Result<Option<DurationMs>, SqlError> {
-            arg(name)
-                .map(|expr| {
-                    interval::millis(expr)
-                        .map(DurationMs)
-                        .map_err(|err| self.error(expr, err))
-                })
-                .transpose()
-        };
-        let offset = millis("OFFSET")?.unwrap_or(DurationMs(0));
-        let window = match name.as_str() {
-            "TUMBLE" => WindowFile::Tumbling {
-                size: required_ms(millis("SIZE")?),
-                offset,
-            },
-            "HOP" => WindowFile::Hopping {
-                size: required_ms(millis("SIZE")?),
-                slide: required_ms(millis("SLIDE")?),
-                offset,
-            },
-            "SESSION" => WindowFile::Session {
-                gap: required_ms(millis("GAP")?),
-            },
-            _ => {
-                return Err(self.error(
-                    call,
-                    "CUMULATE windows are not supported yet (they need a window kind of their own)",
-                ));
-            }
-        };
-        let mut partition_by = Vec::new();
-        for key in &table.partition_by {
-            match key {
-                Expr::Identifier(ident) => partition_by.push(ident.value.clone()),
-                other => return Err(self.error(other, "PARTITION BY names columns")),
-            }
-        }
-        if !partition_by.is_empty() && name != "SESSION" {
-            return Err(self.error(data_expr, "PARTITION BY belongs to SESSION windows"));
-        }
-        Ok((
-            relation,
-            TableWindow {
-                window,
-                partition_by,
-            },
-            table_name,
         ))
     }
 
@@ -492,179 +290,6 @@ impl Planner<'_> {
         }
         Ok(items)
     }
-}
-
-/// A window function's window and `PARTITION BY` keys.
-#[derive(Debug, Clone)]
-struct TableWindow {
-    window: WindowFile,
-    partition_by: Vec<String>,
-}
-
-/// How names in a query resolve: `alias.column` is the column of the one relation.
-struct Scope {
-    qualifier: Option<String>,
-}
-
-impl Scope {
-    /// `expr` with qualifiers dropped and, where `aggregates` is given, aggregate calls
-    /// replaced by the columns the window will name them (`__agg<i>`).
-    fn rewrite(
-        &self,
-        planner: &Planner,
-        expr: &Expr,
-        mut aggregates: Option<&mut Vec<AggregateCall>>,
-    ) -> Result<Expr, SqlError> {
-        let mut recurse = |expr: &Expr| self.rewrite(planner, expr, aggregates.as_deref_mut());
-        let rewritten = match expr {
-            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                [table, column] if Some(&table.value) == self.qualifier.as_ref() => {
-                    Expr::Identifier(column.clone())
-                }
-                _ => expr.clone(),
-            },
-            Expr::Function(function) if aggregate_function(function).is_some() => {
-                let Some(calls) = aggregates else {
-                    return Err(planner.error(
-                        expr,
-                        "aggregate functions need a window: FROM TABLE(TUMBLE(...)) with GROUP BY",
-                    ));
-                };
-                let call = planner.aggregate_call(self, function)?;
-                let index = match calls.iter().position(|c| *c == call) {
-                    Some(index) => index,
-                    None => {
-                        calls.push(call);
-                        calls.len() - 1
-                    }
-                };
-                Expr::Identifier(Ident::new(format!("__agg{index}")))
-            }
-            Expr::BinaryOp { left, op, right } => Expr::BinaryOp {
-                left: Box::new(recurse(left)?),
-                op: op.clone(),
-                right: Box::new(recurse(right)?),
-            },
-            Expr::UnaryOp { op, expr } => Expr::UnaryOp {
-                op: *op,
-                expr: Box::new(recurse(expr)?),
-            },
-            Expr::Nested(inner) => Expr::Nested(Box::new(recurse(inner)?)),
-            Expr::IsNull(inner) => Expr::IsNull(Box::new(recurse(inner)?)),
-            Expr::IsNotNull(inner) => Expr::IsNotNull(Box::new(recurse(inner)?)),
-            Expr::Cast {
-                kind,
-                expr: inner,
-                data_type,
-                format,
-            } => Expr::Cast {
-                kind: kind.clone(),
-                expr: Box::new(recurse(inner)?),
-                data_type: data_type.clone(),
-                format: format.clone(),
-            },
-            Expr::Function(function) => {
-                let mut function = function.clone();
-                if let FunctionArguments::List(list) = &mut function.args {
-                    for arg in &mut list.args {
-                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(inner)) = arg {
-                            *inner = recurse(inner)?;
-                        }
-                    }
-                }
-                Expr::Function(function)
-            }
-            other => other.clone(),
-        };
-        Ok(rewritten)
-    }
-}
-
-/// The aggregate `function` names, if it is one sluice has.
-fn aggregate_function(function: &ast::Function) -> Option<AggregateFunction> {
-    let [ObjectNamePart::Identifier(name)] = function.name.0.as_slice() else {
-        return None;
-    };
-    let aggregate = match name.value.to_ascii_lowercase().as_str() {
-        "count" => AggregateFunction::Count,
-        "sum" => AggregateFunction::Sum,
-        "min" => AggregateFunction::Min,
-        "max" => AggregateFunction::Max,
-        "avg" => AggregateFunction::Avg,
-        _ => return None,
-    };
-    Some(aggregate)
-}
-
-impl Planner<'_> {
-    /// `COUNT(*)`, `COUNT([DISTINCT] col)`, `SUM(col)`, ...: the window aggregate it is.
-    fn aggregate_call(
-        &self,
-        scope: &Scope,
-        function: &ast::Function,
-    ) -> Result<AggregateCall, SqlError> {
-        let Some(mut aggregate) = aggregate_function(function) else {
-            return Err(self.error(function, "not an aggregate function"));
-        };
-        if function.filter.is_some() {
-            return Err(self.error(
-                function,
-                "FILTER (WHERE ...) on an aggregate is not supported yet",
-            ));
-        }
-        if function.over.is_some() {
-            return Err(self.error(function, "OVER aggregations are not supported yet"));
-        }
-        let FunctionArguments::List(list) = &function.args else {
-            return Err(self.error(function, "an aggregate takes one argument"));
-        };
-        if !list.clauses.is_empty() {
-            return Err(self.error(
-                function,
-                "clauses inside an aggregate call are not supported",
-            ));
-        }
-        let distinct = list.duplicate_treatment == Some(DuplicateTreatment::Distinct);
-        let column = match list.args.as_slice() {
-            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
-                if aggregate == AggregateFunction::Count && !distinct =>
-            {
-                None
-            }
-            [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => {
-                match scope.rewrite(self, arg, None)? {
-                    Expr::Identifier(column) => Some(column.value),
-                    _ => {
-                        return Err(self.error(
-                        arg,
-                        "an aggregate's argument is a column for now: compute the expression in a view",
-                    ));
-                    }
-                }
-            }
-            _ => {
-                return Err(self.error(
-                    function,
-                    "an aggregate takes one column (COUNT also takes *)",
-                ));
-            }
-        };
-        if distinct {
-            if aggregate != AggregateFunction::Count {
-                return Err(self.error(function, "DISTINCT is supported in COUNT only"));
-            }
-            aggregate = AggregateFunction::CountDistinct;
-        }
-        Ok(AggregateCall {
-            function: aggregate,
-            column,
-        })
-    }
-}
-
-/// A window function's required interval (its absence was refused earlier).
-fn required_ms(value: Option<DurationMs>) -> DurationMs {
-    value.unwrap_or(DurationMs(0))
 }
 
 /// The name columns of `FROM name [AS alias]` are qualified with.

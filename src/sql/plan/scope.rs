@@ -1,0 +1,179 @@
+//! Names and aggregates in a query's expressions: `alias.column` resolved to the relation's
+//! column, and aggregate calls replaced by the window's output columns (`__agg<i>`).
+
+use sluice_engine::aggregate::AggregateFunction;
+use sqlparser::ast::{
+    self, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    ObjectNamePart,
+};
+
+use super::Planner;
+use crate::sql::SqlError;
+
+/// One aggregate call of a windowed query, named `__agg<i>` in the window's output.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct AggregateCall {
+    pub(super) function: AggregateFunction,
+    pub(super) column: Option<String>,
+}
+
+/// How names in a query resolve: `alias.column` is the column of the one relation.
+pub(super) struct Scope {
+    pub(super) qualifier: Option<String>,
+}
+
+impl Scope {
+    /// `expr` with qualifiers dropped and, where `aggregates` is given, aggregate calls
+    /// replaced by the columns the window will name them (`__agg<i>`).
+    pub(super) fn rewrite(
+        &self,
+        planner: &Planner,
+        expr: &Expr,
+        mut aggregates: Option<&mut Vec<AggregateCall>>,
+    ) -> Result<Expr, SqlError> {
+        let mut recurse = |expr: &Expr| self.rewrite(planner, expr, aggregates.as_deref_mut());
+        let rewritten = match expr {
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [table, column] if Some(&table.value) == self.qualifier.as_ref() => {
+                    Expr::Identifier(column.clone())
+                }
+                _ => expr.clone(),
+            },
+            Expr::Function(function) if aggregate_function(function).is_some() => {
+                let Some(calls) = aggregates else {
+                    return Err(planner.error(
+                        expr,
+                        "aggregate functions need a window: FROM TABLE(TUMBLE(...)) with GROUP BY",
+                    ));
+                };
+                let call = planner.aggregate_call(self, function)?;
+                let index = match calls.iter().position(|c| *c == call) {
+                    Some(index) => index,
+                    None => {
+                        calls.push(call);
+                        calls.len() - 1
+                    }
+                };
+                Expr::Identifier(Ident::new(format!("__agg{index}")))
+            }
+            Expr::BinaryOp { left, op, right } => Expr::BinaryOp {
+                left: Box::new(recurse(left)?),
+                op: op.clone(),
+                right: Box::new(recurse(right)?),
+            },
+            Expr::UnaryOp { op, expr } => Expr::UnaryOp {
+                op: *op,
+                expr: Box::new(recurse(expr)?),
+            },
+            Expr::Nested(inner) => Expr::Nested(Box::new(recurse(inner)?)),
+            Expr::IsNull(inner) => Expr::IsNull(Box::new(recurse(inner)?)),
+            Expr::IsNotNull(inner) => Expr::IsNotNull(Box::new(recurse(inner)?)),
+            Expr::Cast {
+                kind,
+                expr: inner,
+                data_type,
+                format,
+            } => Expr::Cast {
+                kind: kind.clone(),
+                expr: Box::new(recurse(inner)?),
+                data_type: data_type.clone(),
+                format: format.clone(),
+            },
+            Expr::Function(function) => {
+                let mut function = function.clone();
+                if let FunctionArguments::List(list) = &mut function.args {
+                    for arg in &mut list.args {
+                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(inner)) = arg {
+                            *inner = recurse(inner)?;
+                        }
+                    }
+                }
+                Expr::Function(function)
+            }
+            other => other.clone(),
+        };
+        Ok(rewritten)
+    }
+}
+
+/// The aggregate `function` names, if it is one sluice has.
+fn aggregate_function(function: &ast::Function) -> Option<AggregateFunction> {
+    let [ObjectNamePart::Identifier(name)] = function.name.0.as_slice() else {
+        return None;
+    };
+    let aggregate = match name.value.to_ascii_lowercase().as_str() {
+        "count" => AggregateFunction::Count,
+        "sum" => AggregateFunction::Sum,
+        "min" => AggregateFunction::Min,
+        "max" => AggregateFunction::Max,
+        "avg" => AggregateFunction::Avg,
+        _ => return None,
+    };
+    Some(aggregate)
+}
+
+impl Planner<'_> {
+    /// `COUNT(*)`, `COUNT([DISTINCT] col)`, `SUM(col)`, ...: the window aggregate it is.
+    fn aggregate_call(
+        &self,
+        scope: &Scope,
+        function: &ast::Function,
+    ) -> Result<AggregateCall, SqlError> {
+        let Some(mut aggregate) = aggregate_function(function) else {
+            return Err(self.error(function, "not an aggregate function"));
+        };
+        if function.filter.is_some() {
+            return Err(self.error(
+                function,
+                "FILTER (WHERE ...) on an aggregate is not supported yet",
+            ));
+        }
+        if function.over.is_some() {
+            return Err(self.error(function, "OVER aggregations are not supported yet"));
+        }
+        let FunctionArguments::List(list) = &function.args else {
+            return Err(self.error(function, "an aggregate takes one argument"));
+        };
+        if !list.clauses.is_empty() {
+            return Err(self.error(
+                function,
+                "clauses inside an aggregate call are not supported",
+            ));
+        }
+        let distinct = list.duplicate_treatment == Some(DuplicateTreatment::Distinct);
+        let column = match list.args.as_slice() {
+            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
+                if aggregate == AggregateFunction::Count && !distinct =>
+            {
+                None
+            }
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => {
+                match scope.rewrite(self, arg, None)? {
+                    Expr::Identifier(column) => Some(column.value),
+                    _ => {
+                        return Err(self.error(
+                        arg,
+                        "an aggregate's argument is a column for now: compute the expression in a view",
+                    ));
+                    }
+                }
+            }
+            _ => {
+                return Err(self.error(
+                    function,
+                    "an aggregate takes one column (COUNT also takes *)",
+                ));
+            }
+        };
+        if distinct {
+            if aggregate != AggregateFunction::Count {
+                return Err(self.error(function, "DISTINCT is supported in COUNT only"));
+            }
+            aggregate = AggregateFunction::CountDistinct;
+        }
+        Ok(AggregateCall {
+            function: aggregate,
+            column,
+        })
+    }
+}
