@@ -158,7 +158,7 @@ fn sorted_rows(batch: &RecordBatch) -> Vec<String> {
 #[test]
 fn examples_in_sql_and_toml_give_the_same_rows() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    for name in ["traffic", "fraud_features"] {
+    for name in ["traffic", "fraud_features", "fraud_enrich"] {
         let toml = JobFile::load(&examples.join(format!("{name}.toml")), &[]).expect("toml job");
         let sql = JobFile::load(&examples.join(format!("{name}.sql")), &[])
             .unwrap_or_else(|err| panic!("{name}.sql: {err}"));
@@ -211,6 +211,51 @@ fn projections_filters_and_computed_columns_match_a_hand_computation() {
     assert_eq!(got, want);
 }
 
+#[test]
+fn lookup_joins_enrich_rows_and_qualify_clashing_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("payments.csv"),
+        "ts,shop,country,cents\n\
+         2026-01-01T00:00:00Z,1,FR,100\n\
+         2026-01-01T00:00:01Z,2,DE,200\n\
+         2026-01-01T00:00:02Z,9,FR,300\n\
+         2026-01-01T00:00:03Z,1,ES,400\n",
+    )
+    .expect("write payments");
+    std::fs::write(
+        dir.path().join("shops.csv"),
+        "id,country,risk\n1,CY,80\n2,DE,10\n",
+    )
+    .expect("write shops");
+    let script = "CREATE TABLE payments (ts TIMESTAMP(3), shop BIGINT, country STRING, cents BIGINT,\n\
+                    WATERMARK FOR ts AS ts)\n\
+                    WITH ('connector' = 'filesystem', 'path' = 'payments.csv', 'format' = 'csv');\n\
+                  CREATE TABLE shops (id BIGINT, country STRING, risk BIGINT)\n\
+                    WITH ('connector' = 'filesystem', 'path' = 'shops.csv', 'format' = 'csv');\n\
+                  CREATE TABLE out WITH ('connector' = 'print');\n\
+                  INSERT INTO out\n\
+                  SELECT p.cents, p.country, s.country AS shop_country, s.id, risk\n\
+                  FROM payments AS p LEFT JOIN shops FOR SYSTEM_TIME AS OF p.ts AS s\n\
+                    ON s.id = p.shop\n\
+                  WHERE p.cents > 100;";
+    let job = JobFile::from_sql(script, &dir.path().join("job.sql"), &[])
+        .unwrap_or_else(|err| panic!("{err}"));
+    let out = run(&job, crate::common::cpu());
+    let got = arrow::util::pretty::pretty_format_batches(&[out])
+        .expect("format")
+        .to_string();
+    // A left join keeps shop 9 with nulls; the table's key column is the stream's `shop`.
+    let want = "+-------+---------+--------------+----+------+\n\
+                | cents | country | shop_country | id | risk |\n\
+                +-------+---------+--------------+----+------+\n\
+                | 200   | DE      | DE           | 2  | 10   |\n\
+                | 300   | FR      |              | 9  |      |\n\
+                | 400   | ES      | CY           | 1  | 80   |\n\
+                +-------+---------+--------------+----+------+";
+    assert_eq!(got, want);
+}
+
 /// The line, column and message of the error planning `script` (generator tables need no files).
 fn plan_error(script: &str) -> (u64, u64, String) {
     match JobFile::from_sql(script, Path::new("/jobs/job.sql"), &[]) {
@@ -227,7 +272,9 @@ const TXNS: &str = "CREATE TABLE t (ts TIMESTAMP(3), card_id BIGINT, amount_cent
 
 #[test]
 fn mistakes_are_named_at_their_line_and_column() {
-    let cases: [(String, (u64, u64), &str); 10] = [
+    let cases: [(String, (u64, u64), &str); 12] = [
+        (format!("{TXNS}INSERT INTO o SELECT t.ts FROM t JOIN o ON t.card_id = o.card_id;"), (5, 39), "joins through SQL are lookup joins for now"),
+        (format!("{TXNS}INSERT INTO o SELECT t.ts FROM t JOIN t FOR SYSTEM_TIME AS OF t.ts AS d ON d.nope = t.card_id;"), (5, 76), "expected a column of the stream or `d.<column>`, found `d.nope`"),
         (format!("{TXNS}INSERT INTO o SELECT amount FROM t;"), (5, 22), "unknown column `amount`; available: ts, card_id, amount_cents"),
         (format!("{TXNS}INSERT INTO o SELECT card_id FROM nope;"), (5, 35), "no table or view `nope`"),
         (format!("{TXNS}INSERT INTO o SELECT card_id, COUNT(*) FROM t GROUP BY card_id;"), (5, 15), "GROUP BY without a window function is not supported yet"),

@@ -7,6 +7,7 @@
 mod connectors;
 mod insert;
 mod interval;
+mod lookup_join;
 mod query;
 mod scope;
 mod settings;

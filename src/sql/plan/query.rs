@@ -71,12 +71,9 @@ impl Planner<'_> {
         let [from] = select.from.as_slice() else {
             return Err(self.error(
                 select,
-                "a query reads one table (joins through SQL come later)",
+                "a query reads one table (comma joins are not supported)",
             ));
         };
-        if let Some(join) = from.joins.first() {
-            return Err(self.error(&join.relation, "joins through SQL are not supported yet"));
-        }
         let (mut relation, qualifier, window) = match &from.relation {
             TableFactor::Table {
                 name,
@@ -107,7 +104,19 @@ impl Planner<'_> {
             }
             other => return Err(self.error(other, "this kind of FROM item is not supported yet")),
         };
-        let scope = Scope { qualifier };
+        let joined = match from.joins.as_slice() {
+            [] => None,
+            [join] if window.is_none() => {
+                Some(self.lookup_join(&mut relation, qualifier.as_deref(), join)?)
+            }
+            [join, ..] => {
+                return Err(self.error(
+                    &join.relation,
+                    "one lookup join per query, and not beside a window function yet",
+                ));
+            }
+        };
+        let scope = Scope { qualifier, joined };
         if let Some(predicate) = &select.selection {
             let predicate = self.lower(
                 &scope.rewrite(self, predicate, None)?,
@@ -282,8 +291,12 @@ impl Planner<'_> {
                 other => return Err(self.error(other, "this select item is not supported")),
             };
             let rewritten = scope.rewrite(self, expr, aggregates.as_deref_mut())?;
-            let name = alias.unwrap_or_else(|| match &rewritten {
-                Expr::Identifier(ident) if !ident.value.starts_with("__agg") => ident.value.clone(),
+            // Named as written: `s.id` is `id` even where the join made it the stream's key.
+            let name = alias.unwrap_or_else(|| match expr {
+                Expr::Identifier(ident) => ident.value.clone(),
+                Expr::CompoundIdentifier(parts) => parts
+                    .last()
+                    .map_or_else(|| format!("EXPR${i}"), |part| part.value.clone()),
                 _ => format!("EXPR${i}"),
             });
             items.push((name, rewritten, expr.span()));

@@ -1,6 +1,8 @@
 //! Names and aggregates in a query's expressions: `alias.column` resolved to the relation's
 //! column, and aggregate calls replaced by the window's output columns (`__agg<i>`).
 
+use std::collections::HashMap;
+
 use sluice_engine::aggregate::AggregateFunction;
 use sqlparser::ast::{
     self, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
@@ -20,6 +22,16 @@ pub(super) struct AggregateCall {
 /// How names in a query resolve: `alias.column` is the column of the one relation.
 pub(super) struct Scope {
     pub(super) qualifier: Option<String>,
+    /// The lookup-joined table's names, when the query joins one.
+    pub(super) joined: Option<JoinedNames>,
+}
+
+/// `alias.column` of a lookup-joined table: the column each became in the join's output
+/// (its key columns are the stream's; a name the stream has is prefixed, `m.country`).
+#[derive(Debug, Clone)]
+pub(super) struct JoinedNames {
+    pub(super) qualifier: String,
+    pub(super) columns: HashMap<String, String>,
 }
 
 impl Scope {
@@ -37,6 +49,15 @@ impl Scope {
                 [table, column] if Some(&table.value) == self.qualifier.as_ref() => {
                     Expr::Identifier(column.clone())
                 }
+                [table, column] => match &self.joined {
+                    Some(joined) if joined.qualifier == table.value => {
+                        match joined.columns.get(&column.value) {
+                            Some(name) => Expr::Identifier(Ident::with_span(column.span, name)),
+                            None => expr.clone(),
+                        }
+                    }
+                    _ => expr.clone(),
+                },
                 _ => expr.clone(),
             },
             Expr::Function(function) if aggregate_function(function).is_some() => {
