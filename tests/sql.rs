@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
-use sluice::job::JobFile;
+use sluice::job::{BackendChoice, JobFile};
 use sluice_engine::backend::Backend;
 use sluice_engine::memory::CollectSink;
 use sluice_engine::prelude::*;
@@ -171,6 +171,48 @@ fn examples_in_sql_and_toml_give_the_same_rows() {
             assert_eq!(sorted_rows(&from_sql), sorted_rows(&from_toml), "{context}");
         }
     }
+}
+
+#[test]
+fn examples_plan_the_operators_of_their_job_files() {
+    // The same plan is what makes the SQL form run as fast as the job file.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for name in ["traffic", "fraud_features"] {
+        let load = |ext: &str| JobFile::load(&examples.join(format!("{name}.{ext}")), &[]);
+        let (toml, sql) = (load("toml").expect("toml"), load("sql").expect("sql"));
+        let explain = |job: &JobFile| job.explain(BackendChoice::Cpu).expect("explain");
+        assert_eq!(explain(&sql), explain(&toml), "{name}");
+    }
+}
+
+#[test]
+fn explain_prints_the_plan_instead_of_running() {
+    let script = format!(
+        "{TXNS}EXPLAIN INSERT INTO o\n\
+         SELECT card_id, window_start, window_end, COUNT(*) AS n, SUM(amount_cents) AS total\n\
+         FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE))\n\
+         WHERE amount_cents > 100\n\
+         GROUP BY window_start, window_end, card_id HAVING SUM(amount_cents) > 1000;"
+    );
+    let job = JobFile::from_sql(&script, Path::new("/jobs/job.sql"), &[]).expect("plans");
+    assert!(job.explain);
+    let plan = job.explain(BackendChoice::Cpu).expect("explain");
+    let lines: Vec<&str> = plan.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "job job",
+            "source    generator transactions (10 events, 1 partition(s))",
+            "          event time `ts`, watermark 1s behind the largest seen",
+            " 1. project  ts, card_id, amount_cents",
+            " 2. filter   amount_cents > 100",
+            " 3. window   tumbling 1m by card_id: count(*) AS n, sum(amount_cents) AS total  [cpu]",
+            " 4. filter   total > 1000",
+            "sink      discard",
+            "output    card_id: Int64, window_start: Timestamp(ms, \"UTC\"), window_end: \
+             Timestamp(ms, \"UTC\"), n: Int64, total: Int64",
+        ]
+    );
 }
 
 #[test]

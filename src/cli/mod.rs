@@ -37,7 +37,7 @@ enum Command {
     /// Runs a job file until its input ends (or Ctrl-C).
     #[command(after_help = EXAMPLES)]
     Run {
-        /// The job file (TOML; see docs/jobs.md).
+        /// The job file (TOML, docs/jobs.md) or SQL script (`.sql`, docs/sql.md).
         job: PathBuf,
         /// Where window math runs: auto (a hardware GPU if there is one, else the CPU), gpu
         /// (any adapter, software included) or cpu. Overrides the job's `backend`.
@@ -106,6 +106,18 @@ enum Command {
     },
     /// Lists the GPU adapters wgpu sees, what they offer, and which one `auto` would take.
     Devices,
+    /// Prints a job's plan: its operators in order, the backend each runs on, its output
+    /// columns (builds the pipeline, moves no data).
+    Explain {
+        /// The job file or SQL script.
+        job: PathBuf,
+        /// The backend to plan for (default: the job's).
+        #[arg(long)]
+        backend: Option<BackendChoice>,
+        /// Overrides a job setting (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Checks a job file (keys, columns, types, windows) without moving any data.
     Validate {
         /// The job file.
@@ -150,6 +162,10 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 file.resume = sluice_engine::checkpoint::Resume::Id(id);
             }
             let backend = backend.unwrap_or(file.spec.backend);
+            if file.explain {
+                println!("{}", file.explain(backend)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             if file.spec.cluster.is_some() {
                 return worker::run(&file, backend, quiet);
             }
@@ -178,6 +194,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             kafka,
             kafka_workers,
         }),
+        Command::Explain { job, backend, set } => {
+            let file = JobFile::load(&job, &set)?;
+            println!("{}", file.explain(backend.unwrap_or(file.spec.backend))?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { job, set } => {
             let file = JobFile::load(&job, &set)?;
             let schemas = file.validate()?;

@@ -6,6 +6,7 @@
 //! `docs/jobs.md` documents every key.
 
 mod cluster;
+mod explain;
 mod operators;
 mod outputs;
 mod overrides;
@@ -122,6 +123,8 @@ pub struct JobFile {
     pub spec: JobSpec,
     /// Which checkpoint a run resumes from (`--from-checkpoint`; default the newest).
     pub resume: Resume,
+    /// Print the plan instead of running (a SQL script's `EXPLAIN INSERT ...`).
+    pub explain: bool,
 }
 
 impl JobFile {
@@ -155,7 +158,7 @@ impl JobFile {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let spec = crate::sql::plan_script(text, &base_dir, &overrides).map_err(|error| {
+        let job = crate::sql::plan_script(text, &base_dir, &overrides).map_err(|error| {
             JobError::Sql {
                 path: path.to_path_buf(),
                 error,
@@ -164,8 +167,9 @@ impl JobFile {
         Ok(JobFile {
             path: path.to_path_buf(),
             base_dir,
-            spec,
+            spec: job.spec,
             resume: Resume::Latest,
+            explain: job.explain,
         })
     }
 
@@ -194,6 +198,7 @@ impl JobFile {
             base_dir,
             spec,
             resume: Resume::Latest,
+            explain: false,
         })
     }
 

@@ -146,7 +146,7 @@ fn parse(text: &str, setting: &str) -> Result<Expr> {
 }
 
 impl KeyColumns {
-    pub(crate) fn names(&self) -> Vec<String> {
+    pub fn names(&self) -> Vec<String> {
         match self {
             KeyColumns::One(k) => vec![k.clone()],
             KeyColumns::Many(ks) => ks.clone(),

@@ -14,5 +14,5 @@ mod script;
 
 pub use create_table::{ColumnKind, CreateTable, TableColumn, WatermarkDef};
 pub use error::SqlError;
-pub use plan::{Settings, plan_script};
+pub use plan::{ScriptJob, Settings, plan_script};
 pub use script::{ScriptStatement, Statement, parse_script};

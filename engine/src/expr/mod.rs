@@ -318,6 +318,34 @@ impl Expr {
         }
     }
 
+    /// The expression with each column `rename` maps renamed (the others unchanged).
+    pub fn rename_columns(&self, rename: &impl Fn(&str) -> Option<String>) -> Expr {
+        let go = |expr: &Expr| Box::new(expr.rename_columns(rename));
+        match self {
+            Expr::Column(name) => Expr::Column(rename(name).unwrap_or_else(|| name.clone())),
+            Expr::Literal(_) => self.clone(),
+            Expr::Binary { left, op, right } => Expr::Binary {
+                left: go(left),
+                op: *op,
+                right: go(right),
+            },
+            Expr::Not(expr) => Expr::Not(go(expr)),
+            Expr::Negate(expr) => Expr::Negate(go(expr)),
+            Expr::IsNull { expr, negated } => Expr::IsNull {
+                expr: go(expr),
+                negated: *negated,
+            },
+            Expr::Call { function, args } => Expr::Call {
+                function: *function,
+                args: args.iter().map(|arg| arg.rename_columns(rename)).collect(),
+            },
+            Expr::Cast { expr, to } => Expr::Cast {
+                expr: go(expr),
+                to: *to,
+            },
+        }
+    }
+
     /// A reference to column `name`.
     pub fn column(name: impl Into<String>) -> Expr {
         Expr::Column(name.into())
@@ -451,6 +479,17 @@ mod tests {
         let expr = Expr::parse("b + a > coalesce(b, c) and \"odd name\" is null")?;
         assert_eq!(expr.columns(), vec!["b", "a", "c", "odd name"]);
         assert!(Expr::parse("1 + 2")?.columns().is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn columns_are_renamed_everywhere_they_appear() -> Result<(), ExprError> {
+        let expr = Expr::parse("a + coalesce(b, -a) > cast(c as double) and not b is null")?;
+        let renamed = expr.rename_columns(&|name| (name != "c").then(|| format!("{name}2")));
+        assert_eq!(
+            renamed,
+            Expr::parse("a2 + coalesce(b2, -a2) > cast(c as double) and not b2 is null")?
+        );
         Ok(())
     }
 

@@ -198,6 +198,12 @@ impl Pipeline {
         }
     }
 
+    /// Where each operator that uses a backend runs, in the job's order: each input
+    /// stream's operators, the join, then the operators after it.
+    pub fn placements(&self) -> Vec<String> {
+        self.graph.placements()
+    }
+
     /// The schema of the output.
     pub fn output_schema(&self) -> SchemaRef {
         self.graph.output_schema()

@@ -2,7 +2,6 @@
 //! table and the sink, with the script's settings and the source's watermark.
 
 use sluice_engine::duration::DurationMs;
-use sluice_engine::expr::Expr as IrExpr;
 use sqlparser::ast::{self, Expr};
 use sqlparser::tokenizer::Location;
 
@@ -72,12 +71,7 @@ impl Planner<'_> {
                     ),
                 ));
             }
-            let items = sink_columns
-                .iter()
-                .zip(&relation.columns)
-                .map(|(to, from)| (to.clone(), IrExpr::column(from).to_string()))
-                .collect();
-            relation = query::project(relation, items);
+            relation = query::rename(relation, sink_columns);
         }
         let base = self.tables[&relation.table];
         let Some(watermark) = &base.watermark else {

@@ -27,12 +27,21 @@ use crate::sql::{ScriptStatement, SqlError, Statement, parse_script};
 use query::object_name;
 pub use settings::Settings;
 
+/// A planned script: the job, and whether the script asked to explain it instead of running it.
+#[derive(Debug, Clone)]
+pub struct ScriptJob {
+    /// The job, as a TOML job file would give it.
+    pub spec: JobSpec,
+    /// The `INSERT` was written `EXPLAIN INSERT ...`: print the plan, move no data.
+    pub explain: bool,
+}
+
 /// Plans `text`, a script read from `base_dir`, with `overrides` applied after its `SET`s.
 pub fn plan_script(
     text: &str,
     base_dir: &Path,
     overrides: &[(String, String)],
-) -> Result<JobSpec, SqlError> {
+) -> Result<ScriptJob, SqlError> {
     let statements = parse_script(text)?;
     let mut planner = Planner {
         text,
@@ -60,7 +69,16 @@ pub fn plan_script(
                 let key = planner.create(object_name(&view.name), view.if_not_exists, *start)?;
                 planner.views.insert(key, &view.query);
             }
-            Statement::Other(SqlStatement::Insert(insert)) => inserts.push((insert, *start)),
+            Statement::Other(SqlStatement::Insert(insert)) => {
+                inserts.push((insert, *start, false));
+            }
+            Statement::Other(SqlStatement::Explain { statement, .. })
+                if matches!(statement.as_ref(), SqlStatement::Insert(_)) =>
+            {
+                if let SqlStatement::Insert(insert) = statement.as_ref() {
+                    inserts.push((insert, *start, true));
+                }
+            }
             Statement::Other(SqlStatement::Set(ast::Set::SingleAssignment {
                 variable,
                 values,
@@ -83,7 +101,9 @@ pub fn plan_script(
                 return Err(at("a script writes its results with INSERT INTO <table> SELECT ...; a bare SELECT has nowhere to go".into()));
             }
             Statement::Other(SqlStatement::Explain { .. }) => {
-                return Err(at("EXPLAIN is not supported yet".into()));
+                return Err(at(
+                    "EXPLAIN takes the script's INSERT INTO ... SELECT".into()
+                ));
             }
             Statement::Other(other) => {
                 let words: Vec<String> = other
@@ -108,7 +128,7 @@ pub fn plan_script(
             )
         })?;
     }
-    let (insert, start) = match inserts.as_slice() {
+    let (insert, start, explain) = match inserts.as_slice() {
         [] => {
             return Err(SqlError::at(
                 text,
@@ -117,7 +137,7 @@ pub fn plan_script(
             ));
         }
         [one] => *one,
-        [_, (_, second), ..] => {
+        [_, (_, second, _), ..] => {
             return Err(SqlError::at(
                 text,
                 *second,
@@ -125,7 +145,8 @@ pub fn plan_script(
             ));
         }
     };
-    planner.insert(insert, start, settings)
+    let spec = planner.insert(insert, start, settings)?;
+    Ok(ScriptJob { spec, explain })
 }
 
 /// The end of `text`, for errors about something missing.
@@ -189,6 +210,17 @@ impl<'a> Planner<'a> {
 
     /// `expr` as expression text for the job's operators, once its columns are known to exist.
     fn lower(&self, expr: &Expr, columns: &[String], at: Span) -> Result<String, SqlError> {
+        self.lower_renamed(expr, columns, at, &HashMap::new())
+    }
+
+    /// [`Planner::lower`], with the columns `renamed` maps given their new names first.
+    fn lower_renamed(
+        &self,
+        expr: &Expr,
+        columns: &[String],
+        at: Span,
+        renamed: &HashMap<String, String>,
+    ) -> Result<String, SqlError> {
         let lowered = IrExpr::from_sql(expr).map_err(|err| match err {
             ExprError::Parse {
                 line,
@@ -217,6 +249,7 @@ impl<'a> Planner<'a> {
             }
             other => self.error_at(at, other.to_string()),
         })?;
+        let lowered = lowered.rename_columns(&|name| renamed.get(name).cloned());
         if let Some(missing) = lowered.columns().into_iter().find(|c| !columns.contains(c)) {
             return Err(self.error_at(
                 at,

@@ -2,6 +2,8 @@
 //! aggregation from a window function (`TUMBLE`, `HOP`, `SESSION`), `HAVING`, and the final
 //! projection that names the output columns.
 
+use std::collections::HashMap;
+
 use sqlparser::ast::{
     self, Expr, GroupByExpr, Ident, ObjectNamePart, Query, Select, SelectItem, SetExpr, Spanned,
     TableFactor,
@@ -232,34 +234,69 @@ impl Planner<'_> {
             Some(having) => Some((having, scope.rewrite(self, having, Some(&mut aggregates))?)),
             None => None,
         };
+        // An aggregate selected as it is takes the item's name, so that the window emits the
+        // query's columns and no projection follows; the others keep `__agg<i>`.
+        let mut names: Vec<String> = (0..aggregates.len()).map(|i| format!("__agg{i}")).collect();
+        let taken = |name: &String, names: &[String]| {
+            keys.contains(name)
+                || name == "window_start"
+                || name == "window_end"
+                || names.contains(name)
+        };
+        for (name, expr, _) in &items {
+            let index = match expr {
+                Expr::Identifier(ident) => ident
+                    .value
+                    .strip_prefix("__agg")
+                    .and_then(|i| i.parse::<usize>().ok()),
+                _ => None,
+            };
+            if let Some(index) = index
+                && names[index].starts_with("__agg")
+                && !taken(name, &names)
+            {
+                names[index] = name.clone();
+            }
+        }
+        let renamed: HashMap<String, String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (format!("__agg{i}"), name.clone()))
+            .collect();
         relation.operators.push(OperatorFile::Window {
             key: KeyColumns::Many(keys.clone()),
             window: window.window,
             aggregates: aggregates
                 .iter()
-                .enumerate()
-                .map(|(i, call)| AggregateFile {
+                .zip(&names)
+                .map(|(call, name)| AggregateFile {
                     function: call.function,
                     column: call.column.clone(),
-                    alias: Some(format!("__agg{i}")),
+                    alias: Some(name.clone()),
                 })
                 .collect(),
         });
         relation.columns = keys
             .into_iter()
             .chain(["window_start".to_string(), "window_end".to_string()])
-            .chain((0..aggregates.len()).map(|i| format!("__agg{i}")))
+            .chain(names)
             .collect();
         relation.event_time = None;
         relation.windowed = true;
         if let Some((written, having)) = having {
-            let predicate = self.lower(&having, &relation.columns, written.span())?;
+            let predicate =
+                self.lower_renamed(&having, &relation.columns, written.span(), &renamed)?;
             relation.operators.push(OperatorFile::Filter { predicate });
         }
         // The select items were checked against the window's output: lower them now.
         let items = items
             .into_iter()
-            .map(|(name, expr, at)| Ok((name, self.lower(&expr, &relation.columns, at)?)))
+            .map(|(name, expr, at)| {
+                Ok((
+                    name,
+                    self.lower_renamed(&expr, &relation.columns, at, &renamed)?,
+                ))
+            })
             .collect::<Result<Vec<_>, SqlError>>()?;
         Ok(project(relation, items))
     }
@@ -327,17 +364,88 @@ pub(super) fn object_name(name: &ast::ObjectName) -> String {
         .join(".")
 }
 
+/// `relation` with its columns renamed to `names` (pairwise): in place when the last
+/// operator (looking through filters, whose predicates are renamed too) is a projection or a
+/// window whose aggregates can take the new names; else by a projection.
+pub(super) fn rename(mut relation: Relation, names: Vec<String>) -> Relation {
+    let filters = relation
+        .operators
+        .iter()
+        .rev()
+        .take_while(|op| matches!(op, OperatorFile::Filter { .. }))
+        .count();
+    let producer = relation.operators.len().checked_sub(filters + 1);
+    let renamed = match producer.map(|i| &mut relation.operators[i]) {
+        Some(OperatorFile::Project { columns }) if columns.len() == names.len() => {
+            for (column, name) in columns.iter_mut().zip(&names) {
+                if let ProjectColumn::Named { name: old, .. } = column {
+                    *old = name.clone();
+                }
+            }
+            true
+        }
+        Some(OperatorFile::Window {
+            aggregates, key, ..
+        }) => {
+            // Keys and window bounds keep their names in a window's output.
+            let fixed = key.names().len() + 2;
+            let bounds_kept = relation
+                .columns
+                .iter()
+                .zip(&names)
+                .take(fixed)
+                .all(|(a, b)| a == b);
+            let fits = bounds_kept && aggregates.len() + fixed == names.len();
+            if fits {
+                for (aggregate, name) in aggregates.iter_mut().zip(&names[fixed..]) {
+                    aggregate.alias = Some(name.clone());
+                }
+            }
+            fits
+        }
+        _ => false,
+    };
+    if !renamed {
+        let items = names
+            .into_iter()
+            .zip(&relation.columns)
+            .map(|(to, from)| (to, column_text(from)))
+            .collect();
+        return project(relation, items);
+    }
+    let map: HashMap<String, String> = relation
+        .columns
+        .iter()
+        .cloned()
+        .zip(names.iter().cloned())
+        .collect();
+    let count = relation.operators.len();
+    for op in &mut relation.operators[count - filters..] {
+        if let OperatorFile::Filter { predicate } = op
+            && let Ok(expr) = sluice_engine::expr::Expr::parse(predicate)
+        {
+            *predicate = expr
+                .rename_columns(&|name| map.get(name).cloned())
+                .to_string();
+        }
+    }
+    relation.columns = names;
+    relation
+}
+
 /// `relation` followed by a projection to `items` (name, expression text).
 pub(super) fn project(mut relation: Relation, items: Vec<(String, String)>) -> Relation {
     let identity = items.len() == relation.columns.len()
         && items
             .iter()
             .zip(&relation.columns)
-            .all(|((name, expr), column)| name == column && expr == column);
+            .all(|((name, expr), column)| name == column && *expr == column_text(column));
     if !identity {
-        relation.event_time = relation
-            .event_time
-            .filter(|ts| items.iter().any(|(name, expr)| name == ts && expr == ts));
+        relation.event_time = relation.event_time.filter(|ts| {
+            items
+                .iter()
+                .any(|(name, expr)| name == ts && *expr == column_text(ts))
+        });
         relation.columns = items.iter().map(|(name, _)| name.clone()).collect();
         relation.operators.push(OperatorFile::Project {
             columns: items
@@ -347,4 +455,9 @@ pub(super) fn project(mut relation: Relation, items: Vec<(String, String)>) -> R
         });
     }
     relation
+}
+
+/// The expression text that reads column `name` as it is.
+fn column_text(name: &str) -> String {
+    sluice_engine::expr::Expr::column(name).to_string()
 }
