@@ -234,22 +234,24 @@ fn projections_filters_and_computed_columns_match_a_hand_computation() {
                   ) WITH ('connector' = 'filesystem', 'path' = 'in.csv', 'format' = 'csv');\n\
                   CREATE TEMPORARY VIEW french AS\n\
                     SELECT p.card, eur, upper(country) AS country FROM payments AS p\n\
-                    WHERE lower(country) = 'fr';\n\
-                  CREATE TABLE out (card BIGINT, euros DOUBLE, land STRING)\n\
+                    WHERE country IN ('FR', 'fr');\n\
+                  CREATE TABLE out (card BIGINT, euros DOUBLE, land STRING, size STRING)\n\
                     WITH ('connector' = 'print');\n\
-                  INSERT INTO out SELECT card, eur, country FROM french WHERE eur IS NOT NULL;";
+                  INSERT INTO out SELECT card, eur, country,\n\
+                    CASE WHEN eur BETWEEN 5 AND 50 THEN 'big' ELSE 'small' END\n\
+                  FROM french WHERE eur IS NOT NULL AND country NOT LIKE 'D%';";
     let job = JobFile::from_sql(script, &dir.path().join("job.sql"), &[])
         .unwrap_or_else(|err| panic!("{err}"));
     let out = run(&job, crate::common::cpu());
     let got = arrow::util::pretty::pretty_format_batches(&[out])
         .expect("format")
         .to_string();
-    let want = "+------+-------+------+\n\
-                | card | euros | land |\n\
-                +------+-------+------+\n\
-                | 1    | 1.5   | FR   |\n\
-                | 3    | 10.0  | FR   |\n\
-                +------+-------+------+";
+    let want = "+------+-------+------+-------+\n\
+                | card | euros | land | size  |\n\
+                +------+-------+------+-------+\n\
+                | 1    | 1.5   | FR   | small |\n\
+                | 3    | 10.0  | FR   | big   |\n\
+                +------+-------+------+-------+";
     assert_eq!(got, want);
 }
 

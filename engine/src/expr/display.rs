@@ -7,17 +7,19 @@ use sqlparser::keywords::ALL_KEYWORDS;
 use super::{BinaryOp, Expr, Literal};
 
 // Binding powers as sqlparser's Flink dialect parses them (a higher number binds tighter):
-// `or`; `and`; prefix `not`; `is [not] null`; comparisons; `+ -`; `* / % ||`; prefix `-`.
+// `or`; `and`; prefix `not`; `is [not] null`; `like`; comparisons; `+ -`; `* / % ||`;
+// prefix `-`.
 const OR: u8 = 1;
 const AND: u8 = 2;
 const NOT: u8 = 3;
 const IS: u8 = 4;
-const COMPARE: u8 = 5;
-const SUM: u8 = 6;
-const PRODUCT: u8 = 7;
-const PREFIX_MINUS: u8 = 8;
-/// Literals, columns, calls and parenthesised expressions.
-const ATOM: u8 = 9;
+const LIKE: u8 = 5;
+const COMPARE: u8 = 6;
+const SUM: u8 = 7;
+const PRODUCT: u8 = 8;
+const PREFIX_MINUS: u8 = 9;
+/// Literals, columns, calls, `case` and parenthesised expressions.
+const ATOM: u8 = 10;
 
 /// The binding power of `op`.
 fn binding_power(op: BinaryOp) -> u8 {
@@ -30,6 +32,7 @@ fn binding_power(op: BinaryOp) -> u8 {
         | BinaryOp::LtEq
         | BinaryOp::Gt
         | BinaryOp::GtEq => COMPARE,
+        BinaryOp::Like | BinaryOp::ILike => LIKE,
         BinaryOp::Plus | BinaryOp::Minus => SUM,
         BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo | BinaryOp::Concat => PRODUCT,
     }
@@ -91,6 +94,19 @@ impl Display for Expr {
                 f.write_str(")")
             }
             Expr::Cast { expr, to } => write!(f, "cast({expr} as {})", to.name()),
+            Expr::Case {
+                branches,
+                otherwise,
+            } => {
+                f.write_str("case")?;
+                for (condition, value) in branches {
+                    write!(f, " when {condition} then {value}")?;
+                }
+                if let Some(otherwise) = otherwise {
+                    write!(f, " else {otherwise}")?;
+                }
+                f.write_str(" end")
+            }
         }
     }
 }
@@ -171,6 +187,15 @@ mod tests {
         round_trip("a <> b", "a != b")?;
         round_trip("a == b", "a = b")?;
         round_trip("s || 'x' || t", "s || 'x' || t")?;
+        round_trip(
+            "s NOT LIKE 'a%' or s ilike t",
+            "not s like 'a%' or s ilike t",
+        )?;
+        round_trip(
+            "CASE WHEN a > 1 THEN 'big' WHEN a IS NULL THEN NULL ELSE lower(s) END || 'x'",
+            "case when a > 1 then 'big' when a is null then null else lower(s) end || 'x'",
+        )?;
+        round_trip("x between 1 and 2", "x >= 1 and x <= 2")?;
         Ok(())
     }
 

@@ -11,9 +11,13 @@ use arrow::array::{
     RecordBatch, StringArray, UInt64Array, new_null_array,
 };
 use arrow::buffer::BooleanBuffer;
+use arrow::compute::kernels::comparison::{ilike, like};
 use arrow::compute::kernels::concat_elements::concat_elements_utf8;
+use arrow::compute::kernels::zip::zip;
 use arrow::compute::kernels::{cast::cast, cmp, numeric};
-use arrow::compute::{and_kleene, is_not_null, is_null, not, or_kleene, take};
+use arrow::compute::{
+    and_kleene, is_not_null, is_null, not, or_kleene, prep_null_mask_filter, take,
+};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMillisecondType};
 use arrow::error::ArrowError;
 
@@ -210,7 +214,72 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<Value, ExprError> {
             let to = types::cast(input.data_type(), *to)?;
             input.coerce(&to).map_err(failed)
         }
+        Expr::Case {
+            branches,
+            otherwise,
+        } => case(branches, otherwise.as_deref(), batch).map_err(|err| match err {
+            CaseError::Expr(err) => err,
+            CaseError::Arrow(err) => failed(err),
+        }),
     }
+}
+
+enum CaseError {
+    Expr(ExprError),
+    Arrow(ArrowError),
+}
+
+impl From<ExprError> for CaseError {
+    fn from(err: ExprError) -> Self {
+        CaseError::Expr(err)
+    }
+}
+
+impl From<ArrowError> for CaseError {
+    fn from(err: ArrowError) -> Self {
+        CaseError::Arrow(err)
+    }
+}
+
+/// `case`: from the last branch to the first, each true condition picks its value over what
+/// the later branches (and `else`) chose, with Arrow's `zip`.
+fn case(
+    branches: &[(Expr, Expr)],
+    otherwise: Option<&Expr>,
+    batch: &RecordBatch,
+) -> Result<Value, CaseError> {
+    let rows = batch.num_rows();
+    let mut conditions = Vec::with_capacity(branches.len());
+    let mut values = Vec::with_capacity(branches.len() + 1);
+    for (condition, value) in branches {
+        let condition = eval(condition, batch)?;
+        types::condition_type(condition.data_type())?;
+        conditions.push(condition);
+        values.push(eval(value, batch)?);
+    }
+    let otherwise = otherwise.map(|e| eval(e, batch)).transpose()?;
+    let mut types_seen: Vec<DataType> = values.iter().map(|v| v.data_type().clone()).collect();
+    types_seen.extend(otherwise.iter().map(|v| v.data_type().clone()));
+    let result = types::case(&types_seen)?;
+    if result == DataType::Null {
+        return Ok(Value::Array(new_null_array(&DataType::Null, rows)));
+    }
+    let mut chosen = match otherwise {
+        Some(value) => value.coerce(&result)?.to_array(rows)?,
+        None => new_null_array(&result, rows),
+    };
+    for (condition, value) in conditions.iter().zip(&values).rev() {
+        let condition = condition.coerce(&DataType::Boolean)?.to_array(rows)?;
+        // A null condition is not true: it never picks its branch.
+        let condition = condition.as_boolean();
+        let mask = match condition.nulls() {
+            Some(_) => prep_null_mask_filter(condition),
+            None => condition.clone(),
+        };
+        let value = value.coerce(&result)?.to_array(rows)?;
+        chosen = zip(&mask, &value, &chosen)?;
+    }
+    Ok(Value::Array(chosen))
 }
 
 fn literal(value: &Literal) -> ArrayRef {
@@ -258,6 +327,8 @@ fn binary(
             left.to_array(len)?.as_boolean(),
             right.to_array(len)?.as_boolean(),
         )?),
+        BinaryOp::Like => Arc::new(like(&left, &right)?),
+        BinaryOp::ILike => Arc::new(ilike(&left, &right)?),
         BinaryOp::Concat => Arc::new(concat_elements_utf8(
             left.to_array(len)?.as_string::<i32>(),
             right.to_array(len)?.as_string::<i32>(),
@@ -645,6 +716,69 @@ mod tests {
         ] {
             assert_eq!(Expr::parse(text)?.evaluate(&batch)?.len(), 0, "{text}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn case_picks_the_first_true_branch_and_nulls_never_match() -> Result<(), ExprError> {
+        // i = 7, -7, null, 0
+        assert_eq!(
+            ints("case when i > 0 then 1 when i < 0 then -1 end")?,
+            vec![Some(1), Some(-1), None, None]
+        );
+        assert_eq!(
+            ints("case when i >= 0 then i when true then 100 else 5 end")?,
+            vec![Some(7), Some(100), Some(100), Some(0)]
+        );
+        let strings = run("case i when 7 then 'seven' else s end")?;
+        let strings: Vec<Option<&str>> = strings.as_string::<i32>().iter().collect();
+        assert_eq!(strings, vec![Some("seven"), Some("b"), None, Some("B")]);
+        let mixed = run("case when b then i else f end")?;
+        assert_eq!(mixed.data_type(), &DataType::Float64, "branches unify");
+        assert!(matches!(
+            run("case when i then 1 end"),
+            Err(ExprError::Argument { .. })
+        ));
+        assert!(matches!(
+            run("case when b then 1 else 'x' end"),
+            Err(ExprError::Mismatch { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn like_in_and_between_follow_sql() -> Result<(), ExprError> {
+        let bools = |text: &str| -> Result<Vec<Option<bool>>, ExprError> {
+            Ok(run(text)?.as_boolean().iter().collect())
+        };
+        // s = "a", "b", null, "B"
+        assert_eq!(
+            bools("s like 'a%'")?,
+            vec![Some(true), Some(false), None, Some(false)]
+        );
+        assert_eq!(
+            bools("s ilike 'b'")?,
+            vec![Some(false), Some(true), None, Some(true)]
+        );
+        assert_eq!(
+            bools("s not like '_'")?,
+            vec![Some(false), Some(false), None, Some(false)]
+        );
+        // i = 7, -7, null, 0; a null in the list makes a non-match null.
+        assert_eq!(
+            bools("i in (7, 0)")?,
+            vec![Some(true), Some(false), None, Some(true)]
+        );
+        assert_eq!(bools("i in (7, null)")?, vec![Some(true), None, None, None]);
+        assert_eq!(
+            bools("i not in (7, 8)")?,
+            vec![Some(false), Some(true), None, Some(true)]
+        );
+        assert_eq!(
+            bools("i between -7 and 0")?,
+            vec![Some(false), Some(true), None, Some(true)]
+        );
+        assert!(matches!(run("i like 'x'"), Err(ExprError::Mismatch { .. })));
         Ok(())
     }
 }

@@ -46,6 +46,10 @@
 //! - **Names.** Keywords and function names are case-insensitive; column names are matched
 //!   exactly. Double quotes or Flink's backticks name any column: `"order id" > 0`; a dotted
 //!   name (`payments.amount_cents`) is one column, as a join names them.
+//! - **Conditionals.** `case when c then v ... [else e] end` (and `case x when a then ...`)
+//!   takes the first branch whose condition is true; `x between a and b` is
+//!   `x >= a and x <= b`; `x in (a, b)` is `x = a or x = b` (so a null in the list makes a
+//!   non-match null, as in SQL); `s like 'a%'` and `ilike` match SQL patterns.
 //! - **Syntax.** Text is parsed by `sqlparser` with sluice's [Flink dialect](crate::dialect),
 //!   the same parser as SQL scripts: `--` starts a comment, `||` binds like `*`, and valid SQL
 //!   the expression IR has no node for is refused naming the construct
@@ -84,6 +88,12 @@ pub enum Expr {
     Call { function: Function, args: Vec<Expr> },
     /// `cast(expr as type)`.
     Cast { expr: Box<Expr>, to: CastType },
+    /// `case when c1 then v1 [when ...] [else e] end`: the value of the first branch whose
+    /// condition is true (null counts as false), else `otherwise` (null when absent).
+    Case {
+        branches: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
 }
 
 /// A constant value in an expression.
@@ -132,6 +142,10 @@ pub enum BinaryOp {
     Modulo,
     /// `||`: string concatenation.
     Concat,
+    /// `like`: SQL pattern match (`%` any run, `_` one character, `\\` escapes).
+    Like,
+    /// `ilike`: `like` ignoring case.
+    ILike,
 }
 
 /// A built-in function.
@@ -315,6 +329,18 @@ impl Expr {
             }
             Expr::Cast { expr, .. } => expr.collect_columns(out),
             Expr::Call { args, .. } => args.iter().for_each(|arg| arg.collect_columns(out)),
+            Expr::Case {
+                branches,
+                otherwise,
+            } => {
+                for (condition, value) in branches {
+                    condition.collect_columns(out);
+                    value.collect_columns(out);
+                }
+                if let Some(otherwise) = otherwise {
+                    otherwise.collect_columns(out);
+                }
+            }
         }
     }
 
@@ -342,6 +368,16 @@ impl Expr {
             Expr::Cast { expr, to } => Expr::Cast {
                 expr: go(expr),
                 to: *to,
+            },
+            Expr::Case {
+                branches,
+                otherwise,
+            } => Expr::Case {
+                branches: branches
+                    .iter()
+                    .map(|(c, v)| (c.rename_columns(rename), v.rename_columns(rename)))
+                    .collect(),
+                otherwise: otherwise.as_deref().map(go),
             },
         }
     }
@@ -379,6 +415,8 @@ impl BinaryOp {
             BinaryOp::Divide => "/",
             BinaryOp::Modulo => "%",
             BinaryOp::Concat => "||",
+            BinaryOp::Like => "like",
+            BinaryOp::ILike => "ilike",
         }
     }
 

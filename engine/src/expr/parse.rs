@@ -116,9 +116,120 @@ fn lower_at(ast: &ast::Expr, depth: usize) -> Result<Expr, ExprError> {
             function: Function::Trim,
             args: vec![lower_at(expr, depth + 1)?],
         },
+        ast::Expr::Like {
+            negated,
+            any: false,
+            expr,
+            pattern,
+            escape_char: None,
+        } => negate_if(
+            *negated,
+            Expr::Binary {
+                left: child(expr)?,
+                op: BinaryOp::Like,
+                right: child(pattern)?,
+            },
+        ),
+        ast::Expr::ILike {
+            negated,
+            any: false,
+            expr,
+            pattern,
+            escape_char: None,
+        } => negate_if(
+            *negated,
+            Expr::Binary {
+                left: child(expr)?,
+                op: BinaryOp::ILike,
+                right: child(pattern)?,
+            },
+        ),
+        ast::Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let value = lower_at(expr, depth + 2)?;
+            let at_least = Expr::binary(value.clone(), BinaryOp::GtEq, lower_at(low, depth + 2)?);
+            let at_most = Expr::binary(value, BinaryOp::LtEq, lower_at(high, depth + 2)?);
+            negate_if(*negated, Expr::binary(at_least, BinaryOp::And, at_most))
+        }
+        ast::Expr::In {
+            expr,
+            target: ast::InTarget::List(list),
+            negated,
+            global: false,
+        } => {
+            let value = lower_at(expr, depth + 1)?;
+            let tests = list
+                .iter()
+                .map(|item| {
+                    Ok(Expr::binary(
+                        value.clone(),
+                        BinaryOp::Eq,
+                        lower_at(item, depth + 1)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, ExprError>>()?;
+            let any = balanced_or(tests).ok_or_else(|| unsupported(ast, "an empty IN list"))?;
+            negate_if(*negated, any)
+        }
+        ast::Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            let operand = operand
+                .as_deref()
+                .map(|o| lower_at(o, depth + 2))
+                .transpose()?;
+            let branches = conditions
+                .iter()
+                .map(|when| {
+                    let condition = lower_at(&when.condition, depth + 2)?;
+                    // `case x when a then ...` tests `x = a`.
+                    let condition = match &operand {
+                        Some(operand) => Expr::binary(operand.clone(), BinaryOp::Eq, condition),
+                        None => condition,
+                    };
+                    Ok((condition, lower_at(&when.result, depth + 1)?))
+                })
+                .collect::<Result<Vec<_>, ExprError>>()?;
+            Expr::Case {
+                branches,
+                otherwise: else_result.as_deref().map(child).transpose()?,
+            }
+        }
         _ => return Err(unsupported(ast, "this construct")),
     };
     Ok(expr)
+}
+
+/// `not expr` when `negated`.
+fn negate_if(negated: bool, expr: Expr) -> Expr {
+    if negated {
+        Expr::Not(Box::new(expr))
+    } else {
+        expr
+    }
+}
+
+/// `a or b or ...` as a balanced tree, so that a long `IN` list stays shallow.
+fn balanced_or(mut tests: Vec<Expr>) -> Option<Expr> {
+    while tests.len() > 1 {
+        let mut paired = Vec::with_capacity(tests.len().div_ceil(2));
+        let mut items = tests.into_iter();
+        while let Some(left) = items.next() {
+            paired.push(match items.next() {
+                Some(right) => Expr::binary(left, BinaryOp::Or, right),
+                None => left,
+            });
+        }
+        tests = paired;
+    }
+    tests.pop()
 }
 
 /// A column named by one identifier, or by a dotted name (`payments.amount_cents`), which is
@@ -569,9 +680,57 @@ mod tests {
     }
 
     #[test]
+    fn conditionals_lower_to_the_ir() -> Result<(), ExprError> {
+        let between = Expr::binary(
+            Expr::binary(col("x"), BinaryOp::GtEq, int(1)),
+            BinaryOp::And,
+            Expr::binary(col("x"), BinaryOp::LtEq, int(2)),
+        );
+        assert_eq!(parse("x BETWEEN 1 AND 2")?, between);
+        assert_eq!(
+            parse("x not between 1 and 2")?,
+            Expr::Not(Box::new(between))
+        );
+        let eq = |v| Expr::binary(col("x"), BinaryOp::Eq, int(v));
+        let expected = Expr::binary(
+            Expr::binary(eq(1), BinaryOp::Or, eq(2)),
+            BinaryOp::Or,
+            eq(3),
+        );
+        assert_eq!(parse("x IN (1, 2, 3)")?, expected);
+        let long = format!(
+            "x in ({})",
+            (0..1000)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        assert!(
+            parse(&long).is_ok(),
+            "a long IN list stays within the depth bound"
+        );
+        assert_eq!(
+            parse("s NOT LIKE 'a%'")?,
+            Expr::Not(Box::new(Expr::binary(
+                col("s"),
+                BinaryOp::Like,
+                Expr::Literal(Literal::Str("a%".into()))
+            )))
+        );
+        let case = Expr::Case {
+            branches: vec![(Expr::binary(col("x"), BinaryOp::Eq, int(1)), int(10))],
+            otherwise: Some(Box::new(int(0))),
+        };
+        assert_eq!(parse("CASE x WHEN 1 THEN 10 ELSE 0 END")?, case);
+        assert_eq!(parse("case when x = 1 then 10 else 0 end")?, case);
+        Ok(())
+    }
+
+    #[test]
     fn valid_sql_the_ir_lacks_is_named_not_dropped() {
         for (text, what) in [
-            ("x between 1 and 2", "this construct"),
+            ("x similar to 'a'", "this construct"),
+            ("s like 'a!%' escape '!'", "this construct"),
             ("a & b", "the operator `&`"),
             ("lower(x) filter (where x > 0)", "FILTER"),
         ] {

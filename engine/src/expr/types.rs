@@ -116,6 +116,10 @@ pub(super) fn binary(
             Kind::Null | Kind::Str => (DataType::Utf8, DataType::Utf8),
             _ => return Err(mismatch()),
         },
+        BinaryOp::Like | BinaryOp::ILike => match joined {
+            Kind::Null | Kind::Str => (DataType::Utf8, DataType::Boolean),
+            _ => return Err(mismatch()),
+        },
         // Timestamps compare as epoch milliseconds, so that zones and integer literals agree.
         _ if op.is_comparison() => match joined {
             Kind::Null | Kind::Timestamp(_) => (DataType::Int64, DataType::Boolean),
@@ -294,7 +298,42 @@ pub(super) fn data_type(expr: &Expr, schema: &Schema) -> Result<DataType, ExprEr
             Ok(call(*function, &args)?.result)
         }
         Expr::Cast { expr, to } => cast(&data_type(expr, schema)?, *to),
+        Expr::Case {
+            branches,
+            otherwise,
+        } => {
+            let mut values = Vec::new();
+            for (condition, value) in branches {
+                condition_type(&data_type(condition, schema)?)?;
+                values.push(data_type(value, schema)?);
+            }
+            if let Some(otherwise) = otherwise {
+                values.push(data_type(otherwise, schema)?);
+            }
+            case(&values)
+        }
     }
+}
+
+/// Checks a `case` branch's condition: a boolean (or null, which never matches).
+pub(super) fn condition_type(condition: &DataType) -> Result<(), ExprError> {
+    match kind(condition) {
+        Kind::Null | Kind::Bool => Ok(()),
+        _ => Err(argument("case when", "a boolean condition", condition)),
+    }
+}
+
+/// The type of a `case` whose branch values have `values` types: the family they all fit in.
+pub(super) fn case(values: &[DataType]) -> Result<DataType, ExprError> {
+    let mut joined = Kind::Null;
+    for value in values {
+        joined = unify(&joined, &kind(value)).ok_or_else(|| ExprError::Mismatch {
+            operator: "case".into(),
+            left: joined.data_type(),
+            right: value.clone(),
+        })?;
+    }
+    Ok(joined.data_type())
 }
 
 #[cfg(test)]
