@@ -24,6 +24,7 @@ mod object_sink;
 mod oracle;
 mod outages;
 mod savepoints;
+mod slt;
 mod sql;
 mod stream_joins;
 mod watermarks;

@@ -60,6 +60,13 @@ impl Scope {
                 },
                 _ => expr.clone(),
             },
+            Expr::Function(function) if function.over.is_some() => {
+                return Err(planner.error(
+                    expr,
+                    "OVER aggregations are not supported yet (per-row aggregates over a \
+                     trailing range come with the OVER operator)",
+                ));
+            }
             Expr::Function(function) if aggregate_function(function).is_some() => {
                 let Some(calls) = aggregates else {
                     return Err(planner.error(
