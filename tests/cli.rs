@@ -122,6 +122,9 @@ fn validate_accepts_the_examples() {
         "examples/traffic_incidents.toml",
         "examples/fraud_logins.toml",
         "examples/tumbling_bench.toml",
+        "examples/traffic.sql",
+        "examples/fraud_features.sql",
+        "examples/fraud_enrich.sql",
     ] {
         let out = sluice(&["validate", example]);
         assert!(out.status.success(), "{example}: {}", text(&out.stderr));
@@ -748,4 +751,52 @@ fn looking_for_a_gpu_prints_no_display_server_noise() {
         );
         assert!(gpu.contains("backend gpu: "), "the adapter is named: {gpu}");
     }
+}
+
+#[test]
+fn the_sql_shell_keeps_definitions_streams_rows_and_carries_on_after_an_error() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let script = "CREATE TABLE payments (ts TIMESTAMP(3), card BIGINT, shop BIGINT, cents BIGINT,\n\
+                    country STRING, WATERMARK FOR ts AS ts)\n\
+                  WITH ('connector' = 'filesystem', 'path' = 'payments.csv', 'format' = 'csv');\n\
+                  SELECT nope FROM payments;\n\
+                  SELECT card, SUM(cents) AS total\n\
+                  FROM TABLE(TUMBLE(TABLE payments, DESCRIPTOR(ts), INTERVAL '30' SECOND))\n\
+                  GROUP BY window_start, window_end, card;\n\
+                  EXPLAIN SELECT card FROM payments WHERE country LIKE 'E%';\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["sql", "--backend", "cpu"])
+        .current_dir(root().join("tests/slt/data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sluice sql");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write the script");
+    let out = child.wait_with_output().expect("sluice sql ends");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    // One statement failed: the exit status says so, and the rest still ran.
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("error: line 1, column 8: unknown column `nope`"),
+        "{stderr}"
+    );
+    // Card 1: 100 + 50 + 700 + 300; card 2: 250 (and a null).
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(
+        rows,
+        ["| card | total |", "| 1    | 1150  |", "| 2    | 250   |"],
+        "{stdout}"
+    );
+    assert!(stderr.contains("2 row(s)"), "{stderr}");
+    assert!(
+        stdout.contains(" 1. filter   country like 'E%'"),
+        "{stdout}"
+    );
 }

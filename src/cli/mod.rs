@@ -5,6 +5,7 @@ mod checkpoints;
 mod devices;
 mod progress;
 mod run;
+mod sql;
 mod worker;
 
 use std::path::PathBuf;
@@ -19,6 +20,9 @@ Examples:
   sluice run examples/fraud_features.toml
   sluice run examples/traffic.toml --backend cpu
   sluice run examples/fraud_features.toml --set source.events=5000000 --set sink.type=discard
+  sluice run examples/traffic.sql
+  sluice explain examples/fraud_features.sql
+  sluice sql
   sluice validate examples/traffic.toml
   sluice checkpoints examples/traffic.toml
   sluice devices
@@ -106,6 +110,14 @@ enum Command {
     },
     /// Lists the GPU adapters wgpu sees, what they offer, and which one `auto` would take.
     Devices,
+    /// Opens an interactive SQL prompt (or runs the SQL on standard input): tables, views
+    /// and settings persist for the session, SELECT streams rows until its input ends or
+    /// Ctrl-C. See docs/sql.md.
+    Sql {
+        /// Where window math runs (default: the session's `SET 'sluice.backend'`, else auto).
+        #[arg(long)]
+        backend: Option<BackendChoice>,
+    },
     /// Prints a job's plan: its operators in order, the backend each runs on, its output
     /// columns (builds the pipeline, moves no data).
     Explain {
@@ -194,6 +206,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             kafka,
             kafka_workers,
         }),
+        Command::Sql { backend } => sql::shell(backend),
         Command::Explain { job, backend, set } => {
             let file = JobFile::load(&job, &set)?;
             println!("{}", file.explain(backend.unwrap_or(file.spec.backend))?);

@@ -11,8 +11,10 @@ mod error;
 mod fuzz;
 mod plan;
 mod script;
+mod session;
 
 pub use create_table::{ColumnKind, CreateTable, TableColumn, WatermarkDef};
 pub use error::SqlError;
 pub use plan::{ScriptJob, Settings, plan_script};
-pub use script::{ScriptStatement, Statement, parse_script};
+pub use script::{ScriptStatement, Statement, parse_script, split_statements};
+pub use session::{Request, Session};

@@ -3,7 +3,7 @@
 use sluice_engine::dialect::{self, SyntaxError};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Location, Token};
+use sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 use super::create_table::{self, CreateTable};
 use super::error::SqlError;
@@ -65,6 +65,51 @@ pub fn parse_script(text: &str) -> Result<Vec<ScriptStatement>, SqlError> {
     }
 }
 
+/// The statements of `text` as written, split at the `;` between them (not those in strings
+/// or comments); statements that are only comments or blank are left out.
+pub fn split_statements(text: &str) -> Result<Vec<&str>, SqlError> {
+    let tokens = Tokenizer::new(&dialect::FLINK, text)
+        .tokenize_with_location()
+        .map_err(|err| SqlError::at(text, err.location, err.message))?;
+    let mut statements = Vec::new();
+    let mut start = 0;
+    let mut has_words = false;
+    for token in &tokens {
+        match &token.token {
+            Token::SemiColon => {
+                let end = byte_offset(text, token.span.start);
+                if has_words {
+                    statements.push(text[start..end].trim());
+                }
+                start = end + 1;
+                has_words = false;
+            }
+            Token::Whitespace(_) => {}
+            _ => has_words = true,
+        }
+    }
+    if has_words {
+        statements.push(text[start..].trim());
+    }
+    Ok(statements)
+}
+
+/// The byte offset of `location` (1-based line and character column) in `text`.
+fn byte_offset(text: &str, location: Location) -> usize {
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == location.line as usize {
+            return offset
+                + line
+                    .char_indices()
+                    .nth(location.column.saturating_sub(1) as usize)
+                    .map_or(line.len(), |(at, _)| at);
+        }
+        offset += line.len();
+    }
+    text.len()
+}
+
 /// Whether the next tokens are `CREATE [TEMPORARY] TABLE`.
 fn is_create_table(parser: &Parser) -> bool {
     let keyword = |n: usize, keyword: Keyword| matches!(&parser.peek_nth_token_ref(n).token, Token::Word(w) if w.keyword == keyword);
@@ -99,6 +144,21 @@ mod tests {
             Statement::Other(sqlparser::ast::Statement::Insert(_))
         ));
         assert!(parse_script("  -- nothing\n")?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn scripts_split_at_semicolons_outside_strings_and_comments() -> Result<(), SqlError> {
+        let text = "SET 'a' = 'x;y';\n-- a comment; still one\nSELECT 'é;' FROM t\n;\n  -- end;\n";
+        assert_eq!(
+            split_statements(text)?,
+            vec![
+                "SET 'a' = 'x;y'",
+                "-- a comment; still one\nSELECT 'é;' FROM t"
+            ]
+        );
+        assert_eq!(split_statements("SELECT 1")?, vec!["SELECT 1"]);
+        assert!(split_statements(" ;; -- nothing\n")?.is_empty());
         Ok(())
     }
 
