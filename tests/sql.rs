@@ -177,7 +177,7 @@ fn examples_in_sql_and_toml_give_the_same_rows() {
 fn examples_plan_the_operators_of_their_job_files() {
     // The same plan is what makes the SQL form run as fast as the job file.
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    for name in ["traffic", "fraud_features"] {
+    for name in ["traffic", "fraud_features", "tumbling_bench"] {
         let load = |ext: &str| JobFile::load(&examples.join(format!("{name}.{ext}")), &[]);
         let (toml, sql) = (load("toml").expect("toml"), load("sql").expect("sql"));
         let explain = |job: &JobFile| job.explain(BackendChoice::Cpu).expect("explain");
