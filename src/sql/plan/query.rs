@@ -263,15 +263,17 @@ impl Planner<'_> {
             .enumerate()
             .map(|(i, name)| (format!("__agg{i}"), name.clone()))
             .collect();
+        let inputs = self.aggregate_inputs(&mut relation, &aggregates)?;
         relation.operators.push(OperatorFile::Window {
             key: KeyColumns::Many(keys.clone()),
             window: window.window,
             aggregates: aggregates
                 .iter()
+                .zip(inputs)
                 .zip(&names)
-                .map(|(call, name)| AggregateFile {
+                .map(|((call, column), name)| AggregateFile {
                     function: call.function,
-                    column: call.column.clone(),
+                    column,
                     alias: Some(name.clone()),
                 })
                 .collect(),
@@ -299,6 +301,59 @@ impl Planner<'_> {
             })
             .collect::<Result<Vec<_>, SqlError>>()?;
         Ok(project(relation, items))
+    }
+
+    /// The column each aggregate reads; expressions (and `FILTER` clauses) become columns
+    /// `__arg<i>` of a projection added before the window, which keeps every column.
+    fn aggregate_inputs(
+        &self,
+        relation: &mut Relation,
+        aggregates: &[AggregateCall],
+    ) -> Result<Vec<Option<String>>, SqlError> {
+        let mut computed = Vec::new();
+        let mut inputs = Vec::new();
+        for (i, call) in aggregates.iter().enumerate() {
+            let input = match &call.input {
+                None => None,
+                Some(expr) => {
+                    if let Some(missing) = expr
+                        .columns()
+                        .into_iter()
+                        .find(|c| !relation.columns.contains(c))
+                    {
+                        return Err(self.error_at(
+                            call.at,
+                            format!(
+                                "unknown column `{missing}`; available: {}",
+                                relation.columns.join(", ")
+                            ),
+                        ));
+                    }
+                    match expr {
+                        sluice_engine::expr::Expr::Column(column) => Some(column.clone()),
+                        _ => {
+                            let name = format!("__arg{i}");
+                            computed.push((name.clone(), expr.to_string()));
+                            Some(name)
+                        }
+                    }
+                }
+            };
+            inputs.push(input);
+        }
+        if !computed.is_empty() {
+            let items = relation
+                .columns
+                .iter()
+                .map(|c| (c.clone(), column_text(c)))
+                .chain(computed)
+                .collect();
+            let event_time = relation.event_time.clone();
+            *relation = project(relation.clone(), items);
+            // Every column is kept, the event-time column among them.
+            relation.event_time = event_time;
+        }
+        Ok(inputs)
     }
 
     /// The select list as (output name, rewritten expression, where it was written); the

@@ -9,14 +9,28 @@ use sqlparser::ast::{
     ObjectNamePart,
 };
 
+use sluice_engine::expr::{Expr as IrExpr, Literal};
+use sqlparser::ast::Spanned;
+use sqlparser::tokenizer::Span;
+
 use super::Planner;
 use crate::sql::SqlError;
 
 /// One aggregate call of a windowed query, named `__agg<i>` in the window's output.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(super) struct AggregateCall {
     pub(super) function: AggregateFunction,
-    pub(super) column: Option<String>,
+    /// What it aggregates: nothing (`COUNT(*)`), a column, or an expression that a projection
+    /// before the window computes.
+    pub(super) input: Option<IrExpr>,
+    /// Where it was written (not part of its identity: the same call twice is one).
+    pub(super) at: Span,
+}
+
+impl PartialEq for AggregateCall {
+    fn eq(&self, other: &Self) -> bool {
+        self.function == other.function && self.input == other.input
+    }
 }
 
 /// How names in a query resolve: `alias.column` is the column of the one relation.
@@ -150,15 +164,6 @@ impl Planner<'_> {
         let Some(mut aggregate) = aggregate_function(function) else {
             return Err(self.error(function, "not an aggregate function"));
         };
-        if function.filter.is_some() {
-            return Err(self.error(
-                function,
-                "FILTER (WHERE ...) on an aggregate is not supported yet",
-            ));
-        }
-        if function.over.is_some() {
-            return Err(self.error(function, "OVER aggregations are not supported yet"));
-        }
         let FunctionArguments::List(list) = &function.args else {
             return Err(self.error(function, "an aggregate takes one argument"));
         };
@@ -169,29 +174,35 @@ impl Planner<'_> {
             ));
         }
         let distinct = list.duplicate_treatment == Some(DuplicateTreatment::Distinct);
-        let column = match list.args.as_slice() {
+        let lower = |expr: &Expr| -> Result<IrExpr, SqlError> {
+            let rewritten = scope.rewrite(self, expr, None)?;
+            IrExpr::from_sql(&rewritten).map_err(|err| self.error(expr, err.to_string()))
+        };
+        let argument = match list.args.as_slice() {
             [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
                 if aggregate == AggregateFunction::Count && !distinct =>
             {
                 None
             }
-            [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => {
-                match scope.rewrite(self, arg, None)? {
-                    Expr::Identifier(column) => Some(column.value),
-                    _ => {
-                        return Err(self.error(
-                        arg,
-                        "an aggregate's argument is a column for now: compute the expression in a view",
-                    ));
-                    }
-                }
-            }
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => Some(lower(arg)?),
             _ => {
                 return Err(self.error(
                     function,
-                    "an aggregate takes one column (COUNT also takes *)",
+                    "an aggregate takes one argument (COUNT also takes *)",
                 ));
             }
+        };
+        // `agg(x) FILTER (WHERE c)` is `agg(CASE WHEN c THEN x END)`: the aggregates skip
+        // nulls, so rows where `c` is not true do not count (COUNT(*) counts a constant).
+        let input = match (&function.filter, argument) {
+            (None, argument) => argument,
+            (Some(condition), argument) => Some(IrExpr::Case {
+                branches: vec![(
+                    lower(condition)?,
+                    argument.unwrap_or(IrExpr::Literal(Literal::Int(1))),
+                )],
+                otherwise: None,
+            }),
         };
         if distinct {
             if aggregate != AggregateFunction::Count {
@@ -201,7 +212,8 @@ impl Planner<'_> {
         }
         Ok(AggregateCall {
             function: aggregate,
-            column,
+            input,
+            at: function.span(),
         })
     }
 }
