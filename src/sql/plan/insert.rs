@@ -5,7 +5,8 @@ use sluice_engine::duration::DurationMs;
 use sqlparser::ast::{self, Expr};
 use sqlparser::tokenizer::Location;
 
-use super::query::{self, object_name};
+use super::projection;
+use super::query::object_name;
 use super::{Planner, Settings, connectors, interval, visible};
 use crate::job::{CheckpointFile, EventTimeFile, JobSpec};
 use crate::sql::create_table::{ColumnKind, CreateTable};
@@ -71,7 +72,7 @@ impl Planner<'_> {
                     ),
                 ));
             }
-            relation = query::rename(relation, sink_columns);
+            relation = projection::rename(relation, sink_columns);
         }
         let base = self.tables[&relation.table];
         let Some(watermark) = &base.watermark else {

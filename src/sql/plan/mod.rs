@@ -8,6 +8,7 @@ mod connectors;
 mod insert;
 mod interval;
 mod lookup_join;
+mod projection;
 mod query;
 mod scope;
 mod settings;
