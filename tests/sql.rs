@@ -145,12 +145,16 @@ fn window_functions_equal_the_oracle_on_every_backend() {
     }
 }
 
+/// `batch` as an aligned text table.
+fn table(batch: &RecordBatch) -> String {
+    arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch))
+        .expect("format")
+        .to_string()
+}
+
 /// The rows of `batch`, printed and sorted, for comparing two runs.
 fn sorted_rows(batch: &RecordBatch) -> Vec<String> {
-    let text = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch))
-        .expect("format")
-        .to_string();
-    let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut rows: Vec<String> = table(batch).lines().map(str::to_string).collect();
     rows.sort();
     rows
 }
@@ -242,10 +246,7 @@ fn projections_filters_and_computed_columns_match_a_hand_computation() {
                   FROM french WHERE eur IS NOT NULL AND country NOT LIKE 'D%';";
     let job = JobFile::from_sql(script, &dir.path().join("job.sql"), &[])
         .unwrap_or_else(|err| panic!("{err}"));
-    let out = run(&job, crate::common::cpu());
-    let got = arrow::util::pretty::pretty_format_batches(&[out])
-        .expect("format")
-        .to_string();
+    let got = table(&run(&job, crate::common::cpu()));
     let want = "+------+-------+------+-------+\n\
                 | card | euros | land | size  |\n\
                 +------+-------+------+-------+\n\
@@ -285,10 +286,7 @@ fn lookup_joins_enrich_rows_and_qualify_clashing_names() {
                   WHERE p.cents > 100;";
     let job = JobFile::from_sql(script, &dir.path().join("job.sql"), &[])
         .unwrap_or_else(|err| panic!("{err}"));
-    let out = run(&job, crate::common::cpu());
-    let got = arrow::util::pretty::pretty_format_batches(&[out])
-        .expect("format")
-        .to_string();
+    let got = table(&run(&job, crate::common::cpu()));
     // A left join keeps shop 9 with nulls; the table's key column is the stream's `shop`.
     let want = "+-------+---------+--------------+----+------+\n\
                 | cents | country | shop_country | id | risk |\n\

@@ -216,13 +216,10 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             let file = JobFile::load(&job, &set)?;
             let schemas = file.validate()?;
             println!("{}: ok", job.display());
-            let columns: Vec<String> = schemas
-                .output
-                .fields()
-                .iter()
-                .map(|f| format!("{}: {}", f.name(), f.data_type()))
-                .collect();
-            println!("output columns: {}", columns.join(", "));
+            println!(
+                "output columns: {}",
+                sluice::job::describe_columns(&schemas.output)
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

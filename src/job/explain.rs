@@ -63,15 +63,19 @@ impl JobFile {
         }
         let mut out = plan.out;
         let _ = writeln!(out, "sink      {}", sink_text(&spec.sink));
-        let columns: Vec<String> = schemas
-            .output
-            .fields()
-            .iter()
-            .map(|f| format!("{}: {}", f.name(), f.data_type()))
-            .collect();
-        let _ = write!(out, "output    {}", columns.join(", "));
+        let _ = write!(out, "output    {}", describe_columns(&schemas.output));
         Ok(out)
     }
+}
+
+/// `name: type, ...` for every column of `schema`, as `validate` and `explain` print them.
+pub fn describe_columns(schema: &arrow::datatypes::Schema) -> String {
+    let columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("{}: {}", f.name(), f.data_type()))
+        .collect();
+    columns.join(", ")
 }
 
 /// The plan's text as it is written, numbering operators and naming their backends.

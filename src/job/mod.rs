@@ -27,6 +27,7 @@ use sluice_engine::pipeline::{Pipeline, PipelineBuilder, PipelineSchemas};
 use sluice_engine::sink::Sink;
 
 pub use cluster::{ClusterFile, Task};
+pub use explain::describe_columns;
 pub use operators::{AggregateFile, KeyColumns, OperatorFile, ProjectColumn, WindowFile};
 pub use overrides::apply_override;
 pub use repartition::{Repartition, RepartitionFile};

@@ -122,28 +122,27 @@ fn lower_at(ast: &ast::Expr, depth: usize) -> Result<Expr, ExprError> {
             expr,
             pattern,
             escape_char: None,
-        } => negate_if(
-            *negated,
-            Expr::Binary {
-                left: child(expr)?,
-                op: BinaryOp::Like,
-                right: child(pattern)?,
-            },
-        ),
-        ast::Expr::ILike {
+        }
+        | ast::Expr::ILike {
             negated,
             any: false,
             expr,
             pattern,
             escape_char: None,
-        } => negate_if(
-            *negated,
-            Expr::Binary {
-                left: child(expr)?,
-                op: BinaryOp::ILike,
-                right: child(pattern)?,
-            },
-        ),
+        } => {
+            let op = match ast {
+                ast::Expr::ILike { .. } => BinaryOp::ILike,
+                _ => BinaryOp::Like,
+            };
+            negate_if(
+                *negated,
+                Expr::binary(
+                    lower_at(expr, depth + 1)?,
+                    op,
+                    lower_at(pattern, depth + 1)?,
+                ),
+            )
+        }
         ast::Expr::Between {
             expr,
             negated,
