@@ -781,4 +781,30 @@ mod tests {
         assert!(matches!(run("i like 'x'"), Err(ExprError::Mismatch { .. })));
         Ok(())
     }
+
+    #[test]
+    fn timestamp_fields_come_from_the_time_zone_of_the_value() -> Result<(), ExprError> {
+        let at = "cast('2026-03-02T13:45:30+02:00' as timestamp)";
+        for (function, want) in [
+            ("year", 2026),
+            ("month", 3),
+            ("day", 2),
+            ("hour", 11),
+            ("minute", 45),
+            ("second", 30),
+        ] {
+            assert_eq!(
+                ints(&format!("{function}({at})"))?,
+                vec![Some(want); 4],
+                "{function}"
+            );
+        }
+        assert_eq!(
+            ints(&format!("extract(hour from {at}) * 100"))?,
+            vec![Some(1100); 4]
+        );
+        assert_eq!(ints("hour(null)")?, vec![None; 4]);
+        assert!(matches!(run("hour(i)"), Err(ExprError::Argument { .. })));
+        Ok(())
+    }
 }

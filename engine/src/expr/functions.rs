@@ -1,4 +1,4 @@
-//! The built-in functions (`lower`, `substr`, `coalesce`, ...) and integer `/` and `%`.
+//! The built-in functions (`lower`, `substr`, `coalesce`, `hour`, ...) and integer `/` and `%`.
 //!
 //! Arguments arrive already cast to the types [`super::types::call`] planned, so each function
 //! reads one concrete array type. String functions make one pass with a builder; none
@@ -11,8 +11,10 @@ use arrow::array::{
 };
 use arrow::buffer::Buffer;
 use arrow::compute::kernels::arity::binary;
+use arrow::compute::kernels::cast::cast;
 use arrow::compute::kernels::cmp;
 use arrow::compute::kernels::concat_elements::concat_elements_utf8_many;
+use arrow::compute::kernels::temporal::{DatePart, date_part};
 use arrow::compute::kernels::zip::zip;
 use arrow::compute::{is_not_null, nullif};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
@@ -50,6 +52,25 @@ pub(super) fn call(function: Function, args: &[Value], rows: usize) -> Result<Va
             Ok(Value::new(Arc::new(cut), scalar))
         }
         (Function::Coalesce, _) => coalesce(args),
+        (
+            Function::Year
+            | Function::Month
+            | Function::Day
+            | Function::Hour
+            | Function::Minute
+            | Function::Second,
+            [input],
+        ) => {
+            let part = match function {
+                Function::Year => DatePart::Year,
+                Function::Month => DatePart::Month,
+                Function::Day => DatePart::Day,
+                Function::Hour => DatePart::Hour,
+                Function::Minute => DatePart::Minute,
+                _ => DatePart::Second,
+            };
+            input.map(|array| cast(&date_part(array.as_ref(), part)?, &DataType::Int64))
+        }
         _ => Err(ArrowError::InvalidArgumentError(format!(
             "`{}` called with {} arguments",
             function.name(),

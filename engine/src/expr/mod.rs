@@ -167,6 +167,19 @@ pub enum Function {
     Abs,
     /// `coalesce(a, b, ...)`: the first non-null argument.
     Coalesce,
+    /// `year(ts)`, also `extract(year from ts)`: fields of a timestamp in its time zone
+    /// (UTC for timestamps without one), as `Int64`.
+    Year,
+    /// `month(ts)`: 1 to 12.
+    Month,
+    /// `day(ts)` (or `dayofmonth`): 1 to 31.
+    Day,
+    /// `hour(ts)`: 0 to 23.
+    Hour,
+    /// `minute(ts)`: 0 to 59.
+    Minute,
+    /// `second(ts)`: 0 to 59.
+    Second,
 }
 
 /// The target of `cast(x as TYPE)`.
@@ -436,8 +449,9 @@ impl BinaryOp {
 
 impl Function {
     /// Every function name, as written in expression text.
-    pub const NAMES: [&'static str; 9] = [
-        "lower", "upper", "length", "trim", "concat", "substr", "abs", "coalesce", "cast",
+    pub const NAMES: [&'static str; 15] = [
+        "lower", "upper", "length", "trim", "concat", "substr", "abs", "coalesce", "year", "month",
+        "day", "hour", "minute", "second", "cast",
     ];
 
     /// The function's name in expression text.
@@ -451,6 +465,12 @@ impl Function {
             Function::Substr => "substr",
             Function::Abs => "abs",
             Function::Coalesce => "coalesce",
+            Function::Year => "year",
+            Function::Month => "month",
+            Function::Day => "day",
+            Function::Hour => "hour",
+            Function::Minute => "minute",
+            Function::Second => "second",
         }
     }
 
@@ -465,6 +485,12 @@ impl Function {
             "substr" => Function::Substr,
             "abs" => Function::Abs,
             "coalesce" => Function::Coalesce,
+            "year" => Function::Year,
+            "month" => Function::Month,
+            "day" | "dayofmonth" => Function::Day,
+            "hour" => Function::Hour,
+            "minute" => Function::Minute,
+            "second" => Function::Second,
             _ => return None,
         };
         Some(function)
@@ -533,7 +559,7 @@ mod tests {
 
     #[test]
     fn names_map_back_and_forth() {
-        for name in &Function::NAMES[..8] {
+        for name in &Function::NAMES[..14] {
             assert_eq!(Function::from_name(name).map(Function::name), Some(*name));
         }
         assert_eq!(Function::from_name("LoWeR"), Some(Function::Lower));

@@ -143,6 +143,21 @@ fn lower_at(ast: &ast::Expr, depth: usize) -> Result<Expr, ExprError> {
                 ),
             )
         }
+        ast::Expr::Extract { field, expr, .. } => {
+            let function = match field {
+                ast::DateTimeField::Year | ast::DateTimeField::Years => Function::Year,
+                ast::DateTimeField::Month | ast::DateTimeField::Months => Function::Month,
+                ast::DateTimeField::Day | ast::DateTimeField::Days => Function::Day,
+                ast::DateTimeField::Hour | ast::DateTimeField::Hours => Function::Hour,
+                ast::DateTimeField::Minute | ast::DateTimeField::Minutes => Function::Minute,
+                ast::DateTimeField::Second | ast::DateTimeField::Seconds => Function::Second,
+                _ => return Err(unsupported(ast, &format!("EXTRACT of {field}"))),
+            };
+            Expr::Call {
+                function,
+                args: vec![lower_at(expr, depth + 1)?],
+            }
+        }
         ast::Expr::Between {
             expr,
             negated,
@@ -749,7 +764,7 @@ mod tests {
             err.as_deref(),
             Some(
                 "unknown function `frobnicate` at column 5; known functions: lower, upper, length, \
-                 trim, concat, substr, abs, coalesce, cast"
+                 trim, concat, substr, abs, coalesce, year, month, day, hour, minute, second, cast"
             )
         );
         assert!(matches!(

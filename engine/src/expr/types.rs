@@ -175,9 +175,17 @@ pub(super) struct CallPlan {
 /// Checks the argument count alone, so the parser can report it at the call's position.
 pub(super) fn check_arity(function: Function, found: usize) -> Result<(), ExprError> {
     let (min, max, expected) = match function {
-        Function::Lower | Function::Upper | Function::Length | Function::Trim | Function::Abs => {
-            (1, 1, "1")
-        }
+        Function::Lower
+        | Function::Upper
+        | Function::Length
+        | Function::Trim
+        | Function::Abs
+        | Function::Year
+        | Function::Month
+        | Function::Day
+        | Function::Hour
+        | Function::Minute
+        | Function::Second => (1, 1, "1"),
         Function::Substr => (2, 3, "2 or 3"),
         Function::Concat | Function::Coalesce => (1, usize::MAX, "1 or more"),
     };
@@ -223,6 +231,16 @@ pub(super) fn call(function: Function, args: &[DataType]) -> Result<CallPlan, Ex
             let result = negate(name, &args[0])?;
             (vec![result.clone()], result)
         }
+        Function::Year
+        | Function::Month
+        | Function::Day
+        | Function::Hour
+        | Function::Minute
+        | Function::Second => match kind(&args[0]) {
+            Kind::Timestamp(_) => (vec![args[0].clone()], DataType::Int64),
+            Kind::Null => (vec![Kind::Timestamp(None).data_type()], DataType::Int64),
+            _ => return Err(argument(name, "a timestamp", &args[0])),
+        },
         Function::Coalesce => {
             let mut joined = Kind::Null;
             for arg in args {
