@@ -44,6 +44,7 @@ fn power(expr: &Expr) -> u8 {
         Expr::Binary { op, .. } => binding_power(*op),
         Expr::Not(_) => NOT,
         Expr::IsNull { .. } => IS,
+        Expr::InList { .. } => COMPARE,
         Expr::Negate(_) => PREFIX_MINUS,
         _ => ATOM,
     }
@@ -94,6 +95,21 @@ impl Display for Expr {
                 f.write_str(")")
             }
             Expr::Cast { expr, to } => write!(f, "cast({expr} as {})", to.name()),
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                write_operand(f, expr, COMPARE + 1)?;
+                f.write_str(if *negated { " not in (" } else { " in (" })?;
+                for (i, item) in list.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str(")")
+            }
             Expr::Case {
                 branches,
                 otherwise,
@@ -196,6 +212,11 @@ mod tests {
             "case when a > 1 then 'big' when a is null then null else lower(s) end || 'x'",
         )?;
         round_trip("x between 1 and 2", "x >= 1 and x <= 2")?;
+        round_trip(
+            "x IN (1, 2) AND NOT y NOT IN ('a')",
+            "x in (1, 2) and not y not in ('a')",
+        )?;
+        round_trip("(a + 1) in (b) = true", "a + 1 in (b) = true")?;
         Ok(())
     }
 

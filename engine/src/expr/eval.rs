@@ -214,6 +214,11 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<Value, ExprError> {
             let to = types::cast(input.data_type(), *to)?;
             input.coerce(&to).map_err(failed)
         }
+        Expr::InList {
+            expr: input,
+            list,
+            negated,
+        } => in_list(expr, input, list, *negated, batch),
         Expr::Case {
             branches,
             otherwise,
@@ -221,6 +226,40 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<Value, ExprError> {
             CaseError::Expr(err) => err,
             CaseError::Arrow(err) => failed(err),
         }),
+    }
+}
+
+/// `input [not] in (list)` (the whole node is `expr`): `input` evaluated once, compared with
+/// each item, the comparisons joined with three-valued `or`.
+fn in_list(
+    expr: &Expr,
+    input: &Expr,
+    list: &[Expr],
+    negated: bool,
+    batch: &RecordBatch,
+) -> Result<Value, ExprError> {
+    let value = eval(input, batch)?;
+    let rows = batch.num_rows();
+    let mut any: Option<Value> = None;
+    for item in list {
+        let item = eval(item, batch)?;
+        let plan = types::binary(BinaryOp::Eq, value.data_type(), item.data_type())?;
+        let equal = binary(BinaryOp::Eq, &value, &item, &plan.operand, rows)
+            .map_err(ExprError::evaluate(expr))?;
+        any = Some(match any {
+            None => equal,
+            Some(so_far) => binary(BinaryOp::Or, &so_far, &equal, &DataType::Boolean, rows)
+                .map_err(ExprError::evaluate(expr))?,
+        });
+    }
+    let any = any.ok_or_else(|| {
+        ExprError::evaluate(expr)(ArrowError::InvalidArgumentError("an empty IN list".into()))
+    })?;
+    if negated {
+        any.map(|array| Ok(Arc::new(not(array.as_boolean())?)))
+            .map_err(ExprError::evaluate(expr))
+    } else {
+        Ok(any)
     }
 }
 

@@ -48,8 +48,8 @@
 //!   name (`payments.amount_cents`) is one column, as a join names them.
 //! - **Conditionals.** `case when c then v ... [else e] end` (and `case x when a then ...`)
 //!   takes the first branch whose condition is true; `x between a and b` is
-//!   `x >= a and x <= b`; `x in (a, b)` is `x = a or x = b` (so a null in the list makes a
-//!   non-match null, as in SQL); `s like 'a%'` and `ilike` match SQL patterns.
+//!   `x >= a and x <= b`; `x in (a, b)` is `x = a or x = b` with `x` evaluated once (so a
+//!   null in the list makes a non-match null, as in SQL); `s like 'a%'` and `ilike` match SQL patterns.
 //! - **Syntax.** Text is parsed by `sqlparser` with sluice's [Flink dialect](crate::dialect),
 //!   the same parser as SQL scripts: `--` starts a comment, `||` binds like `*`, and valid SQL
 //!   the expression IR has no node for is refused naming the construct
@@ -88,6 +88,13 @@ pub enum Expr {
     Call { function: Function, args: Vec<Expr> },
     /// `cast(expr as type)`.
     Cast { expr: Box<Expr>, to: CastType },
+    /// `expr [not] in (a, b, ...)`: `expr = a or expr = b ...` with `expr` evaluated once
+    /// (a null in the list makes a non-match null, as in SQL).
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
     /// `case when c1 then v1 [when ...] [else e] end`: the value of the first branch whose
     /// condition is true (null counts as false), else `otherwise` (null when absent).
     Case {
@@ -283,6 +290,16 @@ fn place(line: usize, column: usize) -> String {
 }
 
 impl ExprError {
+    /// The 1-based line and column the error is about, when it is about a place in the text.
+    pub fn place(&self) -> Option<(usize, usize)> {
+        match self {
+            ExprError::Parse { line, column, .. }
+            | ExprError::Unsupported { line, column, .. }
+            | ExprError::UnknownFunction { line, column, .. } => Some((*line, *column)),
+            _ => None,
+        }
+    }
+
     fn evaluate(expr: &Expr) -> impl FnOnce(ArrowError) -> Self + '_ {
         move |source| ExprError::Evaluate {
             expr: expr.to_string(),
@@ -342,6 +359,10 @@ impl Expr {
             }
             Expr::Cast { expr, .. } => expr.collect_columns(out),
             Expr::Call { args, .. } => args.iter().for_each(|arg| arg.collect_columns(out)),
+            Expr::InList { expr, list, .. } => {
+                expr.collect_columns(out);
+                list.iter().for_each(|item| item.collect_columns(out));
+            }
             Expr::Case {
                 branches,
                 otherwise,
@@ -381,6 +402,18 @@ impl Expr {
             Expr::Cast { expr, to } => Expr::Cast {
                 expr: go(expr),
                 to: *to,
+            },
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => Expr::InList {
+                expr: go(expr),
+                list: list
+                    .iter()
+                    .map(|item| item.rename_columns(rename))
+                    .collect(),
+                negated: *negated,
             },
             Expr::Case {
                 branches,

@@ -175,19 +175,17 @@ fn lower_at(ast: &ast::Expr, depth: usize) -> Result<Expr, ExprError> {
             negated,
             global: false,
         } => {
-            let value = lower_at(expr, depth + 1)?;
-            let tests = list
-                .iter()
-                .map(|item| {
-                    Ok(Expr::binary(
-                        value.clone(),
-                        BinaryOp::Eq,
-                        lower_at(item, depth + 1)?,
-                    ))
-                })
-                .collect::<Result<Vec<_>, ExprError>>()?;
-            let any = balanced_or(tests).ok_or_else(|| unsupported(ast, "an empty IN list"))?;
-            negate_if(*negated, any)
+            if list.is_empty() {
+                return Err(unsupported(ast, "an empty IN list"));
+            }
+            Expr::InList {
+                expr: child(expr)?,
+                list: list
+                    .iter()
+                    .map(|item| lower_at(item, depth + 1))
+                    .collect::<Result<_, _>>()?,
+                negated: *negated,
+            }
         }
         ast::Expr::Case {
             operand,
@@ -228,22 +226,6 @@ fn negate_if(negated: bool, expr: Expr) -> Expr {
     } else {
         expr
     }
-}
-
-/// `a or b or ...` as a balanced tree, so that a long `IN` list stays shallow.
-fn balanced_or(mut tests: Vec<Expr>) -> Option<Expr> {
-    while tests.len() > 1 {
-        let mut paired = Vec::with_capacity(tests.len().div_ceil(2));
-        let mut items = tests.into_iter();
-        while let Some(left) = items.next() {
-            paired.push(match items.next() {
-                Some(right) => Expr::binary(left, BinaryOp::Or, right),
-                None => left,
-            });
-        }
-        tests = paired;
-    }
-    tests.pop()
 }
 
 /// A column named by one identifier, or by a dotted name (`payments.amount_cents`), which is
@@ -705,12 +687,11 @@ mod tests {
             parse("x not between 1 and 2")?,
             Expr::Not(Box::new(between))
         );
-        let eq = |v| Expr::binary(col("x"), BinaryOp::Eq, int(v));
-        let expected = Expr::binary(
-            Expr::binary(eq(1), BinaryOp::Or, eq(2)),
-            BinaryOp::Or,
-            eq(3),
-        );
+        let expected = Expr::InList {
+            expr: Box::new(col("x")),
+            list: vec![int(1), int(2), int(3)],
+            negated: false,
+        };
         assert_eq!(parse("x IN (1, 2, 3)")?, expected);
         let long = format!(
             "x in ({})",

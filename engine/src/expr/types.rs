@@ -316,6 +316,13 @@ pub(super) fn data_type(expr: &Expr, schema: &Schema) -> Result<DataType, ExprEr
             Ok(call(*function, &args)?.result)
         }
         Expr::Cast { expr, to } => cast(&data_type(expr, schema)?, *to),
+        Expr::InList { expr, list, .. } => {
+            let value = data_type(expr, schema)?;
+            for item in list {
+                binary(BinaryOp::Eq, &value, &data_type(item, schema)?)?;
+            }
+            Ok(DataType::Boolean)
+        }
         Expr::Case {
             branches,
             otherwise,

@@ -209,6 +209,18 @@ impl<'a> Planner<'a> {
         )
     }
 
+    /// An expression error at its own place in the script, or at `at` when it has none.
+    fn expr_error(&self, err: &ExprError, at: Span) -> SqlError {
+        match err.place() {
+            Some((line, column)) => SqlError::at(
+                self.text,
+                Location::new(line as u64, column as u64),
+                err.to_string(),
+            ),
+            None => self.error_at(at, err.to_string()),
+        }
+    }
+
     /// `expr` as expression text for the job's operators, once its columns are known to exist.
     fn lower(&self, expr: &Expr, columns: &[String], at: Span) -> Result<String, SqlError> {
         self.lower_renamed(expr, columns, at, &HashMap::new())
@@ -222,34 +234,7 @@ impl<'a> Planner<'a> {
         at: Span,
         renamed: &HashMap<String, String>,
     ) -> Result<String, SqlError> {
-        let lowered = IrExpr::from_sql(expr).map_err(|err| match err {
-            ExprError::Parse {
-                line,
-                column,
-                ref message,
-                ..
-            }
-            | ExprError::Unsupported {
-                line,
-                column,
-                construct: ref message,
-                ..
-            }
-            | ExprError::UnknownFunction {
-                line,
-                column,
-                name: ref message,
-                ..
-            } if line > 0 => {
-                let _ = message;
-                SqlError::at(
-                    self.text,
-                    Location::new(line as u64, column as u64),
-                    err.to_string(),
-                )
-            }
-            other => self.error_at(at, other.to_string()),
-        })?;
+        let lowered = IrExpr::from_sql(expr).map_err(|err| self.expr_error(&err, at))?;
         let lowered = lowered.rename_columns(&|name| renamed.get(name).cloned());
         if let Some(missing) = lowered.columns().into_iter().find(|c| !columns.contains(c)) {
             return Err(self.error_at(

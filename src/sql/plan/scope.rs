@@ -176,7 +176,7 @@ impl Planner<'_> {
         let distinct = list.duplicate_treatment == Some(DuplicateTreatment::Distinct);
         let lower = |expr: &Expr| -> Result<IrExpr, SqlError> {
             let rewritten = scope.rewrite(self, expr, None)?;
-            IrExpr::from_sql(&rewritten).map_err(|err| self.error(expr, err.to_string()))
+            IrExpr::from_sql(&rewritten).map_err(|err| self.expr_error(&err, expr.span()))
         };
         let argument = match list.args.as_slice() {
             [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
