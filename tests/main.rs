@@ -23,6 +23,7 @@ mod mutations;
 mod object_sink;
 mod oracle;
 mod outages;
+mod over;
 mod savepoints;
 mod slt;
 mod sql;

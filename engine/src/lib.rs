@@ -34,6 +34,7 @@ pub mod duration;
 pub mod error;
 pub mod event_time;
 pub mod expr;
+pub mod frame;
 pub mod keys;
 pub mod memory;
 pub mod metrics;

@@ -138,10 +138,11 @@ impl JobFile {
             )));
         }
         for (i, operator) in self.spec.operators.iter().enumerate() {
-            let OperatorFile::Window { key, .. } = operator else {
-                continue;
+            let key = match operator {
+                OperatorFile::Window { key, .. } => key.names(),
+                OperatorFile::Over { partition_by, .. } => partition_by.names(),
+                _ => continue,
             };
-            let key = key.names();
             if said.is_none() {
                 return Err(invalid(Error::config(
                     setting,

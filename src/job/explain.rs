@@ -102,7 +102,9 @@ impl Plan {
             let mut line = format!("{indent}{:>2}. {}", self.step, describe(operator));
             if matches!(
                 operator,
-                OperatorFile::Window { .. } | OperatorFile::LookupJoin { .. }
+                OperatorFile::Window { .. }
+                    | OperatorFile::Over { .. }
+                    | OperatorFile::LookupJoin { .. }
             ) {
                 line.push_str(&format!("  [{}]", self.placement()));
             }
@@ -206,6 +208,35 @@ fn describe(operator: &OperatorFile) -> String {
             format!(
                 "window   {window} by {}: {}",
                 key.names().join(", "),
+                aggregates.join(", ")
+            )
+        }
+        OperatorFile::Over {
+            partition_by,
+            aggregates,
+        } => {
+            let aggregates: Vec<String> = aggregates
+                .iter()
+                .map(|a| {
+                    let frame = match (a.range_preceding, a.rows_preceding) {
+                        (Some(range), _) => format!("RANGE {range} PRECEDING"),
+                        (_, Some(rows)) => format!("ROWS {rows} PRECEDING"),
+                        _ => "no frame".into(),
+                    };
+                    let call = format!(
+                        "{}({}) OVER {frame}",
+                        a.function.name(),
+                        a.column.as_deref().unwrap_or("*")
+                    );
+                    match &a.alias {
+                        Some(alias) => format!("{call} AS {alias}"),
+                        None => call,
+                    }
+                })
+                .collect();
+            format!(
+                "over     partition by {}: {}",
+                partition_by.names().join(", "),
                 aggregates.join(", ")
             )
         }

@@ -28,7 +28,9 @@ use sluice_engine::sink::Sink;
 
 pub use cluster::{ClusterFile, Task};
 pub use explain::describe_columns;
-pub use operators::{AggregateFile, KeyColumns, OperatorFile, ProjectColumn, WindowFile};
+pub use operators::{
+    AggregateFile, KeyColumns, OperatorFile, OverAggregateFile, ProjectColumn, WindowFile,
+};
 pub use overrides::apply_override;
 pub use repartition::{Repartition, RepartitionFile};
 pub use settings::{BackendChoice, BatchingFile, CheckpointFile, EventTimeFile};

@@ -9,7 +9,10 @@ use sluice_engine::aggregate::{AggregateFunction, AggregateSpec};
 use sluice_engine::duration::DurationMs;
 use sluice_engine::error::{Error, Result};
 use sluice_engine::expr::Expr;
-use sluice_engine::operator::{JoinKind, LookupJoinSpec, TableReload, WindowAggregateSpec};
+use sluice_engine::frame::OverFrame;
+use sluice_engine::operator::{
+    JoinKind, LookupJoinSpec, OverAggregate, OverAggregateSpec, TableReload, WindowAggregateSpec,
+};
 use sluice_engine::pipeline::OperatorSpec;
 use sluice_engine::window::WindowSpec;
 
@@ -52,6 +55,74 @@ pub enum OperatorFile {
         /// The aggregates: `[{ fn = "count", as = "n" }, { fn = "sum", column = "x" }]`.
         aggregates: Vec<AggregateFile>,
     },
+    /// `type = "over"`: every row out again with aggregates over the earlier rows of its
+    /// key (SQL's `agg(x) OVER (PARTITION BY k ORDER BY ts <frame>)`).
+    Over {
+        /// `PARTITION BY` column or columns.
+        partition_by: KeyColumns,
+        /// The aggregates, each with its frame:
+        /// `[{ fn = "count", as = "n_1h", range_preceding = "1h" }, { fn = "max", column = "x", rows_preceding = 9 }]`.
+        aggregates: Vec<OverAggregateFile>,
+    },
+}
+
+/// One OVER aggregate: an aggregate and its frame, `range_preceding` (a duration: rows of the
+/// last hour, ties included) or `rows_preceding` (a count: the row and that many before it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverAggregateFile {
+    /// count, sum, min, max or avg.
+    #[serde(rename = "fn")]
+    pub function: AggregateFunction,
+    /// The input column (omit for `count` of rows).
+    #[serde(default)]
+    pub column: Option<String>,
+    /// The output column name (default `<fn>_<column>`, or `count`).
+    #[serde(default, rename = "as")]
+    pub alias: Option<String>,
+    /// `RANGE BETWEEN <this> PRECEDING AND CURRENT ROW`.
+    #[serde(default)]
+    pub range_preceding: Option<DurationMs>,
+    /// `ROWS BETWEEN <this> PRECEDING AND CURRENT ROW`.
+    #[serde(default)]
+    pub rows_preceding: Option<u64>,
+}
+
+impl OverAggregateFile {
+    /// The engine's aggregate and frame; `setting` names this entry in errors.
+    fn to_spec(&self, setting: &str) -> Result<OverAggregate> {
+        let frame = match (self.range_preceding, self.rows_preceding) {
+            (Some(range), None) => OverFrame::Range { preceding: range.0 },
+            (None, Some(rows)) => OverFrame::Rows { preceding: rows },
+            _ => {
+                return Err(Error::config(
+                    setting,
+                    "give the frame as exactly one of `range_preceding` (a duration) and \
+                     `rows_preceding` (a number of rows)",
+                ));
+            }
+        };
+        Ok(OverAggregate {
+            aggregate: AggregateSpec {
+                function: self.function,
+                column: self.column.clone(),
+                alias: default_alias(self.function, self.column.as_deref(), self.alias.as_ref()),
+            },
+            frame,
+        })
+    }
+}
+
+/// An aggregate's output name: as given, else `<fn>_<column>`, or `<fn>` for rows.
+fn default_alias(
+    function: AggregateFunction,
+    column: Option<&str>,
+    alias: Option<&String>,
+) -> String {
+    alias.cloned().unwrap_or_else(|| match column {
+        Some(c) => format!("{}_{c}", function.name()),
+        None => function.name().to_string(),
+    })
 }
 
 fn default_table_name() -> String {
@@ -233,16 +304,10 @@ impl OperatorFile {
                 let keys = key.names();
                 let aggregates = aggregates
                     .iter()
-                    .map(|a| {
-                        let alias = a.alias.clone().unwrap_or_else(|| match &a.column {
-                            Some(c) => format!("{}_{c}", a.function.name()),
-                            None => a.function.name().to_string(),
-                        });
-                        AggregateSpec {
-                            function: a.function,
-                            column: a.column.clone(),
-                            alias,
-                        }
+                    .map(|a| AggregateSpec {
+                        function: a.function,
+                        column: a.column.clone(),
+                        alias: default_alias(a.function, a.column.as_deref(), a.alias.as_ref()),
                     })
                     .collect();
                 OperatorSpec::Window(WindowAggregateSpec {
@@ -251,6 +316,17 @@ impl OperatorFile {
                     aggregates,
                 })
             }
+            OperatorFile::Over {
+                partition_by,
+                aggregates,
+            } => OperatorSpec::Over(OverAggregateSpec {
+                partition_by: partition_by.names(),
+                aggregates: aggregates
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| a.to_spec(&format!("{setting}.aggregates[{i}]")))
+                    .collect::<Result<_>>()?,
+            }),
         })
     }
 }

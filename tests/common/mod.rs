@@ -3,6 +3,7 @@
 pub mod kafka;
 pub mod kafka_log;
 pub mod oracle;
+pub mod over_oracle;
 pub mod proxy;
 pub mod rng;
 

@@ -26,6 +26,7 @@ pub use join_buffer::{BufferMatches, JoinBuffer, JoinProbe};
 
 use crate::aggregate::{AggregateFunction, NumericKind};
 use crate::error::Result;
+use crate::frame::OverFrame;
 use crate::state::StateSnapshot;
 use crate::window::WindowSpec;
 
@@ -68,6 +69,16 @@ pub trait Backend: Send + Sync + Debug {
 
     /// Where stream joins run, for logs and summaries.
     fn join_placement(&self) -> String {
+        "cpu".to_string()
+    }
+
+    /// Creates the per-key frames of one OVER operator.
+    fn over_aggregator(&self, plan: &OverAggregatePlan) -> Result<Box<dyn OverAggregator>> {
+        Ok(Box::new(cpu::CpuOverAggregator::new(plan.clone())))
+    }
+
+    /// Where OVER aggregations run, for logs and summaries.
+    fn over_placement(&self) -> String {
         "cpu".to_string()
     }
 }
@@ -143,6 +154,53 @@ pub struct AggregatePlan {
     pub function: AggregateFunction,
     /// The input's domain; `None` means no input column (`count(*)`).
     pub input: Option<NumericKind>,
+}
+
+/// What an OVER aggregator computes: per output aggregate, its function, input domain and
+/// frame. Aggregates with equal frames share the frame's rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverAggregatePlan {
+    /// One entry per output aggregate, in output order.
+    pub aggregates: Vec<(AggregatePlan, OverFrame)>,
+}
+
+impl OverAggregatePlan {
+    /// The distinct frames, in order of first use; aggregate `i` uses frame `frame_of(i)`.
+    pub fn frames(&self) -> Vec<OverFrame> {
+        let mut frames: Vec<OverFrame> = Vec::new();
+        for (_, frame) in &self.aggregates {
+            if !frames.contains(frame) {
+                frames.push(*frame);
+            }
+        }
+        frames
+    }
+}
+
+/// The per-key frames of one OVER operator, on one backend.
+///
+/// Contract: `aggregate` gets rows in emission order, ascending time and arrival order among
+/// equal times, each no earlier than any row of its key given in an earlier call. It returns,
+/// per aggregate of the plan, one value per row over the rows of the row's key in its frame:
+/// for `RANGE`, every row given so far (this call included) whose time is in `[t - preceding,
+/// t]`, ties after the row too; for `ROWS`, the row and the `preceding` rows before it.
+pub trait OverAggregator: Send + Debug {
+    /// Adds rows in emission order and returns their aggregates (one array per aggregate).
+    fn aggregate(&mut self, input: &AggregateInput<'_>) -> Result<Vec<ArrayRef>>;
+
+    /// Forgets what no row at `watermark` or later can see (rows older than every RANGE
+    /// frame, keys with nothing left).
+    fn expire(&mut self, watermark: i64);
+
+    /// Keys with state now.
+    fn keys(&self) -> usize;
+
+    /// Copies the state out between micro-batches, for a checkpoint.
+    fn snapshot(&mut self) -> Result<StateSnapshot>;
+
+    /// Loads `state`, a snapshot this backend took for the same plan, into this fresh
+    /// aggregator.
+    fn restore(&mut self, state: &StateSnapshot) -> Result<()>;
 }
 
 /// The window state of one operator, on one backend.

@@ -5,10 +5,12 @@
 //! the window operator answers on watermarks. Because operators know nothing of threads or
 //! channels, they are tested with plain `#[test]`s.
 
+mod aggregate_input;
 mod chain;
 mod filter;
 mod graph;
 mod lookup_join;
+mod over_aggregate;
 mod project;
 mod stream_join;
 mod window_aggregate;
@@ -22,6 +24,7 @@ pub use chain::OperatorChain;
 pub use filter::FilterOperator;
 pub use graph::OperatorGraph;
 pub use lookup_join::{JoinKind, LookupJoinOperator, LookupJoinSpec, TableReload};
+pub use over_aggregate::{OverAggregate, OverAggregateOperator, OverAggregateSpec};
 pub use project::ProjectOperator;
 pub use stream_join::{
     JoinInput, JoinSideId, JoinTime, StreamJoinOperator, StreamJoinSpec, late_row_schema, late_rows,

@@ -8,15 +8,16 @@ mod checkpoint;
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use arrow::compute::{cast, take};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
+use super::aggregate_input::{column_values, widen};
 use super::{Emitted, Operator};
 use crate::aggregate::{AggregateSpec, NumericKind};
 use crate::backend::{
-    AggregateInput, AggregatePlan, Backend, ColumnValues, WindowAggregatePlan, WindowAggregator,
+    AggregateInput, AggregatePlan, Backend, WindowAggregatePlan, WindowAggregator,
 };
 use crate::error::{Error, Result};
 use crate::event_time::event_time_values;
@@ -131,26 +132,6 @@ impl WindowAggregateOperator {
         self.state.open_groups()
     }
 
-    fn widen(&self, batch: &RecordBatch) -> Result<Vec<Option<ArrayRef>>> {
-        self.inputs
-            .iter()
-            .map(|input| match input {
-                None => Ok(None),
-                Some((index, kind)) => {
-                    let column = batch.column(*index);
-                    let target = kind.data_type();
-                    if column.data_type() == &target {
-                        Ok(Some(column.clone()))
-                    } else {
-                        cast(column, &target)
-                            .map(Some)
-                            .map_err(Error::arrow("widening an aggregate input"))
-                    }
-                }
-            })
-            .collect()
-    }
-
     fn closed_to_batch(&self, closed: crate::backend::ClosedWindows) -> Result<RecordBatch> {
         // Emission order: window_end, window_start, key id. Sorting the keys themselves with
         // their row (not indices into the columns, which costs a cache miss per comparison),
@@ -216,17 +197,8 @@ impl Operator for WindowAggregateOperator {
             }
         };
         let ts = event_time_values(batch.column(self.time_index))?;
-        let widened = self.widen(&batch)?;
-        let columns: Vec<ColumnValues<'_>> = widened
-            .iter()
-            .map(|array| match array {
-                None => ColumnValues::Rows,
-                Some(a) if a.data_type() == &DataType::Int64 => {
-                    ColumnValues::Int(a.as_primitive::<Int64Type>().values(), nulls(a))
-                }
-                Some(a) => ColumnValues::Float(a.as_primitive::<Float64Type>().values(), nulls(a)),
-            })
-            .collect();
+        let widened = widen(&self.inputs, &batch)?;
+        let columns = column_values(&widened);
         let input = AggregateInput {
             keys,
             ts,
@@ -269,9 +241,4 @@ impl Operator for WindowAggregateOperator {
         }
         Ok(())
     }
-}
-
-/// An array's null buffer, or `None` when it has no nulls (the accumulators' fast path).
-fn nulls(array: &ArrayRef) -> Option<&arrow::buffer::NullBuffer> {
-    array.nulls().filter(|n| n.null_count() > 0)
 }

@@ -11,7 +11,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::operator::{
     FilterOperator, JoinInput, LookupJoinOperator, Operator, OperatorChain, OperatorGraph,
-    ProjectOperator, StreamJoinOperator, WindowAggregateOperator,
+    OverAggregateOperator, ProjectOperator, StreamJoinOperator, WindowAggregateOperator,
 };
 
 impl PipelineBuilder {
@@ -81,6 +81,15 @@ impl PipelineBuilder {
                     needed.extend(window.keys.iter().cloned());
                     needed.extend(window.aggregates.iter().filter_map(|a| a.column.clone()));
                     closed = true;
+                }
+                // An OVER operator keeps every column and adds its aggregates.
+                OperatorSpec::Over(over) => {
+                    needed.extend(over.partition_by.iter().cloned());
+                    needed.extend(
+                        over.aggregates
+                            .iter()
+                            .filter_map(|o| o.aggregate.column.clone()),
+                    );
                 }
                 // Every stream column passes through a join; later operators name the
                 // table's columns too, which the source lacks, so nothing is projected then.
@@ -210,20 +219,31 @@ fn chain(
                 backend,
                 &setting,
             )?),
+            OperatorSpec::Window(_) | OperatorSpec::Over(_) if !stateful => {
+                return Err(Error::config(
+                    setting,
+                    "a stream's operators before a join can filter, project and \
+                     lookup-join; aggregate over windows after the join instead",
+                ));
+            }
+            OperatorSpec::Window(_) | OperatorSpec::Over(_) if late.is_some() => {
+                return Err(Error::config(
+                    setting,
+                    "only one window or OVER operator per job is supported",
+                ));
+            }
+            OperatorSpec::Over(over) => {
+                let op = OverAggregateOperator::try_new(
+                    over,
+                    schema.clone(),
+                    time,
+                    backend.as_ref(),
+                    &setting,
+                )?;
+                late = Some(op.input_schema());
+                Box::new(op)
+            }
             OperatorSpec::Window(window) => {
-                if !stateful {
-                    return Err(Error::config(
-                        setting,
-                        "a stream's operators before a join can filter, project and \
-                         lookup-join; aggregate over windows after the join instead",
-                    ));
-                }
-                if late.is_some() {
-                    return Err(Error::config(
-                        setting,
-                        "only one window operator per job is supported",
-                    ));
-                }
                 let op = WindowAggregateOperator::try_new(
                     window,
                     schema.clone(),

@@ -20,7 +20,8 @@ use crate::event_time::EventTimeSpec;
 use crate::expr::Expr;
 use crate::metrics::{Metrics, RunSummary};
 use crate::operator::{
-    LookupJoinSpec, OperatorGraph, StreamJoinSpec, WindowAggregateSpec, late_row_schema,
+    LookupJoinSpec, OperatorGraph, OverAggregateSpec, StreamJoinSpec, WindowAggregateSpec,
+    late_row_schema,
 };
 use crate::runtime::{self, RunOptions};
 use crate::sink::Sink;
@@ -35,6 +36,8 @@ pub enum OperatorSpec {
     Project(Vec<(String, Expr)>),
     /// Windowed aggregation.
     Window(WindowAggregateSpec),
+    /// Per-row aggregates over trailing frames (OVER).
+    Over(OverAggregateSpec),
     /// Enrichment from a bounded table.
     LookupJoin(LookupJoinSpec),
 }
@@ -244,6 +247,11 @@ impl PipelineBuilder {
     /// Enriches each row from a bounded table.
     pub fn lookup_join(self, spec: LookupJoinSpec) -> Self {
         self.operator(OperatorSpec::LookupJoin(spec))
+    }
+
+    /// Appends per-row aggregates over trailing frames (OVER).
+    pub fn over(self, spec: OverAggregateSpec) -> Self {
+        self.operator(OperatorSpec::Over(spec))
     }
 
     /// Appends any operator.

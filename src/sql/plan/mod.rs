@@ -8,6 +8,7 @@ mod connectors;
 mod insert;
 mod interval;
 mod lookup_join;
+mod over;
 mod projection;
 mod query;
 mod scope;

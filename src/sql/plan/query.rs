@@ -11,6 +11,7 @@ use sqlparser::ast::{
 use sqlparser::tokenizer::Span;
 
 use super::Planner;
+use super::over::named_windows;
 use super::projection::project;
 use super::scope::{AggregateCall, Scope};
 use super::window_function::TableWindow;
@@ -68,8 +69,8 @@ impl Planner<'_> {
         if select.top.is_some() || select.into.is_some() || !select.lateral_views.is_empty() {
             return Err(at("this SELECT form"));
         }
-        if select.qualify.is_some() || !select.named_window.is_empty() {
-            return Err(at("QUALIFY and WINDOW clauses"));
+        if select.qualify.is_some() {
+            return Err(at("QUALIFY"));
         }
         let [from] = select.from.as_slice() else {
             return Err(self.error(
@@ -119,7 +120,11 @@ impl Planner<'_> {
                 ));
             }
         };
-        let scope = Scope { qualifier, joined };
+        let scope = Scope {
+            qualifier,
+            joined,
+            windows: named_windows(self, select)?,
+        };
         if let Some(predicate) = &select.selection {
             let predicate = self.lower(
                 &scope.rewrite(self, predicate, None)?,
@@ -142,8 +147,12 @@ impl Planner<'_> {
                  TABLE(TUMBLE(...)), HOP or SESSION with window_start and window_end",
             )),
             None => {
-                let items = self
-                    .items(select, &scope, &relation, None)?
+                let mut calls = Vec::new();
+                let items = self.items(select, &scope, &relation, Some(&mut calls), true)?;
+                if !calls.is_empty() {
+                    return self.over_aggregate(select, relation, &calls, items);
+                }
+                let items = items
                     .into_iter()
                     .map(|(name, expr, at)| Ok((name, self.lower(&expr, &relation.columns, at)?)))
                     .collect::<Result<Vec<_>, SqlError>>()?;
@@ -230,11 +239,17 @@ impl Planner<'_> {
             return Err(self.error(select, "a window aggregation needs a key in GROUP BY besides window_start and window_end (global windows are not supported yet)"));
         }
         let mut aggregates = Vec::new();
-        let items = self.items(select, scope, &relation, Some(&mut aggregates))?;
+        let items = self.items(select, scope, &relation, Some(&mut aggregates), false)?;
         let having = match &select.having {
             Some(having) => Some((having, scope.rewrite(self, having, Some(&mut aggregates))?)),
             None => None,
         };
+        if let Some(call) = aggregates.iter().find(|call| call.over.is_some()) {
+            return Err(self.error_at(
+                call.at,
+                "OVER aggregates and a window function's GROUP BY do not mix in one query",
+            ));
+        }
         // An aggregate selected as it is takes the item's name, so that the window emits the
         // query's columns and no projection follows; the others keep `__agg<i>`.
         let mut names: Vec<String> = (0..aggregates.len()).map(|i| format!("__agg{i}")).collect();
@@ -306,19 +321,21 @@ impl Planner<'_> {
 
     /// The select list as (output name, rewritten expression, where it was written); the
     /// caller lowers it against the columns it reads (after the window, if there is one).
+    /// `wildcard`: whether `*` (the relation's columns) may appear.
     fn items(
         &self,
         select: &Select,
         scope: &Scope,
         relation: &Relation,
         mut aggregates: Option<&mut Vec<AggregateCall>>,
+        wildcard: bool,
     ) -> Result<Vec<(String, Expr, Span)>, SqlError> {
         let mut items = Vec::new();
         for (i, item) in select.projection.iter().enumerate() {
             let (expr, alias) = match item {
                 SelectItem::UnnamedExpr(expr) => (expr, None),
                 SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
-                SelectItem::Wildcard(_) if aggregates.is_none() => {
+                SelectItem::Wildcard(_) if wildcard => {
                     for column in &relation.columns {
                         items.push((
                             column.clone(),

@@ -14,6 +14,7 @@ use sqlparser::ast::Spanned;
 use sqlparser::tokenizer::Span;
 
 use super::Planner;
+use super::over::OverWindow;
 use crate::sql::SqlError;
 
 /// One aggregate call of a windowed query, named `__agg<i>` in the window's output.
@@ -23,13 +24,15 @@ pub(super) struct AggregateCall {
     /// What it aggregates: nothing (`COUNT(*)`), a column, or an expression that a projection
     /// before the window computes.
     pub(super) input: Option<IrExpr>,
+    /// Its OVER window, for a per-row aggregate.
+    pub(super) over: Option<OverWindow>,
     /// Where it was written (not part of its identity: the same call twice is one).
     pub(super) at: Span,
 }
 
 impl PartialEq for AggregateCall {
     fn eq(&self, other: &Self) -> bool {
-        self.function == other.function && self.input == other.input
+        self.function == other.function && self.input == other.input && self.over == other.over
     }
 }
 
@@ -38,6 +41,8 @@ pub(super) struct Scope {
     pub(super) qualifier: Option<String>,
     /// The lookup-joined table's names, when the query joins one.
     pub(super) joined: Option<JoinedNames>,
+    /// The `WINDOW` clause's definitions, by name.
+    pub(super) windows: HashMap<String, ast::WindowSpec>,
 }
 
 /// `alias.column` of a lookup-joined table: the column each became in the join's output
@@ -74,21 +79,29 @@ impl Scope {
                 },
                 _ => expr.clone(),
             },
-            Expr::Function(function) if function.over.is_some() => {
+            Expr::Function(function)
+                if function.over.is_some() && aggregate_function(function).is_none() =>
+            {
                 return Err(planner.error(
                     expr,
-                    "OVER aggregations are not supported yet (per-row aggregates over a \
-                     trailing range come with the OVER operator)",
+                    format!(
+                        "`{}` is not supported OVER a window (COUNT, SUM, MIN, MAX and AVG are)",
+                        function.name
+                    ),
                 ));
             }
             Expr::Function(function) if aggregate_function(function).is_some() => {
                 let Some(calls) = aggregates else {
                     return Err(planner.error(
                         expr,
-                        "aggregate functions need a window: FROM TABLE(TUMBLE(...)) with GROUP BY",
+                        "aggregate functions go in the select list, over a window: FROM \
+                         TABLE(TUMBLE(...)) with GROUP BY, or agg(x) OVER (...)",
                     ));
                 };
-                let call = planner.aggregate_call(self, function)?;
+                let mut call = planner.aggregate_call(self, function)?;
+                if let Some(over) = &function.over {
+                    call.over = Some(planner.over_window(self, over)?);
+                }
                 let index = match calls.iter().position(|c| *c == call) {
                     Some(index) => index,
                     None => {
@@ -210,9 +223,16 @@ impl Planner<'_> {
             }
             aggregate = AggregateFunction::CountDistinct;
         }
+        if distinct && function.over.is_some() {
+            return Err(self.error(
+                function,
+                "COUNT(DISTINCT) OVER a window is not supported yet",
+            ));
+        }
         Ok(AggregateCall {
             function: aggregate,
             input,
+            over: None,
             at: function.span(),
         })
     }

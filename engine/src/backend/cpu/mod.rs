@@ -4,6 +4,7 @@
 mod accumulators;
 mod join_buffer;
 mod lookup_join;
+mod over_aggregate;
 mod partition;
 mod session_window;
 mod state;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 pub use accumulators::Accumulators;
 pub use join_buffer::CpuJoinBuffer;
 pub use lookup_join::CpuLookupIndex;
+pub use over_aggregate::CpuOverAggregator;
 pub use session_window::CpuSessionAggregator;
 pub use window_aggregate::CpuWindowAggregator;
 

@@ -214,6 +214,11 @@ impl Backend for GpuBackend {
     fn join_placement(&self) -> String {
         self.describe()
     }
+
+    fn over_placement(&self) -> String {
+        // The default `over_aggregator` (the CPU's) runs OVER frames on this backend too.
+        "cpu (OVER aggregation has no GPU kernel yet)".to_string()
+    }
 }
 
 impl GpuBackend {
