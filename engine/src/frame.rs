@@ -69,7 +69,7 @@ mod tests {
             preceding: MAX_ROWS_PRECEDING + 1,
         }
         .validate("operators[0].aggregates[1].rows")
-        .unwrap_err();
+        .expect_err("refused");
         assert!(
             err.to_string()
                 .starts_with("operators[0].aggregates[1].rows")

@@ -90,17 +90,18 @@ fn rows_wait_for_the_watermark_and_leave_in_time_then_arrival_order() {
         batch(&["a", "b", "a"], &[200, 100, 150], &[1, 2, 3]),
         &mut out,
     )
-    .unwrap();
-    op.process(batch(&["a"], &[200], &[4]), &mut out).unwrap();
+    .expect("test step");
+    op.process(batch(&["a"], &[200], &[4]), &mut out)
+        .expect("test step");
     assert!(out.batches.is_empty(), "nothing before a watermark");
-    op.on_watermark(200, &mut out).unwrap();
+    op.on_watermark(200, &mut out).expect("test step");
     // Only the rows before 200: the tie at 200 may still grow.
     assert_eq!(
         rows(&out.batches),
         vec![("b".into(), 100, 2, 1, 2), ("a".into(), 150, 3, 1, 3)]
     );
     assert_eq!(op.pending_rows(), 2);
-    op.on_watermark(201, &mut out).unwrap();
+    op.on_watermark(201, &mut out).expect("test step");
     // Both rows at 200 see each other and the row at 150 (200 - 100 <= 150); the ROWS frame
     // orders the tie by arrival.
     assert_eq!(
@@ -114,11 +115,12 @@ fn rows_wait_for_the_watermark_and_leave_in_time_then_arrival_order() {
 fn a_row_the_watermark_passed_is_late_and_changes_nothing() {
     let mut op = operator(&spec());
     let mut out = Emitted::default();
-    op.process(batch(&["a"], &[100], &[1]), &mut out).unwrap();
-    op.on_watermark(150, &mut out).unwrap();
+    op.process(batch(&["a"], &[100], &[1]), &mut out)
+        .expect("test step");
+    op.on_watermark(150, &mut out).expect("test step");
     op.process(batch(&["a", "a"], &[149, 150], &[10, 20]), &mut out)
-        .unwrap();
-    op.on_watermark(i64::MAX, &mut out).unwrap();
+        .expect("test step");
+    op.on_watermark(i64::MAX, &mut out).expect("test step");
     assert_eq!(out.late_rows(), 1);
     assert_eq!(
         rows(&out.batches),
@@ -137,15 +139,16 @@ fn run(cut: Option<i64>) -> Vec<RecordBatch> {
         let cards: Vec<&str> = cards.iter().map(String::as_str).collect();
         let ts: Vec<i64> = (0..6).map(|j| i * 60 + (j * 37) % 90).collect();
         let amounts: Vec<i64> = (0..6).map(|j| i * 10 + j).collect();
-        op.process(batch(&cards, &ts, &amounts), &mut out).unwrap();
-        op.on_watermark(i * 60 - 20, &mut out).unwrap();
+        op.process(batch(&cards, &ts, &amounts), &mut out)
+            .expect("test step");
+        op.on_watermark(i * 60 - 20, &mut out).expect("test step");
         if cut == Some(i) {
-            let state = op.snapshot().unwrap().expect("stateful");
+            let state = op.snapshot().expect("test step").expect("stateful");
             op = operator(&spec());
-            op.restore(&state).unwrap();
+            op.restore(&state).expect("test step");
         }
     }
-    op.on_watermark(i64::MAX, &mut out).unwrap();
+    op.on_watermark(i64::MAX, &mut out).expect("test step");
     out.batches
 }
 
@@ -162,11 +165,14 @@ fn a_restore_at_any_cut_equals_the_uninterrupted_run() {
 fn state_of_another_frame_is_refused_saying_what_differs() {
     let mut op = operator(&spec());
     op.process(batch(&["a"], &[1], &[1]), &mut Emitted::default())
-        .unwrap();
-    let state = op.snapshot().unwrap().unwrap();
+        .expect("test step");
+    let state = op.snapshot().expect("test step").expect("test step");
     let mut other = spec();
     other.aggregates[0].frame = OverFrame::Range { preceding: 200 };
-    let error = operator(&other).restore(&state).unwrap_err().to_string();
+    let error = operator(&other)
+        .restore(&state)
+        .expect_err("refused")
+        .to_string();
     assert!(
         error.contains("count(*) over RANGE 100ms PRECEDING as n_100ms")
             && error.contains("now count(*) over RANGE 200ms PRECEDING"),
@@ -185,7 +191,7 @@ fn count_distinct_and_clashing_names_are_refused() {
         &CpuBackend::new(),
         "operators[0]",
     )
-    .unwrap_err()
+    .expect_err("refused")
     .to_string();
     assert!(
         error.starts_with("operators[0].aggregates[1].fn"),
@@ -195,7 +201,7 @@ fn count_distinct_and_clashing_names_are_refused() {
     clash.aggregates[0].aggregate.alias = "amount".into();
     let error =
         OverAggregateOperator::try_new(&clash, schema(), "ts", &CpuBackend::new(), "operators[0]")
-            .unwrap_err()
+            .expect_err("refused")
             .to_string();
     assert!(error.contains("`amount` appears twice"), "{error}");
     assert!(operator(&spec()).output_schema().field(4).is_nullable());

@@ -63,7 +63,7 @@ fn range_frames_include_ties_and_reach_back_inclusively() {
             ts: &ts,
             columns: &columns,
         })
-        .unwrap();
+        .expect("test step");
     let f = |v: &[f64]| v.iter().map(|&x| Some(x)).collect::<Vec<_>>();
     assert_eq!(values(&out[0]), f(&[1.0, 1.0, 3.0, 3.0, 1.0]));
     assert_eq!(values(&out[1]), f(&[4.0, 100.0, 12.0, 12.0, 3.0]));
@@ -90,7 +90,7 @@ fn rows_frames_count_rows_not_time_and_carry_across_calls() {
             ts,
             columns: &columns,
         })
-        .unwrap()
+        .expect("test step")
         .iter()
         .map(values)
         .collect::<Vec<_>>()
@@ -129,7 +129,7 @@ fn an_aggregate_over_nulls_only_is_null_and_count_is_zero() {
             ts: &[0],
             columns: &columns,
         })
-        .unwrap();
+        .expect("test step");
     assert_eq!(values(&out[0]), vec![Some(0.0)]);
     assert_eq!(values(&out[1]), vec![None]);
     assert_eq!(out[0].null_count(), 0, "COUNT is never null");
@@ -150,7 +150,7 @@ fn an_infinity_that_leaves_the_frame_leaves_a_finite_sum() {
             ts: &[0, 1, 2],
             columns: &columns,
         })
-        .unwrap();
+        .expect("test step");
     assert_eq!(
         values(&out[0]),
         vec![Some(f64::INFINITY), Some(f64::INFINITY), Some(5.0)]
@@ -166,7 +166,7 @@ fn expiry_drops_keys_whose_rows_left_every_frame() {
         ts: &[0, 15],
         columns: &columns,
     })
-    .unwrap();
+    .expect("test step");
     // A row at 11 or later sees back to 1 at most: key 1's row at 0 is gone, and its key.
     agg.expire(11);
     assert_eq!(agg.keys(), 1);
@@ -191,7 +191,7 @@ fn reference(seen: &[Seen], frame: OverFrame, function: AggregateFunction) -> Ve
             let index = same
                 .iter()
                 .position(|s| std::ptr::eq(*s, &seen[i]))
-                .unwrap();
+                .expect("test step");
             let members: Vec<&Seen> = match frame {
                 OverFrame::Range { preceding } => same
                     .drain(..)
@@ -264,7 +264,7 @@ fn random_rows_match_a_brute_force_reference_in_every_frame() {
                     ts: &ts,
                     columns: &columns,
                 })
-                .unwrap();
+                .expect("test step");
             for (g, array) in got.iter_mut().zip(&out) {
                 g.extend(values(array));
             }
@@ -297,6 +297,9 @@ fn random_rows_match_a_brute_force_reference_in_every_frame() {
     }
 }
 
+/// One call's keys, times, float and integer values.
+type Call = (Vec<u64>, Vec<i64>, Vec<f64>, Vec<i64>);
+
 #[test]
 fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
     use AggregateFunction::*;
@@ -307,7 +310,7 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
         (Avg, Some(NumericKind::Int), ROWS_2),
     ];
     let mut rng = Rng(42);
-    let calls: Vec<(Vec<u64>, Vec<i64>, Vec<f64>, Vec<i64>)> = (0..8)
+    let calls: Vec<Call> = (0..8)
         .map(|c| {
             let n = 30;
             let keys = (0..n).map(|_| rng.below(5)).collect();
@@ -319,7 +322,7 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
             (keys, ts, floats, ints)
         })
         .collect();
-    let run = |agg: &mut CpuOverAggregator, call: &(Vec<u64>, Vec<i64>, Vec<f64>, Vec<i64>)| {
+    let run = |agg: &mut CpuOverAggregator, call: &Call| {
         let (keys, ts, floats, ints) = call;
         let columns = [
             ColumnValues::Rows,
@@ -333,7 +336,7 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
                 ts,
                 columns: &columns,
             })
-            .unwrap();
+            .expect("test step");
         agg.expire(ts[ts.len() - 1] + 1);
         out
     };
@@ -343,9 +346,9 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
     for call in &calls[..4] {
         run(&mut first, call);
     }
-    let state = first.snapshot().unwrap();
+    let state = first.snapshot().expect("test step");
     let mut second = CpuOverAggregator::new(plan(&aggregates));
-    second.restore(&state).unwrap();
+    second.restore(&state).expect("test step");
     for (call, want) in calls[4..].iter().zip(&expected[4..]) {
         let got = run(&mut second, call);
         assert_eq!(&got, want, "bit for bit, float sums included");
