@@ -1,7 +1,8 @@
 //! OVER aggregation throughput: the OVER operator alone on the CPU (per card, the count, sum
 //! and max of the amounts over the last hour, 10,000 cards, 1,000 events per second of event
 //! time, so a frame holds ~360 rows per card) with state resident across batches, and the
-//! same per-row features as a polars rolling group-by over the same rows (the baseline).
+//! same per-row features as a polars rolling group-by over the same rows (the baseline), and
+//! the whole job of `examples/over_bench.toml`.
 //!
 //! Run with `cargo bench --bench over_aggregate`. Inputs are generated before timing starts.
 
@@ -9,8 +10,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sluice::bench_input::{KEYS, START_MS, schema};
+use sluice::job::{BackendChoice, JobFile};
 use sluice_engine::frame::OverFrame;
 use sluice_engine::operator::{
     Emitted, Operator, OverAggregate, OverAggregateOperator, OverAggregateSpec,
@@ -179,5 +181,27 @@ fn polars_baseline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, operator, polars_baseline);
+/// The whole job: `examples/over_bench.toml` (an unthrottled transactions generator →
+/// one-hour OVER count/sum/max per card → discard), with 20 M events.
+fn pipeline(c: &mut Criterion) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/over_bench.toml");
+    let events = 20_000_000u64;
+    let mut group = c.benchmark_group("pipeline/cpu");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(events));
+    group.bench_function("generator_over_1h_count_sum_max_discard/20M", |b| {
+        b.iter_batched(
+            || {
+                let overrides = [format!("source.events={events}")];
+                let job = JobFile::load(&path, &overrides).expect("job");
+                job.pipeline(BackendChoice::Cpu).expect("pipeline")
+            },
+            |pipeline| black_box(pipeline.run_blocking().expect("run").counts.events_in),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, operator, polars_baseline, pipeline);
 criterion_main!(benches);

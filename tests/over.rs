@@ -149,7 +149,11 @@ fn over_frames_equal_polars_rolling_on_every_backend() {
             let events = Events::generate(shape);
             let (output, late) = run(backend.clone(), kind, &events, partitions, frame, 100);
             let context = format!("{} {kind:?} {frame:?}", backend.name());
-            assert!(late.num_rows() > 0, "{context}: the case has late rows");
+            if partitions == 1 {
+                // Several partitions hold the watermark back to the slowest, so whether rows
+                // come late there depends on the readers' timing.
+                assert!(late.num_rows() > 0, "{context}: the case has late rows");
+            }
             let rows = on_time(&events, kind, &late);
             assert_eq!(
                 rows.len() + late.num_rows(),
