@@ -6,18 +6,16 @@
 //!
 //! Run with `cargo bench --bench over_aggregate`. Inputs are generated before timing starts.
 
-use std::hint::black_box;
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray};
+use arrow::array::RecordBatch;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use sluice::bench_input::{KEYS, START_MS, schema};
+use sluice::bench_input::{START_MS, batch_at_rate, schema};
 use sluice::job::{BackendChoice, JobFile};
 use sluice_engine::frame::OverFrame;
 use sluice_engine::operator::{
     Emitted, Operator, OverAggregate, OverAggregateOperator, OverAggregateSpec,
 };
 use sluice_engine::prelude::*;
+use std::hint::black_box;
 
 /// Batch sizes.
 const SIZES: [usize; 2] = [64 * 1024, 1 << 20];
@@ -27,26 +25,7 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// Rows `first..first + rows`: `RATE` events per second, uniform cards, amounts below 50,000.
 fn input(rows: usize, seed: u64, first: i64) -> RecordBatch {
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z ^ (z >> 31)
-    };
-    let ts: Vec<i64> = (first..first + rows as i64)
-        .map(|i| START_MS + i * 1_000 / RATE)
-        .collect();
-    let keys: Vec<i64> = (0..rows)
-        .map(|_| ((next() as u128 * KEYS as u128) >> 64) as i64)
-        .collect();
-    let amounts: Vec<i64> = (0..rows).map(|_| (next() % 50_000) as i64).collect();
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")),
-        Arc::new(Int64Array::from(keys)),
-        Arc::new(Int64Array::from(amounts)),
-    ];
-    RecordBatch::try_new(schema(), columns).expect("the columns match the schema")
+    batch_at_rate(rows, seed, first, RATE)
 }
 
 fn spec() -> OverAggregateSpec {

@@ -28,6 +28,11 @@ pub fn schema() -> SchemaRef {
 /// Rows `first..first + rows` of the stream: one million events per second of event time, in
 /// order, 10,000 uniform cards (seeded by `seed`), amounts below 50,000.
 pub fn batch(rows: usize, seed: u64, first: i64) -> RecordBatch {
+    batch_at_rate(rows, seed, first, 1_000_000)
+}
+
+/// As [`batch`], with `per_second` events per second of event time.
+pub fn batch_at_rate(rows: usize, seed: u64, first: i64, per_second: i64) -> RecordBatch {
     let mut state = seed;
     let mut next = move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -36,7 +41,7 @@ pub fn batch(rows: usize, seed: u64, first: i64) -> RecordBatch {
         z ^ (z >> 31)
     };
     let ts: Vec<i64> = (first..first + rows as i64)
-        .map(|i| START_MS + i / 1_000)
+        .map(|i| START_MS + i * 1_000 / per_second)
         .collect();
     let keys: Vec<i64> = (0..rows)
         .map(|_| ((next() as u128 * KEYS as u128) >> 64) as i64)

@@ -13,7 +13,7 @@ use sqlparser::tokenizer::Span;
 use super::Planner;
 use super::interval;
 use super::projection::project;
-use super::query::Relation;
+use super::query::{Relation, aggregate_names};
 use super::scope::{AggregateCall, Scope};
 use crate::job::{KeyColumns, OperatorFile, OverAggregateFile};
 use crate::sql::SqlError;
@@ -213,23 +213,7 @@ impl Planner<'_> {
         }
         let partition_by = first.partition_by.clone();
         // An aggregate selected as it is takes the item's name, unless a column has it.
-        let mut names: Vec<String> = (0..calls.len()).map(|i| format!("__agg{i}")).collect();
-        for (name, expr, _) in &items {
-            let index = match expr {
-                Expr::Identifier(ident) => ident
-                    .value
-                    .strip_prefix("__agg")
-                    .and_then(|i| i.parse::<usize>().ok()),
-                _ => None,
-            };
-            if let Some(index) = index
-                && names[index].starts_with("__agg")
-                && !relation.columns.contains(name)
-                && !names.contains(name)
-            {
-                names[index] = name.clone();
-            }
-        }
+        let names = aggregate_names(&items, calls.len(), |name| relation.columns.contains(name));
         let renamed: HashMap<String, String> = names
             .iter()
             .enumerate()

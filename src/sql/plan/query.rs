@@ -252,28 +252,9 @@ impl Planner<'_> {
         }
         // An aggregate selected as it is takes the item's name, so that the window emits the
         // query's columns and no projection follows; the others keep `__agg<i>`.
-        let mut names: Vec<String> = (0..aggregates.len()).map(|i| format!("__agg{i}")).collect();
-        let taken = |name: &String, names: &[String]| {
-            keys.contains(name)
-                || name == "window_start"
-                || name == "window_end"
-                || names.contains(name)
-        };
-        for (name, expr, _) in &items {
-            let index = match expr {
-                Expr::Identifier(ident) => ident
-                    .value
-                    .strip_prefix("__agg")
-                    .and_then(|i| i.parse::<usize>().ok()),
-                _ => None,
-            };
-            if let Some(index) = index
-                && names[index].starts_with("__agg")
-                && !taken(name, &names)
-            {
-                names[index] = name.clone();
-            }
-        }
+        let names = aggregate_names(&items, aggregates.len(), |name| {
+            keys.contains(name) || name == "window_start" || name == "window_end"
+        });
         let renamed: HashMap<String, String> = names
             .iter()
             .enumerate()
@@ -360,6 +341,34 @@ impl Planner<'_> {
         }
         Ok(items)
     }
+}
+
+/// The output name of each of `count` aggregates: the select item's name where the item is
+/// the aggregate as it is (and the name is neither `taken` nor another aggregate's), else
+/// `__agg<i>`.
+pub(super) fn aggregate_names(
+    items: &[(String, Expr, Span)],
+    count: usize,
+    taken: impl Fn(&String) -> bool,
+) -> Vec<String> {
+    let mut names: Vec<String> = (0..count).map(|i| format!("__agg{i}")).collect();
+    for (name, expr, _) in items {
+        let index = match expr {
+            Expr::Identifier(ident) => ident
+                .value
+                .strip_prefix("__agg")
+                .and_then(|i| i.parse::<usize>().ok()),
+            _ => None,
+        };
+        if let Some(index) = index
+            && names[index].starts_with("__agg")
+            && !taken(name)
+            && !names.contains(name)
+        {
+            names[index] = name.clone();
+        }
+    }
+    names
 }
 
 /// The name columns of `FROM name [AS alias]` are qualified with.
