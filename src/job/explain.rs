@@ -193,17 +193,7 @@ fn describe(operator: &OperatorFile) -> String {
             };
             let aggregates: Vec<String> = aggregates
                 .iter()
-                .map(|a| {
-                    let call = format!(
-                        "{}({})",
-                        a.function.name(),
-                        a.column.as_deref().unwrap_or("*")
-                    );
-                    match &a.alias {
-                        Some(alias) => format!("{call} AS {alias}"),
-                        None => call,
-                    }
-                })
+                .map(|a| aggregate_text(a.function, a.column.as_deref(), "", a.alias.as_deref()))
                 .collect();
             format!(
                 "window   {window} by {}: {}",
@@ -223,15 +213,8 @@ fn describe(operator: &OperatorFile) -> String {
                         (_, Some(rows)) => format!("ROWS {rows} PRECEDING"),
                         _ => "no frame".into(),
                     };
-                    let call = format!(
-                        "{}({}) OVER {frame}",
-                        a.function.name(),
-                        a.column.as_deref().unwrap_or("*")
-                    );
-                    match &a.alias {
-                        Some(alias) => format!("{call} AS {alias}"),
-                        None => call,
-                    }
+                    let over = format!(" OVER {frame}");
+                    aggregate_text(a.function, a.column.as_deref(), &over, a.alias.as_deref())
                 })
                 .collect();
             format!(
@@ -240,5 +223,19 @@ fn describe(operator: &OperatorFile) -> String {
                 aggregates.join(", ")
             )
         }
+    }
+}
+
+/// `fn(column)<suffix> AS alias` (`*` for no column; no `AS` without an alias).
+fn aggregate_text(
+    function: sluice_engine::aggregate::AggregateFunction,
+    column: Option<&str>,
+    suffix: &str,
+    alias: Option<&str>,
+) -> String {
+    let call = format!("{}({}){suffix}", function.name(), column.unwrap_or("*"));
+    match alias {
+        Some(alias) => format!("{call} AS {alias}"),
+        None => call,
     }
 }
