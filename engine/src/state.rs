@@ -104,6 +104,25 @@ impl StateSnapshot {
         })
     }
 
+    /// Adds `inner`'s batches under `prefix` (an operator's backend state inside the
+    /// operator's); `inner.header()` goes into the caller's metadata, for [`Self::nested`].
+    pub fn with_nested(mut self, prefix: &str, inner: StateSnapshot) -> Self {
+        for (name, batch) in inner.batches {
+            self.batches.push((format!("{prefix}{name}"), batch));
+        }
+        self
+    }
+
+    /// The snapshot that [`Self::with_nested`] put under `prefix`, described by `header`.
+    pub fn nested(&self, prefix: &str, header: StateHeader) -> Result<StateSnapshot> {
+        let batches = header
+            .batches
+            .iter()
+            .map(|name| self.batch(&format!("{prefix}{name}")).cloned())
+            .collect::<Result<Vec<_>>>()?;
+        StateSnapshot::from_parts(header, batches)
+    }
+
     /// Fields of `meta` parsed as `T`, naming the format when they do not fit.
     pub fn meta_as<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_value(self.meta.clone()).map_err(|e| {

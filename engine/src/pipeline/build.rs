@@ -233,26 +233,26 @@ fn chain(
                 ));
             }
             OperatorSpec::Over(over) => {
-                let op = OverAggregateOperator::try_new(
+                // Late rows are the operator's input rows.
+                late = Some(schema.clone());
+                Box::new(OverAggregateOperator::try_new(
                     over,
                     schema.clone(),
                     time,
                     backend.as_ref(),
                     &setting,
-                )?;
-                late = Some(op.input_schema());
-                Box::new(op)
+                )?)
             }
             OperatorSpec::Window(window) => {
-                let op = WindowAggregateOperator::try_new(
+                // Late rows are the operator's input rows.
+                late = Some(schema.clone());
+                Box::new(WindowAggregateOperator::try_new(
                     window,
                     schema.clone(),
                     time,
                     backend.as_ref(),
                     &setting,
-                )?;
-                late = Some(op.input_schema());
-                Box::new(op)
+                )?)
             }
         };
         schema = operator.output_schema();

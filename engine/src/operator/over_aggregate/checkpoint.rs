@@ -48,10 +48,7 @@ impl OverAggregateOperator {
         if let Some(keys) = self.keys.snapshot()? {
             snapshot = snapshot.with_batch(KEYS, keys);
         }
-        for (name, batch) in backend.batches {
-            snapshot = snapshot.with_batch(format!("{BACKEND}{name}"), batch);
-        }
-        Ok(snapshot)
+        Ok(snapshot.with_nested(BACKEND, backend))
     }
 
     pub(super) fn load(&mut self, state: &StateSnapshot) -> Result<()> {
@@ -61,14 +58,7 @@ impl OverAggregateOperator {
         if let Ok(keys) = state.batch(KEYS) {
             self.keys.restore(keys)?;
         }
-        let batches = meta
-            .backend
-            .batches
-            .iter()
-            .map(|name| state.batch(&format!("{BACKEND}{name}")).cloned())
-            .collect::<Result<Vec<_>>>()?;
-        self.state
-            .restore(&StateSnapshot::from_parts(meta.backend, batches)?)?;
+        self.state.restore(&state.nested(BACKEND, meta.backend)?)?;
         self.watermark = meta.watermark;
         let pending = state.batch(PENDING)?;
         if pending.schema() != self.input_schema {

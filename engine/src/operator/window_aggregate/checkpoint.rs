@@ -47,10 +47,7 @@ impl WindowAggregateOperator {
         if let Some(keys) = self.keys.snapshot()? {
             snapshot = snapshot.with_batch(KEYS, keys);
         }
-        for (name, batch) in backend.batches {
-            snapshot = snapshot.with_batch(format!("{BACKEND}{name}"), batch);
-        }
-        Ok(snapshot)
+        Ok(snapshot.with_nested(BACKEND, backend))
     }
 
     pub(super) fn load(&mut self, state: &StateSnapshot) -> Result<()> {
@@ -60,14 +57,7 @@ impl WindowAggregateOperator {
         if let Ok(keys) = state.batch(KEYS) {
             self.keys.restore(keys)?;
         }
-        let batches = meta
-            .backend
-            .batches
-            .iter()
-            .map(|name| state.batch(&format!("{BACKEND}{name}")).cloned())
-            .collect::<Result<Vec<_>>>()?;
-        let backend = StateSnapshot::from_parts(meta.backend, batches)?;
-        self.state.restore(&backend)
+        self.state.restore(&state.nested(BACKEND, meta.backend)?)
     }
 
     /// Refuses state saved by a job whose window operator differs, saying how.
