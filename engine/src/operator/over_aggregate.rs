@@ -11,7 +11,7 @@ mod checkpoint;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
-use arrow::compute::{filter, filter_record_batch, interleave};
+use arrow::compute::{concat, filter, filter_record_batch, interleave};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
@@ -197,12 +197,83 @@ impl OverAggregateOperator {
         if ready.is_empty() {
             return Ok(None);
         }
-        if ready.len() > 1 << 15 {
-            use rayon::slice::ParallelSliceMut;
-            ready.par_sort_unstable();
+        let (mut columns, widened) = if ready.is_sorted() {
+            // Time order is arrival order (an in-order source): each batch's rows are sliced
+            // and the slices joined instead of gathered row by row.
+            self.concat(&ready)?
         } else {
-            ready.sort_unstable();
+            if ready.len() > 1 << 15 {
+                use rayon::slice::ParallelSliceMut;
+                ready.par_sort_unstable();
+            } else {
+                ready.sort_unstable();
+            }
+            self.gather(&ready)?
+        };
+        let keys: Vec<u64> = ready
+            .iter()
+            .map(|&(_, b, row)| self.pending[b as usize].keys[row as usize])
+            .collect();
+        let ts: Vec<i64> = ready.iter().map(|r| r.0).collect();
+        let values = column_values(&widened);
+        columns.extend(self.state.aggregate(&AggregateInput {
+            keys: &keys,
+            ts: &ts,
+            columns: &values,
+        })?);
+        self.keep_unreleased(watermark, &released)?;
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map(Some)
+            .map_err(Error::arrow("building OVER output"))
+    }
+
+    /// As [`Self::gather`] for `ready` rows in arrival order: runs of consecutive rows of
+    /// one batch are sliced, the slices joined.
+    fn concat(&self, ready: &[(i64, u32, u32)]) -> Result<Gathered> {
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        for &(_, b, row) in ready {
+            let (b, row) = (b as usize, row as usize);
+            match runs.last_mut() {
+                Some((rb, first, len)) if *rb == b && *first + *len == row => *len += 1,
+                _ => runs.push((b, row, 1)),
+            }
         }
+        let join = |arrays: Vec<ArrayRef>| -> Result<ArrayRef> {
+            match arrays.as_slice() {
+                [one] => Ok(one.clone()),
+                _ => {
+                    let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+                    concat(&refs).map_err(Error::arrow("joining OVER rows"))
+                }
+            }
+        };
+        let columns = (0..self.input_schema.fields().len())
+            .map(|c| {
+                join(
+                    runs.iter()
+                        .map(|&(b, first, len)| self.pending[b].batch.column(c).slice(first, len))
+                        .collect(),
+                )
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let widened = (0..self.inputs.len())
+            .map(|a| {
+                let slices: Option<Vec<ArrayRef>> = runs
+                    .iter()
+                    .map(|&(b, first, len)| {
+                        self.pending[b].widened[a]
+                            .as_ref()
+                            .map(|w| w.slice(first, len))
+                    })
+                    .collect();
+                slices.map(join).transpose()
+            })
+            .collect::<Result<Vec<Option<ArrayRef>>>>()?;
+        Ok((columns, widened))
+    }
+
+    /// The `ready` rows' columns and widened aggregate inputs, in `ready`'s order.
+    fn gather(&self, ready: &[(i64, u32, u32)]) -> Result<Gathered> {
         let indices: Vec<(usize, usize)> = ready
             .iter()
             .map(|&(_, b, row)| (b as usize, row as usize))
@@ -210,7 +281,7 @@ impl OverAggregateOperator {
         let gather = |arrays: Vec<&dyn Array>| {
             interleave(&arrays, &indices).map_err(Error::arrow("ordering OVER rows"))
         };
-        let mut columns = (0..self.input_schema.fields().len())
+        let columns = (0..self.input_schema.fields().len())
             .map(|c| {
                 gather(
                     self.pending
@@ -230,21 +301,7 @@ impl OverAggregateOperator {
                 arrays.map(gather).transpose()
             })
             .collect::<Result<Vec<Option<ArrayRef>>>>()?;
-        let keys: Vec<u64> = ready
-            .iter()
-            .map(|&(_, b, row)| self.pending[b as usize].keys[row as usize])
-            .collect();
-        let ts: Vec<i64> = ready.iter().map(|r| r.0).collect();
-        let values = column_values(&widened);
-        columns.extend(self.state.aggregate(&AggregateInput {
-            keys: &keys,
-            ts: &ts,
-            columns: &values,
-        })?);
-        self.keep_unreleased(watermark, &released)?;
-        RecordBatch::try_new(self.schema.clone(), columns)
-            .map(Some)
-            .map_err(Error::arrow("building OVER output"))
+        Ok((columns, widened))
     }
 
     /// Drops released rows from the pending batches (`released[b]` of batch `b` went out).
@@ -287,6 +344,9 @@ impl OverAggregateOperator {
         Ok(())
     }
 }
+
+/// A released batch's columns and widened aggregate inputs.
+type Gathered = (Vec<ArrayRef>, Vec<Option<ArrayRef>>);
 
 impl Operator for OverAggregateOperator {
     fn name(&self) -> &'static str {

@@ -19,7 +19,9 @@ pub use over_aggregate::CpuOverAggregator;
 pub use session_window::CpuSessionAggregator;
 pub use window_aggregate::CpuWindowAggregator;
 
-use crate::backend::{Backend, JoinBuffer, WindowAggregatePlan, WindowAggregator};
+use crate::backend::{
+    Backend, JoinBuffer, OverAggregatePlan, OverAggregator, WindowAggregatePlan, WindowAggregator,
+};
 use crate::error::{Error, Result};
 use crate::window::WindowSpec;
 
@@ -88,6 +90,12 @@ impl Backend for CpuBackend {
 
     fn join_buffer(&self, granularity: i64) -> Result<Box<dyn JoinBuffer>> {
         Ok(Box::new(CpuJoinBuffer::new(granularity, self.pool.clone())))
+    }
+
+    fn over_aggregator(&self, plan: &OverAggregatePlan) -> Result<Box<dyn OverAggregator>> {
+        Ok(Box::new(
+            CpuOverAggregator::new(plan.clone()).with_pool(self.pool.clone()),
+        ))
     }
 }
 

@@ -1,21 +1,28 @@
 //! OVER aggregation on the CPU: per key, each frame's rows and running aggregates.
 //!
-//! A call walks its rows in emission order, each to its key's frames (one hash lookup per
-//! row gives the key's slot): a RANGE frame takes in every row of a timestamp before
-//! answering any of them (ties see each other), a ROWS frame answers row by row. No sort:
-//! the rows come in time order. Keys are independent, so the walk can be split across
-//! threads by key later.
+//! A call groups its rows by key (one hash lookup per row gives the key's slot, a counting
+//! sort keeps each key's rows in emission order) and walks them key by key: a RANGE frame
+//! takes in every row of a timestamp before answering any of them (ties see each other), a
+//! ROWS frame answers row by row. Keys are independent, so a large call's keys are cut into
+//! pieces of about equal rows that run on the backend's threads.
 
+mod by_key;
 mod checkpoint;
 mod frame_rows;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow::array::ArrayRef;
+use rayon::prelude::*;
 
-use self::frame_rows::{Column, FrameRows, Output, Running};
+use self::by_key::{Gathered, RowsByKey, same_column};
+use self::frame_rows::{Column, FrameRows, Output, OutputSlice, Running};
+use super::in_pool;
 use crate::aggregate::{AggregateFunction, NumericKind};
-use crate::backend::{AggregateInput, ColumnValues, OverAggregatePlan, OverAggregator};
+use crate::backend::{
+    AggregateInput, AggregatePlan, ColumnValues, OverAggregatePlan, OverAggregator,
+};
 use crate::error::{Error, Result};
 use crate::frame::OverFrame;
 use crate::state::StateSnapshot;
@@ -30,6 +37,8 @@ pub struct CpuOverAggregator {
     slots: HashMap<u64, u32, ahash::RandomState>,
     /// Per slot, the key and one [`FrameRows`] per group.
     keys: Vec<(u64, Vec<FrameRows>)>,
+    /// Where the keys' pieces of a large call run (`None`: Rayon's global threads).
+    pool: Option<Arc<rayon::ThreadPool>>,
     /// A new key's frames.
     template: Vec<FrameRows>,
     /// The watermark at which the next expiry sweep over all keys runs.
@@ -68,9 +77,16 @@ impl CpuOverAggregator {
             groups,
             slots: HashMap::default(),
             keys: Vec::new(),
+            pool: None,
             template,
             next_sweep: i64::MIN,
         }
+    }
+
+    /// Runs large calls on `pool` instead of Rayon's global threads.
+    pub fn with_pool(mut self, pool: Option<Arc<rayon::ThreadPool>>) -> Self {
+        self.pool = pool;
+        self
     }
 
     /// The slot of `key`, made with empty frames if the key is new.
@@ -101,6 +117,9 @@ impl CpuOverAggregator {
     }
 }
 
+/// Calls with fewer rows run on the calling thread.
+const PARALLEL_ROWS: usize = 16 * 1024;
+
 fn running(function: AggregateFunction, input: Option<NumericKind>) -> Running {
     match input {
         None => Running::Rows,
@@ -117,49 +136,78 @@ impl OverAggregator for CpuOverAggregator {
             ));
         }
         let rows = input.len();
+        let slots: Vec<u32> = input.keys.iter().map(|&key| self.slot(key)).collect();
+        let by_key = RowsByKey::new(&slots, self.keys.len());
+        // Answers in `by_key.order`'s positions first, so that each piece of keys writes
+        // its own run of every output; scattered to row order at the end.
         let mut outputs: Vec<Output> = self
             .plan
             .aggregates
             .iter()
-            .map(|(aggregate, _)| {
-                let integer = match aggregate.function {
-                    AggregateFunction::Count | AggregateFunction::CountDistinct => true,
-                    AggregateFunction::Avg => false,
-                    _ => aggregate.input != Some(NumericKind::Float),
-                };
-                if integer {
-                    Output::Int(vec![0; rows], vec![false; rows])
-                } else {
-                    Output::Float(vec![0.0; rows], vec![false; rows])
-                }
-            })
+            .map(|(aggregate, _)| Output::new(integer_output(aggregate), rows))
             .collect();
+        let parallel = rows >= PARALLEL_ROWS;
+        // Each distinct input column once, in key order.
+        let mut source: Vec<usize> = Vec::with_capacity(input.columns.len());
+        let mut gathered: Vec<Gathered> = Vec::new();
+        let ts = in_pool(&self.pool, || {
+            for (i, column) in input.columns.iter().enumerate() {
+                match (0..i).find(|&j| same_column(&input.columns[j], column)) {
+                    Some(j) => source.push(source[j]),
+                    None => {
+                        source.push(gathered.len());
+                        gathered.push(by_key.gather_column(column, parallel));
+                    }
+                }
+            }
+            by_key.gather(input.ts, parallel)
+        });
+        let views: Vec<ColumnValues<'_>> = gathered.iter().map(Gathered::values).collect();
         let columns: Vec<Vec<&ColumnValues<'_>>> = self
             .groups
             .iter()
-            .map(|(_, members)| members.iter().map(|&i| &input.columns[i]).collect())
+            .map(|(_, members)| members.iter().map(|&i| &views[source[i]]).collect())
             .collect();
-        let slots: Vec<u32> = input.keys.iter().map(|&key| self.slot(key)).collect();
-        for (g, ((frame, members), columns)) in self.groups.iter().zip(&columns).enumerate() {
-            let mut outs = select_mut(&mut outputs, members);
-            let mut first = 0;
-            while first < rows {
-                // The run of rows at one time: a RANGE frame takes them all in first.
-                let time = input.ts[first];
-                let end = first + input.ts[first..].partition_point(|&t| t == time);
-                walk(
-                    &mut self.keys,
-                    &slots[first..end],
-                    first,
-                    g,
-                    *frame,
-                    time,
-                    columns,
-                    &mut outs,
-                );
-                first = end;
+        let threads = match &self.pool {
+            Some(pool) => pool.current_num_threads(),
+            None => rayon::current_num_threads(),
+        };
+        let pieces = if parallel { 4 * threads } else { 1 };
+        let cuts = by_key.pieces(pieces);
+        let walk = Walk {
+            by_key: &by_key,
+            ts: &ts,
+            groups: &self.groups,
+            columns: &columns,
+        };
+        let mut work = Vec::with_capacity(cuts.len());
+        let mut keys = self.keys.as_mut_slice();
+        let mut slices: Vec<OutputSlice<'_>> = outputs.iter_mut().map(Output::slice).collect();
+        for cut in cuts.windows(2) {
+            let (piece, rest) = keys.split_at_mut(cut[1] - cut[0]);
+            keys = rest;
+            let len = (by_key.starts[cut[1]] - by_key.starts[cut[0]]) as usize;
+            let (piece_outputs, rest): (Vec<_>, Vec<_>) =
+                slices.into_iter().map(|s| s.split_at(len)).unzip();
+            slices = rest;
+            work.push((cut[0], piece, piece_outputs));
+        }
+        if work.len() > 1 {
+            in_pool(&self.pool, || {
+                work.into_par_iter()
+                    .for_each(|(first, keys, mut outputs)| walk.piece(first, keys, &mut outputs))
+            });
+        } else {
+            for (first, keys, mut outputs) in work {
+                walk.piece(first, keys, &mut outputs);
             }
         }
+        let outputs = in_pool(&self.pool, || {
+            outputs
+                .into_iter()
+                .map(|output| output.scatter(&by_key, parallel))
+                .collect::<Vec<_>>()
+        });
         Ok(outputs
             .into_iter()
             .zip(&self.plan.aggregates)
@@ -209,57 +257,79 @@ impl OverAggregator for CpuOverAggregator {
     }
 }
 
-/// Takes the rows `first..first + slots.len()`, all at `time`, through frame group `g`,
-/// answering each row; `slots` gives each row's key.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call per run of rows, all hot"
-)]
-fn walk(
-    keys: &mut [(u64, Vec<FrameRows>)],
-    slots: &[u32],
-    first: usize,
-    g: usize,
-    frame: OverFrame,
-    time: i64,
-    columns: &[&ColumnValues<'_>],
-    outputs: &mut [&mut Output],
-) {
-    let rows = slots
-        .iter()
-        .enumerate()
-        .map(|(i, &slot)| (first + i, slot as usize));
-    match frame {
-        OverFrame::Range { preceding } => {
-            for (row, slot) in rows.clone() {
-                keys[slot].1[g].push(time, columns, row);
-            }
-            let bound = time.saturating_sub(preceding);
-            for (row, slot) in rows {
-                let frame = &mut keys[slot].1[g];
-                frame.evict_before(bound);
-                frame.answer(outputs, row);
-            }
-        }
-        OverFrame::Rows { preceding } => {
-            for (row, slot) in rows {
-                let frame = &mut keys[slot].1[g];
-                frame.push(time, columns, row);
-                frame.keep_last(preceding.saturating_add(1));
-                frame.answer(outputs, row);
-            }
-        }
+/// Whether `aggregate`'s output is an integer column.
+fn integer_output(aggregate: &AggregatePlan) -> bool {
+    match aggregate.function {
+        AggregateFunction::Count | AggregateFunction::CountDistinct => true,
+        AggregateFunction::Avg => false,
+        _ => aggregate.input != Some(NumericKind::Float),
     }
 }
 
-/// Mutable references to `outputs[i]` for each `i` of `members` (distinct, ascending).
-fn select_mut<'a>(outputs: &'a mut [Output], members: &[usize]) -> Vec<&'a mut Output> {
-    outputs
-        .iter_mut()
-        .enumerate()
-        .filter(|(i, _)| members.contains(i))
-        .map(|(_, o)| o)
-        .collect()
+/// What every piece of one call reads.
+struct Walk<'a> {
+    by_key: &'a RowsByKey,
+    /// The call's times, and below its aggregates' inputs, in `by_key.order`'s positions.
+    ts: &'a [i64],
+    groups: &'a [(OverFrame, Vec<usize>)],
+    /// Per frame group, its aggregates' inputs.
+    columns: &'a [Vec<&'a ColumnValues<'a>>],
+}
+
+impl Walk<'_> {
+    /// Takes the rows of slots `first..first + keys.len()` through their frames, answering
+    /// into `outputs` (positions from the first of these slots' rows on).
+    fn piece(
+        &self,
+        first: usize,
+        keys: &mut [(u64, Vec<FrameRows>)],
+        outputs: &mut [OutputSlice<'_>],
+    ) {
+        let starts = &self.by_key.starts;
+        let base = starts[first] as usize;
+        for (k, (_, frames)) in keys.iter_mut().enumerate() {
+            let (from, to) = (starts[first + k] as usize, starts[first + k + 1] as usize);
+            if from == to {
+                continue;
+            }
+            let rows = from..to;
+            for (((frame, members), columns), frame_rows) in
+                self.groups.iter().zip(self.columns).zip(frames.iter_mut())
+            {
+                let answer = |frame_rows: &FrameRows, outputs: &mut [OutputSlice<'_>], p| {
+                    frame_rows.answer(outputs, members, p - base)
+                };
+                match *frame {
+                    OverFrame::Range { preceding } => {
+                        let mut p = from;
+                        while p < to {
+                            // The key's rows at one time: all taken in before any is answered.
+                            let time = self.ts[p];
+                            let mut end = p + 1;
+                            while end < to && self.ts[end] == time {
+                                end += 1;
+                            }
+                            for q in p..end {
+                                frame_rows.push(time, columns, q);
+                            }
+                            frame_rows.evict_before(time.saturating_sub(preceding));
+                            for q in p..end {
+                                answer(frame_rows, outputs, q);
+                            }
+                            p = end;
+                        }
+                    }
+                    OverFrame::Rows { preceding } => {
+                        for p in rows.clone() {
+                            frame_rows.push(self.ts[p], columns, p);
+                            frame_rows.keep_last(preceding.saturating_add(1));
+                            answer(frame_rows, outputs, p);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

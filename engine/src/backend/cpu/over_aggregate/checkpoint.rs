@@ -1,4 +1,5 @@
-//! The CPU OVER aggregator's checkpoint state: every key's frame rows, and the running float
+//! The CPU OVER aggregator's checkpoint state: every key's frame rows (for MIN and MAX only
+//! their candidates carry a value: the others can never be an answer), and the running float
 //! sums as they were (a sum rebuilt from the rows could differ in its last bits from one that
 //! values have entered and left, and a restored job must answer exactly as the uninterrupted
 //! one).
@@ -38,16 +39,16 @@ impl CpuOverAggregator {
         for (key, key_frames) in &self.keys {
             let key = *key;
             for (g, ((_, members), rows)) in self.groups.iter().zip(key_frames).enumerate() {
-                let n = rows.times.len();
+                let (n, front) = (rows.times.len(), rows.front());
                 keys.extend(std::iter::repeat_n(key, n));
                 frames.extend(std::iter::repeat_n(g as u32, n));
                 times.extend(rows.times.iter().copied());
                 for i in 0..count {
                     let j = members.iter().position(|&m| m == i);
                     match j.map(|j| &rows.running[j]) {
-                        Some(Running::Int(column)) => ints[i].extend(column.values.iter().copied()),
+                        Some(Running::Int(column)) => ints[i].extend(column.saved(front, n)),
                         Some(Running::Float(column)) => {
-                            floats[i].extend(column.values.iter().copied());
+                            floats[i].extend(column.saved(front, n));
                             sum_keys.push(key);
                             sum_aggregates.push(i as u32);
                             sums.push(column.sum.finite);

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use arrow::array::{ArrayRef, Float64Array, Int64Array};
 use arrow::buffer::NullBuffer;
 
+use super::by_key::RowsByKey;
 use crate::aggregate::AggregateFunction;
 use crate::backend::ColumnValues;
 
@@ -34,17 +35,24 @@ pub(super) enum Running {
     Float(Column<f64>),
 }
 
-/// The values of one aggregate input in the frame and what is kept running over them.
+/// What one aggregate keeps of its input's rows in the frame, and its running state.
+///
+/// Only what a leaving row must undo is kept: SUM and AVG keep the values (to subtract),
+/// every function but MIN and MAX the positions of null rows (to count non-null rows), MIN and
+/// MAX only their candidates. Nulls are rare, so their positions cost nothing on most keys.
 #[derive(Debug, Clone)]
 pub(super) struct Column<T: Num> {
     function: AggregateFunction,
-    /// The frame's values, oldest first (`None`: null).
-    pub(super) values: VecDeque<Option<T>>,
+    /// SUM and AVG: the frame's values, oldest first (a null row holds a zero).
+    values: VecDeque<T>,
+    /// Positions of the frame's null rows, oldest first (not kept for MIN and MAX).
+    nulls: VecDeque<u64>,
     non_null: u64,
     /// For `SUM` and `AVG`.
     pub(super) sum: T::Sum,
     /// For `MIN` and `MAX`: (position, value) of every value that can still become the
-    /// answer, the answer first; each beats all that follow it.
+    /// answer, the answer first; each beats all that follow it. The newest non-null value
+    /// is always among them, so none left means no non-null value in the frame.
     extremes: VecDeque<(u64, T)>,
 }
 
@@ -52,6 +60,8 @@ pub(super) struct Column<T: Num> {
 pub(super) trait Num: Copy + std::fmt::Debug {
     /// What a running sum keeps.
     type Sum: Copy + Default + std::fmt::Debug;
+    /// What a null row holds in a kept column.
+    const ZERO: Self;
     fn add(sum: &mut Self::Sum, value: Self);
     fn sub(sum: &mut Self::Sum, value: Self);
     fn total(sum: &Self::Sum) -> Self;
@@ -63,6 +73,7 @@ pub(super) trait Num: Copy + std::fmt::Debug {
 
 impl Num for i64 {
     type Sum = i64;
+    const ZERO: i64 = 0;
     fn add(sum: &mut i64, value: i64) {
         *sum = sum.wrapping_add(value);
     }
@@ -95,6 +106,7 @@ pub(super) struct FloatSum {
 
 impl Num for f64 {
     type Sum = FloatSum;
+    const ZERO: f64 = 0.0;
     fn add(sum: &mut FloatSum, value: f64) {
         if value.is_finite() {
             sum.finite += value;
@@ -142,15 +154,37 @@ impl<T: Num> Column<T> {
         Column {
             function,
             values: VecDeque::new(),
+            nulls: VecDeque::new(),
             non_null: 0,
             sum: T::Sum::default(),
             extremes: VecDeque::new(),
         }
     }
 
+    fn is_extreme(&self) -> bool {
+        matches!(
+            self.function,
+            AggregateFunction::Min | AggregateFunction::Max
+        )
+    }
+
+    fn keeps_values(&self) -> bool {
+        matches!(
+            self.function,
+            AggregateFunction::Sum | AggregateFunction::Avg
+        )
+    }
+
     fn push(&mut self, position: u64, value: Option<T>) {
-        self.values.push_back(value);
-        let Some(value) = value else { return };
+        if self.keeps_values() {
+            self.values.push_back(value.unwrap_or(T::ZERO));
+        }
+        let Some(value) = value else {
+            if !self.is_extreme() {
+                self.nulls.push_back(position);
+            }
+            return;
+        };
         self.non_null += 1;
         match self.function {
             AggregateFunction::Sum | AggregateFunction::Avg => T::add(&mut self.sum, value),
@@ -170,19 +204,26 @@ impl<T: Num> Column<T> {
         }
     }
 
-    /// Removes the oldest value; `front` is the position of the oldest row that stays.
-    fn pop(&mut self, front: u64) {
-        if let Some(Some(value)) = self.values.pop_front() {
-            self.non_null -= 1;
-            if matches!(
-                self.function,
-                AggregateFunction::Sum | AggregateFunction::Avg
-            ) {
-                T::sub(&mut self.sum, value);
+    /// Removes the oldest row, at `position`.
+    fn pop(&mut self, position: u64) {
+        if self.is_extreme() {
+            while self.extremes.front().is_some_and(|&(p, _)| p <= position) {
+                self.extremes.pop_front();
             }
+            return;
         }
-        while self.extremes.front().is_some_and(|&(p, _)| p < front) {
-            self.extremes.pop_front();
+        let value = if self.keeps_values() {
+            self.values.pop_front()
+        } else {
+            None
+        };
+        if self.nulls.front() == Some(&position) {
+            self.nulls.pop_front();
+            return;
+        }
+        self.non_null -= 1;
+        if let Some(value) = value {
+            T::sub(&mut self.sum, value);
         }
     }
 
@@ -191,19 +232,41 @@ impl<T: Num> Column<T> {
         if self.function == AggregateFunction::Count {
             return Answer::Int(self.non_null as i64);
         }
-        if self.non_null == 0 {
-            return Answer::Null;
-        }
         match self.function {
-            AggregateFunction::Avg => {
-                Answer::Float(T::total(&self.sum).as_f64() / self.non_null as f64)
-            }
             AggregateFunction::Min | AggregateFunction::Max => self
                 .extremes
                 .front()
                 .map_or(Answer::Null, |&(_, v)| v.answer()),
+            _ if self.non_null == 0 => Answer::Null,
+            AggregateFunction::Avg => {
+                Answer::Float(T::total(&self.sum).as_f64() / self.non_null as f64)
+            }
             _ => T::total(&self.sum).answer(),
         }
+    }
+
+    /// The frame's `len` rows from position `front` on as a checkpoint keeps them: what
+    /// restores this column when pushed again (for MIN and MAX only the candidates, the
+    /// other rows null).
+    pub(super) fn saved(&self, front: u64, len: usize) -> Vec<Option<T>> {
+        if self.is_extreme() {
+            let mut out = vec![None; len];
+            for &(p, v) in &self.extremes {
+                out[(p - front) as usize] = Some(v);
+            }
+            return out;
+        }
+        let mut nulls = self.nulls.iter().peekable();
+        (0..len)
+            .map(|i| {
+                let position = front + i as u64;
+                if nulls.next_if(|&&p| p == position).is_some() {
+                    None
+                } else {
+                    Some(self.values.get(i).copied().unwrap_or(T::ZERO))
+                }
+            })
+            .collect()
     }
 }
 
@@ -256,14 +319,19 @@ impl FrameRows {
         }
     }
 
+    /// The position of the oldest row in the frame.
+    pub(super) fn front(&self) -> u64 {
+        self.pushed - self.times.len() as u64
+    }
+
     fn pop(&mut self) {
+        let position = self.front();
         self.times.pop_front();
-        let front = self.pushed - self.times.len() as u64;
         for running in &mut self.running {
             match running {
                 Running::Rows => {}
-                Running::Int(c) => c.pop(front),
-                Running::Float(c) => c.pop(front),
+                Running::Int(c) => c.pop(position),
+                Running::Float(c) => c.pop(position),
             }
         }
     }
@@ -282,16 +350,16 @@ impl FrameRows {
         }
     }
 
-    /// Writes the frame's aggregates for row `row` into `outputs` (the frame's outputs, in
-    /// its order).
-    pub(super) fn answer(&self, outputs: &mut [&mut Output], row: usize) {
-        for (running, output) in self.running.iter().zip(outputs.iter_mut()) {
+    /// Writes the frame's aggregates into position `at` of `outputs[members[j]]` (`j`: the
+    /// frame's aggregates, in its order).
+    pub(super) fn answer(&self, outputs: &mut [OutputSlice<'_>], members: &[usize], at: usize) {
+        for (running, &i) in self.running.iter().zip(members) {
             let answer = match running {
                 Running::Rows => Answer::Int(self.times.len() as i64),
                 Running::Int(c) => c.answer(),
                 Running::Float(c) => c.answer(),
             };
-            output.set(row, answer);
+            outputs[i].set(at, answer);
         }
     }
 }
@@ -312,19 +380,41 @@ pub(super) enum Output {
     Float(Vec<f64>, Vec<bool>),
 }
 
+/// A run of an [`Output`]'s positions, written by one piece of keys.
+#[derive(Debug)]
+pub(super) enum OutputSlice<'a> {
+    Int(&'a mut [i64], &'a mut [bool]),
+    Float(&'a mut [f64], &'a mut [bool]),
+}
+
 impl Output {
-    fn set(&mut self, row: usize, answer: Answer) {
-        match (self, answer) {
-            (Output::Int(values, valid), Answer::Int(v)) => {
-                values[row] = v;
-                valid[row] = true;
-            }
-            (Output::Float(values, valid), Answer::Float(v)) => {
-                values[row] = v;
-                valid[row] = true;
-            }
-            // The plan fixes each output's type; a null (or, never, a mismatch) stays unset.
-            (Output::Int(_, valid) | Output::Float(_, valid), _) => valid[row] = false,
+    /// `rows` unset values, integers or floats.
+    pub(super) fn new(integer: bool, rows: usize) -> Self {
+        if integer {
+            Output::Int(vec![0; rows], vec![false; rows])
+        } else {
+            Output::Float(vec![0.0; rows], vec![false; rows])
+        }
+    }
+
+    pub(super) fn slice(&mut self) -> OutputSlice<'_> {
+        match self {
+            Output::Int(values, valid) => OutputSlice::Int(values, valid),
+            Output::Float(values, valid) => OutputSlice::Float(values, valid),
+        }
+    }
+
+    /// The values back in row order.
+    pub(super) fn scatter(self, by_key: &RowsByKey, parallel: bool) -> Output {
+        match self {
+            Output::Int(values, valid) => Output::Int(
+                by_key.scatter(&values, parallel),
+                by_key.scatter(&valid, parallel),
+            ),
+            Output::Float(values, valid) => Output::Float(
+                by_key.scatter(&values, parallel),
+                by_key.scatter(&valid, parallel),
+            ),
         }
     }
 
@@ -338,6 +428,37 @@ impl Output {
             Output::Float(values, valid) => {
                 std::sync::Arc::new(Float64Array::new(values.into(), nulls(valid)))
             }
+        }
+    }
+}
+
+impl<'a> OutputSlice<'a> {
+    /// The first `mid` positions and the rest.
+    pub(super) fn split_at(self, mid: usize) -> (Self, Self) {
+        match self {
+            OutputSlice::Int(values, valid) => {
+                let ((a, b), (c, d)) = (values.split_at_mut(mid), valid.split_at_mut(mid));
+                (OutputSlice::Int(a, c), OutputSlice::Int(b, d))
+            }
+            OutputSlice::Float(values, valid) => {
+                let ((a, b), (c, d)) = (values.split_at_mut(mid), valid.split_at_mut(mid));
+                (OutputSlice::Float(a, c), OutputSlice::Float(b, d))
+            }
+        }
+    }
+
+    fn set(&mut self, at: usize, answer: Answer) {
+        match (self, answer) {
+            (OutputSlice::Int(values, valid), Answer::Int(v)) => {
+                values[at] = v;
+                valid[at] = true;
+            }
+            (OutputSlice::Float(values, valid), Answer::Float(v)) => {
+                values[at] = v;
+                valid[at] = true;
+            }
+            // The plan fixes each output's type; a null (or, never, a mismatch) stays unset.
+            (OutputSlice::Int(_, valid) | OutputSlice::Float(_, valid), _) => valid[at] = false,
         }
     }
 }

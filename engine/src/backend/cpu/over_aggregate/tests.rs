@@ -308,6 +308,9 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
         (Sum, Some(NumericKind::Float), RANGE_10),
         (Max, Some(NumericKind::Float), ROWS_2),
         (Avg, Some(NumericKind::Int), ROWS_2),
+        // MIN and MAX keep only their candidates, COUNT(x) only where the nulls are.
+        (Min, Some(NumericKind::Int), RANGE_10),
+        (Count, Some(NumericKind::Int), RANGE_10),
     ];
     let mut rng = Rng(42);
     let calls: Vec<Call> = (0..8)
@@ -324,11 +327,14 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
         .collect();
     let run = |agg: &mut CpuOverAggregator, call: &Call| {
         let (keys, ts, floats, ints) = call;
+        let nulls = NullBuffer::from_iter(ints.iter().map(|v| v % 7 != 0));
         let columns = [
             ColumnValues::Rows,
             ColumnValues::Float(floats, None),
             ColumnValues::Float(floats, None),
-            ColumnValues::Int(ints, None),
+            ColumnValues::Int(ints, Some(&nulls)),
+            ColumnValues::Int(ints, Some(&nulls)),
+            ColumnValues::Int(ints, Some(&nulls)),
         ];
         let out = agg
             .aggregate(&AggregateInput {
@@ -352,5 +358,65 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
     for (call, want) in calls[4..].iter().zip(&expected[4..]) {
         let got = run(&mut second, call);
         assert_eq!(&got, want, "bit for bit, float sums included");
+    }
+}
+
+#[test]
+fn a_large_call_cut_into_pieces_answers_as_small_calls_do() {
+    use AggregateFunction::*;
+    let aggregates = [
+        (Count, None, RANGE_10),
+        (Sum, Some(NumericKind::Int), RANGE_10),
+        (Min, Some(NumericKind::Int), ROWS_2),
+        (Max, Some(NumericKind::Int), RANGE_10),
+    ];
+    let mut rng = Rng(9);
+    // Enough rows that the one call runs in pieces on several threads; few keys, one hot.
+    let n = 3 * super::PARALLEL_ROWS;
+    let keys: Vec<u64> = (0..n)
+        .map(|_| if rng.below(4) == 0 { 0 } else { rng.below(300) })
+        .collect();
+    let ts: Vec<i64> = (0..n as i64).map(|i| i / 7).collect();
+    let ints: Vec<i64> = (0..n).map(|_| rng.below(1000) as i64 - 500).collect();
+    let valid: Vec<bool> = (0..n).map(|_| rng.below(9) != 0).collect();
+    let nulls = NullBuffer::from(valid);
+    let columns = vec![ColumnValues::Int(&ints, Some(&nulls)); aggregates.len()];
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .expect("test pool");
+    let mut whole = CpuOverAggregator::new(plan(&aggregates)).with_pool(Some(pool.into()));
+    let big = whole
+        .aggregate(&AggregateInput {
+            keys: &keys,
+            ts: &ts,
+            columns: &columns,
+        })
+        .expect("test step");
+    // The same rows in calls below the parallel size, each ending at a change of time.
+    let mut small = CpuOverAggregator::new(plan(&aggregates));
+    let mut got: Vec<Vec<Option<f64>>> = vec![Vec::new(); aggregates.len()];
+    let mut from = 0;
+    while from < n {
+        let mut to = (from + 1000).min(n);
+        while to < n && ts[to] == ts[to - 1] {
+            to += 1;
+        }
+        let sliced = nulls.slice(from, to - from);
+        let part = vec![ColumnValues::Int(&ints[from..to], Some(&sliced)); aggregates.len()];
+        let out = small
+            .aggregate(&AggregateInput {
+                keys: &keys[from..to],
+                ts: &ts[from..to],
+                columns: &part,
+            })
+            .expect("test step");
+        for (g, array) in got.iter_mut().zip(&out) {
+            g.extend(values(array));
+        }
+        from = to;
+    }
+    for (i, array) in big.iter().enumerate() {
+        assert_eq!(values(array), got[i], "aggregate {i}");
     }
 }
