@@ -162,7 +162,13 @@ fn sorted_rows(batch: &RecordBatch) -> Vec<String> {
 #[test]
 fn examples_in_sql_and_toml_give_the_same_rows() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    for name in ["traffic", "fraud_features", "fraud_enrich", "fraud_over"] {
+    for name in [
+        "traffic",
+        "traffic_incidents",
+        "fraud_features",
+        "fraud_enrich",
+        "fraud_over",
+    ] {
         let toml = JobFile::load(&examples.join(format!("{name}.toml")), &[]).expect("toml job");
         let sql = JobFile::load(&examples.join(format!("{name}.sql")), &[])
             .unwrap_or_else(|err| panic!("{name}.sql: {err}"));

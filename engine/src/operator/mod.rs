@@ -27,7 +27,8 @@ pub use lookup_join::{JoinKind, LookupJoinOperator, LookupJoinSpec, TableReload}
 pub use over_aggregate::{OverAggregate, OverAggregateOperator, OverAggregateSpec};
 pub use project::ProjectOperator;
 pub use stream_join::{
-    JoinInput, JoinSideId, JoinTime, StreamJoinOperator, StreamJoinSpec, late_row_schema, late_rows,
+    JoinInput, JoinSideId, JoinTime, StreamJoinOperator, StreamJoinSpec, join_output_names,
+    late_row_schema, late_rows,
 };
 pub use window_aggregate::{WindowAggregateOperator, WindowAggregateSpec};
 

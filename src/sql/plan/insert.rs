@@ -8,7 +8,7 @@ use sqlparser::tokenizer::Location;
 use super::projection;
 use super::query::object_name;
 use super::{Planner, Settings, connectors, interval, visible};
-use crate::job::{CheckpointFile, EventTimeFile, JobSpec};
+use crate::job::{CheckpointFile, EventTimeFile, JobSpec, StreamFile};
 use crate::sql::create_table::{ColumnKind, CreateTable};
 use crate::sql::{SqlError, WatermarkDef};
 
@@ -74,13 +74,32 @@ impl Planner<'_> {
             }
             relation = projection::rename(relation, sink_columns);
         }
-        let base = self.tables[&relation.table];
-        let Some(watermark) = &base.watermark else {
-            return Err(self.error(sink_name, "the job's source table has no WATERMARK"));
+        let (source, event_time, streams, join) = match relation.join.take() {
+            None => {
+                let base = self.tables[&relation.table];
+                let event_time = self.event_time(base, sink_name, &settings)?;
+                let source =
+                    connectors::source(base).map_err(|err| self.option_error(base, err))?;
+                (Some(source), Some(event_time), Default::default(), None)
+            }
+            Some(plan) => {
+                let plan = *plan;
+                let mut streams = std::collections::BTreeMap::new();
+                for side in [plan.left, plan.right] {
+                    let table = self.tables[&side.table];
+                    streams.insert(
+                        side.name,
+                        StreamFile {
+                            source: connectors::source(table)
+                                .map_err(|err| self.option_error(table, err))?,
+                            event_time: self.event_time(table, sink_name, &settings)?,
+                            operators: side.operators,
+                        },
+                    );
+                }
+                (None, None, streams, Some(plan.join))
+            }
         };
-        let column = watermark.column.value.clone();
-        let delay = self.watermark_delay(base, watermark)?;
-        let source = connectors::source(base).map_err(|err| self.option_error(base, err))?;
         let checkpoint = match (settings.checkpoint_dir, settings.checkpoint_interval) {
             (Some(location), interval) => {
                 let mut file: CheckpointFile = toml::from_str(&format!("location = {location:?}"))
@@ -105,14 +124,10 @@ impl Planner<'_> {
             name: settings.name,
             backend: settings.backend,
             strict: settings.strict,
-            source: Some(source),
-            event_time: Some(EventTimeFile {
-                column,
-                watermark_delay: delay,
-                idle_timeout: settings.idle_timeout,
-            }),
-            streams: Default::default(),
-            join: None,
+            source,
+            event_time,
+            streams,
+            join,
             batching: settings.batching,
             operators: relation.operators,
             sink,
@@ -120,6 +135,29 @@ impl Planner<'_> {
             dead_letter: None,
             checkpoint,
             cluster: None,
+        })
+    }
+
+    /// A read table's event time: its `WATERMARK` column and delay.
+    fn event_time(
+        &self,
+        table: &CreateTable,
+        sink_name: &ast::ObjectName,
+        settings: &Settings,
+    ) -> Result<EventTimeFile, SqlError> {
+        let Some(watermark) = &table.watermark else {
+            return Err(self.error(
+                sink_name,
+                format!(
+                    "the job's source table `{}` has no WATERMARK",
+                    object_name(&table.name)
+                ),
+            ));
+        };
+        Ok(EventTimeFile {
+            column: watermark.column.value.clone(),
+            watermark_delay: self.watermark_delay(table, watermark)?,
+            idle_timeout: settings.idle_timeout,
         })
     }
 

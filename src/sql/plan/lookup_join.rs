@@ -12,7 +12,7 @@ use sqlparser::ast::{self, BinaryOperator, Expr, Join, JoinConstraint, JoinOpera
 use super::Planner;
 use super::connectors;
 use super::query::{Relation, object_name};
-use super::scope::JoinedNames;
+use super::scope::{JoinedNames, conjuncts};
 use crate::job::{KeyColumns, OperatorFile};
 use crate::sql::SqlError;
 use crate::sql::create_table::ColumnKind;
@@ -187,21 +187,4 @@ impl Planner<'_> {
 enum Side {
     Stream(String),
     Table(String),
-}
-
-/// The operands of a chain of `AND`s.
-fn conjuncts(expr: &Expr) -> Vec<&Expr> {
-    match expr {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            let mut all = conjuncts(left);
-            all.extend(conjuncts(right));
-            all
-        }
-        Expr::Nested(inner) => conjuncts(inner),
-        other => vec![other],
-    }
 }

@@ -13,6 +13,7 @@ mod projection;
 mod query;
 mod scope;
 mod settings;
+mod stream_join;
 mod table;
 mod window_function;
 

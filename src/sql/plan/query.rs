@@ -4,16 +4,18 @@
 
 use std::collections::HashMap;
 
+use sluice_engine::operator::JoinKind;
 use sqlparser::ast::{
-    self, Expr, GroupByExpr, Ident, ObjectNamePart, Query, Select, SelectItem, SetExpr, Spanned,
-    TableFactor,
+    self, Expr, GroupByExpr, Ident, JoinConstraint, JoinOperator, ObjectNamePart, Query, Select,
+    SelectItem, SetExpr, Spanned, TableFactor,
 };
 use sqlparser::tokenizer::Span;
 
 use super::Planner;
 use super::over::named_windows;
 use super::projection::project;
-use super::scope::{AggregateCall, Scope};
+use super::scope::{AggregateCall, JoinedNames, Scope, conjuncts};
+use super::stream_join::StreamJoinPlan;
 use super::window_function::TableWindow;
 use crate::job::{AggregateFile, KeyColumns, OperatorFile};
 use crate::sql::SqlError;
@@ -31,6 +33,9 @@ pub struct Relation {
     pub event_time: Option<String>,
     /// Whether a window aggregation is among the operators (a job has one).
     pub windowed: bool,
+    /// The two streams this relation joins, when it does: `operators` then run on the
+    /// joined rows and `table` is the left stream's.
+    pub join: Option<Box<StreamJoinPlan>>,
 }
 
 impl Planner<'_> {
@@ -72,51 +77,19 @@ impl Planner<'_> {
         if select.qualify.is_some() {
             return Err(at("QUALIFY"));
         }
-        let [from] = select.from.as_slice() else {
-            return Err(self.error(
-                select,
-                "a query reads one table (comma joins are not supported)",
-            ));
-        };
-        let (mut relation, qualifier, window) = match &from.relation {
-            TableFactor::Table {
-                name,
-                alias,
-                args: None,
-                version: None,
-                ..
-            } => {
-                let relation = self.relation(name)?;
-                (relation, qualifier(alias.as_ref(), name), None)
+        let (mut relation, qualifier, window, joined, residual) = match select.from.as_slice() {
+            // `FROM a, b WHERE ...`: an interval join, its condition in WHERE.
+            [a, b] if a.joins.is_empty() && b.joins.is_empty() => {
+                let condition = select.selection.as_ref().map(conjuncts).unwrap_or_default();
+                let (relation, names, rest) =
+                    self.stream_join(&a.relation, &b.relation, JoinKind::Inner, condition, select)?;
+                (relation, None, None, names, rest)
             }
-            TableFactor::TableFunction { expr, alias } => {
-                let (relation, window, table) = self.window_function(expr)?;
-                let qualifier = alias
-                    .as_ref()
-                    .map(|a| a.name.value.clone())
-                    .unwrap_or(table);
-                (relation, Some(qualifier), Some(window))
-            }
-            TableFactor::Derived {
-                subquery,
-                alias,
-                lateral: false,
-                ..
-            } => {
-                let relation = self.query(subquery)?;
-                (relation, alias.as_ref().map(|a| a.name.value.clone()), None)
-            }
-            other => return Err(self.error(other, "this kind of FROM item is not supported yet")),
-        };
-        let joined = match from.joins.as_slice() {
-            [] => None,
-            [join] if window.is_none() => {
-                Some(self.lookup_join(&mut relation, qualifier.as_deref(), join)?)
-            }
-            [join, ..] => {
+            [from] => self.from(from, select)?,
+            _ => {
                 return Err(self.error(
-                    &join.relation,
-                    "one lookup join per query, and not beside a window function yet",
+                    select,
+                    "a query reads one table, or joins two (FROM a JOIN b ON ... or FROM a, b WHERE ...)",
                 ));
             }
         };
@@ -125,7 +98,17 @@ impl Planner<'_> {
             joined,
             windows: named_windows(self, select)?,
         };
-        if let Some(predicate) = &select.selection {
+        // Conditions after a join, then the WHERE of a query that reads one table.
+        let comma_join = select.from.len() == 2;
+        let filters: Vec<&Expr> = if comma_join {
+            residual
+        } else {
+            residual
+                .into_iter()
+                .chain(select.selection.as_ref())
+                .collect()
+        };
+        for predicate in filters {
             let predicate = self.lower(
                 &scope.rewrite(self, predicate, None)?,
                 &relation.columns,
@@ -159,6 +142,80 @@ impl Planner<'_> {
                 Ok(project(relation, items))
             }
         }
+    }
+
+    /// One FROM item and its joins: the relation, its qualifier, the window function it
+    /// calls, the names of what it joins, and a stream join's conditions left to filter the
+    /// joined rows.
+    fn from<'q>(
+        &self,
+        from: &'q ast::TableWithJoins,
+        select: &Select,
+    ) -> Result<From<'q>, SqlError> {
+        if let [join] = from.joins.as_slice()
+            && is_stream_join(join)
+        {
+            let (kind, condition) = match &join.join_operator {
+                JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinKind::Inner, c),
+                JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+                _ => {
+                    return Err(self.error(
+                        &join.relation,
+                        "a stream join is INNER, or LEFT for a window join (RIGHT: swap the \
+                         sides; FULL OUTER is not supported yet)",
+                    ));
+                }
+            };
+            let JoinConstraint::On(on) = condition else {
+                return Err(self.error(&join.relation, "a stream join needs ON <condition>"));
+            };
+            let (relation, names, rest) =
+                self.stream_join(&from.relation, &join.relation, kind, conjuncts(on), select)?;
+            return Ok((relation, None, None, names, rest));
+        }
+        let (mut relation, qualifier, window) = match &from.relation {
+            TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                version: None,
+                ..
+            } => {
+                let relation = self.relation(name)?;
+                (relation, qualifier(alias.as_ref(), name), None)
+            }
+            TableFactor::TableFunction { expr, alias } => {
+                let (relation, window, table) = self.window_function(expr)?;
+                let qualifier = alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .unwrap_or(table);
+                (relation, Some(qualifier), Some(window))
+            }
+            TableFactor::Derived {
+                subquery,
+                alias,
+                lateral: false,
+                ..
+            } => {
+                let relation = self.query(subquery)?;
+                (relation, alias.as_ref().map(|a| a.name.value.clone()), None)
+            }
+            other => return Err(self.error(other, "this kind of FROM item is not supported yet")),
+        };
+        let joined = match from.joins.as_slice() {
+            [] => Vec::new(),
+            [join] if window.is_none() => {
+                vec![self.lookup_join(&mut relation, qualifier.as_deref(), join)?]
+            }
+            [join, ..] => {
+                return Err(self.error(
+                    &join.relation,
+                    "one join per query, and not beside a window function yet",
+                ));
+            }
+        };
+        Ok((relation, qualifier, window, joined, Vec::new()))
     }
 
     /// The relation a `FROM name` reads: a table, or a view's query.
@@ -379,6 +436,26 @@ fn qualifier(alias: Option<&ast::TableAlias>, name: &ast::ObjectName) -> Option<
             .and_then(ObjectNamePart::as_ident)
             .map(|i| i.value.clone())
     })
+}
+
+/// What a FROM item gives a query: see [`Planner::from`].
+type From<'q> = (
+    Relation,
+    Option<String>,
+    Option<TableWindow>,
+    Vec<JoinedNames>,
+    Vec<&'q Expr>,
+);
+
+/// Whether `join` joins a stream (not a lookup table: no `FOR SYSTEM_TIME AS OF`).
+fn is_stream_join(join: &ast::Join) -> bool {
+    !matches!(
+        &join.relation,
+        TableFactor::Table {
+            version: Some(_),
+            ..
+        }
+    )
 }
 
 /// A table or view name as the catalog keys it: its parts' values joined by `.`.

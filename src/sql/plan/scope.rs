@@ -39,8 +39,8 @@ impl PartialEq for AggregateCall {
 /// How names in a query resolve: `alias.column` is the column of the one relation.
 pub(super) struct Scope {
     pub(super) qualifier: Option<String>,
-    /// The lookup-joined table's names, when the query joins one.
-    pub(super) joined: Option<JoinedNames>,
+    /// The names of what the query joins: a lookup table, or both sides of a stream join.
+    pub(super) joined: Vec<JoinedNames>,
     /// The `WINDOW` clause's definitions, by name.
     pub(super) windows: HashMap<String, ast::WindowSpec>,
 }
@@ -68,14 +68,12 @@ impl Scope {
                 [table, column] if Some(&table.value) == self.qualifier.as_ref() => {
                     Expr::Identifier(column.clone())
                 }
-                [table, column] => match &self.joined {
-                    Some(joined) if joined.qualifier == table.value => {
-                        match joined.columns.get(&column.value) {
-                            Some(name) => Expr::Identifier(Ident::with_span(column.span, name)),
-                            None => expr.clone(),
-                        }
-                    }
-                    _ => expr.clone(),
+                [table, column] => match self.joined.iter().find(|j| j.qualifier == table.value) {
+                    Some(joined) => match joined.columns.get(&column.value) {
+                        Some(name) => Expr::Identifier(Ident::with_span(column.span, name)),
+                        None => expr.clone(),
+                    },
+                    None => expr.clone(),
                 },
                 _ => expr.clone(),
             },
@@ -148,6 +146,23 @@ impl Scope {
             other => other.clone(),
         };
         Ok(rewritten)
+    }
+}
+
+/// The operands of a chain of `AND`s.
+pub(super) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
+            let mut all = conjuncts(left);
+            all.extend(conjuncts(right));
+            all
+        }
+        Expr::Nested(inner) => conjuncts(inner),
+        other => vec![other],
     }
 }
 

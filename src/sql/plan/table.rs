@@ -100,6 +100,7 @@ impl Planner<'_> {
             }]
         };
         Ok(Relation {
+            join: None,
             table: key.to_string(),
             operators,
             columns,

@@ -19,6 +19,37 @@ use crate::event_time::event_time_type;
 pub(super) const WINDOW_START: &str = "window_start";
 pub(super) const WINDOW_END: &str = "window_end";
 
+/// The output names of each side's non-key columns: `(stream, event-time column, non-key
+/// columns)` per side, the left key names, and whether the join is windowed. A name stays as
+/// it is unless it is its side's event-time column, a name the output reserves (the left
+/// keys, the left event-time column, the window bounds) or a non-key name of the other side:
+/// then it becomes `<stream>.<column>`. Front ends resolve `alias.column` with it.
+pub fn output_names(
+    left: (&str, &str, &[String]),
+    right: (&str, &str, &[String]),
+    left_keys: &[String],
+    windowed: bool,
+) -> (Vec<String>, Vec<String>) {
+    let mut reserved: Vec<&str> = left_keys.iter().map(String::as_str).collect();
+    reserved.push(left.1);
+    if windowed {
+        reserved.extend([WINDOW_START, WINDOW_END]);
+    }
+    let side = |(stream, time, columns): (&str, &str, &[String]), other: &[String]| {
+        columns
+            .iter()
+            .map(|name| {
+                if name == time || reserved.contains(&name.as_str()) || other.contains(name) {
+                    format!("{stream}.{name}")
+                } else {
+                    name.clone()
+                }
+            })
+            .collect()
+    };
+    (side(left, right.2), side(right, left.2))
+}
+
 /// Which input columns make the output, and its schema.
 #[derive(Debug)]
 pub(super) struct JoinColumns {
@@ -50,26 +81,24 @@ impl JoinColumns {
             .filter(|i| !right_keys.contains(i))
             .collect();
         let time = left.time_column.as_str();
-        let mut reserved: Vec<String> = left_keys
+        let names = |input: &JoinInput, cols: &[usize]| -> Vec<String> {
+            cols.iter()
+                .map(|&i| input.schema.field(i).name().clone())
+                .collect()
+        };
+        let key_names: Vec<String> = left_keys
             .iter()
             .map(|&k| lschema.field(k).name().clone())
             .collect();
-        reserved.push(time.to_string());
-        if windowed {
-            reserved.extend([WINDOW_START.to_string(), WINDOW_END.to_string()]);
-        }
-        let renamed = |input: &JoinInput, other: &Schema, other_cols: &[usize], i: usize| {
-            let field = input.schema.field(i);
-            let name = field.name();
-            let clashes = *name == input.time_column
-                || reserved.contains(name)
-                || other_cols.iter().any(|&o| other.field(o).name() == name);
-            let out = if clashes {
-                format!("{}.{name}", input.name)
-            } else {
-                name.clone()
-            };
-            field.as_ref().clone().with_name(out)
+        let (left_names, right_names) = (names(left, &left_cols), names(right, &right_cols));
+        let (left_out, right_out) = output_names(
+            (&left.name, time, &left_names),
+            (&right.name, &right.time_column, &right_names),
+            &key_names,
+            windowed,
+        );
+        let renamed = |input: &JoinInput, i: usize, name: &String| {
+            input.schema.field(i).as_ref().clone().with_name(name)
         };
         let mut fields: Vec<Field> = left_keys
             .iter()
@@ -80,11 +109,11 @@ impl JoinColumns {
             fields.push(Field::new(WINDOW_START, ts.clone(), false));
             fields.push(Field::new(WINDOW_END, ts, false));
         }
-        for &i in &left_cols {
-            fields.push(renamed(left, rschema, &right_cols, i));
+        for (&i, name) in left_cols.iter().zip(&left_out) {
+            fields.push(renamed(left, i, name));
         }
-        for &i in &right_cols {
-            let field = renamed(right, lschema, &left_cols, i);
+        for (&i, name) in right_cols.iter().zip(&right_out) {
+            let field = renamed(right, i, name);
             fields.push(if right_nullable {
                 field.with_nullable(true)
             } else {

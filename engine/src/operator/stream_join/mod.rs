@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::keys::KeyEncoder;
 use crate::window::WindowSpec;
 use columns::JoinColumns;
+pub use columns::output_names as join_output_names;
 pub use late::{late_row_schema, late_rows};
 use rows::RowStore;
 use side::JoinSide;
