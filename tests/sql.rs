@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use parquet::arrow::ArrowWriter;
 use sluice::job::{BackendChoice, JobFile};
 use sluice_engine::backend::Backend;
@@ -142,6 +142,78 @@ fn window_functions_equal_the_oracle_on_every_backend() {
             assert_same(&actual(&run(&job, backend), kind), &want, &context);
         }
         assert_eq!(all_aggregates().len(), aggregates.len());
+    }
+}
+
+#[test]
+fn count_distinct_over_strings_equals_a_set_count_on_every_backend() {
+    use std::collections::{BTreeMap, HashSet};
+    // 3,000 rows, 10 ms apart: 5 cards, countries from a pool of 40 (near-equal pairs, one
+    // quoted with a comma; an empty CSV field is null, so none is empty), every 13th null;
+    // 1 s tumbling windows.
+    let pool: Vec<String> = (0..40)
+        .map(|i| match i {
+            0 => "c 0, with a comma".to_string(),
+            i if i % 2 == 0 => format!("c{}", i / 2),
+            i => format!("c{}x", i / 2),
+        })
+        .collect();
+    let mut state = 17u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    let mut csv = String::from("ts,card,country\n");
+    let mut want: BTreeMap<(u64, i64), HashSet<String>> = BTreeMap::new();
+    for i in 0..3_000i64 {
+        let card = next() % 5;
+        let country = (i % 13 != 0).then(|| pool[(next() % 40) as usize].clone());
+        let ms = i * 10;
+        csv.push_str(&format!(
+            "2026-01-01T00:00:{:02}.{:03}Z,{card},{}\n",
+            ms / 1_000,
+            ms % 1_000,
+            country
+                .as_deref()
+                .map_or("".to_string(), |c| format!("\"{c}\""))
+        ));
+        // 2026-01-01T00:00:00Z is 1,767,225,600,000 ms after the epoch.
+        let start = 1_767_225_600_000 + ms / 1_000 * 1_000;
+        let sets = want.entry((card, start)).or_default();
+        if let Some(country) = country {
+            sets.insert(country);
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.csv"), csv).expect("write csv");
+    let script = "CREATE TABLE t (ts TIMESTAMP(3), card BIGINT, country STRING,\n\
+                  WATERMARK FOR ts AS ts) WITH ('connector' = 'filesystem', 'path' = 'in.csv',\n\
+                  'format' = 'csv', 'batch-rows' = '100');\n\
+                  CREATE TABLE o WITH ('connector' = 'blackhole');\n\
+                  INSERT INTO o SELECT card, window_start, COUNT(DISTINCT country) AS n\n\
+                  FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND))\n\
+                  GROUP BY window_start, window_end, card;";
+    let job = JobFile::from_sql(script, &dir.path().join("job.sql"), &[])
+        .unwrap_or_else(|err| panic!("{err}"));
+    let want: Vec<(u64, i64, i64)> = want
+        .into_iter()
+        .map(|((card, start), set)| (card, start, set.len() as i64))
+        .collect();
+    for backend in backends() {
+        let name = backend.name();
+        let out = run(&job, backend);
+        let cards = out.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+        let starts = arrow::compute::cast(out.column(1), &arrow::datatypes::DataType::Int64)
+            .expect("window_start as ms");
+        let starts = starts.as_primitive::<arrow::datatypes::Int64Type>();
+        let counts = out.column(2).as_primitive::<arrow::datatypes::Int64Type>();
+        let mut got: Vec<(u64, i64, i64)> = (0..out.num_rows())
+            .map(|i| (cards.value(i) as u64, starts.value(i), counts.value(i)))
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{name}");
     }
 }
 

@@ -21,7 +21,9 @@ pub enum AggregateFunction {
     Max,
     /// Mean of non-null values as f64; null when there are none.
     Avg,
-    /// Number of distinct non-null values (exact).
+    /// Number of distinct non-null values: exact for numbers and booleans; strings and bytes
+    /// are told apart by their 64-bit xxh3 hashes (two distinct values collide with
+    /// probability 2^-64: about 3 in 10^8 for a million distinct values in one window).
     CountDistinct,
 }
 
@@ -129,6 +131,13 @@ impl AggregateSpec {
         })?;
         match NumericKind::of(field.data_type()) {
             Some(kind) => Ok(Some(kind)),
+            // Distinct values of any comparable type: strings and bytes by their hashes,
+            // booleans as 0 and 1 (see `aggregate_input::widen`).
+            None if self.function == AggregateFunction::CountDistinct
+                && counted_by_value(field.data_type()) =>
+            {
+                Ok(Some(NumericKind::Int))
+            }
             None => Err(Error::config(
                 format!("{key}.column"),
                 format!(
@@ -154,6 +163,16 @@ impl AggregateSpec {
         );
         Field::new(&self.alias, data_type, nullable)
     }
+}
+
+/// Whether `COUNT(DISTINCT)` takes a column of `data_type` that is not a number: strings,
+/// bytes and booleans.
+pub fn counted_by_value(data_type: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        data_type,
+        Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView | Boolean
+    )
 }
 
 #[cfg(test)]
@@ -195,6 +214,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("available: amount, speed, country"), "{text}");
+        let distinct = AggregateSpec::new(AggregateFunction::CountDistinct, "country", "c");
+        assert_eq!(
+            distinct.resolve(&s, "k").expect("strings"),
+            Some(NumericKind::Int)
+        );
         let err = AggregateSpec::new(AggregateFunction::Min, "country", "m")
             .resolve(&s, "k")
             .expect_err("utf8");
