@@ -393,7 +393,7 @@ const TXNS: &str = "CREATE TABLE t (ts TIMESTAMP(3), card_id BIGINT, amount_cent
 #[test]
 fn mistakes_are_named_at_their_line_and_column() {
     let cases: [(String, (u64, u64), &str); 12] = [
-        (format!("{TXNS}INSERT INTO o SELECT t.ts FROM t JOIN o ON t.card_id = o.card_id;"), (5, 39), "joins through SQL are lookup joins for now"),
+        (format!("{TXNS}INSERT INTO o SELECT t.ts FROM t JOIN t AS u ON t.card_id = u.card_id;"), (5, 39), "an interval join bounds the event times both ways"),
         (format!("{TXNS}INSERT INTO o SELECT t.ts FROM t JOIN t FOR SYSTEM_TIME AS OF t.ts AS d ON d.nope = t.card_id;"), (5, 76), "expected a column of the stream or `d.<column>`, found `d.nope`"),
         (format!("{TXNS}INSERT INTO o SELECT amount FROM t;"), (5, 22), "unknown column `amount`; available: ts, card_id, amount_cents"),
         (format!("{TXNS}INSERT INTO o SELECT card_id FROM nope;"), (5, 35), "no table or view `nope`"),

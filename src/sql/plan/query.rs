@@ -85,7 +85,7 @@ impl Planner<'_> {
                     self.stream_join(&a.relation, &b.relation, JoinKind::Inner, condition, select)?;
                 (relation, None, None, names, rest)
             }
-            [from] => self.from(from, select)?,
+            [from] => self.from(from)?,
             _ => {
                 return Err(self.error(
                     select,
@@ -147,11 +147,7 @@ impl Planner<'_> {
     /// One FROM item and its joins: the relation, its qualifier, the window function it
     /// calls, the names of what it joins, and a stream join's conditions left to filter the
     /// joined rows.
-    fn from<'q>(
-        &self,
-        from: &'q ast::TableWithJoins,
-        select: &Select,
-    ) -> Result<From<'q>, SqlError> {
+    fn from<'q>(&self, from: &'q ast::TableWithJoins) -> Result<From<'q>, SqlError> {
         if let [join] = from.joins.as_slice()
             && is_stream_join(join)
         {
@@ -169,8 +165,13 @@ impl Planner<'_> {
             let JoinConstraint::On(on) = condition else {
                 return Err(self.error(&join.relation, "a stream join needs ON <condition>"));
             };
-            let (relation, names, rest) =
-                self.stream_join(&from.relation, &join.relation, kind, conjuncts(on), select)?;
+            let (relation, names, rest) = self.stream_join(
+                &from.relation,
+                &join.relation,
+                kind,
+                conjuncts(on),
+                &join.relation,
+            )?;
             return Ok((relation, None, None, names, rest));
         }
         let (mut relation, qualifier, window) = match &from.relation {
