@@ -238,38 +238,19 @@ impl OverAggregateOperator {
                 _ => runs.push((b, row, 1)),
             }
         }
-        let join = |arrays: Vec<ArrayRef>| -> Result<ArrayRef> {
-            match arrays.as_slice() {
+        self.assemble(|arrays| {
+            let slices: Vec<ArrayRef> = runs
+                .iter()
+                .map(|&(b, first, len)| arrays[b].slice(first, len))
+                .collect();
+            match slices.as_slice() {
                 [one] => Ok(one.clone()),
                 _ => {
-                    let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+                    let refs: Vec<&dyn Array> = slices.iter().map(|a| a.as_ref()).collect();
                     concat(&refs).map_err(Error::arrow("joining OVER rows"))
                 }
             }
-        };
-        let columns = (0..self.input_schema.fields().len())
-            .map(|c| {
-                join(
-                    runs.iter()
-                        .map(|&(b, first, len)| self.pending[b].batch.column(c).slice(first, len))
-                        .collect(),
-                )
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let widened = (0..self.inputs.len())
-            .map(|a| {
-                let slices: Option<Vec<ArrayRef>> = runs
-                    .iter()
-                    .map(|&(b, first, len)| {
-                        self.pending[b].widened[a]
-                            .as_ref()
-                            .map(|w| w.slice(first, len))
-                    })
-                    .collect();
-                slices.map(join).transpose()
-            })
-            .collect::<Result<Vec<Option<ArrayRef>>>>()?;
-        Ok((columns, widened))
+        })
     }
 
     /// The `ready` rows' columns and widened aggregate inputs, in `ready`'s order.
@@ -278,17 +259,22 @@ impl OverAggregateOperator {
             .iter()
             .map(|&(_, b, row)| (b as usize, row as usize))
             .collect();
-        let gather = |arrays: Vec<&dyn Array>| {
-            interleave(&arrays, &indices).map_err(Error::arrow("ordering OVER rows"))
-        };
+        self.assemble(|arrays| {
+            interleave(arrays, &indices).map_err(Error::arrow("ordering OVER rows"))
+        })
+    }
+
+    /// Every input column and widened aggregate input, made by `combine` from the pending
+    /// batches' arrays of it (in batch order).
+    fn assemble(&self, combine: impl Fn(&[&dyn Array]) -> Result<ArrayRef>) -> Result<Gathered> {
         let columns = (0..self.input_schema.fields().len())
             .map(|c| {
-                gather(
-                    self.pending
-                        .iter()
-                        .map(|p| p.batch.column(c).as_ref())
-                        .collect(),
-                )
+                let arrays: Vec<&dyn Array> = self
+                    .pending
+                    .iter()
+                    .map(|p| p.batch.column(c).as_ref())
+                    .collect();
+                combine(&arrays)
             })
             .collect::<Result<Vec<ArrayRef>>>()?;
         let widened = (0..self.inputs.len())
@@ -298,7 +284,7 @@ impl OverAggregateOperator {
                     .iter()
                     .map(|p| p.widened[a].as_deref())
                     .collect();
-                arrays.map(gather).transpose()
+                arrays.map(|arrays| combine(&arrays)).transpose()
             })
             .collect::<Result<Vec<Option<ArrayRef>>>>()?;
         Ok((columns, widened))

@@ -112,6 +112,28 @@ fn rows_wait_for_the_watermark_and_leave_in_time_then_arrival_order() {
 }
 
 #[test]
+fn in_order_rows_released_from_several_batches_keep_their_columns() {
+    // Rows already in arrival order are sliced from each batch and the slices joined.
+    let mut op = operator(&spec());
+    let mut out = Emitted::default();
+    op.process(batch(&["a", "b"], &[10, 20], &[1, 2]), &mut out)
+        .expect("test step");
+    op.process(batch(&["a", "b"], &[30, 40], &[3, 4]), &mut out)
+        .expect("test step");
+    op.on_watermark(35, &mut out).expect("test step");
+    op.on_watermark(41, &mut out).expect("test step");
+    assert_eq!(
+        rows(&out.batches),
+        vec![
+            ("a".into(), 10, 1, 1, 1),
+            ("b".into(), 20, 2, 1, 2),
+            ("a".into(), 30, 3, 2, 4),
+            ("b".into(), 40, 4, 2, 6),
+        ]
+    );
+}
+
+#[test]
 fn a_row_the_watermark_passed_is_late_and_changes_nothing() {
     let mut op = operator(&spec());
     let mut out = Emitted::default();
