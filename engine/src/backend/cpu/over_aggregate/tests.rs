@@ -25,6 +25,17 @@ fn plan(aggregates: &[(AggregateFunction, Option<NumericKind>, OverFrame)]) -> O
     }
 }
 
+/// One call of `agg` over the rows `keys`/`ts` with the aggregates' inputs `columns`.
+fn answer(
+    agg: &mut CpuOverAggregator,
+    keys: &[u64],
+    ts: &[i64],
+    columns: &[ColumnValues<'_>],
+) -> Vec<ArrayRef> {
+    agg.aggregate(&AggregateInput { keys, ts, columns })
+        .expect("test step")
+}
+
 /// Values of an output column as `Option<f64>` (integers widened; they stay small here).
 fn values(array: &ArrayRef) -> Vec<Option<f64>> {
     (0..array.len())
@@ -57,13 +68,7 @@ fn range_frames_include_ties_and_reach_back_inclusively() {
         ColumnValues::Int(&amounts, None),
         ColumnValues::Int(&amounts, None),
     ];
-    let out = agg
-        .aggregate(&AggregateInput {
-            keys: &keys,
-            ts: &ts,
-            columns: &columns,
-        })
-        .expect("test step");
+    let out = answer(&mut agg, &keys, &ts, &columns);
     let f = |v: &[f64]| v.iter().map(|&x| Some(x)).collect::<Vec<_>>();
     assert_eq!(values(&out[0]), f(&[1.0, 1.0, 3.0, 3.0, 1.0]));
     assert_eq!(values(&out[1]), f(&[4.0, 100.0, 12.0, 12.0, 3.0]));
@@ -85,15 +90,10 @@ fn rows_frames_count_rows_not_time_and_carry_across_calls() {
             ColumnValues::Float(v, nulls),
             ColumnValues::Float(v, nulls),
         ];
-        agg.aggregate(&AggregateInput {
-            keys: &keys,
-            ts,
-            columns: &columns,
-        })
-        .expect("test step")
-        .iter()
-        .map(values)
-        .collect::<Vec<_>>()
+        answer(agg, &keys, ts, &columns)
+            .iter()
+            .map(values)
+            .collect::<Vec<_>>()
     };
     let first = call(&mut agg, &[1, 1], &[5.0, 3.0], None);
     assert_eq!(
@@ -123,13 +123,7 @@ fn an_aggregate_over_nulls_only_is_null_and_count_is_zero() {
         ColumnValues::Int(&v, Some(&nulls)),
         ColumnValues::Int(&v, Some(&nulls)),
     ];
-    let out = agg
-        .aggregate(&AggregateInput {
-            keys: &[1],
-            ts: &[0],
-            columns: &columns,
-        })
-        .expect("test step");
+    let out = answer(&mut agg, &[1], &[0], &columns);
     assert_eq!(values(&out[0]), vec![Some(0.0)]);
     assert_eq!(values(&out[1]), vec![None]);
     assert_eq!(out[0].null_count(), 0, "COUNT is never null");
@@ -144,13 +138,7 @@ fn an_infinity_that_leaves_the_frame_leaves_a_finite_sum() {
     )]));
     let v = [f64::INFINITY, 2.0, 3.0];
     let columns = [ColumnValues::Float(&v, None)];
-    let out = agg
-        .aggregate(&AggregateInput {
-            keys: &[1, 1, 1],
-            ts: &[0, 1, 2],
-            columns: &columns,
-        })
-        .expect("test step");
+    let out = answer(&mut agg, &[1, 1, 1], &[0, 1, 2], &columns);
     assert_eq!(
         values(&out[0]),
         vec![Some(f64::INFINITY), Some(f64::INFINITY), Some(5.0)]
@@ -161,12 +149,7 @@ fn an_infinity_that_leaves_the_frame_leaves_a_finite_sum() {
 fn expiry_drops_keys_whose_rows_left_every_frame() {
     let mut agg = CpuOverAggregator::new(plan(&[(AggregateFunction::Count, None, RANGE_10)]));
     let columns = [ColumnValues::Rows];
-    agg.aggregate(&AggregateInput {
-        keys: &[1, 2],
-        ts: &[0, 15],
-        columns: &columns,
-    })
-    .expect("test step");
+    answer(&mut agg, &[1, 2], &[0, 15], &columns);
     // A row at 11 or later sees back to 1 at most: key 1's row at 0 is gone, and its key.
     agg.expire(11);
     assert_eq!(agg.keys(), 1);
@@ -258,13 +241,7 @@ fn random_rows_match_a_brute_force_reference_in_every_frame() {
             let valid: Vec<bool> = (0..n).map(|_| rng.below(5) != 0).collect();
             let nulls = NullBuffer::from(valid.clone());
             let columns = vec![ColumnValues::Int(&ints, Some(&nulls)); aggregates.len()];
-            let out = agg
-                .aggregate(&AggregateInput {
-                    keys: &keys,
-                    ts: &ts,
-                    columns: &columns,
-                })
-                .expect("test step");
+            let out = answer(&mut agg, &keys, &ts, &columns);
             for (g, array) in got.iter_mut().zip(&out) {
                 g.extend(values(array));
             }
@@ -336,13 +313,7 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
             ColumnValues::Int(ints, Some(&nulls)),
             ColumnValues::Int(ints, Some(&nulls)),
         ];
-        let out = agg
-            .aggregate(&AggregateInput {
-                keys,
-                ts,
-                columns: &columns,
-            })
-            .expect("test step");
+        let out = answer(agg, keys, ts, &columns);
         agg.expire(ts[ts.len() - 1] + 1);
         out
     };
@@ -386,13 +357,7 @@ fn a_large_call_cut_into_pieces_answers_as_small_calls_do() {
         .build()
         .expect("test pool");
     let mut whole = CpuOverAggregator::new(plan(&aggregates)).with_pool(Some(pool.into()));
-    let big = whole
-        .aggregate(&AggregateInput {
-            keys: &keys,
-            ts: &ts,
-            columns: &columns,
-        })
-        .expect("test step");
+    let big = answer(&mut whole, &keys, &ts, &columns);
     // The same rows in calls below the parallel size, each ending at a change of time.
     let mut small = CpuOverAggregator::new(plan(&aggregates));
     let mut got: Vec<Vec<Option<f64>>> = vec![Vec::new(); aggregates.len()];
@@ -404,13 +369,7 @@ fn a_large_call_cut_into_pieces_answers_as_small_calls_do() {
         }
         let sliced = nulls.slice(from, to - from);
         let part = vec![ColumnValues::Int(&ints[from..to], Some(&sliced)); aggregates.len()];
-        let out = small
-            .aggregate(&AggregateInput {
-                keys: &keys[from..to],
-                ts: &ts[from..to],
-                columns: &part,
-            })
-            .expect("test step");
+        let out = answer(&mut small, &keys[from..to], &ts[from..to], &part);
         for (g, array) in got.iter_mut().zip(&out) {
             g.extend(values(array));
         }
