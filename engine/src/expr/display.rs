@@ -163,6 +163,7 @@ impl Display for Literal {
             // The grammar has no NaN or infinity literals; a cast from text produces them.
             Literal::Float(value) => write!(f, "cast('{value}' as double)"),
             Literal::Str(value) => write!(f, "'{}'", value.replace('\'', "''")),
+            Literal::Interval(millis) => super::interval::write(f, *millis),
         }
     }
 }
@@ -230,12 +231,21 @@ mod tests {
         round_trip("\"say \"\"hi\"\"\" = NULL", "\"say \"\"hi\"\"\" = null")?;
         round_trip("TRUE or False", "true or false")?;
         round_trip("1e-7 * 3", "1e-7 * 3")?;
+        round_trip("ts + interval '90' seconds", "ts + INTERVAL '90' SECOND")?;
+        round_trip("INTERVAL '3600' SECOND", "INTERVAL '1' HOUR")?;
+        round_trip("INTERVAL '1500' MILLISECOND", "INTERVAL '1500' MILLISECOND")?;
+        round_trip("INTERVAL '-2' DAY * 3", "INTERVAL '-2' DAY * 3")?;
+        round_trip("ts - -INTERVAL '1' MINUTE", "ts - -INTERVAL '1' MINUTE")?;
         Ok(())
     }
 
     #[test]
     fn prints_calls_and_casts() -> Result<(), ExprError> {
         round_trip("LOWER(s)", "lower(s)")?;
+        round_trip(
+            "REGEXP_EXTRACT(s, '(a)''b', 1) || Date_Format(ts, 'yyyy')",
+            "regexp_extract(s, '(a)''b', 1) || date_format(ts, 'yyyy')",
+        )?;
         round_trip("substr(s, 1 + 1, 2)", "substr(s, 1 + 1, 2)")?;
         round_trip("coalesce(a, b, 0) + abs(-x)", "coalesce(a, b, 0) + abs(-x)")?;
         round_trip(

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Datum, Float64Array, Int64Array, NullArray,
-    RecordBatch, StringArray, UInt64Array, new_null_array,
+    Array, ArrayRef, AsArray, BooleanArray, Datum, DurationMillisecondArray, Float64Array,
+    Int64Array, NullArray, RecordBatch, StringArray, UInt64Array, new_null_array,
 };
 use arrow::buffer::BooleanBuffer;
 use arrow::compute::kernels::comparison::{ilike, like};
@@ -167,7 +167,10 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<Value, ExprError> {
         Expr::Binary { left, op, right } => {
             let (left, right) = (eval(left, batch)?, eval(right, batch)?);
             let plan = types::binary(*op, left.data_type(), right.data_type())?;
-            binary(*op, &left, &right, &plan.operand, batch.num_rows()).map_err(failed)
+            binary(*op, &left, &right, &plan.operand, batch.num_rows())
+                // Time arithmetic runs on epoch milliseconds and is labelled afterwards.
+                .and_then(|value| value.coerce(&plan.result))
+                .map_err(failed)
         }
         Expr::Not(input) => {
             let input = eval(input, batch)?;
@@ -182,9 +185,15 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<Value, ExprError> {
         Expr::Negate(input) => {
             let input = eval(input, batch)?;
             let to = types::negate("-", input.data_type())?;
+            // An interval is negated as milliseconds (arrow negates no durations).
+            let operand = match to {
+                DataType::Duration(_) => DataType::Int64,
+                _ => to.clone(),
+            };
             input
-                .coerce(&to)
+                .coerce(&operand)
                 .and_then(|input| input.map(|array| numeric::neg_wrapping(array)))
+                .and_then(|negated| negated.coerce(&to))
                 .map_err(failed)
         }
         Expr::IsNull {
@@ -328,6 +337,7 @@ fn literal(value: &Literal) -> ArrayRef {
         Literal::Int(value) => Arc::new(Int64Array::from_value(*value, 1)),
         Literal::Float(value) => Arc::new(Float64Array::from_value(*value, 1)),
         Literal::Str(value) => Arc::new(StringArray::from_iter_values([value])),
+        Literal::Interval(millis) => Arc::new(DurationMillisecondArray::from(vec![*millis])),
     }
 }
 

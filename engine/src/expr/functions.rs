@@ -1,4 +1,4 @@
-//! The built-in functions (`lower`, `substr`, `coalesce`, `hour`, ...) and integer `/` and `%`.
+//! The built-in functions (`lower`, `substr`, `coalesce`, `hour`, `regexp`, ...) and integer `/` and `%`.
 //!
 //! Arguments arrive already cast to the types [`super::types::call`] planned, so each function
 //! reads one concrete array type. String functions make one pass with a builder; none
@@ -21,7 +21,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::error::ArrowError;
 
 use super::eval::Value;
-use super::{BinaryOp, Function};
+use super::{BinaryOp, CastType, Function, regexp, temporal};
 
 /// Calls `function` on `args`; `rows` is the batch length, used when scalars meet arrays.
 pub(super) fn call(function: Function, args: &[Value], rows: usize) -> Result<Value, ArrowError> {
@@ -71,12 +71,68 @@ pub(super) fn call(function: Function, args: &[Value], rows: usize) -> Result<Va
             };
             input.map(|array| cast(&date_part(array.as_ref(), part)?, &DataType::Int64))
         }
+        (Function::Regexp, [input, pattern]) => match constant_text(function, pattern)? {
+            Some(pattern) => input.map(|array| regexp::is_match(array.as_string(), &pattern)),
+            None => Ok(Value::Scalar(new_null_array(&DataType::Boolean, 1))),
+        },
+        (Function::RegexpExtract, [input, pattern, group @ ..]) => {
+            let Some(pattern) = constant_text(function, pattern)? else {
+                return Ok(Value::Scalar(new_null_array(&DataType::Utf8, 1)));
+            };
+            let whole: Value = Value::Scalar(Arc::new(Int64Array::from(vec![0])));
+            let group = group.first().unwrap_or(&whole);
+            let (arrays, scalar) = aligned(&[input.clone(), group.clone()], rows)?;
+            let found = regexp::extract(arrays[0].as_string(), &pattern, arrays[1].as_primitive())?;
+            Ok(Value::new(found, scalar))
+        }
+        (Function::RegexpReplace, [input, pattern, replacement]) => {
+            let Some(pattern) = constant_text(function, pattern)? else {
+                return Ok(Value::Scalar(new_null_array(&DataType::Utf8, 1)));
+            };
+            let (arrays, scalar) = aligned(&[input.clone(), replacement.clone()], rows)?;
+            let replaced = regexp::replace(arrays[0].as_string(), &pattern, arrays[1].as_string())?;
+            Ok(Value::new(replaced, scalar))
+        }
+        (Function::DateFormat, [input, pattern @ ..]) => {
+            let pattern = match pattern.first() {
+                Some(pattern) => constant_text(function, pattern)?,
+                None => Some(temporal::DEFAULT_PATTERN.to_string()),
+            };
+            match pattern {
+                Some(pattern) => input.map(|array| temporal::format(array, &pattern)),
+                None => Ok(Value::Scalar(new_null_array(&DataType::Utf8, 1))),
+            }
+        }
+        // Without a pattern, the same ISO 8601 reading as `cast(s as timestamp)`.
+        (Function::ToTimestamp, [input]) => input.coerce(&CastType::Timestamp.data_type()),
+        (Function::ToTimestamp, [input, pattern]) => match constant_text(function, pattern)? {
+            Some(pattern) => input.map(|array| temporal::parse(array.as_string(), &pattern)),
+            None => Ok(Value::Scalar(new_null_array(
+                &CastType::Timestamp.data_type(),
+                1,
+            ))),
+        },
         _ => Err(ArrowError::InvalidArgumentError(format!(
             "`{}` called with {} arguments",
             function.name(),
             args.len()
         ))),
     }
+}
+
+/// The text of a constant argument (a pattern), `None` when it is null.
+///
+/// The parser only lets constants into these places; an [`Expr`](super::Expr) built in code
+/// that puts a column there is refused here rather than compiled once per row.
+fn constant_text(function: Function, value: &Value) -> Result<Option<String>, ArrowError> {
+    if !value.is_scalar() {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "the pattern of `{}` must be a constant",
+            function.name()
+        )));
+    }
+    let text = value.array().as_string::<i32>();
+    Ok(text.is_valid(0).then(|| text.value(0).to_string()))
 }
 
 /// All `args` as arrays of one length: one row if every argument is a scalar, else `rows`.

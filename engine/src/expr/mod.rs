@@ -58,8 +58,13 @@
 mod display;
 mod eval;
 mod functions;
+mod interval;
 mod parse;
+mod regexp;
+mod temporal;
 mod types;
+
+pub use interval::interval_millis;
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Schema, TimeUnit};
@@ -116,6 +121,9 @@ pub enum Literal {
     Float(f64),
     /// A `Utf8` string such as `'it''s'`.
     Str(String),
+    /// A span of time such as `INTERVAL '5' SECOND`, in milliseconds (may be negative), typed
+    /// `Duration(Millisecond)`: it adds to and subtracts from timestamps.
+    Interval(i64),
 }
 
 /// An infix operator.
@@ -187,6 +195,19 @@ pub enum Function {
     Minute,
     /// `second(ts)`: 0 to 59.
     Second,
+    /// `regexp(s, pattern)`: whether some substring of `s` matches `pattern` (Flink's `REGEXP`).
+    Regexp,
+    /// `regexp_extract(s, pattern[, group])`: the text of capture `group` (0, the whole match,
+    /// by default) of the first match, null when nothing matches or the group took no part.
+    RegexpExtract,
+    /// `regexp_replace(s, pattern, replacement)`: every match replaced (`$1` names a capture).
+    RegexpReplace,
+    /// `date_format(ts[, pattern])`: the timestamp as text in its time zone, with a Java
+    /// `SimpleDateFormat` pattern as Flink takes (`'yyyy-MM-dd HH:mm:ss'` by default).
+    DateFormat,
+    /// `to_timestamp(s[, pattern])`: text read as a UTC timestamp, with the same patterns as
+    /// `date_format` (any ISO 8601 form without one); null when it does not parse.
+    ToTimestamp,
 }
 
 /// The target of `cast(x as TYPE)`.
@@ -232,6 +253,16 @@ pub enum ExprError {
     #[error("unknown function `{name}` at {}; known functions: {}", place(*line, *column), Function::NAMES.join(", "))]
     UnknownFunction {
         name: String,
+        line: usize,
+        column: usize,
+    },
+
+    /// A constant argument that cannot mean anything: a bad regular expression, a date pattern
+    /// letter with no translation, a column where a constant pattern must stand.
+    #[error("`{function}` at {}: {message}", place(*line, *column))]
+    BadArgument {
+        function: String,
+        message: String,
         line: usize,
         column: usize,
     },
@@ -295,8 +326,30 @@ impl ExprError {
         match self {
             ExprError::Parse { line, column, .. }
             | ExprError::Unsupported { line, column, .. }
-            | ExprError::UnknownFunction { line, column, .. } => Some((*line, *column)),
+            | ExprError::UnknownFunction { line, column, .. }
+            | ExprError::BadArgument { line, column, .. } => Some((*line, *column)),
             _ => None,
+        }
+    }
+
+    /// The message without its place, for a caller that shows the place itself (the SQL front
+    /// end points a caret at it).
+    pub fn message(&self) -> String {
+        match self {
+            ExprError::Parse { found, message, .. } => {
+                format!("syntax error near `{found}`: {message}")
+            }
+            ExprError::Unsupported {
+                construct, what, ..
+            } => format!("{what} is not supported in expressions: `{construct}`"),
+            ExprError::UnknownFunction { name, .. } => format!(
+                "unknown function `{name}`; known functions: {}",
+                Function::NAMES.join(", ")
+            ),
+            ExprError::BadArgument {
+                function, message, ..
+            } => format!("`{function}`: {message}"),
+            other => other.to_string(),
         }
     }
 
@@ -482,9 +535,27 @@ impl BinaryOp {
 
 impl Function {
     /// Every function name, as written in expression text.
-    pub const NAMES: [&'static str; 15] = [
-        "lower", "upper", "length", "trim", "concat", "substr", "abs", "coalesce", "year", "month",
-        "day", "hour", "minute", "second", "cast",
+    pub const NAMES: [&'static str; 20] = [
+        "lower",
+        "upper",
+        "length",
+        "trim",
+        "concat",
+        "substr",
+        "abs",
+        "coalesce",
+        "year",
+        "month",
+        "day",
+        "hour",
+        "minute",
+        "second",
+        "regexp",
+        "regexp_extract",
+        "regexp_replace",
+        "date_format",
+        "to_timestamp",
+        "cast",
     ];
 
     /// The function's name in expression text.
@@ -504,6 +575,11 @@ impl Function {
             Function::Hour => "hour",
             Function::Minute => "minute",
             Function::Second => "second",
+            Function::Regexp => "regexp",
+            Function::RegexpExtract => "regexp_extract",
+            Function::RegexpReplace => "regexp_replace",
+            Function::DateFormat => "date_format",
+            Function::ToTimestamp => "to_timestamp",
         }
     }
 
@@ -524,6 +600,11 @@ impl Function {
             "hour" => Function::Hour,
             "minute" => Function::Minute,
             "second" => Function::Second,
+            "regexp" => Function::Regexp,
+            "regexp_extract" => Function::RegexpExtract,
+            "regexp_replace" => Function::RegexpReplace,
+            "date_format" => Function::DateFormat,
+            "to_timestamp" => Function::ToTimestamp,
             _ => return None,
         };
         Some(function)
@@ -592,7 +673,7 @@ mod tests {
 
     #[test]
     fn names_map_back_and_forth() {
-        for name in &Function::NAMES[..14] {
+        for name in &Function::NAMES[..Function::NAMES.len() - 1] {
             assert_eq!(Function::from_name(name).map(Function::name), Some(*name));
         }
         assert_eq!(Function::from_name("LoWeR"), Some(Function::Lower));

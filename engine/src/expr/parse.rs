@@ -9,8 +9,9 @@ use sqlparser::ast::{
 };
 use sqlparser::tokenizer::{Location, Token};
 
+use super::interval::interval_millis;
 use super::types::check_arity;
-use super::{BinaryOp, CastType, Expr, ExprError, Function, Literal};
+use super::{BinaryOp, CastType, Expr, ExprError, Function, Literal, regexp, temporal};
 use crate::dialect::{self, SyntaxError};
 
 /// Deeper trees are refused: evaluation recurses once per level, and a job's filter has no
@@ -91,6 +92,9 @@ fn lower_at(ast: &ast::Expr, depth: usize) -> Result<Expr, ExprError> {
             to: cast_type(data_type, ast)?,
         },
         ast::Expr::Function(function) => call(function, depth)?,
+        ast::Expr::Interval(_) => Expr::Literal(Literal::Interval(
+            interval_millis(ast).map_err(|message| syntax(ast, &ast.to_string(), &message))?,
+        )),
         ast::Expr::Substring {
             expr,
             substring_from,
@@ -372,9 +376,45 @@ fn call(function: &ast::Function, depth: usize) -> Result<Expr, ExprError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     check_arity(known, args.len())?;
+    check_constants(known, &args, list)?;
     Ok(Expr::Call {
         function: known,
         args,
+    })
+}
+
+/// Checks the pattern arguments, which must be constants: a regular expression compiles, a
+/// date pattern translates. Done here so that a bad pattern is reported at its place.
+fn check_constants(
+    function: Function,
+    args: &[Expr],
+    list: &[FunctionArg],
+) -> Result<(), ExprError> {
+    let check: fn(&str) -> Result<(), String> = match function {
+        Function::Regexp | Function::RegexpExtract | Function::RegexpReplace => {
+            |pattern| regexp::compile(pattern).map(drop)
+        }
+        Function::DateFormat | Function::ToTimestamp => {
+            |pattern| temporal::strftime(pattern).map(drop)
+        }
+        _ => return Ok(()),
+    };
+    let (Some(pattern), Some(arg)) = (args.get(1), list.get(1)) else {
+        return Ok(());
+    };
+    let result = match pattern {
+        Expr::Literal(Literal::Str(pattern)) => check(pattern),
+        Expr::Literal(Literal::Null) => Ok(()),
+        _ => Err("the pattern must be a constant string".to_string()),
+    };
+    result.map_err(|message| {
+        let place = start(arg);
+        ExprError::BadArgument {
+            function: function.name().to_string(),
+            message,
+            line: place.line.max(1) as usize,
+            column: place.column.max(1) as usize,
+        }
     })
 }
 
@@ -745,7 +785,7 @@ mod tests {
             err.as_deref(),
             Some(
                 "unknown function `frobnicate` at column 5; known functions: lower, upper, length, \
-                 trim, concat, substr, abs, coalesce, year, month, day, hour, minute, second, cast"
+                 trim, concat, substr, abs, coalesce, year, month, day, hour, minute, second, regexp, regexp_extract, regexp_replace, date_format, to_timestamp, cast"
             )
         );
         assert!(matches!(

@@ -24,6 +24,8 @@ pub(super) enum Kind {
     Str,
     /// A timestamp of any unit, computed as epoch milliseconds in this time zone.
     Timestamp(Option<Arc<str>>),
+    /// A span of time (`INTERVAL '5' SECOND`), `Duration(Millisecond)`.
+    Interval,
 }
 
 impl Kind {
@@ -47,6 +49,7 @@ impl Kind {
                 _ => return None,
             },
             DataType::Timestamp(_, tz) => Kind::Timestamp(tz.clone()),
+            DataType::Duration(TimeUnit::Millisecond) => Kind::Interval,
             _ => return None,
         };
         Some(kind)
@@ -61,6 +64,7 @@ impl Kind {
             Kind::Float => DataType::Float64,
             Kind::Str => DataType::Utf8,
             Kind::Timestamp(tz) => DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+            Kind::Interval => DataType::Duration(TimeUnit::Millisecond),
         }
     }
 }
@@ -81,6 +85,7 @@ fn unify(left: &Kind, right: &Kind) -> Option<Kind> {
         (Kind::Int | Kind::Float, Kind::Int | Kind::Float) => Kind::Float,
         (Kind::Str, Kind::Str) => Kind::Str,
         (Kind::Bool, Kind::Bool) => Kind::Bool,
+        (Kind::Interval, Kind::Interval) => Kind::Interval,
         (Kind::Timestamp(tz), Kind::Timestamp(_) | Kind::Int)
         | (Kind::Int, Kind::Timestamp(tz)) => Kind::Timestamp(tz.clone()),
         _ => return None,
@@ -106,6 +111,9 @@ pub(super) fn binary(
         left: left.clone(),
         right: right.clone(),
     };
+    if let Some(plan) = time_arithmetic(op, &kind(left), &kind(right)) {
+        return Ok(plan);
+    }
     let joined = unify(&kind(left), &kind(right)).ok_or_else(mismatch)?;
     let (operand, result) = match op {
         BinaryOp::And | BinaryOp::Or => match joined {
@@ -122,7 +130,9 @@ pub(super) fn binary(
         },
         // Timestamps compare as epoch milliseconds, so that zones and integer literals agree.
         _ if op.is_comparison() => match joined {
-            Kind::Null | Kind::Timestamp(_) => (DataType::Int64, DataType::Boolean),
+            Kind::Null | Kind::Timestamp(_) | Kind::Interval => {
+                (DataType::Int64, DataType::Boolean)
+            }
             other => (other.data_type(), DataType::Boolean),
         },
         _ => match joined {
@@ -132,6 +142,24 @@ pub(super) fn binary(
         },
     };
     Ok(BinaryPlan { operand, result })
+}
+
+/// Arithmetic on timestamps and intervals, computed on epoch milliseconds: `ts ± interval` and
+/// `interval + ts` are timestamps in `ts`'s zone, `interval ± interval`, `interval * n`,
+/// `n * interval` and `interval / n` intervals. `None` for every other pairing.
+fn time_arithmetic(op: BinaryOp, left: &Kind, right: &Kind) -> Option<BinaryPlan> {
+    let result = match (left, op, right) {
+        (Kind::Timestamp(tz), BinaryOp::Plus | BinaryOp::Minus, Kind::Interval)
+        | (Kind::Interval, BinaryOp::Plus, Kind::Timestamp(tz)) => Kind::Timestamp(tz.clone()),
+        (Kind::Interval, BinaryOp::Plus | BinaryOp::Minus, Kind::Interval)
+        | (Kind::Interval, BinaryOp::Multiply | BinaryOp::Divide, Kind::Int)
+        | (Kind::Int, BinaryOp::Multiply, Kind::Interval) => Kind::Interval,
+        _ => return None,
+    };
+    Some(BinaryPlan {
+        operand: DataType::Int64,
+        result: result.data_type(),
+    })
 }
 
 /// The type of `not input`.
@@ -147,6 +175,7 @@ pub(super) fn negate(operator: &str, input: &DataType) -> Result<DataType, ExprE
     match kind(input) {
         Kind::Null | Kind::Int => Ok(DataType::Int64),
         Kind::Float => Ok(DataType::Float64),
+        Kind::Interval if operator == "-" => Ok(Kind::Interval.data_type()),
         _ => Err(argument(operator, "a number", input)),
     }
 }
@@ -186,7 +215,10 @@ pub(super) fn check_arity(function: Function, found: usize) -> Result<(), ExprEr
         | Function::Hour
         | Function::Minute
         | Function::Second => (1, 1, "1"),
-        Function::Substr => (2, 3, "2 or 3"),
+        Function::Regexp => (2, 2, "2"),
+        Function::RegexpReplace => (3, 3, "3"),
+        Function::Substr | Function::RegexpExtract => (2, 3, "2 or 3"),
+        Function::DateFormat | Function::ToTimestamp => (1, 2, "1 or 2"),
         Function::Concat | Function::Coalesce => (1, usize::MAX, "1 or more"),
     };
     if (min..=max).contains(&found) {
@@ -226,6 +258,47 @@ pub(super) fn call(function: Function, args: &[DataType]) -> Result<CallPlan, Ex
                 planned.push(expect(arg, Kind::Int, "integer positions and lengths")?);
             }
             (planned, DataType::Utf8)
+        }
+        Function::Regexp | Function::RegexpExtract | Function::RegexpReplace => {
+            let mut planned = vec![
+                expect(&args[0], Kind::Str, "a string to search")?,
+                expect(&args[1], Kind::Str, "a pattern string")?,
+            ];
+            match args.get(2) {
+                Some(group) if function == Function::RegexpExtract => {
+                    planned.push(expect(group, Kind::Int, "an integer group number")?);
+                }
+                Some(replacement) => {
+                    planned.push(expect(replacement, Kind::Str, "a replacement string")?);
+                }
+                None => {}
+            }
+            let result = match function {
+                Function::Regexp => DataType::Boolean,
+                _ => DataType::Utf8,
+            };
+            (planned, result)
+        }
+        Function::DateFormat => {
+            let time = match kind(&args[0]) {
+                Kind::Timestamp(_) => args[0].clone(),
+                Kind::Null => Kind::Timestamp(None).data_type(),
+                _ => return Err(argument(name, "a timestamp", &args[0])),
+            };
+            let mut planned = vec![time];
+            if let Some(pattern) = args.get(1) {
+                planned.push(expect(pattern, Kind::Str, "a pattern string")?);
+            }
+            (planned, DataType::Utf8)
+        }
+        Function::ToTimestamp => {
+            let planned = args
+                .iter()
+                .map(|arg| expect(arg, Kind::Str, "string arguments"));
+            (
+                planned.collect::<Result<_, _>>()?,
+                super::CastType::Timestamp.data_type(),
+            )
         }
         Function::Abs => {
             let result = negate(name, &args[0])?;
@@ -294,6 +367,7 @@ pub(super) fn literal(value: &Literal) -> DataType {
         Literal::Int(_) => DataType::Int64,
         Literal::Float(_) => DataType::Float64,
         Literal::Str(_) => DataType::Utf8,
+        Literal::Interval(_) => Kind::Interval.data_type(),
     }
 }
 

@@ -1,63 +1,17 @@
 //! SQL `INTERVAL '5' SECOND` literals as milliseconds.
 
-use sqlparser::ast::{DateTimeField, Expr, Interval, Value};
+use sqlparser::ast::Expr;
 
-/// The length of `expr` in milliseconds, or why it is not a fixed interval.
+/// The length of `expr` in milliseconds, or why it is not a fixed, non-negative interval.
 ///
 /// Accepts `INTERVAL 'n' UNIT` (units from millisecond to day, singular or plural, as Flink
 /// writes them) and `INTERVAL 'n unit'`; months and years have no fixed length in ms.
 pub fn millis(expr: &Expr) -> Result<i64, String> {
-    let Expr::Interval(Interval {
-        value,
-        leading_field,
-        last_field: None,
-        ..
-    }) = expr
-    else {
-        return Err(format!(
-            "expected an interval such as INTERVAL '5' SECOND, found `{expr}`"
-        ));
-    };
-    let text = match value.as_ref() {
-        Expr::Value(value) => match &value.value {
-            Value::SingleQuotedString(text) | Value::Number(text, _) => text.trim().to_string(),
-            _ => {
-                return Err(format!(
-                    "expected the interval's length in quotes, found `{value}`"
-                ));
-            }
-        },
-        other => {
-            return Err(format!(
-                "expected the interval's length in quotes, found `{other}`"
-            ));
-        }
-    };
-    let Some(field) = leading_field else {
-        // `INTERVAL '10 seconds'`: sluice's own duration syntax.
-        return sluice_engine::duration::DurationMs::parse(&text)
-            .map(|duration| duration.as_millis())
-            .map_err(|err| format!("interval `{expr}`: {err}"));
-    };
-    let unit: i64 = match field {
-        DateTimeField::Millisecond | DateTimeField::Milliseconds => 1,
-        DateTimeField::Second | DateTimeField::Seconds => 1_000,
-        DateTimeField::Minute | DateTimeField::Minutes => 60_000,
-        DateTimeField::Hour | DateTimeField::Hours => 3_600_000,
-        DateTimeField::Day | DateTimeField::Days => 86_400_000,
-        other => {
-            return Err(format!(
-                "interval unit {other} is not supported (use MILLISECOND, SECOND, MINUTE, HOUR or DAY)"
-            ));
-        }
-    };
-    let count: i64 = text
-        .parse()
-        .map_err(|_| format!("expected a whole number in `{expr}`, found '{text}'"))?;
-    count
-        .checked_mul(unit)
-        .filter(|ms| *ms >= 0)
-        .ok_or_else(|| format!("interval `{expr}` is negative or too long"))
+    let millis = sluice_engine::expr::interval_millis(expr)?;
+    if millis < 0 {
+        return Err(format!("interval `{expr}` is negative"));
+    }
+    Ok(millis)
 }
 
 #[cfg(test)]
@@ -79,6 +33,7 @@ mod tests {
         assert_eq!(interval("INTERVAL '1' DAY"), Ok(86_400_000));
         assert_eq!(interval("INTERVAL '250' MILLISECOND"), Ok(250));
         assert_eq!(interval("INTERVAL '90s'"), Ok(90_000));
+        assert!(interval("INTERVAL '-1' SECOND").is_err_and(|e| e.contains("negative")));
         assert!(interval("INTERVAL '1' MONTH").is_err_and(|e| e.contains("MONTH")));
         assert!(interval("INTERVAL 'x' SECOND").is_err_and(|e| e.contains("'x'")));
         assert!(interval("5").is_err_and(|e| e.contains("INTERVAL '5' SECOND")));

@@ -217,7 +217,7 @@ impl<'a> Planner<'a> {
             Some((line, column)) => SqlError::at(
                 self.text,
                 Location::new(line as u64, column as u64),
-                err.to_string(),
+                err.message(),
             ),
             None => self.error_at(at, err.to_string()),
         }
