@@ -9,6 +9,7 @@ mod checkpoints;
 mod cli;
 mod crash;
 mod credentials;
+mod cumulate;
 mod join_crash;
 mod joins;
 mod kafka;

@@ -56,6 +56,10 @@ fn window_function(window: WindowSpec, keys: &str) -> String {
             "SESSION(TABLE events PARTITION BY ({keys}), DESCRIPTOR(ts), INTERVAL '{gap}' \
              MILLISECOND)"
         ),
+        WindowSpec::Cumulate { step, size, offset } => format!(
+            "CUMULATE(TABLE events, DESCRIPTOR(ts), INTERVAL '{step}' MILLISECOND, \
+             INTERVAL '{size}' MILLISECOND, INTERVAL '{offset}' MILLISECOND)"
+        ),
     }
 }
 

@@ -29,6 +29,12 @@ pub enum WindowSpec {
     /// Per-key activity sessions: events closer than `gap` share a window
     /// `[first event, last event + gap)`; an event that bridges two sessions merges them.
     Session { gap: i64 },
+    /// Flink's `CUMULATE`: windows `[start, start + k * step)` for `k = 1 ..= size / step`, all
+    /// from the same `start` (aligned to `size` and `offset`); an event is in every one that
+    /// ends after it. Backends never see this kind: the operator
+    /// ([`crate::operator::CumulateWindowOperator`]) aggregates `step`-long tumbling slices on
+    /// the backend and merges them.
+    Cumulate { step: i64, size: i64, offset: i64 },
 }
 
 impl WindowSpec {
@@ -81,14 +87,44 @@ impl WindowSpec {
                 Ok(())
             }
             WindowSpec::Session { gap } => positive("gap", gap),
+            WindowSpec::Cumulate { step, size, .. } => {
+                positive("size", size)?;
+                positive("step", step)?;
+                if size % step != 0 {
+                    return Err(Error::config(
+                        format!("{key}.size"),
+                        format!("the size ({size}ms) must be a whole number of steps ({step}ms)"),
+                    ));
+                }
+                if size / step > MAX_WINDOWS_PER_EVENT {
+                    return Err(Error::config(
+                        format!("{key}.step"),
+                        format!(
+                            "{} windows per {size}ms; at most {MAX_WINDOWS_PER_EVENT} are allowed",
+                            size / step
+                        ),
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 
-    /// The length of every window, or `None` for sessions (which vary).
+    /// Refuses a cumulating window, which reaches a backend only as its tumbling slices.
+    pub fn sliced(&self) -> Result<()> {
+        match self {
+            WindowSpec::Cumulate { .. } => Err(Error::Internal(
+                "a cumulating window reaches a backend as its step-long tumbling slices".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The length of every window, or `None` for sessions and cumulating windows (which vary).
     pub fn size(&self) -> Option<i64> {
         match *self {
             WindowSpec::Tumbling { size, .. } | WindowSpec::Hopping { size, .. } => Some(size),
-            WindowSpec::Session { .. } => None,
+            WindowSpec::Session { .. } | WindowSpec::Cumulate { .. } => None,
         }
     }
 
@@ -97,13 +133,15 @@ impl WindowSpec {
         match *self {
             WindowSpec::Tumbling { size, .. } => Some(size),
             WindowSpec::Hopping { slide, .. } => Some(slide),
-            WindowSpec::Session { .. } => None,
+            WindowSpec::Session { .. } | WindowSpec::Cumulate { .. } => None,
         }
     }
 
     fn offset(&self) -> i64 {
         match *self {
-            WindowSpec::Tumbling { offset, .. } | WindowSpec::Hopping { offset, .. } => offset,
+            WindowSpec::Tumbling { offset, .. }
+            | WindowSpec::Hopping { offset, .. }
+            | WindowSpec::Cumulate { offset, .. } => offset,
             WindowSpec::Session { .. } => 0,
         }
     }
@@ -282,7 +320,7 @@ mod tests {
             let (size, slide) = (spec.size().expect("size"), spec.slide().expect("slide"));
             let offset = match spec {
                 WindowSpec::Tumbling { offset, .. } | WindowSpec::Hopping { offset, .. } => offset,
-                WindowSpec::Session { .. } => 0,
+                WindowSpec::Session { .. } | WindowSpec::Cumulate { .. } => 0,
             };
             for ts in times.clone() {
                 let want = starts_by_brute_force(size, slide, offset, ts);

@@ -190,6 +190,9 @@ fn describe(operator: &OperatorFile) -> String {
                 WindowFile::Tumbling { size, offset } => format!("tumbling {size} offset {offset}"),
                 WindowFile::Hopping { size, slide, .. } => format!("hopping {size} every {slide}"),
                 WindowFile::Session { gap } => format!("session gap {gap}"),
+                WindowFile::Cumulate { step, size, .. } => {
+                    format!("cumulate {size} every {step}")
+                }
             };
             let aggregates: Vec<String> = aggregates
                 .iter()

@@ -173,6 +173,14 @@ pub enum WindowFile {
     },
     /// Activity sessions separated by `gap`.
     Session { gap: DurationMs },
+    /// Windows growing by `step` up to `size` from one start (Flink's `CUMULATE`), optional
+    /// `offset`.
+    Cumulate {
+        step: DurationMs,
+        size: DurationMs,
+        #[serde(default)]
+        offset: DurationMs,
+    },
 }
 
 /// One aggregate: `{ fn = "sum", column = "amount_cents", as = "total" }`.
@@ -208,6 +216,11 @@ impl WindowFile {
                 offset: offset.0,
             },
             WindowFile::Session { gap } => WindowSpec::Session { gap: gap.0 },
+            WindowFile::Cumulate { step, size, offset } => WindowSpec::Cumulate {
+                step: step.0,
+                size: size.0,
+                offset: offset.0,
+            },
         }
     }
 }

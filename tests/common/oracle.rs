@@ -120,6 +120,7 @@ fn assign_windows(lf: LazyFrame, kind: KeyKind, window: WindowSpec) -> LazyFrame
                     .alias("session"),
             )
         }
+        WindowSpec::Cumulate { .. } => panic!("cumulating windows have their own oracle"),
     }
 }
 

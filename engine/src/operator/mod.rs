@@ -7,6 +7,7 @@
 
 mod aggregate_input;
 mod chain;
+mod cumulate_window;
 mod filter;
 mod graph;
 mod lookup_join;
@@ -21,6 +22,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 pub use chain::OperatorChain;
+pub use cumulate_window::CumulateWindowOperator;
 pub use filter::FilterOperator;
 pub use graph::OperatorGraph;
 pub use lookup_join::{JoinKind, LookupJoinOperator, LookupJoinSpec, TableReload};

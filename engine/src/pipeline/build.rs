@@ -10,9 +10,11 @@ use super::{InputStream, OperatorSpec, PipelineBuilder};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::operator::{
-    FilterOperator, JoinInput, LookupJoinOperator, Operator, OperatorChain, OperatorGraph,
-    OverAggregateOperator, ProjectOperator, StreamJoinOperator, WindowAggregateOperator,
+    CumulateWindowOperator, FilterOperator, JoinInput, LookupJoinOperator, Operator, OperatorChain,
+    OperatorGraph, OverAggregateOperator, ProjectOperator, StreamJoinOperator,
+    WindowAggregateOperator,
 };
+use crate::window::WindowSpec;
 
 impl PipelineBuilder {
     /// The operators that run on input `i` before any join (a single stream: all of them).
@@ -237,6 +239,18 @@ fn chain(
                 late = Some(schema.clone());
                 Box::new(OverAggregateOperator::try_new(
                     over,
+                    schema.clone(),
+                    time,
+                    backend.as_ref(),
+                    &setting,
+                )?)
+            }
+            OperatorSpec::Window(window)
+                if matches!(window.window, WindowSpec::Cumulate { .. }) =>
+            {
+                late = Some(schema.clone());
+                Box::new(CumulateWindowOperator::try_new(
+                    window,
                     schema.clone(),
                     time,
                     backend.as_ref(),

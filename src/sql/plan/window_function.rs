@@ -1,4 +1,4 @@
-//! `FROM TABLE(TUMBLE | HOP | SESSION (TABLE t, DESCRIPTOR(ts), INTERVAL ...))`: the window a
+//! `FROM TABLE(TUMBLE | HOP | CUMULATE | SESSION (TABLE t, DESCRIPTOR(ts), INTERVAL ...))`: the window a
 //! query's window function describes, with positional or named (`SIZE => ...`) arguments.
 
 use sluice_engine::dialect::TableArgument;
@@ -185,15 +185,14 @@ impl Planner<'_> {
                 slide: required_ms(millis("SLIDE")?),
                 offset,
             },
-            "SESSION" => WindowFile::Session {
+            "CUMULATE" => WindowFile::Cumulate {
+                step: required_ms(millis("STEP")?),
+                size: required_ms(millis("SIZE")?),
+                offset,
+            },
+            _ => WindowFile::Session {
                 gap: required_ms(millis("GAP")?),
             },
-            _ => {
-                return Err(self.error(
-                    call,
-                    "CUMULATE windows are not supported yet (they need a window kind of their own)",
-                ));
-            }
         };
         let mut partition_by = Vec::new();
         for key in &table.partition_by {

@@ -74,6 +74,7 @@ impl Backend for CpuBackend {
 
     fn window_aggregator(&self, plan: &WindowAggregatePlan) -> Result<Box<dyn WindowAggregator>> {
         plan.window.validate("window")?;
+        plan.window.sliced()?;
         Ok(match plan.window {
             WindowSpec::Session { .. } => Box::new(CpuSessionAggregator::new(
                 plan.clone(),

@@ -170,6 +170,7 @@ impl Backend for GpuBackend {
 
     fn window_aggregator(&self, plan: &WindowAggregatePlan) -> Result<Box<dyn WindowAggregator>> {
         plan.window.validate("window")?;
+        plan.window.sliced()?;
         Ok(Box::new(GpuWindowAggregator::new(
             Arc::clone(&self.context),
             plan.clone(),

@@ -37,7 +37,7 @@ impl WindowIndex {
         let (size, slide) = (spec.size()?, spec.slide()?);
         let offset = match spec {
             WindowSpec::Tumbling { offset, .. } | WindowSpec::Hopping { offset, .. } => offset,
-            WindowSpec::Session { .. } => 0,
+            WindowSpec::Session { .. } | WindowSpec::Cumulate { .. } => 0,
         };
         Some(WindowIndex {
             size,

@@ -250,10 +250,13 @@ impl StreamJoinOperator {
 fn validate_time(spec: &StreamJoinSpec, setting: &str) -> Result<i64> {
     match spec.time {
         JoinTime::Window(window) => {
-            if matches!(window, WindowSpec::Session { .. }) {
+            if matches!(
+                window,
+                WindowSpec::Session { .. } | WindowSpec::Cumulate { .. }
+            ) {
                 return Err(Error::config(
                     format!("{setting}.window"),
-                    "a window join needs tumbling or hopping windows (not session windows)",
+                    "a window join needs tumbling or hopping windows (not session or cumulating windows)",
                 ));
             }
             window.validate(&format!("{setting}.window"))?;
