@@ -29,4 +29,5 @@ mod savepoints;
 mod slt;
 mod sql;
 mod stream_joins;
+mod top_n;
 mod watermarks;

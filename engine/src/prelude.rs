@@ -10,7 +10,9 @@ pub use crate::error::{Error, Result};
 pub use crate::event_time::EventTimeSpec;
 pub use crate::expr::Expr;
 pub use crate::metrics::{Metrics, MetricsSnapshot, RunSummary};
-pub use crate::operator::{JoinKind, JoinTime, StreamJoinSpec, WindowAggregateSpec};
+pub use crate::operator::{
+    JoinKind, JoinTime, StreamJoinSpec, TopNOrder, WindowAggregateSpec, WindowTopNSpec,
+};
 pub use crate::pipeline::{InputStream, OperatorSpec, Pipeline, PipelineBuilder, PipelineSchemas};
 pub use crate::runtime::RunOptions;
 pub use crate::sink::Sink;

@@ -141,6 +141,10 @@ impl JobFile {
             let key = match operator {
                 OperatorFile::Window { key, .. } => key.names(),
                 OperatorFile::Over { partition_by, .. } => partition_by.names(),
+                OperatorFile::TopN { partition_by, .. } => partition_by
+                    .as_ref()
+                    .map(KeyColumns::names)
+                    .unwrap_or_default(),
                 _ => continue,
             };
             if said.is_none() {

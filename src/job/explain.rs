@@ -7,7 +7,8 @@ use sluice_connectors::{SinkSpec, SourceSpec};
 use sluice_engine::memory::CollectSink;
 
 use super::{
-    BackendChoice, EventTimeFile, JobError, JobFile, OperatorFile, ProjectColumn, WindowFile,
+    BackendChoice, EventTimeFile, JobError, JobFile, KeyColumns, OperatorFile, ProjectColumn,
+    WindowFile,
 };
 
 impl JobFile {
@@ -202,6 +203,38 @@ fn describe(operator: &OperatorFile) -> String {
                 "window   {window} by {}: {}",
                 key.names().join(", "),
                 aggregates.join(", ")
+            )
+        }
+        OperatorFile::TopN {
+            partition_by,
+            order_by,
+            limit,
+            rownum,
+        } => {
+            let mut partition = vec!["window_start".to_string(), "window_end".to_string()];
+            partition.extend(
+                partition_by
+                    .as_ref()
+                    .map(KeyColumns::names)
+                    .unwrap_or_default(),
+            );
+            let order: Vec<String> = order_by
+                .iter()
+                .map(|term| {
+                    let direction = if term.desc { " DESC" } else { "" };
+                    let nulls = if term.nulls_first { " NULLS FIRST" } else { "" };
+                    format!("{}{direction}{nulls}", term.column)
+                })
+                .collect();
+            let limit = limit.map_or_else(|| "every row".to_string(), |n| format!("first {n}"));
+            let rownum = rownum
+                .as_ref()
+                .map(|name| format!(" numbered as {name}"))
+                .unwrap_or_default();
+            format!(
+                "top-n    {limit} per {} by {}{rownum}",
+                partition.join(", "),
+                order.join(", ")
             )
         }
         OperatorFile::Over {

@@ -11,7 +11,8 @@ use sluice_engine::error::{Error, Result};
 use sluice_engine::expr::Expr;
 use sluice_engine::frame::OverFrame;
 use sluice_engine::operator::{
-    JoinKind, LookupJoinSpec, OverAggregate, OverAggregateSpec, TableReload, WindowAggregateSpec,
+    JoinKind, LookupJoinSpec, OverAggregate, OverAggregateSpec, TableReload, TopNOrder,
+    WindowAggregateSpec, WindowTopNSpec,
 };
 use sluice_engine::pipeline::OperatorSpec;
 use sluice_engine::window::WindowSpec;
@@ -64,6 +65,35 @@ pub enum OperatorFile {
         /// `[{ fn = "count", as = "n_1h", range_preceding = "1h" }, { fn = "max", column = "x", rows_preceding = 9 }]`.
         aggregates: Vec<OverAggregateFile>,
     },
+    /// `type = "top_n"`: the first `limit` rows of each window (after a window aggregation)
+    /// by `order_by`, numbered in `rownum` (SQL's window Top-N).
+    TopN {
+        /// Columns that split a window's rows further (beside its start and end).
+        #[serde(default)]
+        partition_by: Option<KeyColumns>,
+        /// `[{ column = "total", desc = true }]`: the order, first term first.
+        order_by: Vec<TopNOrderFile>,
+        /// Rows kept per window and partition (default: all, numbered).
+        #[serde(default)]
+        limit: Option<usize>,
+        /// The row-number column's name (default: none).
+        #[serde(default)]
+        rownum: Option<String>,
+    },
+}
+
+/// One `order_by` term of a `top_n` operator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopNOrderFile {
+    /// The column ranked by.
+    pub column: String,
+    /// Largest first (default false).
+    #[serde(default)]
+    pub desc: bool,
+    /// Nulls before every value (default: after them).
+    #[serde(default)]
+    pub nulls_first: bool,
 }
 
 /// One OVER aggregate: an aggregate and its frame, `range_preceding` (a duration: rows of the
@@ -329,6 +359,27 @@ impl OperatorFile {
                     aggregates,
                 })
             }
+            OperatorFile::TopN {
+                partition_by,
+                order_by,
+                limit,
+                rownum,
+            } => OperatorSpec::WindowTopN(WindowTopNSpec {
+                partition_by: partition_by
+                    .as_ref()
+                    .map(KeyColumns::names)
+                    .unwrap_or_default(),
+                order_by: order_by
+                    .iter()
+                    .map(|term| TopNOrder {
+                        column: term.column.clone(),
+                        descending: term.desc,
+                        nulls_first: term.nulls_first,
+                    })
+                    .collect(),
+                limit: *limit,
+                rownum: rownum.clone(),
+            }),
             OperatorFile::Over {
                 partition_by,
                 aggregates,

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::operator::{
     CumulateWindowOperator, FilterOperator, JoinInput, LookupJoinOperator, Operator, OperatorChain,
     OperatorGraph, OverAggregateOperator, ProjectOperator, StreamJoinOperator,
-    WindowAggregateOperator,
+    WindowAggregateOperator, WindowTopNOperator,
 };
 use crate::window::WindowSpec;
 
@@ -96,6 +96,11 @@ impl PipelineBuilder {
                 // Every stream column passes through a join; later operators name the
                 // table's columns too, which the source lacks, so nothing is projected then.
                 OperatorSpec::LookupJoin(join) => needed.extend(join.on.iter().cloned()),
+                // Ranks rows it passes on whole (it follows a window, which closes first).
+                OperatorSpec::WindowTopN(top) => {
+                    needed.extend(top.partition_by.iter().cloned());
+                    needed.extend(top.order_by.iter().map(|o| o.column.clone()));
+                }
             }
             if closed {
                 break;
@@ -215,6 +220,9 @@ fn chain(
                 &schema,
                 &format!("{setting}.columns"),
             )?),
+            OperatorSpec::WindowTopN(top) => {
+                Box::new(WindowTopNOperator::try_new(top, schema.clone(), &setting)?)
+            }
             OperatorSpec::LookupJoin(join) => Box::new(LookupJoinOperator::try_new(
                 join,
                 schema.clone(),

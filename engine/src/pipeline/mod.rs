@@ -21,7 +21,7 @@ use crate::expr::Expr;
 use crate::metrics::{Metrics, RunSummary};
 use crate::operator::{
     LookupJoinSpec, OperatorGraph, OverAggregateSpec, StreamJoinSpec, WindowAggregateSpec,
-    late_row_schema,
+    WindowTopNSpec, late_row_schema,
 };
 use crate::runtime::{self, RunOptions};
 use crate::sink::Sink;
@@ -40,6 +40,8 @@ pub enum OperatorSpec {
     Over(OverAggregateSpec),
     /// Enrichment from a bounded table.
     LookupJoin(LookupJoinSpec),
+    /// The first rows of each closed window by an order (after a window aggregation).
+    WindowTopN(WindowTopNSpec),
 }
 
 /// The schemas of a job, known before it runs.

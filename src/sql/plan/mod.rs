@@ -15,6 +15,7 @@ mod scope;
 mod settings;
 mod stream_join;
 mod table;
+mod top_n;
 mod window_function;
 
 use std::collections::HashMap;

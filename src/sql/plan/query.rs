@@ -16,6 +16,7 @@ use super::over::named_windows;
 use super::projection::project;
 use super::scope::{AggregateCall, JoinedNames, Scope, conjuncts};
 use super::stream_join::StreamJoinPlan;
+use super::top_n;
 use super::window_function::TableWindow;
 use crate::job::{AggregateFile, KeyColumns, OperatorFile};
 use crate::sql::SqlError;
@@ -109,6 +110,9 @@ impl Planner<'_> {
                 .collect()
         };
         for predicate in filters {
+            for conjunct in conjuncts(predicate) {
+                top_n::fold_limit(&mut relation, conjunct);
+            }
             let predicate = self.lower(
                 &scope.rewrite(self, predicate, None)?,
                 &relation.columns,
@@ -122,6 +126,17 @@ impl Planner<'_> {
                 return Err(at("GROUP BY ALL, ROLLUP, CUBE and GROUPING SETS"));
             }
         };
+        if let Some((index, call)) = top_n::row_number(select) {
+            if window.is_some() || !group_by.is_empty() || select.having.is_some() {
+                return Err(self.error(
+                    call,
+                    "window Top-N ranks the rows of a window aggregation in a subquery: \
+                     SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER \
+                     BY ...) FROM (SELECT ... GROUP BY window_start, window_end, ...)",
+                ));
+            }
+            return self.window_top_n(select, &scope, relation, index, call);
+        }
         match window {
             Some(window) => self.window_aggregate(select, &scope, relation, window, group_by),
             None if !group_by.is_empty() || select.having.is_some() => Err(self.error(
@@ -361,7 +376,7 @@ impl Planner<'_> {
     /// The select list as (output name, rewritten expression, where it was written); the
     /// caller lowers it against the columns it reads (after the window, if there is one).
     /// `wildcard`: whether `*` (the relation's columns) may appear.
-    fn items(
+    pub(super) fn items(
         &self,
         select: &Select,
         scope: &Scope,
