@@ -16,6 +16,7 @@ mod kafka;
 mod kafka_formats;
 mod kafka_outage;
 mod kafka_scale_out;
+mod kafka_sql;
 mod kafka_transactions;
 mod lateness;
 mod limits;

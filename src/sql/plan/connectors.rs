@@ -7,6 +7,7 @@
 //! | `filesystem` | `path` with `format` csv, json or parquet | one file (csv, json) or parquet | `path`, `format`, `batch-rows` (source), `csv.header` (sink) |
 //! | `print` | | standard output | `format` (`table` or `json`) |
 //! | `blackhole` | | nothing (counts rows) | |
+//! | `kafka` | topics | a topic | Flink's names: see [`super::kafka`] |
 
 use sluice_connectors::{
     ColumnSpec, ColumnType, FileSourceSpec, GeneratorKind, GeneratorSpec, SinkSpec, SourceSpec,
@@ -28,26 +29,42 @@ pub struct OptionError {
 }
 
 /// The options of one table, each taken at most once; what no one took is an error.
-struct Options<'a> {
+pub(super) struct Options<'a> {
     options: &'a [TableOption],
     taken: Vec<bool>,
 }
 
 impl<'a> Options<'a> {
-    fn new(options: &'a [TableOption]) -> Self {
+    pub(super) fn new(options: &'a [TableOption]) -> Self {
         Options {
             options,
             taken: vec![false; options.len()],
         }
     }
 
-    fn take(&mut self, key: &str) -> Option<&'a TableOption> {
+    /// Every option whose key starts with `prefix` and that nothing took yet.
+    pub(super) fn take_prefixed(&mut self, prefix: &str) -> Vec<&'a TableOption> {
+        let mut found = Vec::new();
+        for (index, option) in self.options.iter().enumerate() {
+            if !self.taken[index] && option.key.starts_with(prefix) {
+                self.taken[index] = true;
+                found.push(option);
+            }
+        }
+        found
+    }
+
+    pub(super) fn take(&mut self, key: &str) -> Option<&'a TableOption> {
         let index = self.options.iter().position(|o| o.key == key)?;
         self.taken[index] = true;
         Some(&self.options[index])
     }
 
-    fn required(&mut self, key: &str, connector: &str) -> Result<&'a TableOption, OptionError> {
+    pub(super) fn required(
+        &mut self,
+        key: &str,
+        connector: &str,
+    ) -> Result<&'a TableOption, OptionError> {
         self.take(key).ok_or_else(|| OptionError {
             at: None,
             message: format!("the {connector} connector needs '{key}'"),
@@ -55,7 +72,7 @@ impl<'a> Options<'a> {
     }
 
     /// `key` parsed by `parse`, naming the option when it does not parse.
-    fn parsed<T>(
+    pub(super) fn parsed<T>(
         &mut self,
         key: &str,
         parse: impl Fn(&str) -> Result<T, String>,
@@ -69,7 +86,10 @@ impl<'a> Options<'a> {
         })
     }
 
-    fn number<T: std::str::FromStr>(&mut self, key: &str) -> Result<Option<T>, OptionError> {
+    pub(super) fn number<T: std::str::FromStr>(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<T>, OptionError> {
         self.parsed(key, |text| {
             text.trim()
                 .parse()
@@ -78,7 +98,7 @@ impl<'a> Options<'a> {
     }
 
     /// Fails naming the first option nothing took, and the options `connector` knows.
-    fn finish(self, connector: &str, known: &[&str]) -> Result<(), OptionError> {
+    pub(super) fn finish(self, connector: &str, known: &[&str]) -> Result<(), OptionError> {
         match self.taken.iter().position(|taken| !taken) {
             None => Ok(()),
             Some(index) => Err(OptionError {
@@ -171,6 +191,7 @@ pub fn source(table: &CreateTable) -> Result<SourceSpec, OptionError> {
             options.finish(connector, &FILESYSTEM_OPTIONS)?;
             Ok(source)
         }
+        "kafka" => super::kafka::source(table, options),
         "print" | "blackhole" => Err(OptionError {
             at: table.options.first().map(|o| o.at),
             message: format!("the {connector} connector only writes; it cannot be read"),
@@ -202,6 +223,7 @@ pub fn sink(table: &CreateTable) -> Result<SinkSpec, OptionError> {
             options.finish(connector, &["connector"])?;
             SinkSpec::Discard
         }
+        "kafka" => return super::kafka::sink(options),
         "filesystem" => {
             let path = options.required("path", connector)?.value.clone();
             let format = options.required("format", connector)?;
@@ -250,13 +272,13 @@ fn unknown_connector(table: &CreateTable, connector: &str) -> OptionError {
             .map(|o| o.at),
         message: format!(
             "unknown connector '{connector}'; sluice has 'transactions', 'telemetry', 'logins', \
-             'filesystem', 'print' and 'blackhole'"
+             'filesystem', 'kafka', 'print' and 'blackhole'"
         ),
     }
 }
 
 /// A file source's column types, from the table's physical columns.
-fn declared_columns(table: &CreateTable) -> Result<Vec<ColumnSpec>, OptionError> {
+pub(super) fn declared_columns(table: &CreateTable) -> Result<Vec<ColumnSpec>, OptionError> {
     table
         .columns
         .iter()

@@ -7,6 +7,7 @@
 mod connectors;
 mod insert;
 mod interval;
+mod kafka;
 mod lookup_join;
 mod over;
 mod projection;

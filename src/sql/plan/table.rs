@@ -58,11 +58,28 @@ impl Planner<'_> {
                         schema.fields().iter().map(|f| f.name().clone()).collect();
                     items.push((name, self.lower(expr, &physical, expr.span())?));
                 }
-                ColumnKind::Metadata { .. } => {
-                    return Err(self.error_at(
-                        column.name.span,
-                        "METADATA columns are not supported by this connector",
-                    ));
+                ColumnKind::Metadata { data_type, key, .. } => {
+                    // The connector names a property `kafka_<property>`; the table its own way.
+                    let key = key.as_deref().unwrap_or(&name);
+                    let produced = super::kafka::metadata_column(key)
+                        .map(|property| property.name())
+                        .filter(|produced| schema.field_with_name(produced).is_ok());
+                    let Some(produced) = produced else {
+                        return Err(self.error_at(
+                            column.name.span,
+                            "METADATA columns are not supported by this connector",
+                        ));
+                    };
+                    if let Ok(field) = schema.field_with_name(produced)
+                        && !same_kind(data_type, field.data_type())
+                    {
+                        return Err(self.error_at(column.name.span, format!(
+                            "column `{name}` is declared {data_type} but the metadata '{key}' is {}",
+                            field.data_type()
+                        )));
+                    }
+                    identity = false;
+                    items.push((name.clone(), IrExpr::column(produced).to_string()));
                 }
             }
         }
