@@ -4,7 +4,7 @@ use std::fmt::{self, Display, Formatter};
 
 use sqlparser::keywords::ALL_KEYWORDS;
 
-use super::{BinaryOp, Expr, Literal};
+use super::{BinaryOp, Expr, Function, Literal};
 
 // Binding powers as sqlparser's Flink dialect parses them (a higher number binds tighter):
 // `or`; `and`; prefix `not`; `is [not] null`; `like`; comparisons; `+ -`; `* / % ||`;
@@ -84,6 +84,21 @@ impl Display for Expr {
                 write_operand(f, expr, power(self))?;
                 f.write_str(if *negated { " is not null" } else { " is null" })
             }
+            // Their units are keywords, written from the interval the parser made of them.
+            Expr::Call {
+                function: function @ (Function::FloorTime | Function::CeilTime),
+                args,
+            } if matches!(args.as_slice(), [_, Expr::Literal(Literal::Interval(_))]) => {
+                let unit = unit_name(&args[1]);
+                write!(f, "{}({} to {unit})", function.name(), args[0])
+            }
+            Expr::Call {
+                function: Function::TimestampDiff,
+                args,
+            } if matches!(args.as_slice(), [Expr::Literal(Literal::Interval(_)), _, _]) => {
+                let unit = unit_name(&args[0]);
+                write!(f, "timestampdiff({unit}, {}, {})", args[1], args[2])
+            }
             Expr::Call { function, args } => {
                 write!(f, "{}(", function.name())?;
                 for (i, arg) in args.iter().enumerate() {
@@ -125,6 +140,17 @@ impl Display for Expr {
             }
         }
     }
+}
+
+/// The unit keyword of a one-unit interval literal (`HOUR` for an hour).
+fn unit_name(unit: &Expr) -> &'static str {
+    let Expr::Literal(Literal::Interval(millis)) = unit else {
+        return "MILLISECOND";
+    };
+    super::interval::UNITS
+        .iter()
+        .find(|(_, length)| length == millis)
+        .map_or("MILLISECOND", |(name, _)| name)
 }
 
 /// Writes `expr`, in parentheses when it binds more loosely than `min_power`.
@@ -242,6 +268,15 @@ mod tests {
     #[test]
     fn prints_calls_and_casts() -> Result<(), ExprError> {
         round_trip("LOWER(s)", "lower(s)")?;
+        round_trip(
+            "FLOOR(ts TO hour) + INTERVAL '1' DAY",
+            "floor(ts to HOUR) + INTERVAL '1' DAY",
+        )?;
+        round_trip("Ceil(a TO SECOND)", "ceil(a to SECOND)")?;
+        round_trip(
+            "TIMESTAMPDIFF(minute, a, b) > 5",
+            "timestampdiff(MINUTE, a, b) > 5",
+        )?;
         round_trip(
             "REGEXP_EXTRACT(s, '(a)''b', 1) || Date_Format(ts, 'yyyy')",
             "regexp_extract(s, '(a)''b', 1) || date_format(ts, 'yyyy')",

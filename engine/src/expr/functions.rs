@@ -112,6 +112,19 @@ pub(super) fn call(function: Function, args: &[Value], rows: usize) -> Result<Va
                 1,
             ))),
         },
+        (Function::FloorTime | Function::CeilTime, [input, unit]) => {
+            let unit = constant_millis(function, unit)?;
+            let up = function == Function::CeilTime;
+            input.map(|array| temporal::round(array, unit, up))
+        }
+        (Function::TimestampDiff, [unit, from, to]) => {
+            let unit = constant_millis(function, unit)?;
+            let (arrays, scalar) = aligned(&[from.clone(), to.clone()], rows)?;
+            Ok(Value::new(
+                temporal::difference(&arrays[0], &arrays[1], unit)?,
+                scalar,
+            ))
+        }
         _ => Err(ArrowError::InvalidArgumentError(format!(
             "`{}` called with {} arguments",
             function.name(),
@@ -133,6 +146,20 @@ fn constant_text(function: Function, value: &Value) -> Result<Option<String>, Ar
     }
     let text = value.array().as_string::<i32>();
     Ok(text.is_valid(0).then(|| text.value(0).to_string()))
+}
+
+/// The length of a constant interval argument (a unit), in milliseconds.
+fn constant_millis(function: Function, value: &Value) -> Result<i64, ArrowError> {
+    let array = value.array();
+    match array.as_primitive_opt::<arrow::datatypes::DurationMillisecondType>() {
+        Some(unit) if value.is_scalar() && unit.is_valid(0) && unit.value(0) > 0 => {
+            Ok(unit.value(0))
+        }
+        _ => Err(ArrowError::InvalidArgumentError(format!(
+            "the unit of `{}` must be a constant",
+            function.name()
+        ))),
+    }
 }
 
 /// All `args` as arrays of one length: one row if every argument is a scalar, else `rows`.

@@ -208,6 +208,14 @@ pub enum Function {
     /// `to_timestamp(s[, pattern])`: text read as a UTC timestamp, with the same patterns as
     /// `date_format` (any ISO 8601 form without one); null when it does not parse.
     ToTimestamp,
+    /// `floor(ts to unit)`: the timestamp rounded down to a whole `unit` (day to millisecond,
+    /// the second argument as an interval of one unit), in UTC.
+    FloorTime,
+    /// `ceil(ts to unit)`: rounded up to a whole `unit`.
+    CeilTime,
+    /// `timestampdiff(unit, a, b)`: whole `unit`s from `a` to `b` (negative when `b` is
+    /// earlier), truncated towards zero; the first argument an interval of one unit.
+    TimestampDiff,
 }
 
 /// The target of `cast(x as TYPE)`.
@@ -580,10 +588,14 @@ impl Function {
             Function::RegexpReplace => "regexp_replace",
             Function::DateFormat => "date_format",
             Function::ToTimestamp => "to_timestamp",
+            Function::FloorTime => "floor",
+            Function::CeilTime => "ceil",
+            Function::TimestampDiff => "timestampdiff",
         }
     }
 
-    /// The function called `name` (any case); `cast` is syntax, not a [`Function`].
+    /// The function called `name` (any case); `cast` is syntax, not a [`Function`], and
+    /// `floor(ts to unit)`, `ceil(..)` and `timestampdiff(unit, ..)` come from their own syntax.
     pub fn from_name(name: &str) -> Option<Function> {
         let function = match name.to_ascii_lowercase().as_str() {
             "lower" => Function::Lower,

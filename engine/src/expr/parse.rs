@@ -162,6 +162,32 @@ fn lower_at(ast: &ast::Expr, depth: usize) -> Result<Expr, ExprError> {
                 args: vec![lower_at(expr, depth + 1)?],
             }
         }
+        ast::Expr::Floor {
+            expr,
+            field: ast::CeilFloorKind::DateTimeField(field),
+        }
+        | ast::Expr::Ceil {
+            expr,
+            field: ast::CeilFloorKind::DateTimeField(field),
+        } => {
+            let function = match ast {
+                ast::Expr::Floor { .. } => Function::FloorTime,
+                _ => Function::CeilTime,
+            };
+            let unit = time_unit(field).ok_or_else(|| {
+                unsupported(
+                    ast,
+                    &format!("rounding to {field} (it has no fixed length)"),
+                )
+            })?;
+            Expr::Call {
+                function,
+                args: vec![
+                    lower_at(expr, depth + 1)?,
+                    Expr::Literal(Literal::Interval(unit)),
+                ],
+            }
+        }
         ast::Expr::Between {
             expr,
             negated,
@@ -336,6 +362,9 @@ fn call(function: &ast::Function, depth: usize) -> Result<Expr, ExprError> {
         [ObjectNamePart::Identifier(ident)] => ident,
         _ => return Err(unsupported_span(function, "a qualified function name")),
     };
+    if ident.value.eq_ignore_ascii_case("timestampdiff") {
+        return timestampdiff(function, depth);
+    }
     let Some(known) = Function::from_name(&ident.value) else {
         return Err(ExprError::UnknownFunction {
             name: ident.value.clone(),
@@ -415,6 +444,68 @@ fn check_constants(
             line: place.line.max(1) as usize,
             column: place.column.max(1) as usize,
         }
+    })
+}
+
+/// The length of a fixed time unit, in milliseconds.
+fn time_unit(field: &ast::DateTimeField) -> Option<i64> {
+    use ast::DateTimeField as Field;
+    let unit = match field {
+        Field::Day | Field::Days => 86_400_000,
+        Field::Hour | Field::Hours => 3_600_000,
+        Field::Minute | Field::Minutes => 60_000,
+        Field::Second | Field::Seconds => 1_000,
+        Field::Millisecond | Field::Milliseconds => 1,
+        _ => return None,
+    };
+    Some(unit)
+}
+
+/// `timestampdiff(UNIT, a, b)`: the unit is a keyword, which sqlparser reads as a column name.
+fn timestampdiff(function: &ast::Function, depth: usize) -> Result<Expr, ExprError> {
+    let args = match &function.args {
+        FunctionArguments::List(list) if list.duplicate_treatment.is_none() => list.args.as_slice(),
+        _ => &[],
+    };
+    let exprs: Vec<&ast::Expr> = args
+        .iter()
+        .filter_map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr),
+            _ => None,
+        })
+        .collect();
+    check_arity(Function::TimestampDiff, exprs.len())?;
+    let unit = match exprs[0] {
+        ast::Expr::Identifier(ident) => {
+            let field = match ident.value.to_ascii_uppercase().as_str() {
+                "DAY" => Some(86_400_000),
+                "HOUR" => Some(3_600_000),
+                "MINUTE" => Some(60_000),
+                "SECOND" => Some(1_000),
+                "MILLISECOND" => Some(1),
+                _ => None,
+            };
+            field.ok_or_else(|| {
+                unsupported(
+                    exprs[0],
+                    "timestampdiff's unit: use DAY, HOUR, MINUTE, SECOND or MILLISECOND; this unit",
+                )
+            })?
+        }
+        other => {
+            return Err(unsupported(
+                other,
+                "timestampdiff's unit: use DAY, HOUR, MINUTE, SECOND or MILLISECOND; this unit",
+            ));
+        }
+    };
+    Ok(Expr::Call {
+        function: Function::TimestampDiff,
+        args: vec![
+            Expr::Literal(Literal::Interval(unit)),
+            lower_at(exprs[1], depth + 1)?,
+            lower_at(exprs[2], depth + 1)?,
+        ],
     })
 }
 

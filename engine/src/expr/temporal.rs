@@ -7,9 +7,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, StringArray, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::compute::kernels::arity::{binary, unary};
 use arrow::compute::kernels::cast::{CastOptions, cast_with_options};
 use arrow::datatypes::DataType;
+use arrow::datatypes::TimestampMillisecondType;
 use arrow::error::ArrowError;
 use arrow::util::display::FormatOptions;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -132,6 +134,33 @@ pub(super) fn parse(strings: &StringArray, pattern: &str) -> Result<ArrayRef, Ar
     let times = TimestampMillisecondArray::from_iter(millis).with_timezone("UTC");
     debug_assert_eq!(times.len(), strings.len());
     Ok(Arc::new(times))
+}
+
+/// `floor(ts to unit)` (or `ceil` when `up`): epoch milliseconds rounded to a multiple of `unit`
+/// (a positive length), in the input's type.
+pub(super) fn round(times: &ArrayRef, unit: i64, up: bool) -> Result<ArrayRef, ArrowError> {
+    let millis = times.as_primitive::<TimestampMillisecondType>();
+    let rounded: TimestampMillisecondArray = unary(millis, |ms| {
+        let down = ms - ms.rem_euclid(unit);
+        if up && down != ms {
+            down.saturating_add(unit)
+        } else {
+            down
+        }
+    });
+    Ok(Arc::new(rounded.with_timezone_opt(millis.timezone())))
+}
+
+/// `timestampdiff(unit, from, to)`: whole `unit`s from `from` to `to`, truncated towards zero.
+pub(super) fn difference(
+    from: &ArrayRef,
+    to: &ArrayRef,
+    unit: i64,
+) -> Result<ArrayRef, ArrowError> {
+    let from = from.as_primitive::<TimestampMillisecondType>();
+    let to = to.as_primitive::<TimestampMillisecondType>();
+    let units: Int64Array = binary(from, to, |a, b| b.wrapping_sub(a) / unit)?;
+    Ok(Arc::new(units))
 }
 
 #[cfg(test)]
@@ -266,6 +295,48 @@ mod tests {
             vec![Some(1_714_550_400_000); 3],
             "ISO 8601 with an offset, as cast reads it"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn floor_ceil_and_timestampdiff_count_whole_units() -> Result<(), ExprError> {
+        assert_eq!(
+            millis("FLOOR(ts TO HOUR)")?,
+            vec![Some(1_714_564_800_000), Some(946_681_200_000), None]
+        );
+        assert_eq!(
+            millis("CEIL(ts TO MINUTE)")?,
+            vec![Some(1_714_564_860_000), Some(946_684_800_000), None]
+        );
+        assert_eq!(
+            millis("CEIL(FLOOR(ts TO DAY) TO DAY)")?,
+            vec![Some(1_714_521_600_000), Some(946_598_400_000), None],
+            "a whole day stays itself"
+        );
+        let diff = |text: &str| -> Result<Vec<Option<i64>>, ExprError> {
+            Ok(eval(text)?
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .iter()
+                .collect())
+        };
+        assert_eq!(
+            diff("TIMESTAMPDIFF(HOUR, ts, ts + INTERVAL '150' MINUTE)")?,
+            vec![Some(2), Some(2), None]
+        );
+        assert_eq!(
+            diff("TIMESTAMPDIFF(DAY, ts, to_timestamp('2000-01-01 00:00:00'))")?,
+            vec![Some(-8_887), Some(0), None],
+            "-8887.5 days: negative when the second is earlier, truncated towards zero"
+        );
+        let batch = batch()?;
+        let err = Expr::parse("FLOOR(local TO HOUR)")?
+            .data_type(batch.schema_ref())
+            .expect_err("not UTC");
+        assert!(err.to_string().contains("a timestamp in UTC"), "{err}");
+        let err = Expr::parse("FLOOR(ts TO MONTH)").expect_err("no fixed length");
+        assert!(err.to_string().contains("no fixed length"), "{err}");
+        let err = Expr::parse("TIMESTAMPDIFF(WEEK, ts, ts)").expect_err("unit");
+        assert!(err.to_string().contains("timestampdiff's unit"), "{err}");
         Ok(())
     }
 

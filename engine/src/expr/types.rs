@@ -219,6 +219,8 @@ pub(super) fn check_arity(function: Function, found: usize) -> Result<(), ExprEr
         Function::RegexpReplace => (3, 3, "3"),
         Function::Substr | Function::RegexpExtract => (2, 3, "2 or 3"),
         Function::DateFormat | Function::ToTimestamp => (1, 2, "1 or 2"),
+        Function::FloorTime | Function::CeilTime => (2, 2, "2"),
+        Function::TimestampDiff => (3, 3, "3"),
         Function::Concat | Function::Coalesce => (1, usize::MAX, "1 or more"),
     };
     if (min..=max).contains(&found) {
@@ -291,6 +293,25 @@ pub(super) fn call(function: Function, args: &[DataType]) -> Result<CallPlan, Ex
             }
             (planned, DataType::Utf8)
         }
+        Function::FloorTime | Function::CeilTime => {
+            let time = match kind(&args[0]) {
+                Kind::Timestamp(tz) if utc(tz.as_deref()) => Kind::Timestamp(tz).data_type(),
+                Kind::Null => Kind::Timestamp(None).data_type(),
+                _ => return Err(argument(name, "a timestamp in UTC", &args[0])),
+            };
+            (vec![time.clone(), Kind::Interval.data_type()], time)
+        }
+        Function::TimestampDiff => {
+            let mut planned = vec![Kind::Interval.data_type()];
+            for arg in &args[1..] {
+                planned.push(match kind(arg) {
+                    Kind::Timestamp(tz) => Kind::Timestamp(tz).data_type(),
+                    Kind::Null => Kind::Timestamp(None).data_type(),
+                    _ => return Err(argument(name, "timestamps", arg)),
+                });
+            }
+            (planned, DataType::Int64)
+        }
         Function::ToTimestamp => {
             let planned = args
                 .iter()
@@ -327,6 +348,12 @@ pub(super) fn call(function: Function, args: &[DataType]) -> Result<CallPlan, Ex
         }
     };
     Ok(CallPlan { args, result })
+}
+
+/// Whether a timestamp labelled `zone` counts its days in UTC (flooring to a day elsewhere
+/// would need the zone's offsets).
+fn utc(zone: Option<&str>) -> bool {
+    matches!(zone, None | Some("UTC" | "+00:00" | "Z" | "Etc/UTC"))
 }
 
 fn argument(function: &str, expected: &str, found: &DataType) -> ExprError {
