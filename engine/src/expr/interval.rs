@@ -13,6 +13,17 @@ pub(super) const UNITS: [(&str, i64); 5] = [
     ("MILLISECOND", 1),
 ];
 
+/// The length of the unit called `name` (`HOUR` or `hours`, any case), from day down to
+/// millisecond.
+pub(super) fn unit_length(name: &str) -> Option<i64> {
+    let name = name.to_ascii_uppercase();
+    let singular = name.strip_suffix('S').unwrap_or(&name);
+    UNITS
+        .iter()
+        .find(|(unit, _)| *unit == singular)
+        .map(|(_, length)| *length)
+}
+
 /// The length of `expr` in milliseconds (negative for `INTERVAL '-5' SECOND`), or why it is not
 /// a fixed interval.
 ///

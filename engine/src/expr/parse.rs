@@ -9,7 +9,7 @@ use sqlparser::ast::{
 };
 use sqlparser::tokenizer::{Location, Token};
 
-use super::interval::interval_millis;
+use super::interval::{interval_millis, unit_length};
 use super::types::check_arity;
 use super::{BinaryOp, CastType, Expr, ExprError, Function, Literal, regexp, temporal};
 use crate::dialect::{self, SyntaxError};
@@ -174,7 +174,7 @@ fn lower_at(ast: &ast::Expr, depth: usize) -> Result<Expr, ExprError> {
                 ast::Expr::Floor { .. } => Function::FloorTime,
                 _ => Function::CeilTime,
             };
-            let unit = time_unit(field).ok_or_else(|| {
+            let unit = unit_length(&field.to_string()).ok_or_else(|| {
                 unsupported(
                     ast,
                     &format!("rounding to {field} (it has no fixed length)"),
@@ -447,20 +447,6 @@ fn check_constants(
     })
 }
 
-/// The length of a fixed time unit, in milliseconds.
-fn time_unit(field: &ast::DateTimeField) -> Option<i64> {
-    use ast::DateTimeField as Field;
-    let unit = match field {
-        Field::Day | Field::Days => 86_400_000,
-        Field::Hour | Field::Hours => 3_600_000,
-        Field::Minute | Field::Minutes => 60_000,
-        Field::Second | Field::Seconds => 1_000,
-        Field::Millisecond | Field::Milliseconds => 1,
-        _ => return None,
-    };
-    Some(unit)
-}
-
 /// `timestampdiff(UNIT, a, b)`: the unit is a keyword, which sqlparser reads as a column name.
 fn timestampdiff(function: &ast::Function, depth: usize) -> Result<Expr, ExprError> {
     let args = match &function.args {
@@ -476,22 +462,12 @@ fn timestampdiff(function: &ast::Function, depth: usize) -> Result<Expr, ExprErr
         .collect();
     check_arity(Function::TimestampDiff, exprs.len())?;
     let unit = match exprs[0] {
-        ast::Expr::Identifier(ident) => {
-            let field = match ident.value.to_ascii_uppercase().as_str() {
-                "DAY" => Some(86_400_000),
-                "HOUR" => Some(3_600_000),
-                "MINUTE" => Some(60_000),
-                "SECOND" => Some(1_000),
-                "MILLISECOND" => Some(1),
-                _ => None,
-            };
-            field.ok_or_else(|| {
-                unsupported(
-                    exprs[0],
-                    "timestampdiff's unit: use DAY, HOUR, MINUTE, SECOND or MILLISECOND; this unit",
-                )
-            })?
-        }
+        ast::Expr::Identifier(ident) => unit_length(&ident.value).ok_or_else(|| {
+            unsupported(
+                exprs[0],
+                "timestampdiff's unit: use DAY, HOUR, MINUTE, SECOND or MILLISECOND; this unit",
+            )
+        })?,
         other => {
             return Err(unsupported(
                 other,

@@ -16,8 +16,8 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimestampMillisecondType};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use serde::{Deserialize, Serialize};
 
@@ -163,39 +163,21 @@ impl CumulateWindowOperator {
             .map_err(Error::arrow("comparing window keys"))?;
         let starts = batch
             .column(self.key_count)
-            .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+            .as_primitive::<TimestampMillisecondType>();
         let ends = batch
             .column(self.key_count + 1)
-            .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+            .as_primitive::<TimestampMillisecondType>();
         let columns = &batch.columns()[self.key_count + 2..];
         for row in 0..batch.num_rows() {
             let start = self.start_of(starts.value(row));
-            let values = self
-                .partials
-                .iter()
-                .zip(columns)
-                .map(|(partial, column)| partial.read(column, row))
-                .collect();
+            let values = self.read(columns, row);
             let slice_end = ends.value(row);
             let key = keys.row(row).owned();
             let id = match self.by_key.get(&(key.clone(), start)) {
                 Some(id) => *id,
                 None => {
-                    let id = self.next_id;
-                    self.next_id += 1;
-                    self.by_key.insert((key.clone(), start), id);
                     let empty = self.partials.iter().map(|p| p.empty()).collect();
-                    self.open.insert(
-                        id,
-                        Cumulation {
-                            key,
-                            start,
-                            next_end: slice_end,
-                            values: empty,
-                            pending: Vec::new(),
-                        },
-                    );
-                    id
+                    self.open_window(key, start, slice_end, empty)
                 }
             };
             if let Some(cumulation) = self.open.get_mut(&id) {
@@ -407,29 +389,45 @@ impl CumulateWindowOperator {
         let columns = &batch.columns()[self.key_count + 2..];
         self.open.clear();
         self.by_key.clear();
+        self.next_id = 0;
         for row in 0..batch.num_rows() {
+            let values = self.read(columns, row);
             let key = keys.row(row).owned();
-            let start = starts.value(row);
-            let values = self
-                .partials
-                .iter()
-                .zip(columns)
-                .map(|(partial, column)| partial.read(column, row))
-                .collect();
-            let id = row as u64;
-            self.by_key.insert((key.clone(), start), id);
-            self.open.insert(
-                id,
-                Cumulation {
-                    key,
-                    start,
-                    next_end: next_ends.value(row),
-                    values,
-                    pending: Vec::new(),
-                },
-            );
+            self.open_window(key, starts.value(row), next_ends.value(row), values);
         }
-        self.next_id = batch.num_rows() as u64;
         Ok(())
+    }
+
+    /// Row `row` of the partial columns `columns`.
+    fn read(&self, columns: &[ArrayRef], row: usize) -> Vec<Scalar> {
+        self.partials
+            .iter()
+            .zip(columns)
+            .map(|(partial, column)| partial.read(column, row))
+            .collect()
+    }
+
+    /// Opens `key`'s window from `start`, next emitted at `next_end`, holding `values`; its id.
+    fn open_window(
+        &mut self,
+        key: OwnedRow,
+        start: i64,
+        next_end: i64,
+        values: Vec<Scalar>,
+    ) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_key.insert((key.clone(), start), id);
+        self.open.insert(
+            id,
+            Cumulation {
+                key,
+                start,
+                next_end,
+                values,
+                pending: Vec::new(),
+            },
+        );
+        id
     }
 }
