@@ -125,6 +125,7 @@ fn validate_accepts_the_examples() {
         "examples/traffic.sql",
         "examples/fraud_features.sql",
         "examples/fraud_enrich.sql",
+        "examples/traffic_slowest.sql",
     ] {
         let out = sluice(&["validate", example]);
         assert!(out.status.success(), "{example}: {}", text(&out.stderr));

@@ -419,3 +419,80 @@ fn mistakes_are_named_at_their_line_and_column() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn the_slowest_segments_example_ranks_each_minutes_averages() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    // The expected rows from the CSV: per minute, each segment's mean speed, the three lowest.
+    let text = std::fs::read_to_string(examples.join("data/traffic.csv")).expect("traffic.csv");
+    // Rows that do not parse are the sample's dead letters: the job skips them too.
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r.len() == 5 && r[1].parse::<i64>().is_ok() && r[3].parse::<f64>().is_ok())
+        .collect();
+    let times = arrow::compute::cast(
+        &arrow::array::StringArray::from_iter_values(rows.iter().map(|r| r[0])),
+        &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+    )
+    .and_then(|t| arrow::compute::cast(&t, &arrow::datatypes::DataType::Int64))
+    .expect("times");
+    let times = times.as_primitive::<arrow::datatypes::Int64Type>();
+    let mut sums: std::collections::BTreeMap<(i64, i64), (f64, f64)> =
+        std::collections::BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let minute = times.value(i) - times.value(i).rem_euclid(60_000);
+        let segment: i64 = row[1].parse().expect("segment");
+        let speed: f64 = row[3].parse().expect("speed");
+        let entry = sums.entry((minute, segment)).or_default();
+        entry.0 += speed;
+        entry.1 += 1.0;
+    }
+    let mut by_minute: std::collections::BTreeMap<i64, Vec<(f64, i64)>> =
+        std::collections::BTreeMap::new();
+    for ((minute, segment), (sum, n)) in sums {
+        by_minute
+            .entry(minute)
+            .or_default()
+            .push((sum / n, segment));
+    }
+    let mut want = Vec::new();
+    for (minute, mut segments) in by_minute {
+        segments.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (rank, (speed, segment)) in segments.into_iter().take(3).enumerate() {
+            want.push((minute, rank as i64 + 1, segment, speed));
+        }
+    }
+    assert!(want.len() > 3, "several minutes");
+
+    let job = JobFile::load(&examples.join("traffic_slowest.sql"), &[]).expect("the example");
+    for backend in backends() {
+        let context = backend.name();
+        let out = run(&job, backend);
+        let minutes = arrow::compute::cast(out.column(0), &arrow::datatypes::DataType::Int64)
+            .expect("minute as ms");
+        let minutes = minutes.as_primitive::<arrow::datatypes::Int64Type>();
+        let segments = out.column(1).as_primitive::<arrow::datatypes::Int64Type>();
+        let speeds = out
+            .column(2)
+            .as_primitive::<arrow::datatypes::Float64Type>();
+        let ranks = out.column(3).as_primitive::<arrow::datatypes::Int64Type>();
+        let mut got: Vec<(i64, i64, i64, f64)> = (0..out.num_rows())
+            .map(|i| {
+                (
+                    minutes.value(i),
+                    ranks.value(i),
+                    segments.value(i),
+                    speeds.value(i),
+                )
+            })
+            .collect();
+        got.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        assert_eq!(got.len(), want.len(), "{context}: rows");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!((g.0, g.1, g.2), (w.0, w.1, w.2), "{context}");
+            assert!((g.3 - w.3).abs() < 1e-9, "{context}: {g:?} vs {w:?}");
+        }
+    }
+}
