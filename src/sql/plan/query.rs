@@ -166,27 +166,30 @@ impl Planner<'_> {
         if let [join] = from.joins.as_slice()
             && is_stream_join(join)
         {
-            let (kind, condition) = match &join.join_operator {
-                JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinKind::Inner, c),
-                JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+            // A RIGHT join is the LEFT join of the sides swapped: the preserved side is the
+            // join's left stream (names resolve by qualifier, so the query reads the same).
+            let (kind, condition, swapped) = match &join.join_operator {
+                JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinKind::Inner, c, false),
+                JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinKind::Left, c, false),
+                JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (JoinKind::Left, c, true),
                 _ => {
                     return Err(self.error(
                         &join.relation,
-                        "a stream join is INNER, or LEFT for a window join (RIGHT: swap the \
-                         sides; FULL OUTER is not supported yet)",
+                        "a stream join is INNER, or LEFT or RIGHT for a window join (FULL OUTER \
+                         is not supported yet)",
                     ));
                 }
             };
             let JoinConstraint::On(on) = condition else {
                 return Err(self.error(&join.relation, "a stream join needs ON <condition>"));
             };
-            let (relation, names, rest) = self.stream_join(
-                &from.relation,
-                &join.relation,
-                kind,
-                conjuncts(on),
-                &join.relation,
-            )?;
+            let (left, right) = if swapped {
+                (&join.relation, &from.relation)
+            } else {
+                (&from.relation, &join.relation)
+            };
+            let (relation, names, rest) =
+                self.stream_join(left, right, kind, conjuncts(on), &join.relation)?;
             return Ok((relation, None, None, names, rest));
         }
         let (mut relation, qualifier, window) = match &from.relation {

@@ -192,7 +192,7 @@ impl Planner<'_> {
         if kind == JoinKind::Left && !windowed {
             return Err(self.error(
                 at,
-                "an interval join is INNER (LEFT joins are window joins)",
+                "an interval join is INNER (LEFT and RIGHT joins are window joins)",
             ));
         }
         if kind == JoinKind::Left && !rest.is_empty() {
