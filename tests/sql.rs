@@ -488,7 +488,7 @@ fn the_slowest_segments_example_ranks_each_minutes_averages() {
                 )
             })
             .collect();
-        got.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        got.sort_by_key(|a| (a.0, a.1));
         assert_eq!(got.len(), want.len(), "{context}: rows");
         for (g, w) in got.iter().zip(&want) {
             assert_eq!((g.0, g.1, g.2), (w.0, w.1, w.2), "{context}");
