@@ -408,7 +408,7 @@ fn mistakes_are_named_at_their_line_and_column() {
         ("CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts)\nWITH ('connector' = 'transactions', 'rows' = '5');\nCREATE TABLE o WITH ('connector' = 'blackhole');\nINSERT INTO o SELECT ts FROM t;".to_string(), (2, 37), "unknown option 'rows' for the transactions connector"),
         ("CREATE TABLE t (ts TIMESTAMP(3), speed DOUBLE, WATERMARK FOR ts AS ts)\nWITH ('connector' = 'telemetry');\nCREATE TABLE o WITH ('connector' = 'blackhole');\nINSERT INTO o SELECT ts FROM t;".to_string(), (1, 34), "table `t` declares column `speed`, which its connector does not produce"),
         (format!("{TXNS}SET 'parallelism.default' = '4';\nINSERT INTO o SELECT ts FROM t;"), (5, 1), "unknown setting 'parallelism.default'"),
-        (format!("{TXNS}INSERT INTO o SELECT ts FROM t;\nINSERT INTO o SELECT ts FROM t;"), (6, 1), "several INSERT statements in one job"),
+        (format!("{TXNS}INSERT INTO o SELECT ts FROM t;\nINSERT INTO o SELECT ts FROM t;"), (6, 1), "`o` is written by an earlier INSERT too"),
     ];
     let mut wrong = Vec::new();
     for (script, place, message) in cases {

@@ -6,8 +6,30 @@ use anyhow::{Context, Result, bail};
 use sluice::job::JobFile;
 use sluice_engine::checkpoint::{CheckpointStore, JobState, Resume};
 
-/// Prints one line per complete checkpoint (oldest first), or deletes checkpoint `delete`.
+/// Prints one line per complete checkpoint (oldest first), or deletes checkpoint `delete`;
+/// a statement set's pipelines each have their own checkpoints, listed one after the other.
 pub fn checkpoints(job: &JobFile, delete: Option<u64>) -> Result<ExitCode> {
+    let pipelines = job.pipelines();
+    if pipelines.len() == 1 {
+        return pipeline_checkpoints(job, delete);
+    }
+    if delete.is_some() {
+        bail!(
+            "{}: the {} pipelines of this statement set number their checkpoints apart; \
+             delete one in its own folder with `sluice checkpoints` on a script of that INSERT",
+            job.path.display(),
+            pipelines.len()
+        );
+    }
+    for pipeline in &pipelines {
+        println!("{}:", pipeline.name());
+        pipeline_checkpoints(pipeline, None)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// [`checkpoints`] of one pipeline.
+fn pipeline_checkpoints(job: &JobFile, delete: Option<u64>) -> Result<ExitCode> {
     let Some(spec) = job.checkpoint_spec(Resume::Latest) else {
         bail!(
             "{}: the job has no [checkpoint] section",

@@ -152,36 +152,58 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             from_checkpoint,
             worker,
         } => {
-            let mut file = JobFile::load(&job, &set)?;
-            file.spec.strict |= strict;
-            if worker && file.spec.cluster.is_none() {
-                file.spec.cluster = Some(Default::default());
-            }
-            if let Some(id) = from_checkpoint {
-                if file.spec.checkpoint.is_none() {
-                    anyhow::bail!(
-                        "{}: --from-checkpoint needs a [checkpoint] section in the job",
-                        job.display()
-                    );
+            let file = JobFile::load(&job, &set)?;
+            let mut files = file.pipelines();
+            let set_of = files.len();
+            for file in &mut files {
+                file.spec.strict |= strict;
+                if worker && file.spec.cluster.is_none() {
+                    file.spec.cluster = Some(Default::default());
                 }
-                if file.spec.cluster.is_some() {
-                    anyhow::bail!(
-                        "{}: --from-checkpoint picks a checkpoint of the whole job; a worker's \
-                         partitions each resume from their own newest one",
-                        job.display()
-                    );
+                if let Some(id) = from_checkpoint {
+                    if file.spec.checkpoint.is_none() {
+                        anyhow::bail!(
+                            "{}: --from-checkpoint needs a [checkpoint] section in the job",
+                            job.display()
+                        );
+                    }
+                    if file.spec.cluster.is_some() {
+                        anyhow::bail!(
+                            "{}: --from-checkpoint picks a checkpoint of the whole job; a worker's \
+                             partitions each resume from their own newest one",
+                            job.display()
+                        );
+                    }
+                    if set_of > 1 {
+                        anyhow::bail!(
+                            "{}: --from-checkpoint picks one pipeline's checkpoint; the {set_of} \
+                             pipelines of a statement set each resume from their own newest one",
+                            job.display()
+                        );
+                    }
+                    file.resume = sluice_engine::checkpoint::Resume::Id(id);
                 }
-                file.resume = sluice_engine::checkpoint::Resume::Id(id);
             }
             let backend = backend.unwrap_or(file.spec.backend);
             if file.explain {
-                println!("{}", file.explain(backend)?);
+                let plans = files
+                    .iter()
+                    .map(|file| file.explain(backend))
+                    .collect::<Result<Vec<_>, _>>()?;
+                println!("{}", plans.join("\n"));
                 return Ok(ExitCode::SUCCESS);
             }
-            if file.spec.cluster.is_some() {
-                return worker::run(&file, backend, quiet);
+            if files.iter().any(|file| file.spec.cluster.is_some()) {
+                if set_of > 1 {
+                    anyhow::bail!(
+                        "{}: a statement set ({set_of} INSERTs) cannot run as a cluster worker yet; \
+                         run one INSERT per script",
+                        job.display()
+                    );
+                }
+                return worker::run(&files[0], backend, quiet);
             }
-            run::run(&file, backend, quiet)
+            run::run(&files, backend, quiet)
         }
         Command::Devices => devices::devices(),
         Command::Checkpoints { job, delete } => {
@@ -209,17 +231,30 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Sql { backend } => sql::shell(backend),
         Command::Explain { job, backend, set } => {
             let file = JobFile::load(&job, &set)?;
-            println!("{}", file.explain(backend.unwrap_or(file.spec.backend))?);
+            let backend = backend.unwrap_or(file.spec.backend);
+            let plans = file
+                .pipelines()
+                .iter()
+                .map(|file| file.explain(backend))
+                .collect::<Result<Vec<_>, _>>()?;
+            println!("{}", plans.join("\n"));
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { job, set } => {
             let file = JobFile::load(&job, &set)?;
-            let schemas = file.validate()?;
+            let files = file.pipelines();
+            let schemas = files
+                .iter()
+                .map(JobFile::validate)
+                .collect::<Result<Vec<_>, _>>()?;
             println!("{}: ok", job.display());
-            println!(
-                "output columns: {}",
-                sluice::job::describe_columns(&schemas.output)
-            );
+            for (file, schemas) in files.iter().zip(&schemas) {
+                let columns = sluice::job::describe_columns(&schemas.output);
+                match files.len() {
+                    1 => println!("output columns: {columns}"),
+                    _ => println!("{}: output columns: {columns}", file.name()),
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

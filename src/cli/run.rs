@@ -13,9 +13,10 @@ use tokio::sync::watch;
 
 use super::progress::{format_summary, progress_line};
 
-/// Runs `job` to completion; exit status 130 when interrupted. A run that stopped because
-/// its source's partitions changed (a checkpoint was taken) is run again over all of them.
-pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCode> {
+/// Runs `jobs` (one pipeline, or a statement set's) side by side to completion; exit status
+/// 130 when interrupted. A run that stopped because its source's partitions changed (a
+/// checkpoint was taken) is run again over all of them.
+pub fn run(jobs: &[JobFile], backend: BackendChoice, quiet: bool) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -27,8 +28,45 @@ pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCod
         stop_requested().await;
         let _ = cancel_tx.send(true);
     });
+    // The progress line is one job's: a statement set's pipelines print their summaries only.
+    let progress = jobs.len() == 1;
+    let codes = std::thread::scope(|scope| {
+        let runs: Vec<_> = jobs
+            .iter()
+            .map(|job| {
+                let (runtime, cancel) = (&runtime, cancel.clone());
+                scope.spawn(move || run_to_end(job, backend, quiet, progress, runtime, cancel))
+            })
+            .collect();
+        runs.into_iter()
+            .map(|run| {
+                run.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a pipeline's thread panicked")))
+            })
+            .collect::<Vec<Result<ExitCode>>>()
+    });
+    // The first failure is the job's; an interrupted pipeline makes the job interrupted.
+    let mut status = ExitCode::SUCCESS;
+    for code in codes {
+        let code = code?;
+        if code != ExitCode::SUCCESS {
+            status = code;
+        }
+    }
+    Ok(status)
+}
+
+/// Runs one pipeline until it ends, again while its partitions change.
+fn run_to_end(
+    job: &JobFile,
+    backend: BackendChoice,
+    quiet: bool,
+    progress: bool,
+    runtime: &tokio::runtime::Runtime,
+    cancel: watch::Receiver<bool>,
+) -> Result<ExitCode> {
     loop {
-        let summary = run_once(job, backend, quiet, &runtime, cancel.clone())?;
+        let summary = run_once(job, backend, quiet, progress, runtime, cancel.clone())?;
         if let Some(why) = &summary.partitions_changed {
             eprintln!(
                 "sluice: {why}; stopped at checkpoint {}, starting again to read them",
@@ -39,13 +77,20 @@ pub fn run(job: &JobFile, backend: BackendChoice, quiet: bool) -> Result<ExitCod
             continue;
         }
         if !quiet {
-            eprintln!("{}", format_summary(&summary));
+            let summary = format_summary(&summary);
+            match progress {
+                true => eprintln!("{summary}"),
+                false => eprintln!("sluice: {}:\n{summary}", job.name()),
+            }
         }
         // A stop that ended in a checkpoint is graceful: a later run continues from it.
         return Ok(match (summary.cancelled, summary.checkpoint) {
             (true, Some(id)) => {
                 if !quiet {
-                    eprintln!("sluice: stopped at checkpoint {id}; run the job again to continue");
+                    eprintln!(
+                        "sluice: {} stopped at checkpoint {id}; run the job again to continue",
+                        job.name()
+                    );
                 }
                 ExitCode::SUCCESS
             }
@@ -60,6 +105,7 @@ fn run_once(
     job: &JobFile,
     backend: BackendChoice,
     quiet: bool,
+    progress: bool,
     runtime: &tokio::runtime::Runtime,
     cancel: watch::Receiver<bool>,
 ) -> Result<RunSummary> {
@@ -74,7 +120,7 @@ fn run_once(
     }
     let summary = runtime.block_on(async {
         let metrics = Arc::new(Metrics::default());
-        let show = !quiet && std::io::stderr().is_terminal();
+        let show = progress && !quiet && std::io::stderr().is_terminal();
         let reporter = show.then(|| {
             let metrics = metrics.clone();
             tokio::spawn(async move {

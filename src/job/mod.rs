@@ -123,8 +123,11 @@ pub struct JobFile {
     pub path: PathBuf,
     /// The folder relative paths in it refer to.
     pub base_dir: PathBuf,
-    /// Its contents.
+    /// Its contents (a SQL statement set: its first `INSERT`).
     pub spec: JobSpec,
+    /// A SQL statement set's other `INSERT`s, in script order, each run as a pipeline of its
+    /// own beside `spec`'s (see [`JobFile::pipelines`]); empty otherwise.
+    pub statement_set: Vec<JobSpec>,
     /// Which checkpoint a run resumes from (`--from-checkpoint`; default the newest).
     pub resume: Resume,
     /// Print the plan instead of running (a SQL script's `EXPLAIN INSERT ...`).
@@ -168,10 +171,34 @@ impl JobFile {
                 error,
             }
         })?;
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "job".into(), |s| s.to_string_lossy().into_owned());
+        let set = job.inserts.len() > 1;
+        let mut specs = job.inserts.into_iter().map(|(table, mut spec)| {
+            if set {
+                // One job of several pipelines: each is named, and checkpoints in a folder,
+                // after the table it writes (a table has one writer).
+                let name = spec.name.take().unwrap_or_else(|| stem.clone());
+                spec.name = Some(format!("{name}/{table}"));
+                if let Some(checkpoint) = &mut spec.checkpoint {
+                    checkpoint.location =
+                        format!("{}/{table}", checkpoint.location.trim_end_matches('/'));
+                }
+            }
+            spec
+        });
+        let Some(spec) = specs.next() else {
+            return Err(JobError::Parse {
+                path: path.to_path_buf(),
+                message: "the script plans no INSERT".into(),
+            });
+        };
         Ok(JobFile {
             path: path.to_path_buf(),
             base_dir,
-            spec: job.spec,
+            spec,
+            statement_set: specs.collect(),
             resume: Resume::Latest,
             explain: job.explain,
         })
@@ -201,9 +228,25 @@ impl JobFile {
             path: path.to_path_buf(),
             base_dir,
             spec,
+            statement_set: Vec::new(),
             resume: Resume::Latest,
             explain: false,
         })
+    }
+
+    /// Each pipeline of the job as a job file of its own: this one alone, or a SQL statement
+    /// set's `INSERT`s in script order. They run side by side as one job, each reading its
+    /// own instance of the tables it reads (as Flink runs a statement set whose sources it
+    /// does not merge) and checkpointing on its own, so each is exactly-once by itself.
+    pub fn pipelines(&self) -> Vec<JobFile> {
+        std::iter::once(&self.spec)
+            .chain(&self.statement_set)
+            .map(|spec| JobFile {
+                spec: spec.clone(),
+                statement_set: Vec::new(),
+                ..self.clone()
+            })
+            .collect()
     }
 
     /// The job's name: its `name` key or the file stem.

@@ -31,14 +31,44 @@ pub struct ScriptStatement {
 }
 
 /// Parses every statement of `text`; the first error stops it.
+///
+/// Flink's statement-set blocks (`EXECUTE STATEMENT SET BEGIN ... END;` and the SQL client's
+/// `BEGIN STATEMENT SET; ... END;`) are read as their `INSERT`s: a script's INSERTs all run
+/// as one job whether or not a block groups them, so the block only checks that it holds
+/// nothing else.
 pub fn parse_script(text: &str) -> Result<Vec<ScriptStatement>, SqlError> {
     let mut parser = dialect::parser(text).map_err(|err| SqlError::syntax(text, err))?;
     let mut statements = Vec::new();
+    // Where the open statement-set block began.
+    let mut set_begins: Option<Location> = None;
     loop {
         while parser.consume_token(&Token::SemiColon) {}
         let start = parser.peek_token();
         if start.token == Token::EOF {
-            return Ok(statements);
+            return match set_begins {
+                Some(at) => Err(SqlError::at(
+                    text,
+                    at,
+                    "this statement set has no END".to_string(),
+                )),
+                None => Ok(statements),
+            };
+        }
+        if set_begins.is_none()
+            && (parser.parse_keywords(&[
+                Keyword::EXECUTE,
+                Keyword::STATEMENT,
+                Keyword::SET,
+                Keyword::BEGIN,
+            ]) || parser.parse_keywords(&[Keyword::BEGIN, Keyword::STATEMENT, Keyword::SET]))
+        {
+            set_begins = Some(start.span.start);
+            continue;
+        }
+        if set_begins.is_some() && parser.parse_keyword(Keyword::END) {
+            set_begins = None;
+            expect_end_of_statement(text, &parser)?;
+            continue;
         }
         let statement = if is_create_table(&parser) {
             create_table::parse(&mut parser)
@@ -51,18 +81,36 @@ pub fn parse_script(text: &str) -> Result<Vec<ScriptStatement>, SqlError> {
                     .map_err(|err| syntax(text, &parser, err))?,
             )
         };
+        if set_begins.is_some()
+            && !matches!(
+                statement,
+                Statement::Other(sqlparser::ast::Statement::Insert(_))
+            )
+        {
+            return Err(SqlError::at(
+                text,
+                start.span.start,
+                "a statement set holds INSERT INTO statements only".to_string(),
+            ));
+        }
         statements.push(ScriptStatement {
             statement,
             start: start.span.start,
         });
-        let after = parser.peek_token();
-        if !matches!(after.token, Token::SemiColon | Token::EOF) {
-            return Err(SqlError::syntax(
-                text,
-                SyntaxError::unexpected(&after, "expected `;` or the end of the script"),
-            ));
-        }
+        expect_end_of_statement(text, &parser)?;
     }
+}
+
+/// Refuses anything but `;` or the end of the script after a statement.
+fn expect_end_of_statement(text: &str, parser: &Parser) -> Result<(), SqlError> {
+    let after = parser.peek_token();
+    if matches!(after.token, Token::SemiColon | Token::EOF) {
+        return Ok(());
+    }
+    Err(SqlError::syntax(
+        text,
+        SyntaxError::unexpected(&after, "expected `;` or the end of the script"),
+    ))
 }
 
 /// The statements of `text` as written, split at the `;` between them (not those in strings
@@ -159,6 +207,40 @@ mod tests {
         );
         assert_eq!(split_statements("SELECT 1")?, vec!["SELECT 1"]);
         assert!(split_statements(" ;; -- nothing\n")?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn statement_set_blocks_read_as_their_inserts() -> Result<(), SqlError> {
+        let inserts = |text: &str| -> Result<Vec<u64>, SqlError> {
+            Ok(parse_script(text)?
+                .iter()
+                .map(|s| {
+                    assert!(matches!(
+                        &s.statement,
+                        Statement::Other(sqlparser::ast::Statement::Insert(_))
+                    ));
+                    s.start.line
+                })
+                .collect())
+        };
+        let flink =
+            "EXECUTE STATEMENT SET\nBEGIN\nINSERT INTO a SELECT 1;\nINSERT INTO b SELECT 2;\nEND;";
+        assert_eq!(inserts(flink)?, vec![3, 4]);
+        let client = "BEGIN STATEMENT SET;\nINSERT INTO a SELECT 1;\nEND;\nINSERT INTO c SELECT 3";
+        assert_eq!(inserts(client)?, vec![2, 4]);
+        let err = |text: &str| parse_script(text).err().map(|e| (e.line, e.message));
+        assert_eq!(
+            err("EXECUTE STATEMENT SET BEGIN\nSET 'a' = 'b';\nEND;"),
+            Some((
+                2,
+                "a statement set holds INSERT INTO statements only".to_string()
+            ))
+        );
+        assert_eq!(
+            err("BEGIN STATEMENT SET;\nINSERT INTO a SELECT 1;"),
+            Some((1, "this statement set has no END".to_string()))
+        );
         Ok(())
     }
 

@@ -32,12 +32,14 @@ use crate::sql::{ScriptStatement, SqlError, Statement, parse_script};
 use query::object_name;
 pub use settings::Settings;
 
-/// A planned script: the job, and whether the script asked to explain it instead of running it.
+/// A planned script: one job per `INSERT`, and whether the script asked to explain them
+/// instead of running them.
 #[derive(Debug, Clone)]
 pub struct ScriptJob {
-    /// The job, as a TOML job file would give it.
-    pub spec: JobSpec,
-    /// The `INSERT` was written `EXPLAIN INSERT ...`: print the plan, move no data.
+    /// Per `INSERT`, in script order, the table it writes and its job as a TOML job file
+    /// would give it. Several: a statement set, run as one job of that many pipelines.
+    pub inserts: Vec<(String, JobSpec)>,
+    /// The `INSERT`s were written `EXPLAIN INSERT ...`: print the plans, move no data.
     pub explain: bool,
 }
 
@@ -133,25 +135,43 @@ pub fn plan_script(
             )
         })?;
     }
-    let (insert, start, explain) = match inserts.as_slice() {
-        [] => {
-            return Err(SqlError::at(
-                text,
-                end_of(text),
-                "the script has no INSERT INTO ... SELECT: it would compute nothing",
-            ));
-        }
-        [one] => *one,
-        [_, (_, second, _), ..] => {
-            return Err(SqlError::at(
-                text,
-                *second,
-                "several INSERT statements in one job (a statement set) are not supported yet",
-            ));
-        }
+    let Some(&(_, _, explain)) = inserts.first() else {
+        return Err(SqlError::at(
+            text,
+            end_of(text),
+            "the script has no INSERT INTO ... SELECT: it would compute nothing",
+        ));
     };
-    let spec = planner.insert(insert, start, settings)?;
-    Ok(ScriptJob { spec, explain })
+    let mut planned: Vec<(String, JobSpec)> = Vec::with_capacity(inserts.len());
+    for &(insert, start, explained) in &inserts {
+        if explained != explain {
+            return Err(SqlError::at(
+                text,
+                start,
+                "a script either runs its INSERTs or explains them: write EXPLAIN before every INSERT or before none",
+            ));
+        }
+        let spec = planner.insert(insert, start, settings.clone())?;
+        // `planner.insert` accepted it, so it names a table.
+        let table = match &insert.table {
+            ast::TableObject::TableName(name) => object_name(name),
+            _ => String::new(),
+        };
+        if planned.iter().any(|(written, _)| *written == table) {
+            return Err(SqlError::at(
+                text,
+                start,
+                format!(
+                    "`{table}` is written by an earlier INSERT too; in sluice a table has one writer (Flink would union the two)"
+                ),
+            ));
+        }
+        planned.push((table, spec));
+    }
+    Ok(ScriptJob {
+        inserts: planned,
+        explain,
+    })
 }
 
 /// The end of `text`, for errors about something missing.
