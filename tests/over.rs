@@ -132,6 +132,8 @@ fn over_frames_equal_polars_rolling_on_every_backend() {
         (KeyKind::Int, OverFrame::Rows { preceding: 4 }, 1, 24),
         (KeyKind::Str, OverFrame::Rows { preceding: 0 }, 1, 25),
         (KeyKind::Multi, OverFrame::Rows { preceding: 30 }, 1, 26),
+        (KeyKind::Int, OverFrame::RangeUnbounded, 1, 27),
+        (KeyKind::Str, OverFrame::RowsUnbounded, 1, 29),
     ];
     for backend in backends() {
         for (kind, frame, partitions, seed) in cases {
@@ -160,7 +162,7 @@ fn over_frames_equal_polars_rolling_on_every_backend() {
                 events.len(),
                 "{context}: every late row is one of the input's"
             );
-            let with_values = matches!(frame, OverFrame::Rows { .. });
+            let with_values = matches!(frame, OverFrame::Rows { .. } | OverFrame::RowsUnbounded);
             assert_same(
                 actual(&output, kind, with_values),
                 expected(&events, kind, frame, &rows),

@@ -1,8 +1,10 @@
 //! OVER frames: which rows of its partition an OVER aggregate sees besides the current row.
 //!
-//! Both kinds end at the current row (`... AND CURRENT ROW`), as Flink's streaming OVER
+//! Every kind ends at the current row (`... AND CURRENT ROW`), as Flink's streaming OVER
 //! aggregations do: a row's result is final once the watermark passes its time, so it is
-//! emitted then, once.
+//! emitted then, once. Bounded frames keep their rows (so that rows can leave them);
+//! unbounded ones keep running totals per key only, forever (Flink keeps them until a state
+//! TTL, which sluice does not have yet).
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,12 @@ pub enum OverFrame {
         /// How many earlier rows the frame holds.
         preceding: u64,
     },
+    /// `RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW` (Flink's default frame): every
+    /// row of the key up to `t`, every row at `t` included.
+    RangeUnbounded,
+    /// `ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`: the row and every row of the key
+    /// before it, in (time, arrival) order.
+    RowsUnbounded,
 }
 
 impl OverFrame {
@@ -52,7 +60,14 @@ impl OverFrame {
                 format!("RANGE {} PRECEDING", crate::duration::DurationMs(preceding))
             }
             OverFrame::Rows { preceding } => format!("ROWS {preceding} PRECEDING"),
+            OverFrame::RangeUnbounded => "RANGE UNBOUNDED PRECEDING".into(),
+            OverFrame::RowsUnbounded => "ROWS UNBOUNDED PRECEDING".into(),
         }
+    }
+
+    /// Whether the frame reaches back to the key's first row (keeps totals, not rows).
+    pub fn is_unbounded(&self) -> bool {
+        matches!(self, OverFrame::RangeUnbounded | OverFrame::RowsUnbounded)
     }
 }
 
@@ -89,5 +104,11 @@ mod tests {
             OverFrame::Rows { preceding: 9 }.describe(),
             "ROWS 9 PRECEDING"
         );
+        assert_eq!(
+            OverFrame::RangeUnbounded.describe(),
+            "RANGE UNBOUNDED PRECEDING"
+        );
+        assert!(OverFrame::RowsUnbounded.is_unbounded());
+        assert!(!OverFrame::Rows { preceding: 1 }.is_unbounded());
     }
 }

@@ -7,8 +7,8 @@ use sluice_connectors::{SinkSpec, SourceSpec};
 use sluice_engine::memory::CollectSink;
 
 use super::{
-    BackendChoice, EventTimeFile, JobError, JobFile, KeyColumns, OperatorFile, ProjectColumn,
-    WindowFile,
+    BackendChoice, EventTimeFile, FrameUnits, JobError, JobFile, KeyColumns, OperatorFile,
+    ProjectColumn, WindowFile,
 };
 
 impl JobFile {
@@ -244,9 +244,11 @@ fn describe(operator: &OperatorFile) -> String {
             let aggregates: Vec<String> = aggregates
                 .iter()
                 .map(|a| {
-                    let frame = match (a.range_preceding, a.rows_preceding) {
-                        (Some(range), _) => format!("RANGE {range} PRECEDING"),
-                        (_, Some(rows)) => format!("ROWS {rows} PRECEDING"),
+                    let frame = match (a.range_preceding, a.rows_preceding, a.unbounded_preceding) {
+                        (Some(range), _, _) => format!("RANGE {range} PRECEDING"),
+                        (_, Some(rows), _) => format!("ROWS {rows} PRECEDING"),
+                        (_, _, Some(FrameUnits::Range)) => "RANGE UNBOUNDED PRECEDING".into(),
+                        (_, _, Some(FrameUnits::Rows)) => "ROWS UNBOUNDED PRECEDING".into(),
                         _ => "no frame".into(),
                     };
                     let over = format!(" OVER {frame}");

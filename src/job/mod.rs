@@ -29,8 +29,8 @@ use sluice_engine::sink::Sink;
 pub use cluster::{ClusterFile, Task};
 pub use explain::describe_columns;
 pub use operators::{
-    AggregateFile, KeyColumns, OperatorFile, OverAggregateFile, ProjectColumn, TopNOrderFile,
-    WindowFile,
+    AggregateFile, FrameUnits, KeyColumns, OperatorFile, OverAggregateFile, ProjectColumn,
+    TopNOrderFile, WindowFile,
 };
 pub use overrides::apply_override;
 pub use repartition::{Repartition, RepartitionFile};

@@ -97,7 +97,8 @@ pub struct TopNOrderFile {
 }
 
 /// One OVER aggregate: an aggregate and its frame, `range_preceding` (a duration: rows of the
-/// last hour, ties included) or `rows_preceding` (a count: the row and that many before it).
+/// last hour, ties included), `rows_preceding` (a count: the row and that many before it) or
+/// `unbounded_preceding` (`"range"` or `"rows"`: every row of the key so far).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverAggregateFile {
@@ -116,19 +117,39 @@ pub struct OverAggregateFile {
     /// `ROWS BETWEEN <this> PRECEDING AND CURRENT ROW`.
     #[serde(default)]
     pub rows_preceding: Option<u64>,
+    /// `<RANGE | ROWS> BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`.
+    #[serde(default)]
+    pub unbounded_preceding: Option<FrameUnits>,
+}
+
+/// How an unbounded frame counts its current row's peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameUnits {
+    /// `RANGE`: every row at the current row's time is in its frame.
+    Range,
+    /// `ROWS`: rows at the same time in arrival order.
+    Rows,
 }
 
 impl OverAggregateFile {
     /// The engine's aggregate and frame; `setting` names this entry in errors.
     fn to_spec(&self, setting: &str) -> Result<OverAggregate> {
-        let frame = match (self.range_preceding, self.rows_preceding) {
-            (Some(range), None) => OverFrame::Range { preceding: range.0 },
-            (None, Some(rows)) => OverFrame::Rows { preceding: rows },
+        let frame = match (
+            self.range_preceding,
+            self.rows_preceding,
+            self.unbounded_preceding,
+        ) {
+            (Some(range), None, None) => OverFrame::Range { preceding: range.0 },
+            (None, Some(rows), None) => OverFrame::Rows { preceding: rows },
+            (None, None, Some(FrameUnits::Range)) => OverFrame::RangeUnbounded,
+            (None, None, Some(FrameUnits::Rows)) => OverFrame::RowsUnbounded,
             _ => {
                 return Err(Error::config(
                     setting,
-                    "give the frame as exactly one of `range_preceding` (a duration) and \
-                     `rows_preceding` (a number of rows)",
+                    "give the frame as exactly one of `range_preceding` (a duration), \
+                     `rows_preceding` (a number of rows) and `unbounded_preceding` \
+                     (\"range\" or \"rows\")",
                 ));
             }
         };
@@ -392,5 +413,49 @@ impl OperatorFile {
                     .collect::<Result<_>>()?,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(entry: &str) -> std::result::Result<OverFrame, String> {
+        let file: OverAggregateFile = toml::from_str(entry).map_err(|e| e.to_string())?;
+        file.to_spec("operators[0].aggregates[0]")
+            .map(|over| over.frame)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_over_entry_has_exactly_one_frame() {
+        assert_eq!(
+            frame("fn = \"count\"\nrange_preceding = \"1h\""),
+            Ok(OverFrame::Range {
+                preceding: 3_600_000
+            })
+        );
+        assert_eq!(
+            frame("fn = \"count\"\nunbounded_preceding = \"rows\""),
+            Ok(OverFrame::RowsUnbounded)
+        );
+        assert_eq!(
+            frame("fn = \"count\"\nunbounded_preceding = \"range\""),
+            Ok(OverFrame::RangeUnbounded)
+        );
+        let both = frame("fn = \"count\"\nrows_preceding = 3\nunbounded_preceding = \"rows\"");
+        assert!(
+            both.as_ref().is_err_and(
+                |e| e.starts_with("operators[0].aggregates[0]") && e.contains("exactly one of")
+            ),
+            "{both:?}"
+        );
+        let unknown = frame("fn = \"count\"\nunbounded_preceding = \"groups\"");
+        assert!(
+            unknown
+                .as_ref()
+                .is_err_and(|e| e.contains("range") && e.contains("rows")),
+            "{unknown:?}"
+        );
     }
 }

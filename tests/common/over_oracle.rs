@@ -94,7 +94,16 @@ pub fn expected(
         .lazy()
         .sort(["ts", "arrival"], SortMultipleOptions::default());
     let count = |e: Expr| e.is_not_null().cast(PlType::Int64);
-    let df = match frame_spec {
+    // An unbounded frame is a bounded one longer than every key's rows: polars' rolling
+    // computations have no unbounded form.
+    let bounded = match frame_spec {
+        OverFrame::RangeUnbounded => OverFrame::Range { preceding: 1 << 50 },
+        OverFrame::RowsUnbounded => OverFrame::Rows {
+            preceding: rows.len() as u64,
+        },
+        other => other,
+    };
+    let df = match bounded {
         OverFrame::Range { preceding } => {
             let mut aggs = vec![len().cast(PlType::Int64).alias("n")];
             for c in ["v_int", "v_float"] {
@@ -124,6 +133,9 @@ pub fn expected(
                 )
                 .agg(aggs)
         }
+        OverFrame::RangeUnbounded | OverFrame::RowsUnbounded => {
+            unreachable!("unbounded frames were given a bound above")
+        }
         OverFrame::Rows { preceding } => {
             let window = RollingOptionsFixedWindow {
                 window_size: preceding as usize + 1,
@@ -146,7 +158,7 @@ pub fn expected(
     }
     .collect()
     .expect("polars rolling query");
-    let with_values = matches!(frame_spec, OverFrame::Rows { .. });
+    let with_values = matches!(bounded, OverFrame::Rows { .. });
     let text = |name: &str, row: usize| -> String {
         let column = df.column(name).expect(name);
         match column.get(row).expect("cell") {

@@ -15,7 +15,7 @@ use super::interval;
 use super::projection::project;
 use super::query::{Relation, aggregate_names};
 use super::scope::{AggregateCall, Scope};
-use crate::job::{KeyColumns, OperatorFile, OverAggregateFile};
+use crate::job::{FrameUnits, KeyColumns, OperatorFile, OverAggregateFile};
 use crate::sql::SqlError;
 
 /// What an OVER clause says, once read.
@@ -71,12 +71,12 @@ impl Planner<'_> {
             }
         };
         let Some(frame) = &spec.window_frame else {
-            return Err(self.error_at(
-                over_span(over),
-                "give the OVER window a frame: RANGE BETWEEN INTERVAL '1' HOUR PRECEDING AND \
-                 CURRENT ROW, or ROWS BETWEEN 9 PRECEDING AND CURRENT ROW (the default, \
-                 UNBOUNDED PRECEDING, is not supported yet)",
-            ));
+            // SQL's default frame with an ORDER BY: every row up to the current row's peers.
+            return Ok(OverWindow {
+                partition_by,
+                order_by,
+                frame: OverFrame::RangeUnbounded,
+            });
         };
         if !matches!(frame.end_bound, None | Some(WindowFrameBound::CurrentRow)) {
             return Err(self.error_at(
@@ -89,12 +89,10 @@ impl Planner<'_> {
             (WindowFrameUnits::Groups, _) => {
                 return Err(self.error_at(over_span(over), "GROUPS frames are not supported"));
             }
-            (_, WindowFrameBound::Preceding(None)) => {
-                return Err(self.error_at(
-                    over_span(over),
-                    "UNBOUNDED PRECEDING is not supported yet: give the frame a length",
-                ));
+            (WindowFrameUnits::Range, WindowFrameBound::Preceding(None)) => {
+                OverFrame::RangeUnbounded
             }
+            (WindowFrameUnits::Rows, WindowFrameBound::Preceding(None)) => OverFrame::RowsUnbounded,
             (_, WindowFrameBound::Following(_)) => {
                 return Err(self.error_at(
                     over_span(over),
@@ -240,6 +238,11 @@ impl Planner<'_> {
                         },
                         rows_preceding: match frame {
                             Some(OverFrame::Rows { preceding }) => Some(preceding),
+                            _ => None,
+                        },
+                        unbounded_preceding: match frame {
+                            Some(OverFrame::RangeUnbounded) => Some(FrameUnits::Range),
+                            Some(OverFrame::RowsUnbounded) => Some(FrameUnits::Rows),
                             _ => None,
                         },
                     }

@@ -60,15 +60,17 @@ impl CpuOverAggregator {
             .collect();
         let template = groups
             .iter()
-            .map(|(_, members)| {
+            .map(|(frame, members)| {
+                let unbounded = frame.is_unbounded();
                 FrameRows::new(
                     members
                         .iter()
                         .map(|&i| {
                             let (aggregate, _) = &plan.aggregates[i];
-                            running(aggregate.function, aggregate.input)
+                            running(aggregate.function, aggregate.input, unbounded)
                         })
                         .collect(),
+                    unbounded,
                 )
             })
             .collect();
@@ -111,7 +113,9 @@ impl CpuOverAggregator {
             .iter()
             .filter_map(|(frame, _)| match frame {
                 OverFrame::Range { preceding } => Some((*preceding).max(1)),
-                OverFrame::Rows { .. } => None,
+                OverFrame::Rows { .. } | OverFrame::RangeUnbounded | OverFrame::RowsUnbounded => {
+                    None
+                }
             })
             .max()
     }
@@ -120,11 +124,11 @@ impl CpuOverAggregator {
 /// Calls with fewer rows run on the calling thread.
 const PARALLEL_ROWS: usize = 16 * 1024;
 
-fn running(function: AggregateFunction, input: Option<NumericKind>) -> Running {
+fn running(function: AggregateFunction, input: Option<NumericKind>, unbounded: bool) -> Running {
     match input {
         None => Running::Rows,
-        Some(NumericKind::Int) => Running::Int(Column::new(function)),
-        Some(NumericKind::Float) => Running::Float(Column::new(function)),
+        Some(NumericKind::Int) => Running::Int(Column::new(function, unbounded)),
+        Some(NumericKind::Float) => Running::Float(Column::new(function, unbounded)),
     }
 }
 
@@ -232,7 +236,7 @@ impl OverAggregator for CpuOverAggregator {
                 if let OverFrame::Range { preceding } = frame {
                     rows.evict_before(watermark.saturating_sub(*preceding));
                 }
-                kept |= !rows.times.is_empty();
+                kept |= rows.len() > 0;
             }
             kept
         });
@@ -300,7 +304,7 @@ impl Walk<'_> {
                     frame_rows.answer(outputs, members, p - base)
                 };
                 match *frame {
-                    OverFrame::Range { preceding } => {
+                    OverFrame::Range { .. } | OverFrame::RangeUnbounded => {
                         let mut p = from;
                         while p < to {
                             // The key's rows at one time: all taken in before any is answered.
@@ -312,17 +316,21 @@ impl Walk<'_> {
                             for q in p..end {
                                 frame_rows.push(time, columns, q);
                             }
-                            frame_rows.evict_before(time.saturating_sub(preceding));
+                            if let OverFrame::Range { preceding } = *frame {
+                                frame_rows.evict_before(time.saturating_sub(preceding));
+                            }
                             for q in p..end {
                                 answer(frame_rows, outputs, q);
                             }
                             p = end;
                         }
                     }
-                    OverFrame::Rows { preceding } => {
+                    OverFrame::Rows { .. } | OverFrame::RowsUnbounded => {
                         for p in rows.clone() {
                             frame_rows.push(self.ts[p], columns, p);
-                            frame_rows.keep_last(preceding.saturating_add(1));
+                            if let OverFrame::Rows { preceding } = *frame {
+                                frame_rows.keep_last(preceding.saturating_add(1));
+                            }
                             answer(frame_rows, outputs, p);
                         }
                     }

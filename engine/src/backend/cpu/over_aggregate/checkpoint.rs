@@ -2,7 +2,8 @@
 //! their candidates carry a value: the others can never be an answer), and the running float
 //! sums as they were (a sum rebuilt from the rows could differ in its last bits from one that
 //! values have entered and left, and a restored job must answer exactly as the uninterrupted
-//! one).
+//! one). Unbounded frames keep no rows: their totals are saved, one row per key and aggregate
+//! (a checkpoint from before unbounded frames existed simply has none).
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, UInt32Ty
 use serde::{Deserialize, Serialize};
 
 use super::CpuOverAggregator;
-use super::frame_rows::{Restored, Running};
+use super::frame_rows::{Restored, Running, Total};
 use crate::aggregate::NumericKind;
 use crate::error::{Error, Result};
 use crate::state::StateSnapshot;
@@ -22,6 +23,7 @@ use crate::state::StateSnapshot;
 const STATE_FORMAT: &str = "cpu-over/1";
 const ROWS: &str = "rows";
 const SUMS: &str = "sums";
+const TOTALS: &str = "totals";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct OverMeta {
@@ -36,9 +38,16 @@ impl CpuOverAggregator {
         let mut ints: Vec<Vec<Option<i64>>> = vec![Vec::new(); count];
         let mut floats: Vec<Vec<Option<f64>>> = vec![Vec::new(); count];
         let (mut sum_keys, mut sum_aggregates, mut sums) = (Vec::new(), Vec::new(), Vec::new());
+        let mut totals = Totals::default();
         for (key, key_frames) in &self.keys {
             let key = *key;
             for (g, ((_, members), rows)) in self.groups.iter().zip(key_frames).enumerate() {
+                if rows.is_unbounded() {
+                    for (&i, running) in members.iter().zip(&rows.running) {
+                        totals.push(key, i, rows.len(), running);
+                    }
+                    continue;
+                }
                 let (n, front) = (rows.times.len(), rows.front());
                 keys.extend(std::iter::repeat_n(key, n));
                 frames.extend(std::iter::repeat_n(g as u32, n));
@@ -108,7 +117,8 @@ impl CpuOverAggregator {
         .map_err(|e| Error::Internal(format!("OVER state metadata: {e}")))?;
         Ok(StateSnapshot::new(STATE_FORMAT, meta)
             .with_batch(ROWS, rows)
-            .with_batch(SUMS, sums))
+            .with_batch(SUMS, sums)
+            .with_batch(TOTALS, totals.finish()?))
     }
 
     pub(super) fn load(&mut self, state: &StateSnapshot) -> Result<()> {
@@ -172,8 +182,123 @@ impl CpuOverAggregator {
                 column.sum.finite = values.value(row);
             }
         }
+        if let Ok(totals) = state.batch(TOTALS) {
+            self.load_totals(totals)?;
+        }
         self.next_sweep = meta.next_sweep;
         Ok(())
+    }
+
+    /// Restores the unbounded frames' totals.
+    fn load_totals(&mut self, totals: &RecordBatch) -> Result<()> {
+        let keys = typed::<UInt64Type>(totals.column(0), "key")?;
+        let aggregates = typed::<UInt32Type>(totals.column(1), "aggregate")?;
+        let rows = typed::<UInt64Type>(totals.column(2), "rows")?;
+        let non_null = typed::<UInt64Type>(totals.column(3), "non_null")?;
+        let ints = typed::<Int64Type>(totals.column(4), "int")?;
+        let floats = typed::<Float64Type>(totals.column(5), "float")?;
+        let special: Vec<&arrow::array::PrimitiveArray<UInt32Type>> = (6..9)
+            .map(|c| typed::<UInt32Type>(totals.column(c), "special"))
+            .collect::<Result<_>>()?;
+        for row in 0..totals.num_rows() {
+            let i = aggregates.value(row) as usize;
+            let Some((g, j)) = self
+                .groups
+                .iter()
+                .enumerate()
+                .find_map(|(g, (_, members))| members.iter().position(|&m| m == i).map(|j| (g, j)))
+            else {
+                return Err(corrupt("a total of an unknown aggregate"));
+            };
+            let slot = self.slot(keys.value(row)) as usize;
+            let frame = &mut self.keys[slot].1[g];
+            if !frame.is_unbounded() {
+                return Err(corrupt("a total of a bounded frame"));
+            }
+            frame.set_len(rows.value(row));
+            let special = [0, 1, 2].map(|c| special[c].value(row));
+            match &mut frame.running[j] {
+                Running::Rows => {}
+                Running::Int(column) => column.restore_total(Total {
+                    non_null: non_null.value(row),
+                    value: ints.is_valid(row).then(|| ints.value(row)),
+                    special,
+                }),
+                Running::Float(column) => column.restore_total(Total {
+                    non_null: non_null.value(row),
+                    value: floats.is_valid(row).then(|| floats.value(row)),
+                    special,
+                }),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The unbounded frames' totals being saved: one row per key and aggregate.
+#[derive(Debug, Default)]
+struct Totals {
+    keys: Vec<u64>,
+    aggregates: Vec<u32>,
+    rows: Vec<u64>,
+    non_null: Vec<u64>,
+    ints: Vec<Option<i64>>,
+    floats: Vec<Option<f64>>,
+    special: [Vec<u32>; 3],
+}
+
+impl Totals {
+    fn push(&mut self, key: u64, aggregate: usize, rows: u64, running: &Running) {
+        self.keys.push(key);
+        self.aggregates.push(aggregate as u32);
+        self.rows.push(rows);
+        let (non_null, int, float, special) = match running {
+            Running::Rows => (0, None, None, [0; 3]),
+            Running::Int(column) => {
+                let total = column.total();
+                (total.non_null, total.value, None, total.special)
+            }
+            Running::Float(column) => {
+                let total = column.total();
+                (total.non_null, None, total.value, total.special)
+            }
+        };
+        self.non_null.push(non_null);
+        self.ints.push(int);
+        self.floats.push(float);
+        for (list, count) in self.special.iter_mut().zip(special) {
+            list.push(count);
+        }
+    }
+
+    fn finish(self) -> Result<RecordBatch> {
+        let [positive, negative, nans] = self.special;
+        let counts = |name: &str| Field::new(name, DataType::UInt32, false);
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("key", DataType::UInt64, false),
+                Field::new("aggregate", DataType::UInt32, false),
+                Field::new("rows", DataType::UInt64, false),
+                Field::new("non_null", DataType::UInt64, false),
+                Field::new("int", DataType::Int64, true),
+                Field::new("float", DataType::Float64, true),
+                counts("positive_infinities"),
+                counts("negative_infinities"),
+                counts("nans"),
+            ])),
+            vec![
+                Arc::new(UInt64Array::from(self.keys)),
+                Arc::new(UInt32Array::from(self.aggregates)),
+                Arc::new(UInt64Array::from(self.rows)),
+                Arc::new(UInt64Array::from(self.non_null)),
+                Arc::new(Int64Array::from(self.ints)),
+                Arc::new(Float64Array::from(self.floats)),
+                Arc::new(UInt32Array::from(positive)),
+                Arc::new(UInt32Array::from(negative)),
+                Arc::new(UInt32Array::from(nans)),
+            ],
+        )
+        .map_err(Error::arrow("saving OVER totals"))
     }
 }
 

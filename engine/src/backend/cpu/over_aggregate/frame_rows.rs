@@ -2,7 +2,9 @@
 //!
 //! A frame slides: rows enter at the back in emission order and leave at the front. Counts
 //! and sums are kept running (a leaving value is subtracted), min and max as monotonic
-//! queues of candidates, so each row costs O(1) amortised whatever the frame's length.
+//! queues of candidates, so each row costs O(1) amortised whatever the frame's length. An
+//! unbounded frame (`UNBOUNDED PRECEDING`) never loses a row, so it keeps no rows at all:
+//! only the running count, sum and best value.
 
 use std::collections::VecDeque;
 
@@ -22,6 +24,8 @@ pub(super) struct FrameRows {
     pushed: u64,
     /// One per aggregate of the frame, in the frame's order.
     pub(super) running: Vec<Running>,
+    /// Rows never leave: `times` stays empty, `pushed` is the frame's length.
+    unbounded: bool,
 }
 
 /// A running aggregate over a frame's rows.
@@ -52,8 +56,21 @@ pub(super) struct Column<T: Num> {
     pub(super) sum: T::Sum,
     /// For `MIN` and `MAX`: (position, value) of every value that can still become the
     /// answer, the answer first; each beats all that follow it. The newest non-null value
-    /// is always among them, so none left means no non-null value in the frame.
+    /// is always among them, so none left means no non-null value in the frame. In an
+    /// unbounded frame only the answer.
     extremes: VecDeque<(u64, T)>,
+    /// Nothing leaves: values and null positions are not kept.
+    unbounded: bool,
+}
+
+/// An unbounded frame's column as a checkpoint keeps it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Total<T: Num> {
+    pub(super) non_null: u64,
+    /// The running sum's finite part (SUM, AVG) or the best value (MIN, MAX).
+    pub(super) value: Option<T>,
+    /// A float sum's infinities and NaNs (positive, negative, NaN).
+    pub(super) special: [u32; 3],
 }
 
 /// A value type the frames aggregate (i64, f64).
@@ -69,6 +86,9 @@ pub(super) trait Num: Copy + std::fmt::Debug {
     fn answer(self) -> Answer;
     /// The order of MIN and MAX, as the window accumulators order values.
     fn less(self, other: Self) -> bool;
+    /// A sum as its finite part and its infinities and NaNs (none for integers).
+    fn sum_parts(sum: &Self::Sum) -> (Self, [u32; 3]);
+    fn sum_from_parts(value: Self, special: [u32; 3]) -> Self::Sum;
 }
 
 impl Num for i64 {
@@ -91,6 +111,12 @@ impl Num for i64 {
     }
     fn less(self, other: i64) -> bool {
         self < other
+    }
+    fn sum_parts(sum: &i64) -> (i64, [u32; 3]) {
+        (*sum, [0; 3])
+    }
+    fn sum_from_parts(value: i64, _: [u32; 3]) -> i64 {
+        value
     }
 }
 
@@ -147,10 +173,24 @@ impl Num for f64 {
         let canonical = |v: f64| if v.is_nan() { f64::NAN } else { v };
         canonical(self).total_cmp(&canonical(other)).is_lt()
     }
+    fn sum_parts(sum: &FloatSum) -> (f64, [u32; 3]) {
+        (
+            sum.finite,
+            [sum.positive_infinities, sum.negative_infinities, sum.nans],
+        )
+    }
+    fn sum_from_parts(finite: f64, [positive, negative, nans]: [u32; 3]) -> FloatSum {
+        FloatSum {
+            finite,
+            positive_infinities: positive,
+            negative_infinities: negative,
+            nans,
+        }
+    }
 }
 
 impl<T: Num> Column<T> {
-    pub(super) fn new(function: AggregateFunction) -> Self {
+    pub(super) fn new(function: AggregateFunction, unbounded: bool) -> Self {
         Column {
             function,
             values: VecDeque::new(),
@@ -158,6 +198,7 @@ impl<T: Num> Column<T> {
             non_null: 0,
             sum: T::Sum::default(),
             extremes: VecDeque::new(),
+            unbounded,
         }
     }
 
@@ -176,6 +217,9 @@ impl<T: Num> Column<T> {
     }
 
     fn push(&mut self, position: u64, value: Option<T>) {
+        if self.unbounded {
+            return self.accumulate(position, value);
+        }
         if self.keeps_values() {
             self.values.push_back(value.unwrap_or(T::ZERO));
         }
@@ -199,6 +243,62 @@ impl<T: Num> Column<T> {
                     self.extremes.pop_back();
                 }
                 self.extremes.push_back((position, value));
+            }
+            AggregateFunction::Count | AggregateFunction::CountDistinct => {}
+        }
+    }
+
+    /// Takes a row into an unbounded frame: nothing kept but the totals and the best value.
+    fn accumulate(&mut self, position: u64, value: Option<T>) {
+        let Some(value) = value else {
+            return;
+        };
+        self.non_null += 1;
+        let better = match self.function {
+            AggregateFunction::Sum | AggregateFunction::Avg => {
+                T::add(&mut self.sum, value);
+                return;
+            }
+            AggregateFunction::Min => |best: T, value: T| value.less(best),
+            AggregateFunction::Max => |best: T, value: T| best.less(value),
+            AggregateFunction::Count | AggregateFunction::CountDistinct => return,
+        };
+        if self
+            .extremes
+            .front()
+            .is_none_or(|&(_, best)| better(best, value))
+        {
+            self.extremes.clear();
+            self.extremes.push_back((position, value));
+        }
+    }
+
+    /// An unbounded frame's state, for a checkpoint.
+    pub(super) fn total(&self) -> Total<T> {
+        let (finite, special) = T::sum_parts(&self.sum);
+        let value = match self.function {
+            AggregateFunction::Sum | AggregateFunction::Avg => Some(finite),
+            AggregateFunction::Min | AggregateFunction::Max => {
+                self.extremes.front().map(|&(_, v)| v)
+            }
+            AggregateFunction::Count | AggregateFunction::CountDistinct => None,
+        };
+        Total {
+            non_null: self.non_null,
+            value,
+            special,
+        }
+    }
+
+    /// Restores an unbounded frame's state saved by [`Column::total`].
+    pub(super) fn restore_total(&mut self, total: Total<T>) {
+        self.non_null = total.non_null;
+        match self.function {
+            AggregateFunction::Sum | AggregateFunction::Avg => {
+                self.sum = T::sum_from_parts(total.value.unwrap_or(T::ZERO), total.special);
+            }
+            AggregateFunction::Min | AggregateFunction::Max => {
+                self.extremes = total.value.map(|v| (0, v)).into_iter().collect();
             }
             AggregateFunction::Count | AggregateFunction::CountDistinct => {}
         }
@@ -279,19 +379,41 @@ pub(super) enum Answer {
 }
 
 impl FrameRows {
-    pub(super) fn new(running: Vec<Running>) -> Self {
+    pub(super) fn new(running: Vec<Running>, unbounded: bool) -> Self {
         FrameRows {
             times: VecDeque::new(),
             pushed: 0,
             running,
+            unbounded,
         }
+    }
+
+    /// Rows in the frame.
+    pub(super) fn len(&self) -> u64 {
+        if self.unbounded {
+            self.pushed
+        } else {
+            self.times.len() as u64
+        }
+    }
+
+    /// Whether the frame keeps totals instead of rows.
+    pub(super) fn is_unbounded(&self) -> bool {
+        self.unbounded
+    }
+
+    /// Restores an unbounded frame's length.
+    pub(super) fn set_len(&mut self, rows: u64) {
+        self.pushed = rows;
     }
 
     /// Adds row `row` of `columns` (the frame's aggregates' inputs, in its order) at `time`.
     pub(super) fn push(&mut self, time: i64, columns: &[&ColumnValues<'_>], row: usize) {
         let position = self.pushed;
         self.pushed += 1;
-        self.times.push_back(time);
+        if !self.unbounded {
+            self.times.push_back(time);
+        }
         for (running, column) in self.running.iter_mut().zip(columns) {
             match (running, column) {
                 (Running::Int(c), ColumnValues::Int(values, nulls)) => {
@@ -355,7 +477,7 @@ impl FrameRows {
     pub(super) fn answer(&self, outputs: &mut [OutputSlice<'_>], members: &[usize], at: usize) {
         for (running, &i) in self.running.iter().zip(members) {
             let answer = match running {
-                Running::Rows => Answer::Int(self.times.len() as i64),
+                Running::Rows => Answer::Int(self.len() as i64),
                 Running::Int(c) => c.answer(),
                 Running::Float(c) => c.answer(),
             };

@@ -157,6 +157,34 @@ fn expiry_drops_keys_whose_rows_left_every_frame() {
     assert_eq!(agg.keys(), 0);
 }
 
+#[test]
+fn unbounded_frames_keep_every_row_through_expiry() {
+    use AggregateFunction::*;
+    let mut agg = CpuOverAggregator::new(plan(&[
+        (Count, None, OverFrame::RangeUnbounded),
+        (Sum, Some(NumericKind::Int), OverFrame::RowsUnbounded),
+        (Min, Some(NumericKind::Int), OverFrame::RowsUnbounded),
+        (Count, None, RANGE_10),
+    ]));
+    let columns = |v: &'static [i64]| vec![ColumnValues::Int(v, None); 4];
+    let out = answer(&mut agg, &[1, 1], &[0, 0], &columns(&[5, -3]));
+    // RANGE: both rows at time 0 see each other; ROWS: the first sees itself only.
+    assert_eq!(values(&out[0]), [Some(2.0), Some(2.0)]);
+    assert_eq!(values(&out[1]), [Some(5.0), Some(2.0)]);
+    assert_eq!(values(&out[2]), [Some(5.0), Some(-3.0)]);
+    agg.expire(1_000_000);
+    assert_eq!(agg.keys(), 1, "an unbounded frame never expires");
+    let out = answer(&mut agg, &[1], &[2_000_000], &columns(&[7]));
+    assert_eq!(values(&out[0]), [Some(3.0)]);
+    assert_eq!(values(&out[1]), [Some(9.0)]);
+    assert_eq!(values(&out[2]), [Some(-3.0)]);
+    assert_eq!(
+        values(&out[3]),
+        [Some(1.0)],
+        "the bounded frame lost the old rows"
+    );
+}
+
 /// One row of the brute-force reference.
 #[derive(Clone, Copy)]
 struct Seen {
@@ -184,6 +212,8 @@ fn reference(seen: &[Seen], frame: OverFrame, function: AggregateFunction) -> Ve
                     let from = index.saturating_sub(preceding as usize);
                     same[from..=index].to_vec()
                 }
+                OverFrame::RangeUnbounded => same.drain(..).filter(|s| s.ts <= me.ts).collect(),
+                OverFrame::RowsUnbounded => same[..=index].to_vec(),
             };
             let present: Vec<i64> = members.iter().filter_map(|s| s.value).collect();
             match function {
@@ -213,6 +243,8 @@ fn random_rows_match_a_brute_force_reference_in_every_frame() {
             OverFrame::Rows {
                 preceding: rng.below(6),
             },
+            OverFrame::RangeUnbounded,
+            OverFrame::RowsUnbounded,
         ];
         let functions = [Count, Sum, Min, Max, Avg];
         let mut aggregates = Vec::new();
@@ -288,6 +320,13 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
         // MIN and MAX keep only their candidates, COUNT(x) only where the nulls are.
         (Min, Some(NumericKind::Int), RANGE_10),
         (Count, Some(NumericKind::Int), RANGE_10),
+        // Unbounded frames keep totals only: a float sum with an infinity in it, a best
+        // value, counts of rows and of values.
+        (Sum, Some(NumericKind::Float), OverFrame::RowsUnbounded),
+        (Max, Some(NumericKind::Float), OverFrame::RangeUnbounded),
+        (Min, Some(NumericKind::Int), OverFrame::RangeUnbounded),
+        (Count, Some(NumericKind::Int), OverFrame::RowsUnbounded),
+        (Count, None, OverFrame::RangeUnbounded),
     ];
     let mut rng = Rng(42);
     let calls: Vec<Call> = (0..8)
@@ -296,7 +335,10 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
             let keys = (0..n).map(|_| rng.below(5)).collect();
             let ts = (0..n).map(|i| c * 20 + i / 2).collect();
             let floats = (0..n)
-                .map(|_| (rng.below(1000) as f64) * 0.1 + 1e6)
+                .map(|i| match (c, i) {
+                    (1, 3) => f64::INFINITY,
+                    _ => (rng.below(1000) as f64) * 0.1 + 1e6,
+                })
                 .collect();
             let ints = (0..n).map(|_| rng.below(1000) as i64).collect();
             (keys, ts, floats, ints)
@@ -312,6 +354,11 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
             ColumnValues::Int(ints, Some(&nulls)),
             ColumnValues::Int(ints, Some(&nulls)),
             ColumnValues::Int(ints, Some(&nulls)),
+            ColumnValues::Float(floats, None),
+            ColumnValues::Float(floats, None),
+            ColumnValues::Int(ints, Some(&nulls)),
+            ColumnValues::Int(ints, Some(&nulls)),
+            ColumnValues::Rows,
         ];
         let out = answer(agg, keys, ts, &columns);
         agg.expire(ts[ts.len() - 1] + 1);
@@ -326,6 +373,11 @@ fn a_restored_aggregator_answers_as_the_uninterrupted_one() {
     let state = first.snapshot().expect("test step");
     let mut second = CpuOverAggregator::new(plan(&aggregates));
     second.restore(&state).expect("test step");
+    assert_eq!(
+        second.keys(),
+        first.keys(),
+        "unbounded keys are never dropped"
+    );
     for (call, want) in calls[4..].iter().zip(&expected[4..]) {
         let got = run(&mut second, call);
         assert_eq!(&got, want, "bit for bit, float sums included");
