@@ -85,6 +85,7 @@ fn lookup_join(c: &mut Criterion) {
             let name = match kind {
                 JoinKind::Inner => "inner",
                 JoinKind::Left => "left",
+                JoinKind::Full => "full",
             };
             let spec = LookupJoinSpec {
                 name: "merchants".into(),

@@ -154,6 +154,7 @@ fn oracle(input: &Input, kind: JoinKind) -> Vec<(i64, Option<i64>)> {
     let how = match kind {
         JoinKind::Inner => JoinType::Inner,
         JoinKind::Left => JoinType::Left,
+        JoinKind::Full => unreachable!("lookup joins refuse full outer joins"),
     };
     let joined = stream
         .lazy()

@@ -135,7 +135,7 @@ fn batches(side: &Side, id: &str, strings: bool, source_rows: usize) -> Vec<Vec<
 }
 
 /// One joined pair as compared: (left id, right id or none, window start or none).
-type Pair = (i64, Option<i64>, Option<i64>);
+type Pair = (Option<i64>, Option<i64>, Option<i64>);
 
 fn spec(kind: JoinKind, time: JoinTime) -> StreamJoinSpec {
     StreamJoinSpec {
@@ -222,7 +222,7 @@ fn engine_cut(
             time[i], expected_time,
             "the joined row's event time, row {i}"
         );
-        pairs.push((lid[i].expect("lid"), rid[i], starts[i]));
+        pairs.push((lid[i], rid[i], starts[i]));
     }
     pairs.sort();
     pairs
@@ -269,6 +269,7 @@ fn oracle(left: &Side, right: &Side, join: &StreamJoinSpec) -> Vec<Pair> {
     let how = match join.kind {
         JoinKind::Inner => JoinType::Inner,
         JoinKind::Left => JoinType::Left,
+        JoinKind::Full => JoinType::Full,
     };
     let joined = match join.time {
         JoinTime::Interval { lower, upper } => l
@@ -287,7 +288,8 @@ fn oracle(left: &Side, right: &Side, join: &StreamJoinSpec) -> Vec<Pair> {
             r,
             [col("key"), col("start")],
             [col("key"), col("start")],
-            JoinArgs::new(how),
+            // A full join's rows of one side keep their own window start.
+            JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns),
         ),
     }
     .collect()
@@ -299,7 +301,7 @@ fn oracle(left: &Side, right: &Side, join: &StreamJoinSpec) -> Vec<Pair> {
         .iter()
         .zip(rid.iter())
         .zip(start.iter())
-        .map(|((l, r), s)| (l.expect("lid"), r, windows.and(s)))
+        .map(|((l, r), s)| (l, r, windows.and(s)))
         .collect();
     pairs.sort();
     pairs
@@ -395,6 +397,7 @@ fn tumbling_window_joins_equal_polars() {
     });
     check(&spec(JoinKind::Inner, window), true);
     check(&spec(JoinKind::Left, window), false);
+    check(&spec(JoinKind::Full, window), true);
 }
 
 #[test]
@@ -406,6 +409,7 @@ fn hopping_window_joins_equal_polars() {
     });
     check(&spec(JoinKind::Inner, window), false);
     check(&spec(JoinKind::Left, window), true);
+    check(&spec(JoinKind::Full, window), false);
 }
 
 /// Issue 12: batching cannot change a join's result. The same two streams, in order and
@@ -516,6 +520,15 @@ fn an_empty_side_joins_nothing_or_keeps_every_left_row() {
         let got = engine(&rows, &empty, &outer, false, backend.clone());
         assert_eq!(got.len(), rows.rows.len(), "every left row once, unmatched");
         assert_eq!(got, oracle(&rows, &empty, &outer));
+        let full = spec(JoinKind::Full, window);
+        let got = engine(&empty, &rows, &full, false, backend.clone());
+        assert_eq!(
+            got.len(),
+            rows.rows.len(),
+            "every right row once, unmatched"
+        );
+        assert!(got.iter().all(|p| p.0.is_none()));
+        assert_eq!(got, oracle(&empty, &rows, &full));
     }
 }
 

@@ -34,6 +34,9 @@ pub enum JoinKind {
     Inner,
     /// Every stream row: once per match, or once with nulls when there is none.
     Left,
+    /// Every row of both streams: matched rows, and each row without a match once with nulls
+    /// for the other side's columns (stream window joins only).
+    Full,
 }
 
 /// A lookup join: the stream's `on` columns equal the table's `table_on` columns.
@@ -81,6 +84,13 @@ impl LookupJoinOperator {
         backend: &Arc<dyn Backend>,
         setting: &str,
     ) -> Result<Self> {
+        if spec.kind == JoinKind::Full {
+            return Err(Error::config(
+                format!("{setting}.kind"),
+                "a lookup join is inner or left (a table row without a stream row has no time \
+                 to be emitted at)",
+            ));
+        }
         if spec.on.is_empty() || spec.on.len() != spec.table_on.len() {
             return Err(Error::config(
                 format!("{setting}.table_on"),

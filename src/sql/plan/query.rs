@@ -172,11 +172,11 @@ impl Planner<'_> {
                 JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinKind::Inner, c, false),
                 JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinKind::Left, c, false),
                 JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (JoinKind::Left, c, true),
+                JoinOperator::FullOuter(c) => (JoinKind::Full, c, false),
                 _ => {
                     return Err(self.error(
                         &join.relation,
-                        "a stream join is INNER, or LEFT or RIGHT for a window join (FULL OUTER \
-                         is not supported yet)",
+                        "a stream join is INNER, or LEFT, RIGHT or FULL OUTER for a window join",
                     ));
                 }
             };

@@ -189,16 +189,16 @@ impl Planner<'_> {
                 Some(SignedDurationMs(upper)),
             )
         };
-        if kind == JoinKind::Left && !windowed {
+        if kind != JoinKind::Inner && !windowed {
             return Err(self.error(
                 at,
-                "an interval join is INNER (LEFT and RIGHT joins are window joins)",
+                "an interval join is INNER (LEFT, RIGHT and FULL joins are window joins)",
             ));
         }
-        if kind == JoinKind::Left && !rest.is_empty() {
+        if kind != JoinKind::Inner && !rest.is_empty() {
             return Err(self.error(
                 rest[0],
-                "a LEFT window join's ON holds keys and window bounds only; filter in WHERE",
+                "an outer window join's ON holds keys and window bounds only; filter in WHERE",
             ));
         }
         let (left_keys, right_keys): (Vec<String>, Vec<String>) = keys.into_iter().unzip();

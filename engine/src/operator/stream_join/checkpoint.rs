@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{JoinSideId, JoinTime, StreamJoinOperator, StreamJoinSpec};
 use crate::error::{Error, Result};
-use crate::operator::JoinKind;
 use crate::state::StateSnapshot;
 
 const STATE_FORMAT: &str = "stream-join/1";
@@ -49,7 +48,12 @@ impl StreamJoinOperator {
         let windowed = matches!(self.spec.time, JoinTime::Window(_));
         for (i, name) in SIDES.iter().enumerate() {
             let rows = state.batch(name)?;
-            let keep_null_keys = windowed && i == 0 && self.spec.kind == JoinKind::Left;
+            let id = if i == 0 {
+                JoinSideId::Left
+            } else {
+                JoinSideId::Right
+            };
+            let keep_null_keys = windowed && self.keeps_null_keys(id);
             let side = &mut self.sides[i];
             let arrival = side.arrive(&mut self.keys, rows, i64::MIN, keep_null_keys)?;
             side.store(arrival)?;

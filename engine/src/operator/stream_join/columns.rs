@@ -2,7 +2,8 @@
 //!
 //! Order: the key columns (left names), `window_start` and `window_end` for a window join,
 //! the left side's other columns, the right side's other columns (its key columns are
-//! dropped: they equal the left's), then the joined row's event time under the left side's
+//! dropped: they equal the left's; a full outer join's right rows without a match give the
+//! keys from their own key columns), then the joined row's event time under the left side's
 //! event-time column name. Each side's own event-time column, and any column name both sides
 //! use, is renamed `<stream>.<column>`.
 
@@ -14,6 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use super::JoinInput;
 use crate::error::{Error, Result};
 use crate::event_time::event_time_type;
+use crate::operator::JoinKind;
 
 /// Output column names of a window join's bounds.
 pub(super) const WINDOW_START: &str = "window_start";
@@ -55,6 +57,7 @@ pub fn output_names(
 pub(super) struct JoinColumns {
     pub schema: SchemaRef,
     pub left_keys: Vec<usize>,
+    pub right_keys: Vec<usize>,
     pub left: Vec<usize>,
     pub right: Vec<usize>,
     pub windowed: bool,
@@ -62,16 +65,19 @@ pub(super) struct JoinColumns {
 
 impl JoinColumns {
     /// Names the output of joining `left` and `right` on `left_keys` / `right_keys` (column
-    /// indices); `right_nullable` for a left outer join. `setting` names the job key.
+    /// indices); an outer `kind` makes the other side's columns nullable. `setting` names
+    /// the job key.
     pub(super) fn new(
         left: &JoinInput,
         right: &JoinInput,
         left_keys: &[usize],
         right_keys: &[usize],
         windowed: bool,
-        right_nullable: bool,
+        kind: JoinKind,
         setting: &str,
     ) -> Result<Self> {
+        let right_nullable = matches!(kind, JoinKind::Left | JoinKind::Full);
+        let left_nullable = kind == JoinKind::Full;
         let lschema = &left.schema;
         let rschema = &right.schema;
         let left_cols: Vec<usize> = (0..lschema.fields().len())
@@ -102,7 +108,11 @@ impl JoinColumns {
         };
         let mut fields: Vec<Field> = left_keys
             .iter()
-            .map(|&k| lschema.field(k).as_ref().clone())
+            .map(|&k| {
+                let field = lschema.field(k).as_ref().clone();
+                let nullable = field.is_nullable() || left_nullable;
+                field.with_nullable(nullable)
+            })
             .collect();
         if windowed {
             let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
@@ -110,7 +120,9 @@ impl JoinColumns {
             fields.push(Field::new(WINDOW_END, ts, false));
         }
         for (&i, name) in left_cols.iter().zip(&left_out) {
-            fields.push(renamed(left, i, name));
+            let field = renamed(left, i, name);
+            let nullable = field.is_nullable() || left_nullable;
+            fields.push(field.with_nullable(nullable));
         }
         for (&i, name) in right_cols.iter().zip(&right_out) {
             let field = renamed(right, i, name);
@@ -136,6 +148,7 @@ impl JoinColumns {
         Ok(JoinColumns {
             schema: Arc::new(Schema::new(fields)),
             left_keys: left_keys.to_vec(),
+            right_keys: right_keys.to_vec(),
             left: left_cols,
             right: right_cols,
             windowed,
@@ -144,6 +157,7 @@ impl JoinColumns {
 
     /// Assembles output rows: `left(i)` / `right(i)` gather input column `i` for every output
     /// row, `windows` gives each row's window bounds (window joins), `time` its event time.
+    /// The keys come from the left rows.
     pub(super) fn build(
         &self,
         left: impl Fn(usize) -> Result<ArrayRef>,
@@ -151,10 +165,52 @@ impl JoinColumns {
         windows: Option<(Vec<i64>, Vec<i64>)>,
         time: Vec<i64>,
     ) -> Result<RecordBatch> {
+        let keys = self
+            .left_keys
+            .iter()
+            .map(|&k| left(k))
+            .collect::<Result<Vec<_>>>()?;
+        self.assemble(keys, left, right, windows, time)
+    }
+
+    /// As [`JoinColumns::build`] for rows of the right side alone (a full outer join's right
+    /// rows without a match): the keys come from the right rows' key columns, cast to the
+    /// output's key types, and every left column is null.
+    pub(super) fn build_right(
+        &self,
+        left: impl Fn(usize) -> Result<ArrayRef>,
+        right: impl Fn(usize) -> Result<ArrayRef>,
+        windows: Option<(Vec<i64>, Vec<i64>)>,
+        time: Vec<i64>,
+    ) -> Result<RecordBatch> {
+        let keys = self
+            .right_keys
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(&k, field)| {
+                let column = right(k)?;
+                if column.data_type() == field.data_type() {
+                    Ok(column)
+                } else {
+                    arrow::compute::cast(&column, field.data_type()).map_err(Error::arrow(
+                        "casting a right join key to the left key's type",
+                    ))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.assemble(keys, left, right, windows, time)
+    }
+
+    fn assemble(
+        &self,
+        keys: Vec<ArrayRef>,
+        left: impl Fn(usize) -> Result<ArrayRef>,
+        right: impl Fn(usize) -> Result<ArrayRef>,
+        windows: Option<(Vec<i64>, Vec<i64>)>,
+        time: Vec<i64>,
+    ) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        for &k in &self.left_keys {
-            columns.push(left(k)?);
-        }
+        columns.extend(keys);
         if self.windowed {
             let (starts, ends) = windows.ok_or_else(|| {
                 Error::Internal("a window join's rows came without windows".into())

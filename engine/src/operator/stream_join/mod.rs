@@ -149,7 +149,7 @@ impl StreamJoinOperator {
             &left_keys,
             &right_keys,
             windowed,
-            spec.kind == JoinKind::Left,
+            spec.kind,
             setting,
         )?;
         let side = |input: JoinInput, keys: Vec<usize>, buffered: bool| -> Result<JoinSide> {
@@ -266,7 +266,7 @@ fn validate_time(spec: &StreamJoinSpec, setting: &str) -> Result<i64> {
             if spec.kind != JoinKind::Inner {
                 return Err(Error::config(
                     format!("{setting}.kind"),
-                    "interval joins are inner joins only (use a window join for a left outer join)",
+                    "interval joins are inner joins only (use a window join for a left or full outer join)",
                 ));
             }
             if lower.checked_add(upper).is_none_or(|w| w < 0) {

@@ -181,7 +181,7 @@ fn interval_join_expires_rows_and_reports_late_ones() -> Result<()> {
 }
 
 #[test]
-fn tumbling_window_join_inner_and_left_outer() -> Result<()> {
+fn tumbling_window_join_inner_left_and_full_outer() -> Result<()> {
     let window = JoinTime::Window(WindowSpec::Tumbling {
         size: 10,
         offset: 0,
@@ -206,7 +206,7 @@ fn tumbling_window_join_inner_and_left_outer() -> Result<()> {
         some(&[2, 0, 5, 102, 5, 202, 9]),
         some(&[2, 0, 5, 102, 8, 203, 9]),
     ];
-    for kind in [JoinKind::Inner, JoinKind::Left] {
+    for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::Full] {
         let mut op = join(window, kind)?;
         let mut out = Emitted::default();
         op.process(JoinSideId::Left, left.clone(), &mut out)?;
@@ -215,7 +215,8 @@ fn tumbling_window_join_inner_and_left_outer() -> Result<()> {
         assert!(out.batches.is_empty(), "[0, 10) is still open at 9");
         op.on_watermark(10, &mut out)?;
         let mut want = inner_first.clone();
-        if kind == JoinKind::Left {
+        if kind != JoinKind::Inner {
+            // Every right row of [0, 10) matched: a full join adds nothing there.
             want.push(vec![None, Some(0), Some(6), Some(103), None, None, Some(9)]);
         }
         assert_eq!(rows(&out), want, "{kind:?}");
@@ -224,17 +225,13 @@ fn tumbling_window_join_inner_and_left_outer() -> Result<()> {
         op.process(JoinSideId::Left, batch(&[(Some(1), 4, 105)])?, &mut more)?;
         assert_eq!(more.late_rows(), 1);
         op.on_watermark(i64::MAX, &mut more)?;
+        let left_alone = vec![Some(3), Some(10), Some(12), Some(104), None, None, Some(19)];
+        // Key 1's right row at 11 meets no left row of [10, 20): its key from its own side.
+        let right_alone = vec![Some(1), Some(10), None, None, Some(11), Some(201), Some(19)];
         let want: Vec<Vec<Option<i64>>> = match kind {
             JoinKind::Inner => vec![],
-            JoinKind::Left => vec![vec![
-                Some(3),
-                Some(10),
-                Some(12),
-                Some(104),
-                None,
-                None,
-                Some(19),
-            ]],
+            JoinKind::Left => vec![left_alone],
+            JoinKind::Full => vec![left_alone, right_alone],
         };
         assert_eq!(rows(&more), want, "{kind:?}");
         assert_eq!(op.buffered_rows(), (0, 0));
@@ -320,6 +317,13 @@ fn restored_join_continues_like_an_uninterrupted_one() -> Result<()> {
             }),
             JoinKind::Left,
         ),
+        (
+            JoinTime::Window(WindowSpec::Tumbling {
+                size: 10,
+                offset: 0,
+            }),
+            JoinKind::Full,
+        ),
     ];
     let steps: Vec<(JoinSideId, Vec<Row>, i64)> = vec![
         (
@@ -327,7 +331,11 @@ fn restored_join_continues_like_an_uninterrupted_one() -> Result<()> {
             vec![(Some(1), 3, 1), (Some(2), 4, 2), (None, 5, 3)],
             0,
         ),
-        (JoinSideId::Right, vec![(Some(1), 6, 4), (Some(2), 9, 5)], 2),
+        (
+            JoinSideId::Right,
+            vec![(Some(1), 6, 4), (Some(2), 9, 5), (None, 7, 13)],
+            2,
+        ),
         (
             JoinSideId::Left,
             vec![(Some(1), 12, 6), (Some(1), 14, 7)],
@@ -382,6 +390,7 @@ fn rejects_bad_settings_naming_them() {
             .unwrap_or_default()
     };
     assert!(err(JoinTime::Interval { lower: 1, upper: 1 }, JoinKind::Left).contains("join.kind"));
+    assert!(err(JoinTime::Interval { lower: 1, upper: 1 }, JoinKind::Full).contains("join.kind"));
     assert!(
         err(
             JoinTime::Interval {
