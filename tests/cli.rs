@@ -801,3 +801,55 @@ fn the_sql_shell_keeps_definitions_streams_rows_and_carries_on_after_an_error() 
         "{stdout}"
     );
 }
+
+#[test]
+fn the_sql_shell_runs_a_statement_set_block_as_one_job() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = |name: &str| {
+        format!(
+            "CREATE TABLE {name} (card BIGINT, cents BIGINT) WITH ('connector' = 'filesystem', \
+             'path' = '{}', 'format' = 'csv');\n",
+            dir.path().join(format!("{name}.csv")).display()
+        )
+    };
+    let script = format!(
+        "CREATE TABLE payments (ts TIMESTAMP(3), card BIGINT, shop BIGINT, cents BIGINT,\n\
+           country STRING, WATERMARK FOR ts AS ts)\n\
+         WITH ('connector' = 'filesystem', 'path' = 'payments.csv', 'format' = 'csv');\n\
+         {}{}EXECUTE STATEMENT SET\nBEGIN\n\
+         INSERT INTO big SELECT card, cents FROM payments WHERE cents >= 300;\n\
+         INSERT INTO fr SELECT card, cents FROM payments WHERE country = 'FR';\n\
+         END;\n",
+        sink("big"),
+        sink("fr")
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["sql", "--backend", "cpu"])
+        .current_dir(root().join("tests/slt/data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sluice sql");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write the script");
+    let out = child.wait_with_output().expect("sluice sql ends");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // payments.csv by hand: 700 and 300 are at least 300; card 1's 100, 50 and 300 are FR.
+    assert!(stderr.contains("5 row(s) written"), "{stderr}");
+    let rows = |name: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.path().join(format!("{name}.csv"))).expect(name);
+        let mut rows: Vec<String> = text.lines().skip(1).map(str::to_string).collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(rows("big"), ["1,300", "1,700"]);
+    assert_eq!(rows("fr"), ["1,100", "1,300", "1,50"]);
+}

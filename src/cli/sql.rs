@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 use sluice::job::{BackendChoice, JobError, JobFile};
-use sluice::sql::{Request, Session, split_statements};
+use sluice::sql::{Request, Session, ends_statement, split_statements};
 use sluice_engine::metrics::Metrics;
 use sluice_engine::runtime::RunOptions;
 use tokio::sync::watch;
@@ -73,7 +73,7 @@ impl Shell {
                 Ok(line) => {
                     buffer.push_str(&line);
                     buffer.push('\n');
-                    if line.trim_end().ends_with(';') {
+                    if ends_statement(&buffer) {
                         let _ = editor.add_history_entry(buffer.trim_end());
                         self.execute_all(&buffer);
                         buffer.clear();
@@ -148,21 +148,42 @@ impl Shell {
         self.backend.unwrap_or(job.spec.backend)
     }
 
-    /// Runs `job` until its input ends or Ctrl-C; the number of rows it wrote.
+    /// Runs `job` (a statement set: its pipelines side by side) until its input ends or
+    /// Ctrl-C; the number of rows it wrote.
     fn run(&self, job: &JobFile) -> Result<u64> {
-        let pipeline = job.pipeline(self.backend(job))?;
+        let backend = self.backend(job);
+        let pipelines = job
+            .pipelines()
+            .iter()
+            .map(|file| file.pipeline(backend))
+            .collect::<Result<Vec<_>, _>>()?;
         let (cancel_tx, cancel) = watch::channel(false);
-        let summary = self.runtime.block_on(async move {
-            let stop = tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    let _ = cancel_tx.send(true);
-                }
-            });
-            let options = RunOptions::new(Arc::new(Metrics::default())).with_cancel(cancel);
-            let summary = pipeline.run(options).await;
-            stop.abort();
-            summary
-        })?;
-        Ok(summary.counts.events_out)
+        let stop = self.runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = cancel_tx.send(true);
+            }
+        });
+        let runtime = &self.runtime;
+        let results = std::thread::scope(|scope| {
+            let runs: Vec<_> = pipelines
+                .into_iter()
+                .map(|pipeline| {
+                    let cancel = cancel.clone();
+                    scope.spawn(move || {
+                        let options =
+                            RunOptions::new(Arc::new(Metrics::default())).with_cancel(cancel);
+                        runtime.block_on(pipeline.run(options))
+                    })
+                })
+                .collect();
+            runs.into_iter().map(|run| run.join()).collect::<Vec<_>>()
+        });
+        stop.abort();
+        let mut rows = 0;
+        for result in results {
+            let summary = result.map_err(|_| anyhow::anyhow!("a pipeline's thread panicked"))??;
+            rows += summary.counts.events_out;
+        }
+        Ok(rows)
     }
 }

@@ -16,5 +16,5 @@ mod session;
 pub use create_table::{ColumnKind, CreateTable, TableColumn, WatermarkDef};
 pub use error::SqlError;
 pub use plan::{ScriptJob, Settings, plan_script};
-pub use script::{ScriptStatement, Statement, parse_script, split_statements};
+pub use script::{ScriptStatement, Statement, ends_statement, parse_script, split_statements};
 pub use session::{Request, Session};

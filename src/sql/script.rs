@@ -114,32 +114,79 @@ fn expect_end_of_statement(text: &str, parser: &Parser) -> Result<(), SqlError> 
 }
 
 /// The statements of `text` as written, split at the `;` between them (not those in strings
-/// or comments); statements that are only comments or blank are left out.
+/// or comments); statements that are only comments or blank are left out. A statement-set
+/// block (`EXECUTE STATEMENT SET BEGIN ... END`, `BEGIN STATEMENT SET; ... END`) is one
+/// statement, its inner `;`s included.
 pub fn split_statements(text: &str) -> Result<Vec<&str>, SqlError> {
+    Ok(split(text)?.0)
+}
+
+/// Whether `text` ends at the end of a statement: its last token is a `;` outside any open
+/// statement-set block (what a prompt waits for before running what was typed).
+pub fn ends_statement(text: &str) -> bool {
+    split(text).is_ok_and(|(_, rest)| rest.is_none())
+        && Tokenizer::new(&dialect::FLINK, text)
+            .tokenize()
+            .is_ok_and(|tokens| {
+                tokens
+                    .iter()
+                    .rev()
+                    .find(|t| !matches!(t, Token::Whitespace(_)))
+                    .is_some_and(|t| *t == Token::SemiColon)
+            })
+}
+
+/// The statements of `text`, and the unfinished one at its end (words after the last `;`,
+/// or an open statement-set block), which is also the last of the statements.
+fn split(text: &str) -> Result<(Vec<&str>, Option<&str>), SqlError> {
     let tokens = Tokenizer::new(&dialect::FLINK, text)
         .tokenize_with_location()
         .map_err(|err| SqlError::at(text, err.location, err.message))?;
     let mut statements = Vec::new();
     let mut start = 0;
     let mut has_words = false;
+    // The statement's first words and the words since the last `;`, upper-cased.
+    let mut lead: Vec<String> = Vec::new();
+    let mut since: Vec<String> = Vec::new();
+    let mut in_set = false;
     for token in &tokens {
         match &token.token {
             Token::SemiColon => {
+                let closes = !in_set || since == ["END"];
+                since.clear();
+                if !closes {
+                    continue;
+                }
                 let end = byte_offset(text, token.span.start);
                 if has_words {
                     statements.push(text[start..end].trim());
                 }
                 start = end + 1;
                 has_words = false;
+                in_set = false;
+                lead.clear();
             }
             Token::Whitespace(_) => {}
-            _ => has_words = true,
+            other => {
+                has_words = true;
+                let word = match other {
+                    Token::Word(w) if w.quote_style.is_none() => w.value.to_ascii_uppercase(),
+                    _ => String::new(),
+                };
+                if since.len() < 2 {
+                    since.push(word.clone());
+                }
+                if lead.len() < 4 {
+                    lead.push(word);
+                    in_set |= lead == ["EXECUTE", "STATEMENT", "SET", "BEGIN"]
+                        || lead == ["BEGIN", "STATEMENT", "SET"];
+                }
+            }
         }
     }
-    if has_words {
-        statements.push(text[start..].trim());
-    }
-    Ok(statements)
+    let rest = has_words.then(|| text[start..].trim());
+    statements.extend(rest);
+    Ok((statements, rest))
 }
 
 /// The byte offset of `location` (1-based line and character column) in `text`.
@@ -207,6 +254,26 @@ mod tests {
         );
         assert_eq!(split_statements("SELECT 1")?, vec!["SELECT 1"]);
         assert!(split_statements(" ;; -- nothing\n")?.is_empty());
+        // A statement-set block is one statement.
+        let set = "SET 'a' = 'b';\nEXECUTE STATEMENT SET BEGIN\nINSERT INTO a SELECT 1;\n\
+                   INSERT INTO b SELECT 2;\nEND;\nBEGIN STATEMENT SET;\nINSERT INTO c SELECT 3;\nEND;";
+        assert_eq!(
+            split_statements(set)?,
+            vec![
+                "SET 'a' = 'b'",
+                "EXECUTE STATEMENT SET BEGIN\nINSERT INTO a SELECT 1;\nINSERT INTO b SELECT 2;\nEND",
+                "BEGIN STATEMENT SET;\nINSERT INTO c SELECT 3;\nEND",
+            ]
+        );
+        assert!(ends_statement("SELECT 1;\n"));
+        assert!(!ends_statement("SELECT 1"));
+        assert!(!ends_statement("SELECT ';'"));
+        assert!(!ends_statement(
+            "EXECUTE STATEMENT SET BEGIN\nINSERT INTO a SELECT 1;"
+        ));
+        assert!(ends_statement(
+            "EXECUTE STATEMENT SET BEGIN\nINSERT INTO a SELECT 1;\nEND;"
+        ));
         Ok(())
     }
 

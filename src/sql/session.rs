@@ -50,7 +50,9 @@ impl Session {
         match (word(0), word(1)) {
             (Some("SELECT"), _) => Request::Query(trimmed),
             (Some("EXPLAIN"), Some("SELECT")) => Request::Explain(trimmed[7..].trim_start()),
-            (Some("INSERT" | "EXPLAIN"), _) => Request::Insert,
+            (Some("INSERT" | "EXPLAIN"), _) | (Some("EXECUTE" | "BEGIN"), Some("STATEMENT")) => {
+                Request::Insert
+            }
             _ => Request::Define,
         }
     }
@@ -159,6 +161,10 @@ mod tests {
         );
         assert_eq!(
             Session::request("explain insert into t select 1"),
+            Request::Insert
+        );
+        assert_eq!(
+            Session::request("EXECUTE STATEMENT SET BEGIN INSERT INTO o SELECT 1; END"),
             Request::Insert
         );
         assert_eq!(Session::request("CREATE TABLE t (a INT)"), Request::Define);
