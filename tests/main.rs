@@ -29,6 +29,7 @@ mod over;
 mod savepoints;
 mod slt;
 mod sql;
+mod sql_joins;
 mod statement_sets;
 mod stream_joins;
 mod top_n;
