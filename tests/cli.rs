@@ -754,18 +754,10 @@ fn looking_for_a_gpu_prints_no_display_server_noise() {
     }
 }
 
-#[test]
-fn the_sql_shell_keeps_definitions_streams_rows_and_carries_on_after_an_error() {
+/// `sluice sql` on the CPU, in the SQL logic tests' data folder, with `script` on its input.
+fn sql_shell(script: &str) -> Output {
     use std::io::Write;
     use std::process::Stdio;
-    let script = "CREATE TABLE payments (ts TIMESTAMP(3), card BIGINT, shop BIGINT, cents BIGINT,\n\
-                    country STRING, WATERMARK FOR ts AS ts)\n\
-                  WITH ('connector' = 'filesystem', 'path' = 'payments.csv', 'format' = 'csv');\n\
-                  SELECT nope FROM payments;\n\
-                  SELECT card, SUM(cents) AS total\n\
-                  FROM TABLE(TUMBLE(TABLE payments, DESCRIPTOR(ts), INTERVAL '30' SECOND))\n\
-                  GROUP BY window_start, window_end, card;\n\
-                  EXPLAIN SELECT card FROM payments WHERE country LIKE 'E%';\n";
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["sql", "--backend", "cpu"])
         .current_dir(root().join("tests/slt/data"))
@@ -780,7 +772,20 @@ fn the_sql_shell_keeps_definitions_streams_rows_and_carries_on_after_an_error() 
         .expect("stdin")
         .write_all(script.as_bytes())
         .expect("write the script");
-    let out = child.wait_with_output().expect("sluice sql ends");
+    child.wait_with_output().expect("sluice sql ends")
+}
+
+#[test]
+fn the_sql_shell_keeps_definitions_streams_rows_and_carries_on_after_an_error() {
+    let script = "CREATE TABLE payments (ts TIMESTAMP(3), card BIGINT, shop BIGINT, cents BIGINT,\n\
+                    country STRING, WATERMARK FOR ts AS ts)\n\
+                  WITH ('connector' = 'filesystem', 'path' = 'payments.csv', 'format' = 'csv');\n\
+                  SELECT nope FROM payments;\n\
+                  SELECT card, SUM(cents) AS total\n\
+                  FROM TABLE(TUMBLE(TABLE payments, DESCRIPTOR(ts), INTERVAL '30' SECOND))\n\
+                  GROUP BY window_start, window_end, card;\n\
+                  EXPLAIN SELECT card FROM payments WHERE country LIKE 'E%';\n";
+    let out = sql_shell(script);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     // One statement failed: the exit status says so, and the rest still ran.
     assert!(!out.status.success(), "{stderr}");
@@ -804,8 +809,6 @@ fn the_sql_shell_keeps_definitions_streams_rows_and_carries_on_after_an_error() 
 
 #[test]
 fn the_sql_shell_runs_a_statement_set_block_as_one_job() {
-    use std::io::Write;
-    use std::process::Stdio;
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = |name: &str| {
         format!(
@@ -825,21 +828,7 @@ fn the_sql_shell_runs_a_statement_set_block_as_one_job() {
         sink("big"),
         sink("fr")
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["sql", "--backend", "cpu"])
-        .current_dir(root().join("tests/slt/data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sluice sql");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("write the script");
-    let out = child.wait_with_output().expect("sluice sql ends");
+    let out = sql_shell(&script);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // payments.csv by hand: 700 and 300 are at least 300; card 1's 100, 50 and 300 are FR.

@@ -15,6 +15,7 @@ use sluice_engine::backend::Backend;
 use sluice_engine::memory::CollectSink;
 
 use crate::common::backends;
+use crate::stream_joins::window_starts;
 
 /// Epoch ms of the first row.
 const START: i64 = 1_767_225_600_000;
@@ -53,29 +54,20 @@ fn write_csv(path: &Path, id: &str, rows: &Rows) {
     std::fs::write(path, text).expect("write csv");
 }
 
-/// The window starts (ms after `START`) of the windows containing `ts`.
-fn starts(ts: i64, size: i64, slide: i64) -> Vec<i64> {
-    // START is a whole day, so windows aligned to the epoch are aligned to it too.
-    let last = ts - ts.rem_euclid(slide);
-    (0..)
-        .map(|k| last - k * slide)
-        .take_while(|s| s + size > ts)
-        .collect()
-}
-
 fn frame(rows: &Rows, id: &str, window: Option<(i64, i64)>) -> DataFrame {
-    let (mut ids, mut ts, mut keys, mut window_starts) = (vec![], vec![], vec![], vec![]);
+    let (mut ids, mut ts, mut keys, mut starts) = (vec![], vec![], vec![], vec![]);
     for &(i, t, k) in rows {
-        let windows = window.map_or(vec![0], |(size, slide)| starts(t, size, slide));
+        // START is a whole day, so windows aligned to the epoch are aligned to it too.
+        let windows = window.map_or(vec![0], |(size, slide)| window_starts(t, size, slide));
         for s in windows {
             ids.push(i);
             ts.push(t);
             keys.push(k);
-            window_starts.push(s);
+            starts.push(s);
         }
     }
     let ts_name = format!("{id}_ts");
-    df!(id => ids, ts_name.as_str() => ts, "k" => keys, "start" => window_starts).expect("frame")
+    df!(id => ids, ts_name.as_str() => ts, "k" => keys, "start" => starts).expect("frame")
 }
 
 /// (left id, right id, window start in ms after `START`) of every output row, sorted.

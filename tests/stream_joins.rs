@@ -229,7 +229,7 @@ fn engine_cut(
 }
 
 /// The windows (starts) containing `ts`, computed independently of the engine.
-fn window_starts(ts: i64, size: i64, slide: i64) -> Vec<i64> {
+pub(crate) fn window_starts(ts: i64, size: i64, slide: i64) -> Vec<i64> {
     let last = ts - ts.rem_euclid(slide);
     (0..)
         .map(|k| last - k * slide)
