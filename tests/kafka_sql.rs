@@ -121,3 +121,19 @@ fn seconds_into_2026(text: &str) -> i64 {
     let seconds: i64 = time[3..5].parse().expect("seconds");
     minutes * 60 + seconds
 }
+
+#[test]
+fn planning_a_kafka_table_with_declared_columns_reaches_no_broker() {
+    // Nothing listens on port 1: planning must not need it (running the job would). Building
+    // the source to learn its columns, as planning did, fails here looking for partitions.
+    let script = "CREATE TABLE payments (ts TIMESTAMP(3), card BIGINT, cents BIGINT,
+                    part INT METADATA FROM 'partition' VIRTUAL,
+                    WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+                  WITH ('connector' = 'kafka', 'topic' = 'payments',
+                        'properties.bootstrap.servers' = '127.0.0.1:1', 'format' = 'json');
+                  CREATE TABLE o WITH ('connector' = 'blackhole');
+                  INSERT INTO o SELECT card, cents, part FROM payments WHERE cents > 0;";
+    let job = sluice::job::JobFile::from_sql(script, std::path::Path::new("/jobs/job.sql"), &[])
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(job.spec.streams.is_empty() && job.spec.source.is_some());
+}

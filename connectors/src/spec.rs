@@ -53,6 +53,16 @@ impl SourceSpec {
             SourceSpec::Kafka(spec) => Box::new(KafkaSource::from_spec(spec, base_dir)?),
         })
     }
+
+    /// The columns the source produces, checking its settings as [`SourceSpec::build`] does
+    /// but reaching no server where the settings decide the columns (a Kafka source with
+    /// declared columns); the other sources are built, which is cheap.
+    pub fn schema(&self, base_dir: &Path) -> Result<SchemaRef> {
+        match self {
+            SourceSpec::Kafka(spec) => KafkaSource::schema_of(spec, base_dir),
+            other => Ok(other.build(base_dir)?.schema()),
+        }
+    }
 }
 
 /// Which synthetic stream a generator produces.

@@ -85,6 +85,19 @@ impl KafkaSource {
         })
     }
 
+    /// The columns a source of `spec` produces: decided without the broker when the spec
+    /// declares them (so planning a SQL table needs no server), else as
+    /// [`KafkaSource::from_spec`] decides them, from a sample of messages.
+    pub fn schema_of(spec: &KafkaSourceSpec, base_dir: &Path) -> Result<SchemaRef> {
+        spec.check()?;
+        if PayloadDecoder::needs_sample(&spec.format, &spec.columns) {
+            return Ok(Self::from_spec(spec, base_dir)?.schema());
+        }
+        let decoder =
+            PayloadDecoder::new(&spec.format, &spec.columns, &spec.metadata, &[], base_dir)?;
+        Ok(decoder.schema())
+    }
+
     /// This source reads a repartition topic: its partitions' watermarks are those the
     /// writers upstream send (the smallest over all of them), not their rows' event times,
     /// and the markers that carry them are no rows.
