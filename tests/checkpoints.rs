@@ -125,7 +125,7 @@ fn window() -> WindowAggregateSpec {
 fn run(
     backend: Arc<dyn Backend>,
     source: Box<dyn Source>,
-    window: WindowAggregateSpec,
+    operator: OperatorSpec,
     checkpoints: Option<&CheckpointSpec>,
     stop_at: Option<u64>,
 ) -> Result<Run> {
@@ -136,7 +136,7 @@ fn run(
             max_delay: Duration::from_millis(20),
         })
         .backend(backend)
-        .window(window)
+        .operator(operator)
         .sink(Box::new(sink.clone()))
         .late_sink(Box::new(late.clone()));
     if let Some(spec) = checkpoints {
@@ -175,12 +175,12 @@ fn run(
 /// both runs together with an uninterrupted one. Lateness depends on how the watermark
 /// moved when a row arrived, so cases with late rows use one partition whose batches are
 /// the micro-batches (deterministic); two partitions are compared without late rows.
-fn stop_and_resume(shape: StreamShape, cases: &[Vec<usize>]) {
+fn stop_and_resume(shape: StreamShape, cases: &[Vec<usize>], operator: fn() -> OperatorSpec) {
     let events = Events::generate(shape);
     let parts = events.partitioned(KeyKind::Str, shape.partitions, 250);
     let memory = || Box::new(MemorySource::new(schema(KeyKind::Str), parts.clone()));
     for backend in backends() {
-        let whole = run(backend.clone(), memory(), window(), None, None).expect("whole");
+        let whole = run(backend.clone(), memory(), operator(), None, None).expect("whole");
         assert_eq!(
             whole.summary.counts.late > 0,
             shape.disorder > DELAY,
@@ -204,14 +204,14 @@ fn stop_and_resume(shape: StreamShape, cases: &[Vec<usize>]) {
             let first = run(
                 backend.clone(),
                 Box::new(stalling),
-                window(),
+                operator(),
                 Some(&spec),
                 Some(received as u64),
             )
             .expect("first run");
             assert!(first.summary.cancelled && first.summary.checkpoint.is_some());
             let second =
-                run(backend.clone(), memory(), window(), Some(&spec), None).expect("second run");
+                run(backend.clone(), memory(), operator(), Some(&spec), None).expect("second run");
             let what = format!("{} stopped after {stop_after:?}", backend.name());
             assert_eq!(
                 second.summary.resumed_from, first.summary.checkpoint,
@@ -269,7 +269,9 @@ fn a_gracefully_stopped_job_resumes_exactly_with_late_rows() {
         partitions: 1,
         seed: 23,
     };
-    stop_and_resume(shape, &[vec![0], vec![1], vec![9], vec![24]]);
+    stop_and_resume(shape, &[vec![0], vec![1], vec![9], vec![24]], || {
+        OperatorSpec::Window(window())
+    });
 }
 
 #[test]
@@ -283,7 +285,44 @@ fn a_gracefully_stopped_job_resumes_exactly_across_partitions() {
         partitions: 2,
         seed: 29,
     };
-    stop_and_resume(shape, &[vec![1, 0], vec![5, 7], vec![12, 12]]);
+    stop_and_resume(shape, &[vec![1, 0], vec![5, 7], vec![12, 12]], || {
+        OperatorSpec::Window(window())
+    });
+}
+
+/// A window Top-N over raw rows holds them across the checkpoint (cut to its limit).
+#[test]
+fn a_stopped_raw_row_top_n_resumes_exactly_with_late_rows() {
+    let shape = StreamShape {
+        rows: 6_000,
+        keys: 40,
+        skew: false,
+        disorder: 4_000,
+        step: 3,
+        partitions: 1,
+        seed: 31,
+    };
+    fn descending(column: &str) -> TopNOrder {
+        TopNOrder {
+            column: column.into(),
+            descending: true,
+            nulls_first: false,
+        }
+    }
+    let top = || {
+        OperatorSpec::WindowTopN(WindowTopNSpec {
+            partition_by: key_names(KeyKind::Str),
+            order_by: vec![descending("v_int"), descending("v_float")],
+            limit: Some(2),
+            rownum: Some("rownum".into()),
+            window: Some(WindowSpec::Hopping {
+                size: 2_000,
+                slide: 1_000,
+                offset: 0,
+            }),
+        })
+    };
+    stop_and_resume(shape, &[vec![0], vec![3], vec![17]], top);
 }
 
 #[test]
@@ -301,12 +340,20 @@ fn a_job_whose_window_changed_is_refused_before_data_moves() {
     let dir = tempfile::tempdir().expect("dir");
     let spec = CheckpointSpec::new(dir.path().display().to_string(), Duration::from_secs(60));
     let memory = || Box::new(MemorySource::new(schema(KeyKind::Str), parts.clone()));
-    run(crate::common::cpu(), memory(), window(), Some(&spec), None).expect("first run");
+    run(
+        crate::common::cpu(),
+        memory(),
+        OperatorSpec::Window(window()),
+        Some(&spec),
+        None,
+    )
+    .expect("first run");
     let mut changed = window();
     changed.window = WindowSpec::Tumbling {
         size: 1_000,
         offset: 0,
     };
+    let changed = OperatorSpec::Window(changed);
     let error = match run(crate::common::cpu(), memory(), changed, Some(&spec), None) {
         Ok(_) => panic!("a changed window must be refused"),
         Err(e) => e.to_string(),

@@ -1,11 +1,13 @@
-//! Window Top-N equals ranking the polars oracle's windows by hand, on random inputs with fixed
-//! seeds, on every backend: the window aggregation's rows per window ordered by `sum_v_int`
-//! descending (nulls last), then by key, the first three kept and numbered.
+//! Window Top-N equals ranking by hand, on random inputs with fixed seeds, on every backend:
+//! the polars oracle's window aggregation rows per window ordered by `sum_v_int` descending
+//! (nulls last), then by key, the first three kept and numbered; and raw rows in tumbling,
+//! hopping and cumulating windows, ranked by their values.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Float64Type;
 use arrow::datatypes::{Int64Type, TimestampMillisecondType};
 use sluice_engine::memory::{CollectSink, MemorySource};
 use sluice_engine::prelude::*;
@@ -88,6 +90,7 @@ fn run(events: &Events, window: WindowSpec, backend: std::sync::Arc<dyn Backend>
         ],
         limit: Some(LIMIT),
         rownum: Some("rownum".into()),
+        window: None,
     }));
     let output = builder.schemas().expect("schemas").output;
     builder
@@ -158,6 +161,227 @@ fn window_top_n_equals_ranking_the_oracles_windows_on_every_backend() {
                     "{context}: a number given twice in a window"
                 );
             }
+            assert_eq!(got, want, "{context}");
+        }
+    }
+}
+
+/// The windows of `window` (tumbling, hopping or cumulating) holding time `t`, as (start, end):
+/// computed from the definitions, not the engine's assigner.
+fn windows_of(window: WindowSpec, t: i64) -> Vec<(i64, i64)> {
+    match window {
+        WindowSpec::Tumbling { size, .. } => {
+            let start = t.div_euclid(size) * size;
+            vec![(start, start + size)]
+        }
+        WindowSpec::Hopping { size, slide, .. } => {
+            let mut out = Vec::new();
+            let mut start = t.div_euclid(slide) * slide;
+            while start > t - size {
+                out.push((start, start + size));
+                start -= slide;
+            }
+            out
+        }
+        WindowSpec::Cumulate { step, size, .. } => {
+            let start = t.div_euclid(size) * size;
+            (1..=size / step)
+                .map(|k| (start, start + k * step))
+                .filter(|&(_, end)| end > t)
+                .collect()
+        }
+        WindowSpec::Session { .. } => unreachable!("not ranked over raw rows"),
+    }
+}
+
+/// What identifies a ranked row's place: (window start, window end, key or -1, rownum).
+type Place = (i64, i64, i64, i64);
+/// What a row ranks by: (v_int, v_float bits, ts); ties keep the same answer whichever row wins.
+type Ranks = (Option<i64>, Option<u64>, i64);
+
+/// Per window (and key when `by_key`), rows by `v_int` descending, then `v_float` descending
+/// (nulls last in both), then `ts`, the first `limit`.
+fn raw_by_hand(
+    events: &Events,
+    window: WindowSpec,
+    by_key: bool,
+    limit: usize,
+) -> BTreeMap<Place, Ranks> {
+    let mut groups: BTreeMap<(i64, i64, i64), Vec<usize>> = BTreeMap::new();
+    for i in 0..events.len() {
+        let key = if by_key { events.key[i] } else { -1 };
+        for (start, end) in windows_of(window, events.ts[i]) {
+            groups.entry((start, end, key)).or_default().push(i);
+        }
+    }
+    let descending_nulls_last = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(x), Some(y)) => y.total_cmp(&x),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    };
+    let mut ranked = BTreeMap::new();
+    for ((start, end, key), mut rows) in groups {
+        rows.sort_by(|&a, &b| {
+            descending_nulls_last(
+                events.v_int[a].map(|v| v as f64),
+                events.v_int[b].map(|v| v as f64),
+            )
+            .then(descending_nulls_last(events.v_float[a], events.v_float[b]))
+            .then(events.ts[a].cmp(&events.ts[b]))
+        });
+        for (n, &row) in rows.iter().take(limit).enumerate() {
+            ranked.insert(
+                (start, end, key, n as i64 + 1),
+                (
+                    events.v_int[row],
+                    events.v_float[row].map(f64::to_bits),
+                    events.ts[row],
+                ),
+            );
+        }
+    }
+    ranked
+}
+
+fn run_raw(
+    events: &Events,
+    top: WindowTopNSpec,
+    backend: std::sync::Arc<dyn Backend>,
+) -> RecordBatch {
+    let sink = CollectSink::new();
+    let builder = Pipeline::builder(
+        Box::new(MemorySource::new(
+            schema(KeyKind::Int),
+            events.partitioned(KeyKind::Int, 2, 101),
+        )),
+        EventTimeSpec::new("ts", 401),
+    )
+    .batching(BatchingSpec {
+        max_rows: 700,
+        max_delay: Duration::from_millis(50),
+    })
+    .backend(backend)
+    .operator(OperatorSpec::WindowTopN(top));
+    let output = builder.schemas().expect("schemas").output;
+    builder
+        .sink(Box::new(sink.clone()))
+        .build()
+        .expect("pipeline")
+        .run_blocking()
+        .expect("run");
+    sink.concat(&output).expect("output")
+}
+
+#[test]
+fn window_top_n_over_raw_rows_equals_ranking_them_by_hand_on_every_backend() {
+    let descending = |column: &str| TopNOrder {
+        column: column.into(),
+        descending: true,
+        nulls_first: false,
+    };
+    let cases = [
+        (
+            WindowSpec::Tumbling {
+                size: 1_000,
+                offset: 0,
+            },
+            true,
+            2,
+            21,
+        ),
+        (
+            WindowSpec::Hopping {
+                size: 1_500,
+                slide: 500,
+                offset: 0,
+            },
+            false,
+            3,
+            22,
+        ),
+        (
+            WindowSpec::Cumulate {
+                step: 500,
+                size: 1_500,
+                offset: 0,
+            },
+            true,
+            1,
+            23,
+        ),
+    ];
+    for (window, by_key, limit, seed) in cases {
+        let events = Events::generate(StreamShape {
+            rows: 5_000,
+            keys: 30,
+            skew: true,
+            disorder: 400,
+            step: 3,
+            partitions: 2,
+            seed,
+        });
+        let want = raw_by_hand(&events, window, by_key, limit);
+        assert!(want.len() > 30, "windows to rank");
+        let top = WindowTopNSpec {
+            partition_by: if by_key { vec!["k".into()] } else { Vec::new() },
+            order_by: vec![
+                descending("v_int"),
+                descending("v_float"),
+                TopNOrder {
+                    column: "ts".into(),
+                    descending: false,
+                    nulls_first: false,
+                },
+            ],
+            limit: Some(limit),
+            rownum: Some("rownum".into()),
+            window: Some(window),
+        };
+        for backend in backends() {
+            let context = format!("{window:?} on {}", backend.name());
+            let output = run_raw(&events, top.clone(), backend);
+            let column = |name: &str| {
+                output
+                    .column(output.schema().index_of(name).expect(name))
+                    .clone()
+            };
+            let (k, ints, floats, ts) = (
+                column("k"),
+                column("v_int"),
+                column("v_float"),
+                column("ts"),
+            );
+            let (starts, ends, numbers) = (
+                column("window_start"),
+                column("window_end"),
+                column("rownum"),
+            );
+            let ints = ints.as_primitive::<Int64Type>();
+            let floats = floats.as_primitive::<Float64Type>();
+            let mut got = BTreeMap::new();
+            for row in 0..output.num_rows() {
+                let place = (
+                    starts.as_primitive::<TimestampMillisecondType>().value(row),
+                    ends.as_primitive::<TimestampMillisecondType>().value(row),
+                    if by_key {
+                        k.as_primitive::<Int64Type>().value(row)
+                    } else {
+                        -1
+                    },
+                    numbers.as_primitive::<Int64Type>().value(row),
+                );
+                let ranks = (
+                    ints.is_valid(row).then(|| ints.value(row)),
+                    floats.is_valid(row).then(|| floats.value(row).to_bits()),
+                    ts.as_primitive::<TimestampMillisecondType>().value(row),
+                );
+                assert!(
+                    got.insert(place, ranks).is_none(),
+                    "{context}: a place given twice"
+                );
+            }
+            assert_eq!(got.len(), want.len(), "{context}: rows ranked");
             assert_eq!(got, want, "{context}");
         }
     }

@@ -148,6 +148,19 @@ fn sink_text(sink: &SinkSpec) -> String {
     }
 }
 
+/// A window in words: `tumbling 1m`, `hopping 10m every 1m`.
+fn window_text(window: &WindowFile) -> String {
+    match window {
+        WindowFile::Tumbling { size, offset } if offset.as_millis() == 0 => {
+            format!("tumbling {size}")
+        }
+        WindowFile::Tumbling { size, offset } => format!("tumbling {size} offset {offset}"),
+        WindowFile::Hopping { size, slide, .. } => format!("hopping {size} every {slide}"),
+        WindowFile::Session { gap } => format!("session gap {gap}"),
+        WindowFile::Cumulate { step, size, .. } => format!("cumulate {size} every {step}"),
+    }
+}
+
 /// One line about `operator`.
 fn describe(operator: &OperatorFile) -> String {
     match operator {
@@ -184,17 +197,7 @@ fn describe(operator: &OperatorFile) -> String {
             window,
             aggregates,
         } => {
-            let window = match window {
-                WindowFile::Tumbling { size, offset } if offset.as_millis() == 0 => {
-                    format!("tumbling {size}")
-                }
-                WindowFile::Tumbling { size, offset } => format!("tumbling {size} offset {offset}"),
-                WindowFile::Hopping { size, slide, .. } => format!("hopping {size} every {slide}"),
-                WindowFile::Session { gap } => format!("session gap {gap}"),
-                WindowFile::Cumulate { step, size, .. } => {
-                    format!("cumulate {size} every {step}")
-                }
-            };
+            let window = window_text(window);
             let aggregates: Vec<String> = aggregates
                 .iter()
                 .map(|a| aggregate_text(a.function, a.column.as_deref(), "", a.alias.as_deref()))
@@ -210,6 +213,7 @@ fn describe(operator: &OperatorFile) -> String {
             order_by,
             limit,
             rownum,
+            window,
         } => {
             let mut partition = vec!["window_start".to_string(), "window_end".to_string()];
             partition.extend(
@@ -231,8 +235,12 @@ fn describe(operator: &OperatorFile) -> String {
                 .as_ref()
                 .map(|name| format!(" numbered as {name}"))
                 .unwrap_or_default();
+            let windows = window
+                .as_ref()
+                .map(|w| format!(" of raw rows in {}", window_text(w)))
+                .unwrap_or_default();
             format!(
-                "top-n    {limit} per {} by {}{rownum}",
+                "top-n    {limit} per {} by {}{rownum}{windows}",
                 partition.join(", "),
                 order.join(", ")
             )

@@ -65,8 +65,9 @@ pub enum OperatorFile {
         /// `[{ fn = "count", as = "n_1h", range_preceding = "1h" }, { fn = "max", column = "x", rows_preceding = 9 }]`.
         aggregates: Vec<OverAggregateFile>,
     },
-    /// `type = "top_n"`: the first `limit` rows of each window (after a window aggregation)
-    /// by `order_by`, numbered in `rownum` (SQL's window Top-N).
+    /// `type = "top_n"`: the first `limit` rows of each window by `order_by`, numbered in
+    /// `rownum` (SQL's window Top-N): after a window aggregation, or, with `window`, of raw
+    /// rows that it puts into windows itself.
     TopN {
         /// Columns that split a window's rows further (beside its start and end).
         #[serde(default)]
@@ -79,6 +80,10 @@ pub enum OperatorFile {
         /// The row-number column's name (default: none).
         #[serde(default)]
         rownum: Option<String>,
+        /// Rank raw rows in these windows (tumbling, hopping or cumulate), adding
+        /// `window_start` and `window_end`; absent: the rows are a window aggregation's.
+        #[serde(default)]
+        window: Option<WindowFile>,
     },
 }
 
@@ -385,6 +390,7 @@ impl OperatorFile {
                 order_by,
                 limit,
                 rownum,
+                window,
             } => OperatorSpec::WindowTopN(WindowTopNSpec {
                 partition_by: partition_by
                     .as_ref()
@@ -400,6 +406,7 @@ impl OperatorFile {
                     .collect(),
                 limit: *limit,
                 rownum: rownum.clone(),
+                window: window.as_ref().map(WindowFile::to_spec),
             }),
             OperatorFile::Over {
                 partition_by,

@@ -1,25 +1,38 @@
 //! Window Top-N: the first rows of each window by an order, numbered (Flink's window Top-N,
 //! `ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY ...) ... WHERE rownum <= N`).
 //!
-//! It follows a window aggregation, whose rows for one window all arrive before the watermark
-//! passes the window's end: rows wait in the operator until then, and each window's are ranked
-//! once, complete. Rows with equal order values are numbered in arrival order, which the window
-//! operator makes the same on every backend, so numbering never depends on the backend.
-//! Output: per window and partition, at most `limit` rows in rank order, with `rownum`
-//! (`Int64`, from 1) as the last column when asked for.
+//! Its rows are either a window aggregation's, which all arrive when the watermark passes
+//! their window's end, or a window function's raw rows ([`WindowTopNSpec::window`]), which the
+//! operator puts into their windows itself and holds, in checkpoints, until the watermark
+//! passes each window's end. Either way a window is ranked once, complete. While rows are
+//! held, only the first `limit` of each window and partition can still be kept, so the rest
+//! are dropped as rows arrive (memory: windows x partitions x `limit`). Rows with equal
+//! order values are numbered in arrival order (the window operator makes it the same on every
+//! backend), so numbering never depends on the backend. Output: per window and partition, at
+//! most `limit` rows in rank order, with `rownum` (`Int64`, from 1) as the last column when
+//! asked for.
+
+mod assign;
+mod checkpoint;
+#[cfg(test)]
+mod raw_tests;
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
-use arrow::compute::{
-    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices, not, take,
+use arrow::array::{
+    ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array, UInt64Array,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMillisecondType};
+use arrow::compute::{
+    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices, min, not,
+    take,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::row::{RowConverter, SortField};
 use serde::{Deserialize, Serialize};
 
 use super::{Emitted, Operator};
 use crate::error::{Error, Result};
+use crate::window::WindowSpec;
 
 /// One `ORDER BY` term.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,32 +56,107 @@ pub struct WindowTopNSpec {
     pub limit: Option<usize>,
     /// The name of the row-number column, when the output has one.
     pub rownum: Option<String>,
+    /// The windows of raw rows (tumbling, hopping or cumulating), which the operator assigns
+    /// and adds as `window_start` and `window_end`; `None` when the rows are a window
+    /// aggregation's, which have those columns.
+    #[serde(default)]
+    pub window: Option<WindowSpec>,
 }
+
+/// The column that numbers held rows in arrival order (ties are ranked by it).
+const ARRIVAL: &str = "__arrival";
+
+/// Held rows are dropped down to the first `limit` per window and partition once there are
+/// this many, or twice as many as the last drop kept: the sort costs O(n log n) per drop, so
+/// over a window's life it stays a constant factor per row.
+const PRUNE_ROWS: usize = 16 * 1024;
 
 /// Ranks each closed window's rows and keeps the first `limit`.
 #[derive(Debug)]
 pub struct WindowTopNOperator {
     spec: WindowTopNSpec,
-    /// `window_end`, `window_start`, then the partition columns.
+    /// In the held rows: `window_end`, `window_start`, then the partition columns.
     partition: Vec<usize>,
     order: Vec<(usize, SortOptions)>,
     end: usize,
+    /// The event-time column of raw rows (with [`WindowTopNSpec::window`]).
+    time: usize,
     input: SchemaRef,
+    /// The input's columns, the window bounds of raw rows, then [`ARRIVAL`].
+    held: SchemaRef,
     schema: SchemaRef,
     waiting: Vec<RecordBatch>,
+    /// The earliest window end among the held rows (`i64::MAX`: none held).
+    earliest_end: i64,
+    /// Rows held, and how many make the next drop to `limit` rows per partition.
+    held_rows: usize,
+    prune_at: usize,
+    next_arrival: u64,
+    watermark: i64,
 }
 
 impl WindowTopNOperator {
-    /// Checks `spec` against `input` (a window aggregation's rows); `setting` names the job
-    /// key in errors.
-    pub fn try_new(spec: &WindowTopNSpec, input: SchemaRef, setting: &str) -> Result<Self> {
+    /// Checks `spec` against `input` (a window aggregation's rows, or raw rows with
+    /// `spec.window` and their event time in `time_column`); `setting` names the job key in
+    /// errors.
+    pub fn try_new(
+        spec: &WindowTopNSpec,
+        input: SchemaRef,
+        time_column: &str,
+        setting: &str,
+    ) -> Result<Self> {
+        let mut held: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut time = 0;
+        if let Some(window) = &spec.window {
+            window.validate(&format!("{setting}.window"))?;
+            if matches!(window, WindowSpec::Session { .. }) {
+                return Err(Error::config(
+                    format!("{setting}.window"),
+                    "a Top-N over raw rows takes tumbling, hopping or cumulating windows; \
+                     rank sessions after a session window aggregation",
+                ));
+            }
+            if let Some(clash) = ["window_start", "window_end"]
+                .into_iter()
+                .find(|b| input.index_of(b).is_ok())
+            {
+                return Err(Error::config(
+                    format!("{setting}.window"),
+                    format!(
+                        "the rows already have a column `{clash}`: rank them without `window`, \
+                         or rename it"
+                    ),
+                ));
+            }
+            time = input.index_of(time_column).map_err(|_| {
+                Error::config(
+                    setting,
+                    format!(
+                        "the event-time column `{time_column}` is not in this operator's input \
+                         (was it projected away?)"
+                    ),
+                )
+            })?;
+            let timestamp = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+            held.push(Field::new("window_start", timestamp.clone(), false));
+            held.push(Field::new("window_end", timestamp, false));
+        }
+        if input.index_of(ARRIVAL).is_ok() {
+            return Err(Error::config(
+                setting,
+                format!("the rows have a column `{ARRIVAL}`, a name the operator keeps for itself"),
+            ));
+        }
+        let visible = Schema::new(held.clone());
+        held.push(Field::new(ARRIVAL, DataType::UInt64, false));
+        let held = Arc::new(Schema::new(held));
         let column = |name: &str, key: String| {
-            input.index_of(name).map_err(|_| {
+            visible.index_of(name).map_err(|_| {
                 Error::config(
                     key,
                     format!(
                         "no column `{name}` in the rows ranked; they have: {}",
-                        names(&input)
+                        names(&visible)
                     ),
                 )
             })
@@ -79,7 +167,8 @@ impl WindowTopNOperator {
             Error::config(
                 setting,
                 "a window Top-N ranks the rows of a window aggregation (it needs their \
-                 window_start and window_end columns)",
+                 window_start and window_end columns), or a window function's rows with \
+                 `window`",
             )
         })?;
         if spec.order_by.is_empty() {
@@ -111,9 +200,13 @@ impl WindowTopNOperator {
                 Ok((index, options))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = visible
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         if let Some(rownum) = &spec.rownum {
-            if input.index_of(rownum).is_ok() {
+            if visible.index_of(rownum).is_ok() {
                 return Err(Error::config(
                     format!("{setting}.rownum"),
                     format!("the rows already have a column `{rownum}`"),
@@ -126,16 +219,69 @@ impl WindowTopNOperator {
             partition,
             order,
             end,
+            time,
             schema: Arc::new(Schema::new(fields)),
             input,
+            held,
             waiting: Vec::new(),
+            earliest_end: i64::MAX,
+            held_rows: 0,
+            prune_at: PRUNE_ROWS,
+            next_arrival: 0,
+            watermark: i64::MIN,
         })
     }
 
-    /// The rows of `batch` (all of closed windows) ranked: kept ones in rank order, numbered.
-    fn rank(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+    /// The schema of late rows (the input's), when the operator assigns windows itself.
+    pub fn late_schema(&self) -> Option<SchemaRef> {
+        self.spec.window.map(|_| self.input.clone())
+    }
+
+    /// Rows held for windows still open.
+    pub fn held_rows(&self) -> usize {
+        self.held_rows
+    }
+
+    /// Holds `rows` (the held schema but for the arrival column), numbered in arrival order.
+    fn hold(&mut self, rows: RecordBatch) -> Result<()> {
+        let count = rows.num_rows();
+        if count == 0 {
+            return Ok(());
+        }
+        let first = self.next_arrival;
+        self.next_arrival += count as u64;
+        let mut columns = rows.columns().to_vec();
+        columns.push(Arc::new(UInt64Array::from_iter_values(
+            first..first + count as u64,
+        )));
+        let rows = RecordBatch::try_new(self.held.clone(), columns)
+            .map_err(Error::arrow("holding window rows"))?;
+        self.earliest_end = self.earliest_end.min(earliest_end(&rows, self.end));
+        self.held_rows += count;
+        self.waiting.push(rows);
+        if self.spec.limit.is_some() && self.held_rows >= self.prune_at {
+            self.prune()?;
+        }
+        Ok(())
+    }
+
+    /// Drops every held row that can no longer be among the first `limit` of its window and
+    /// partition.
+    fn prune(&mut self) -> Result<()> {
+        let all = concat_batches(&self.held, &self.waiting)
+            .map_err(Error::arrow("collecting window rows"))?;
+        let (kept, _) = self.top(&all)?;
+        let kept = take_rows(&all, &kept)?;
+        self.held_rows = kept.num_rows();
+        self.prune_at = PRUNE_ROWS.max(2 * self.held_rows);
+        self.waiting = vec![kept];
+        Ok(())
+    }
+
+    /// The rows of `batch` (held rows) that rank within `limit` in their window and
+    /// partition, in rank order, with their numbers.
+    fn top(&self, batch: &RecordBatch) -> Result<(UInt32Array, Vec<i64>)> {
         let arrow = Error::arrow("ranking window rows");
-        let rows = batch.num_rows();
         let sort_column = |index: usize, options: SortOptions| SortColumn {
             values: batch.column(index).clone(),
             options: Some(options),
@@ -151,11 +297,7 @@ impl WindowTopNOperator {
                 .map(|&(index, options)| sort_column(index, options)),
         );
         // Arrival order last: equal rows keep it, so the numbering is deterministic.
-        let arrival: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..rows as u32));
-        columns.push(SortColumn {
-            values: arrival,
-            options: None,
-        });
+        columns.push(sort_column(batch.num_columns() - 1, SortOptions::default()));
         let order = lexsort_to_indices(&columns, None).map_err(arrow)?;
         let partitions = RowConverter::new(
             self.partition
@@ -191,19 +333,38 @@ impl WindowTopNOperator {
                 numbers.push(number);
             }
         }
-        let kept = UInt32Array::from(kept);
-        let mut columns = batch
-            .columns()
-            .iter()
-            .map(|column| take(column, &kept, None))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(Error::arrow("ranking window rows"))?;
+        Ok((UInt32Array::from(kept), numbers))
+    }
+
+    /// The held rows of closed windows (`batch`) ranked: kept ones in rank order, numbered.
+    fn rank(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let (kept, numbers) = self.top(batch)?;
+        let ranked = take_rows(batch, &kept)?;
+        let mut columns = ranked.columns().to_vec();
+        // The arrival column stays inside.
+        columns.pop();
         if self.spec.rownum.is_some() {
             columns.push(Arc::new(Int64Array::from(numbers)));
         }
         RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(Error::arrow("ranking window rows"))
     }
+}
+
+/// `batch`'s rows at `indices`.
+fn take_rows(batch: &RecordBatch, indices: &UInt32Array) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| take(column, indices, None))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(Error::arrow("ranking window rows"))?;
+    RecordBatch::try_new(batch.schema(), columns).map_err(Error::arrow("ranking window rows"))
+}
+
+/// The earliest `window_end` (column `end`) of `batch`, `i64::MAX` when it has no rows.
+fn earliest_end(batch: &RecordBatch, end: usize) -> i64 {
+    min(batch.column(end).as_primitive::<TimestampMillisecondType>()).unwrap_or(i64::MAX)
 }
 
 fn names(schema: &Schema) -> String {
@@ -220,23 +381,34 @@ impl Operator for WindowTopNOperator {
         self.schema.clone()
     }
 
-    fn process(&mut self, batch: RecordBatch, _out: &mut Emitted) -> Result<()> {
-        if batch.num_rows() > 0 {
-            self.waiting.push(batch);
+    fn process(&mut self, batch: RecordBatch, out: &mut Emitted) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
         }
-        Ok(())
+        let Some(window) = self.spec.window else {
+            return self.hold(batch);
+        };
+        let visible = Arc::new(Schema::new(
+            self.held.fields()[..self.held.fields().len() - 1].to_vec(),
+        ));
+        let assigned = assign::assign(&window, &batch, self.time, self.watermark, &visible)?;
+        if !assigned.late.is_empty() {
+            out.late
+                .push(take_rows(&batch, &UInt32Array::from(assigned.late))?);
+        }
+        self.hold(assigned.rows)
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitted) -> Result<()> {
-        if self.waiting.is_empty() {
+        self.watermark = self.watermark.max(watermark);
+        if self.earliest_end > watermark {
             return Ok(());
         }
-        let all = concat_batches(&self.input, &self.waiting)
+        let all = concat_batches(&self.held, &self.waiting)
             .map_err(Error::arrow("collecting window rows"))?;
         self.waiting.clear();
-        // Every row is of a window that closed at or before this watermark (the window
-        // operator emits a window when the watermark passes its end); a row of a later window
-        // would wait, but none arrives.
+        // A window is complete once the watermark reaches its end (the window operator
+        // emits it then; raw rows of it arriving later are late).
         let ends = all
             .column(self.end)
             .as_primitive::<TimestampMillisecondType>();
@@ -250,6 +422,9 @@ impl Operator for WindowTopNOperator {
             filter_record_batch(&all, &later).map_err(Error::arrow("collecting window rows"))?;
         let ready =
             filter_record_batch(&all, &closed).map_err(Error::arrow("collecting window rows"))?;
+        self.earliest_end = earliest_end(&wait, self.end);
+        self.held_rows = wait.num_rows();
+        self.prune_at = PRUNE_ROWS.max(2 * self.held_rows);
         if wait.num_rows() > 0 {
             self.waiting.push(wait);
         }
@@ -259,8 +434,23 @@ impl Operator for WindowTopNOperator {
         Ok(())
     }
 
-    // The rows wait only between a window's emission and the watermark that follows it in
-    // the same step, never across a checkpoint, so the operator keeps no state of its own.
+    /// Raw rows wait across checkpoints; a window aggregation's rows wait only between a
+    /// window's emission and the watermark that follows it in the same step, never across a
+    /// checkpoint, so that form keeps no state.
+    fn keeps_state(&self) -> bool {
+        self.spec.window.is_some()
+    }
+
+    fn snapshot(&mut self) -> Result<Option<crate::state::StateSnapshot>> {
+        if self.spec.window.is_none() {
+            return Ok(None);
+        }
+        self.save().map(Some)
+    }
+
+    fn restore(&mut self, state: &crate::state::StateSnapshot) -> Result<()> {
+        self.load(state)
+    }
 }
 
 #[cfg(test)]
@@ -310,6 +500,7 @@ mod tests {
             }],
             limit,
             rownum: Some("rownum".into()),
+            window: None,
         }
     }
 
@@ -335,7 +526,8 @@ mod tests {
 
     #[test]
     fn keeps_the_first_rows_of_each_window_ties_in_arrival_order_nulls_last() -> Result<()> {
-        let mut op = WindowTopNOperator::try_new(&spec(&[], Some(2)), input(), "operators[1]")?;
+        let mut op =
+            WindowTopNOperator::try_new(&spec(&[], Some(2)), input(), "ts", "operators[1]")?;
         let mut out = Emitted::default();
         op.process(
             batch(&[
@@ -371,7 +563,8 @@ mod tests {
 
     #[test]
     fn partitions_split_a_window_and_no_limit_numbers_every_row() -> Result<()> {
-        let mut op = WindowTopNOperator::try_new(&spec(&["shop"], None), input(), "operators[1]")?;
+        let mut op =
+            WindowTopNOperator::try_new(&spec(&["shop"], None), input(), "ts", "operators[1]")?;
         let mut out = Emitted::default();
         op.process(
             batch(&[("a", 0, Some(1)), ("b", 0, Some(2)), ("a", 0, Some(3))]),
@@ -393,21 +586,22 @@ mod tests {
             DataType::Int64,
             true,
         )]));
-        let err = WindowTopNOperator::try_new(&spec(&[], Some(1)), no_window, "operators[0]")
+        let err = WindowTopNOperator::try_new(&spec(&[], Some(1)), no_window, "ts", "operators[0]")
             .expect_err("no window columns");
         assert!(
             err.to_string()
                 .contains("ranks the rows of a window aggregation"),
             "{err}"
         );
-        let err = WindowTopNOperator::try_new(&spec(&["region"], Some(1)), input(), "operators[1]")
-            .expect_err("unknown column");
+        let err =
+            WindowTopNOperator::try_new(&spec(&["region"], Some(1)), input(), "ts", "operators[1]")
+                .expect_err("unknown column");
         assert!(
             err.to_string().contains("operators[1].partition_by[0]")
                 && err.to_string().contains("no column `region`"),
             "{err}"
         );
-        let err = WindowTopNOperator::try_new(&spec(&[], Some(0)), input(), "operators[1]")
+        let err = WindowTopNOperator::try_new(&spec(&[], Some(0)), input(), "ts", "operators[1]")
             .expect_err("zero rows");
         assert!(err.to_string().contains("at least 1"), "{err}");
     }

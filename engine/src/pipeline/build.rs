@@ -96,7 +96,8 @@ impl PipelineBuilder {
                 // Every stream column passes through a join; later operators name the
                 // table's columns too, which the source lacks, so nothing is projected then.
                 OperatorSpec::LookupJoin(join) => needed.extend(join.on.iter().cloned()),
-                // Ranks rows it passes on whole (it follows a window, which closes first).
+                // Ranks rows it passes on whole (after a window, which closes first, or
+                // raw rows, which it keeps every column of).
                 OperatorSpec::WindowTopN(top) => {
                     needed.extend(top.partition_by.iter().cloned());
                     needed.extend(top.order_by.iter().map(|o| o.column.clone()));
@@ -220,27 +221,32 @@ fn chain(
                 &schema,
                 &format!("{setting}.columns"),
             )?),
-            OperatorSpec::WindowTopN(top) => {
-                Box::new(WindowTopNOperator::try_new(top, schema.clone(), &setting)?)
-            }
             OperatorSpec::LookupJoin(join) => Box::new(LookupJoinOperator::try_new(
                 join,
                 schema.clone(),
                 backend,
                 &setting,
             )?),
-            OperatorSpec::Window(_) | OperatorSpec::Over(_) if !stateful => {
+            spec if spec.windows_rows() && !stateful => {
                 return Err(Error::config(
                     setting,
                     "a stream's operators before a join can filter, project and \
                      lookup-join; aggregate over windows after the join instead",
                 ));
             }
-            OperatorSpec::Window(_) | OperatorSpec::Over(_) if late.is_some() => {
+            spec if spec.windows_rows() && late.is_some() => {
                 return Err(Error::config(
                     setting,
-                    "only one window or OVER operator per job is supported",
+                    "only one window, OVER or windowed Top-N operator per job is supported",
                 ));
+            }
+            OperatorSpec::WindowTopN(top) => {
+                let operator = WindowTopNOperator::try_new(top, schema.clone(), time, &setting)?;
+                // Over raw rows, late rows are the operator's input rows.
+                if let Some(schema) = operator.late_schema() {
+                    late = Some(schema);
+                }
+                Box::new(operator)
             }
             OperatorSpec::Over(over) => {
                 // Late rows are the operator's input rows.

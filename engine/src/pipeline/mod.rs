@@ -40,8 +40,23 @@ pub enum OperatorSpec {
     Over(OverAggregateSpec),
     /// Enrichment from a bounded table.
     LookupJoin(LookupJoinSpec),
-    /// The first rows of each closed window by an order (after a window aggregation).
+    /// The first rows of each closed window by an order (after a window aggregation, or
+    /// over raw rows that it puts into windows itself).
     WindowTopN(WindowTopNSpec),
+}
+
+impl OperatorSpec {
+    /// Whether the operator puts rows into windows or frames by their event time (so it has
+    /// late rows, and a job has one of them).
+    pub fn windows_rows(&self) -> bool {
+        match self {
+            OperatorSpec::Window(_) | OperatorSpec::Over(_) => true,
+            OperatorSpec::WindowTopN(top) => top.window.is_some(),
+            OperatorSpec::Filter(_) | OperatorSpec::Project(_) | OperatorSpec::LookupJoin(_) => {
+                false
+            }
+        }
+    }
 }
 
 /// The schemas of a job, known before it runs.

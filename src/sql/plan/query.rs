@@ -127,15 +127,16 @@ impl Planner<'_> {
             }
         };
         if let Some((index, call)) = top_n::row_number(select) {
-            if window.is_some() || !group_by.is_empty() || select.having.is_some() {
+            if !group_by.is_empty() || select.having.is_some() {
                 return Err(self.error(
                     call,
                     "window Top-N ranks the rows of a window aggregation in a subquery: \
                      SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER \
-                     BY ...) FROM (SELECT ... GROUP BY window_start, window_end, ...)",
+                     BY ...) FROM (SELECT ... GROUP BY window_start, window_end, ...), or a \
+                     window function's rows: ... FROM TABLE(TUMBLE(...))",
                 ));
             }
-            return self.window_top_n(select, &scope, relation, index, call);
+            return self.window_top_n(select, &scope, relation, index, call, window);
         }
         match window {
             Some(window) => self.window_aggregate(select, &scope, relation, window, group_by),

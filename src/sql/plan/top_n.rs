@@ -1,5 +1,6 @@
 //! Window Top-N: `ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY ...)` over a
-//! window aggregation, and the `WHERE rownum <= N` around it that becomes the operator's limit.
+//! window aggregation or a window function's rows, and the `WHERE rownum <= N` around it that
+//! becomes the operator's limit.
 
 use sqlparser::ast::{
     self, BinaryOperator, Expr, FunctionArguments, Ident, OrderBySort, Select, SelectItem, Value,
@@ -10,7 +11,8 @@ use super::Planner;
 use super::projection::project;
 use super::query::Relation;
 use super::scope::Scope;
-use crate::job::{KeyColumns, OperatorFile, ProjectColumn, TopNOrderFile};
+use super::window_function::TableWindow;
+use crate::job::{KeyColumns, OperatorFile, ProjectColumn, TopNOrderFile, WindowFile};
 use crate::sql::SqlError;
 
 /// The select item that is `ROW_NUMBER() OVER (...)`, with its position.
@@ -34,8 +36,9 @@ pub(super) fn row_number(select: &Select) -> Option<(usize, &ast::Function)> {
 
 impl Planner<'_> {
     /// `SELECT ..., ROW_NUMBER() OVER (PARTITION BY window_start, window_end [, k] ORDER BY ...)
-    /// AS rownum FROM <window aggregation>`: the rows ranked per window and numbered; the
-    /// select list then reads the number as a column.
+    /// AS rownum FROM <window aggregation>`, or `FROM TABLE(TUMBLE(...))` (`window`: the
+    /// operator puts the raw rows into windows itself): the rows ranked per window and
+    /// numbered; the select list then reads the number as a column.
     pub(super) fn window_top_n(
         &self,
         select: &Select,
@@ -43,6 +46,7 @@ impl Planner<'_> {
         mut relation: Relation,
         index: usize,
         call: &ast::Function,
+        window: Option<TableWindow>,
     ) -> Result<Relation, SqlError> {
         let no_args = match &call.args {
             FunctionArguments::None => true,
@@ -67,6 +71,42 @@ impl Planner<'_> {
         if spec.window_frame.is_some() {
             return Err(self.error(call, "ROW_NUMBER() takes no window frame"));
         }
+        let bounds = ["window_start", "window_end"];
+        let window = match window {
+            None => None,
+            Some(_) if relation.windowed => {
+                return Err(self.error(
+                    call,
+                    "a job has one window aggregation or window Top-N; this query adds a second",
+                ));
+            }
+            Some(TableWindow {
+                window: WindowFile::Session { .. },
+                ..
+            }) => {
+                return Err(self.error(
+                    call,
+                    "window Top-N over a window function's rows takes TUMBLE, HOP or \
+                     CUMULATE; rank sessions after aggregating them (GROUP BY window_start, \
+                     window_end, ...) in a subquery",
+                ));
+            }
+            Some(TableWindow { window, .. }) => {
+                if let Some(clash) = bounds
+                    .iter()
+                    .find(|b| relation.columns.iter().any(|c| c == *b))
+                {
+                    return Err(self.error(
+                        call,
+                        format!("the table already has a column `{clash}`, which the window function adds"),
+                    ));
+                }
+                relation.columns.extend(bounds.map(String::from));
+                relation.windowed = true;
+                relation.event_time = None;
+                Some(window)
+            }
+        };
         let column = |expr: &Expr, what: &str| -> Result<String, SqlError> {
             match scope.rewrite(self, expr, None)? {
                 Expr::Identifier(ident) if relation.columns.contains(&ident.value) => {
@@ -82,7 +122,6 @@ impl Planner<'_> {
         for expr in &spec.partition_by {
             partition_by.push(column(expr, "PARTITION BY")?);
         }
-        let bounds = ["window_start", "window_end"];
         let windowed = relation.windowed
             && bounds
                 .iter()
@@ -91,8 +130,8 @@ impl Planner<'_> {
             return Err(self.error(
                 call,
                 "ROW_NUMBER() is supported as window Top-N: PARTITION BY window_start, \
-                 window_end (and other columns) over a window aggregation's rows; ranking \
-                 without a window is not supported yet",
+                 window_end (and other columns) over a window aggregation's or a window \
+                 function's rows; ranking without a window is not supported yet",
             ));
         }
         partition_by.retain(|p| !bounds.contains(&p.as_str()));
@@ -118,6 +157,7 @@ impl Planner<'_> {
             order_by,
             limit: None,
             rownum: Some(name.clone()),
+            window,
         });
         relation.columns.push(name.clone());
         // The select list reads the number as a column.
