@@ -6,7 +6,8 @@
 //! - a [`Backend`](backend::Backend) does the columnar window math (`CpuBackend` is the reference);
 //! - a [`Sink`](sink::Sink) writes what comes out;
 //! - a [`CheckpointStore`](checkpoint::CheckpointStore) remembers state in object storage;
-//! - the [`runtime`] (tokio) wires them, cuts micro-batches and tracks watermarks.
+//! - the [`runtime`] (tokio) wires them, cuts micro-batches and tracks watermarks; it runs a
+//!   [`JobPlan`](plan::JobPlan), which a [`Pipeline`](pipeline::Pipeline) builder validated.
 //!
 //! ```no_run
 //! use sluice_engine::prelude::*;
@@ -40,6 +41,7 @@ pub mod memory;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;
+pub mod plan;
 pub mod prelude;
 pub mod runtime;
 pub mod sink;

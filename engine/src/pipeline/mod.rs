@@ -20,9 +20,10 @@ use crate::event_time::EventTimeSpec;
 use crate::expr::Expr;
 use crate::metrics::{Metrics, RunSummary};
 use crate::operator::{
-    LookupJoinSpec, OperatorGraph, OverAggregateSpec, StreamJoinSpec, WindowAggregateSpec,
-    WindowTopNSpec, late_row_schema,
+    LookupJoinSpec, OverAggregateSpec, StreamJoinSpec, WindowAggregateSpec, WindowTopNSpec,
+    late_row_schema,
 };
+use crate::plan::{JobPlan, PlannedInput};
 use crate::runtime::{self, RunOptions};
 use crate::sink::Sink;
 use crate::source::Source;
@@ -125,17 +126,6 @@ impl InputStream {
     }
 }
 
-/// An input stream ready to run: its source and how its batches are prepared.
-#[derive(Debug)]
-pub(crate) struct PreparedInput {
-    pub(crate) name: String,
-    pub(crate) source: Box<dyn Source>,
-    pub(crate) event_time: EventTimeSpec,
-    /// Rows after projection and event-time normalisation.
-    pub(crate) schema: SchemaRef,
-    pub(crate) projection: Option<Vec<usize>>,
-}
-
 /// Assembles a [`Pipeline`].
 #[derive(Debug)]
 pub struct PipelineBuilder {
@@ -155,19 +145,11 @@ pub struct PipelineBuilder {
 }
 
 /// A validated job, ready to run.
+/// A validated job and how to run it: [`Pipeline::builder`] assembles one, [`Pipeline::run`]
+/// hands its [`JobPlan`] to the runtime.
 #[derive(Debug)]
 pub struct Pipeline {
-    pub(crate) inputs: Vec<PreparedInput>,
-    pub(crate) batching: BatchingSpec,
-    pub(crate) graph: OperatorGraph,
-    pub(crate) backend_name: &'static str,
-    pub(crate) sink: Box<dyn Sink>,
-    pub(crate) late_sink: Option<Box<dyn Sink>>,
-    pub(crate) dead_letter_sink: Option<Box<dyn Sink>>,
-    pub(crate) strict: bool,
-    pub(crate) channel_capacity: usize,
-    pub(crate) name: String,
-    pub(crate) checkpoint: Option<CheckpointSpec>,
+    plan: JobPlan,
 }
 
 impl Pipeline {
@@ -201,37 +183,34 @@ impl Pipeline {
         }
     }
 
+    /// What the runtime runs: where each operator runs, the output schema.
+    pub fn plan(&self) -> &JobPlan {
+        &self.plan
+    }
+
     /// The name of the backend running the window math.
     pub fn backend_name(&self) -> &'static str {
-        self.backend_name
+        self.plan.backend_name()
     }
 
-    /// Where window math runs: the backend, its adapter, and any operator it hands back to
-    /// the CPU (with the reason). Shown in the log and the run summary.
+    /// Where window math runs (see [`JobPlan::backend_label`]).
     pub fn backend_label(&self) -> String {
-        let mut placements = self.graph.placements();
-        placements.dedup();
-        match placements.len() {
-            0 => self.backend_name.to_string(),
-            1 => placements.remove(0),
-            _ => placements.join("; "),
-        }
+        self.plan.backend_label()
     }
 
-    /// Where each operator that uses a backend runs, in the job's order: each input
-    /// stream's operators, the join, then the operators after it.
+    /// Where each operator that uses a backend runs (see [`JobPlan::placements`]).
     pub fn placements(&self) -> Vec<String> {
-        self.graph.placements()
+        self.plan.placements()
     }
 
     /// The schema of the output.
     pub fn output_schema(&self) -> SchemaRef {
-        self.graph.output_schema()
+        self.plan.output_schema()
     }
 
     /// Runs the job on the current tokio runtime until its input ends or it is cancelled.
     pub async fn run(self, options: RunOptions) -> Result<RunSummary> {
-        runtime::run(self, options).await
+        runtime::run(self.plan, options).await
     }
 
     /// Runs the job on a runtime of its own; for callers that are not async.
@@ -352,7 +331,7 @@ impl PipelineBuilder {
             .inputs
             .into_iter()
             .zip(prepared)
-            .map(|(input, (schema, projection))| PreparedInput {
+            .map(|(input, (schema, projection))| PlannedInput {
                 name: input.name,
                 source: input.source,
                 event_time: input.event_time,
@@ -360,7 +339,7 @@ impl PipelineBuilder {
                 projection,
             })
             .collect();
-        Ok(Pipeline {
+        let plan = JobPlan {
             inputs,
             batching: self.batching,
             graph,
@@ -372,7 +351,8 @@ impl PipelineBuilder {
             channel_capacity: self.channel_capacity,
             name: self.name,
             checkpoint: self.checkpoint,
-        })
+        };
+        Ok(Pipeline { plan })
     }
 
     /// The schemas of the job, validating the operators (no data moves).

@@ -24,7 +24,7 @@ use arrow::datatypes::SchemaRef;
 use crate::batching::{BatchingSpec, MicroBatcher};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, RunSummary};
-use crate::pipeline::{Pipeline, PreparedInput};
+use crate::plan::{JobPlan, PlannedInput};
 use crate::source::{CheckpointListener, Position, SourceContext, SourcePartition};
 use crate::watermark::WatermarkTracker;
 use checkpointer::{Checkpointer, Restored};
@@ -57,10 +57,11 @@ impl RunOptions {
     }
 }
 
-pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSummary> {
+/// Runs `plan` until its input ends or `options` cancels it.
+pub(crate) async fn run(plan: JobPlan, options: RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
-    let backend_label = pipeline.backend_label();
-    let Pipeline {
+    let backend_label = plan.backend_label();
+    let JobPlan {
         inputs,
         batching,
         graph,
@@ -72,7 +73,7 @@ pub(crate) async fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunSu
         channel_capacity,
         name: job,
         checkpoint,
-    } = pipeline;
+    } = plan;
     let (checkpointer, restored) = match &checkpoint {
         Some(spec) => {
             let (c, r) = Checkpointer::open(spec).await?;
@@ -225,7 +226,7 @@ struct Opened {
     schemas: Vec<SchemaRef>,
 }
 
-fn open_inputs(inputs: Vec<PreparedInput>, batching: &BatchingSpec) -> Result<Opened> {
+fn open_inputs(inputs: Vec<PlannedInput>, batching: &BatchingSpec) -> Result<Opened> {
     let joined = inputs.len() > 1;
     let mut opened = Opened {
         partitions: Vec::new(),
