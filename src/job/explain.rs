@@ -208,6 +208,12 @@ fn describe(operator: &OperatorFile) -> String {
                 aggregates.join(", ")
             )
         }
+        OperatorFile::AssignWindows { window } => {
+            format!(
+                "windows  {} (each row in every window holding it)",
+                window_text(window)
+            )
+        }
         OperatorFile::TopN {
             partition_by,
             order_by,

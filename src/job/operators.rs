@@ -65,6 +65,12 @@ pub enum OperatorFile {
         /// `[{ fn = "count", as = "n_1h", range_preceding = "1h" }, { fn = "max", column = "x", rows_preceding = 9 }]`.
         aggregates: Vec<OverAggregateFile>,
     },
+    /// `type = "assign_windows"`: each row once per window that holds it, with
+    /// `window_start` and `window_end` added, at once (SQL's window function on its own).
+    AssignWindows {
+        /// `{ type = "hopping", size = "10s", slide = "5s" }`: tumbling, hopping or cumulate.
+        window: WindowFile,
+    },
     /// `type = "top_n"`: the first `limit` rows of each window by `order_by`, numbered in
     /// `rownum` (SQL's window Top-N): after a window aggregation, or, with `window`, of raw
     /// rows that it puts into windows itself.
@@ -385,6 +391,7 @@ impl OperatorFile {
                     aggregates,
                 })
             }
+            OperatorFile::AssignWindows { window } => OperatorSpec::AssignWindows(window.to_spec()),
             OperatorFile::TopN {
                 partition_by,
                 order_by,
@@ -432,6 +439,22 @@ mod tests {
         file.to_spec("operators[0].aggregates[0]")
             .map(|over| over.frame)
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn assign_windows_takes_the_window_tables_forms() {
+        let entry: OperatorFile =
+            toml::from_str("type = \"assign_windows\"\nwindow = { type = \"hopping\", size = \"10s\", slide = \"5s\" }")
+                .expect("an assign_windows entry");
+        let spec = entry.to_spec(0, Path::new(".")).expect("a spec");
+        assert!(matches!(
+            spec,
+            OperatorSpec::AssignWindows(WindowSpec::Hopping {
+                size: 10_000,
+                slide: 5_000,
+                offset: 0
+            })
+        ));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod over_aggregate;
 mod project;
 mod stream_join;
 mod window_aggregate;
+mod window_rows;
 mod window_top_n;
 
 use std::fmt::Debug;
@@ -34,6 +35,7 @@ pub use stream_join::{
     late_row_schema, late_rows,
 };
 pub use window_aggregate::{WindowAggregateOperator, WindowAggregateSpec};
+pub use window_rows::WindowRowsOperator;
 pub use window_top_n::{TopNOrder, WindowTopNOperator, WindowTopNSpec};
 
 use crate::error::{Error, Result};

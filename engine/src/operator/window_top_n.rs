@@ -12,7 +12,6 @@
 //! most `limit` rows in rank order, with `rownum` (`Int64`, from 1) as the last column when
 //! asked for.
 
-mod assign;
 mod checkpoint;
 #[cfg(test)]
 mod raw_tests;
@@ -26,10 +25,11 @@ use arrow::compute::{
     SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices, min, not,
     take,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMillisecondType};
 use arrow::row::{RowConverter, SortField};
 use serde::{Deserialize, Serialize};
 
+use super::window_rows::{assign, with_bounds};
 use super::{Emitted, Operator};
 use crate::error::{Error, Result};
 use crate::window::WindowSpec;
@@ -105,42 +105,23 @@ impl WindowTopNOperator {
         time_column: &str,
         setting: &str,
     ) -> Result<Self> {
-        let mut held: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
-        let mut time = 0;
-        if let Some(window) = &spec.window {
-            window.validate(&format!("{setting}.window"))?;
-            if matches!(window, WindowSpec::Session { .. }) {
-                return Err(Error::config(
-                    format!("{setting}.window"),
-                    "a Top-N over raw rows takes tumbling, hopping or cumulating windows; \
-                     rank sessions after a session window aggregation",
-                ));
-            }
-            if let Some(clash) = ["window_start", "window_end"]
-                .into_iter()
-                .find(|b| input.index_of(b).is_ok())
-            {
-                return Err(Error::config(
-                    format!("{setting}.window"),
-                    format!(
-                        "the rows already have a column `{clash}`: rank them without `window`, \
-                         or rename it"
-                    ),
-                ));
-            }
-            time = input.index_of(time_column).map_err(|_| {
-                Error::config(
-                    setting,
-                    format!(
-                        "the event-time column `{time_column}` is not in this operator's input \
-                         (was it projected away?)"
-                    ),
+        let (mut held, time): (Vec<Field>, usize) = match &spec.window {
+            Some(window) => {
+                let (bounded, time) = with_bounds(window, &input, time_column, setting)?;
+                (
+                    bounded
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone())
+                        .collect(),
+                    time,
                 )
-            })?;
-            let timestamp = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-            held.push(Field::new("window_start", timestamp.clone(), false));
-            held.push(Field::new("window_end", timestamp, false));
-        }
+            }
+            None => (
+                input.fields().iter().map(|f| f.as_ref().clone()).collect(),
+                0,
+            ),
+        };
         if input.index_of(ARRIVAL).is_ok() {
             return Err(Error::config(
                 setting,
@@ -391,7 +372,7 @@ impl Operator for WindowTopNOperator {
         let visible = Arc::new(Schema::new(
             self.held.fields()[..self.held.fields().len() - 1].to_vec(),
         ));
-        let assigned = assign::assign(&window, &batch, self.time, self.watermark, &visible)?;
+        let assigned = assign(&window, &batch, self.time, self.watermark, &visible)?;
         if !assigned.late.is_empty() {
             out.late
                 .push(take_rows(&batch, &UInt32Array::from(assigned.late))?);

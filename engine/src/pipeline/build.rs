@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::operator::{
     CumulateWindowOperator, FilterOperator, JoinInput, LookupJoinOperator, Operator, OperatorChain,
     OperatorGraph, OverAggregateOperator, ProjectOperator, StreamJoinOperator,
-    WindowAggregateOperator, WindowTopNOperator,
+    WindowAggregateOperator, WindowRowsOperator, WindowTopNOperator,
 };
 use crate::window::WindowSpec;
 
@@ -96,6 +96,8 @@ impl PipelineBuilder {
                 // Every stream column passes through a join; later operators name the
                 // table's columns too, which the source lacks, so nothing is projected then.
                 OperatorSpec::LookupJoin(join) => needed.extend(join.on.iter().cloned()),
+                // Passes every column on, with the window's bounds.
+                OperatorSpec::AssignWindows(_) => {}
                 // Ranks rows it passes on whole (after a window, which closes first, or
                 // raw rows, which it keeps every column of).
                 OperatorSpec::WindowTopN(top) => {
@@ -239,6 +241,12 @@ fn chain(
                     setting,
                     "only one window, OVER or windowed Top-N operator per job is supported",
                 ));
+            }
+            OperatorSpec::AssignWindows(window) => {
+                let operator =
+                    WindowRowsOperator::try_new(*window, schema.clone(), time, &setting)?;
+                late = Some(operator.late_schema());
+                Box::new(operator)
             }
             OperatorSpec::WindowTopN(top) => {
                 let operator = WindowTopNOperator::try_new(top, schema.clone(), time, &setting)?;

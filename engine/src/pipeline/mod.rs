@@ -27,6 +27,7 @@ use crate::plan::{JobPlan, PlannedInput};
 use crate::runtime::{self, RunOptions};
 use crate::sink::Sink;
 use crate::source::Source;
+use crate::window::WindowSpec;
 
 /// One step of a job, before validation.
 #[derive(Debug, Clone)]
@@ -44,6 +45,9 @@ pub enum OperatorSpec {
     /// The first rows of each closed window by an order (after a window aggregation, or
     /// over raw rows that it puts into windows itself).
     WindowTopN(WindowTopNSpec),
+    /// Each row once per window that holds it, with `window_start` and `window_end`, at once
+    /// (a window function's rows on their own).
+    AssignWindows(WindowSpec),
 }
 
 impl OperatorSpec {
@@ -51,7 +55,9 @@ impl OperatorSpec {
     /// late rows, and a job has one of them).
     pub fn windows_rows(&self) -> bool {
         match self {
-            OperatorSpec::Window(_) | OperatorSpec::Over(_) => true,
+            OperatorSpec::Window(_) | OperatorSpec::Over(_) | OperatorSpec::AssignWindows(_) => {
+                true
+            }
             OperatorSpec::WindowTopN(top) => top.window.is_some(),
             OperatorSpec::Filter(_) | OperatorSpec::Project(_) | OperatorSpec::LookupJoin(_) => {
                 false

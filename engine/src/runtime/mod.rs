@@ -6,9 +6,9 @@
 //! partition's event-time progress is applied to the watermark only once all rows it sent
 //! before have been processed, so buffering in the batcher can never make on-time rows late.
 
-mod epoch;
 mod checkpointer;
 mod driver;
+mod epoch;
 mod reader;
 mod sink_writer;
 

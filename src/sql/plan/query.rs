@@ -139,6 +139,9 @@ impl Planner<'_> {
             return self.window_top_n(select, &scope, relation, index, call, window);
         }
         match window {
+            Some(window) if group_by.is_empty() && select.having.is_none() => {
+                self.window_rows(select, &scope, relation, window)
+            }
             Some(window) => self.window_aggregate(select, &scope, relation, window, group_by),
             None if !group_by.is_empty() || select.having.is_some() => Err(self.error(
                 select,

@@ -1,14 +1,19 @@
 //! `FROM TABLE(TUMBLE | HOP | CUMULATE | SESSION (TABLE t, DESCRIPTOR(ts), INTERVAL ...))`: the window a
-//! query's window function describes, with positional or named (`SIZE => ...`) arguments.
+//! query's window function describes, with positional or named (`SIZE => ...`) arguments, and
+//! its rows on their own when no aggregation or Top-N follows.
 
 use sluice_engine::dialect::TableArgument;
 use sluice_engine::duration::DurationMs;
 use sqlparser::ast::{self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments};
 
+use sqlparser::ast::Select;
+
 use super::Planner;
 use super::interval;
+use super::projection::project;
 use super::query::Relation;
-use crate::job::WindowFile;
+use super::scope::Scope;
+use crate::job::{OperatorFile, WindowFile};
 use crate::sql::SqlError;
 
 /// Which window function a `FROM TABLE(...)` calls, and its argument names in order.
@@ -212,6 +217,63 @@ impl Planner<'_> {
             },
             table_name,
         ))
+    }
+}
+
+impl Planner<'_> {
+    /// `SELECT ... FROM TABLE(HOP(...))` with no `GROUP BY`: each row once per window that
+    /// holds it, with `window_start` and `window_end`, emitted at once (Flink's window table
+    /// function on its own).
+    pub(super) fn window_rows(
+        &self,
+        select: &Select,
+        scope: &Scope,
+        mut relation: Relation,
+        window: TableWindow,
+    ) -> Result<Relation, SqlError> {
+        if relation.windowed {
+            return Err(self.error(
+                select,
+                "a job has one window function; this query adds a second",
+            ));
+        }
+        if matches!(window.window, WindowFile::Session { .. }) {
+            return Err(self.error(
+                select,
+                "a SESSION window's rows need GROUP BY window_start, window_end (and the \
+                 keys): a session exists only once its rows are aggregated",
+            ));
+        }
+        let bounds = ["window_start", "window_end"];
+        if let Some(clash) = bounds
+            .iter()
+            .find(|b| relation.columns.iter().any(|c| c == *b))
+        {
+            return Err(self.error(
+                select,
+                format!("the table already has a column `{clash}`, which the window function adds"),
+            ));
+        }
+        relation.operators.push(OperatorFile::AssignWindows {
+            window: window.window,
+        });
+        relation.columns.extend(bounds.map(String::from));
+        relation.windowed = true;
+        relation.event_time = None;
+        let mut calls = Vec::new();
+        let items = self.items(select, scope, &relation, Some(&mut calls), true)?;
+        if let Some(call) = calls.first() {
+            return Err(self.error_at(
+                call.at,
+                "an aggregate over a window function needs GROUP BY window_start, window_end \
+                 (and keys)",
+            ));
+        }
+        let items = items
+            .into_iter()
+            .map(|(name, expr, at)| Ok((name, self.lower(&expr, &relation.columns, at)?)))
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        Ok(project(relation, items))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use arrow::array::{Array, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::Int64Type;
+use arrow::datatypes::{Int64Type, TimeUnit};
 
 use super::*;
 use crate::operator::TopNOrder;
