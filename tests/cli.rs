@@ -126,6 +126,7 @@ fn validate_accepts_the_examples() {
         "examples/fraud_features.sql",
         "examples/fraud_enrich.sql",
         "examples/traffic_slowest.sql",
+        "examples/traffic_fastest.sql",
     ] {
         let out = sluice(&["validate", example]);
         assert!(out.status.success(), "{example}: {}", text(&out.stderr));

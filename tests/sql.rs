@@ -496,3 +496,59 @@ fn the_slowest_segments_example_ranks_each_minutes_averages() {
         }
     }
 }
+
+#[test]
+fn the_fastest_readings_example_ranks_each_minutes_raw_rows() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    // The expected rows from the CSV: per minute, the three highest speeds of single readings.
+    let text = std::fs::read_to_string(examples.join("data/traffic.csv")).expect("traffic.csv");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r.len() == 5 && r[1].parse::<i64>().is_ok() && r[3].parse::<f64>().is_ok())
+        .collect();
+    let times = arrow::compute::cast(
+        &arrow::array::StringArray::from_iter_values(rows.iter().map(|r| r[0])),
+        &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+    )
+    .and_then(|t| arrow::compute::cast(&t, &arrow::datatypes::DataType::Int64))
+    .expect("times");
+    let times = times.as_primitive::<arrow::datatypes::Int64Type>();
+    let mut by_minute: std::collections::BTreeMap<i64, Vec<f64>> =
+        std::collections::BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let minute = times.value(i) - times.value(i).rem_euclid(60_000);
+        by_minute
+            .entry(minute)
+            .or_default()
+            .push(row[3].parse().expect("speed"));
+    }
+    // Ties may be ranked either way round; the speed at each rank cannot.
+    let mut want = Vec::new();
+    for (minute, mut speeds) in by_minute {
+        speeds.sort_by(|a, b| b.total_cmp(a));
+        for (rank, speed) in speeds.into_iter().take(3).enumerate() {
+            want.push((minute, rank as i64 + 1, speed));
+        }
+    }
+    assert!(want.len() > 3, "several minutes");
+
+    let job = JobFile::load(&examples.join("traffic_fastest.sql"), &[]).expect("the example");
+    for backend in backends() {
+        let context = backend.name();
+        let out = run(&job, backend);
+        let minutes = arrow::compute::cast(out.column(0), &arrow::datatypes::DataType::Int64)
+            .expect("minute as ms");
+        let minutes = minutes.as_primitive::<arrow::datatypes::Int64Type>();
+        let ranks = out.column(1).as_primitive::<arrow::datatypes::Int64Type>();
+        let speeds = out
+            .column(2)
+            .as_primitive::<arrow::datatypes::Float64Type>();
+        let mut got: Vec<(i64, i64, f64)> = (0..out.num_rows())
+            .map(|i| (minutes.value(i), ranks.value(i), speeds.value(i)))
+            .collect();
+        got.sort_by_key(|a| (a.0, a.1));
+        assert_eq!(got, want, "{context}");
+    }
+}
