@@ -34,3 +34,4 @@ mod statement_sets;
 mod stream_joins;
 mod top_n;
 mod watermarks;
+mod window_rows;

@@ -168,7 +168,7 @@ fn window_top_n_equals_ranking_the_oracles_windows_on_every_backend() {
 
 /// The windows of `window` (tumbling, hopping or cumulating) holding time `t`, as (start, end):
 /// computed from the definitions, not the engine's assigner.
-fn windows_of(window: WindowSpec, t: i64) -> Vec<(i64, i64)> {
+pub(crate) fn windows_of(window: WindowSpec, t: i64) -> Vec<(i64, i64)> {
     match window {
         WindowSpec::Tumbling { size, .. } => {
             let start = t.div_euclid(size) * size;
