@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use tokio::sync::{mpsc, watch};
 
+mod epoch;
+
 use super::checkpointer::Checkpointer;
 use super::reader::FromSource;
 use super::sink_writer::{SinkCommand, SinkWriter};
@@ -25,45 +27,112 @@ pub(super) enum Progress {
 }
 
 pub(super) struct Driver {
-    pub(super) graph: Option<OperatorGraph>,
-    pub(super) tracker: WatermarkTracker,
+    graph: Option<OperatorGraph>,
+    tracker: WatermarkTracker,
     /// One micro-batcher per input stream (their rows differ).
+    batchers: Vec<MicroBatcher>,
+    /// The input stream of each partition.
+    stream_of: Vec<usize>,
+    tick: Duration,
+    metrics: Arc<Metrics>,
+    out: SinkWriter,
+    late: Option<SinkWriter>,
+    dead: Option<SinkWriter>,
+    strict: bool,
+    /// Per input stream: progress waiting for the rows before it to be processed.
+    progress: Vec<VecDeque<(u64, Progress)>>,
+    /// Per input stream: rows received.
+    rows_pushed: Vec<u64>,
+    /// Per input stream: rows that have been through the operators. A source batch larger
+    /// than a micro-batch is cut into several, processed one by one: its progress waits for
+    /// the last of them, or the watermark would make its later rows late.
+    rows_processed: Vec<u64>,
+    fired: i64,
+    ended: usize,
+    partitions: usize,
+    /// The job's name (checkpoint listings).
+    job: String,
+    /// Partition names, by index: checkpoints key positions by name.
+    names: Vec<String>,
+    /// Partition names as their sources give them (`names` prefixes a joined job's with the
+    /// stream's name).
+    own_names: Vec<String>,
+    /// Sources told of every completed checkpoint, with the stream they feed.
+    listeners: Vec<(usize, Arc<dyn CheckpointListener>)>,
+    /// Where each partition stands after the last batch received from it.
+    positions: Vec<Position>,
+    checkpointer: Option<Checkpointer>,
+    /// Why the job stopped to be run again: its source's partitions changed.
+    partitions_changed: Option<String>,
+    /// Whether a job without checkpoints was told so already (it reads on without them).
+    warned_of_change: bool,
+}
+
+/// What a driver is made of; its own counters start from nothing.
+pub(super) struct DriverParts {
+    pub(super) graph: OperatorGraph,
+    pub(super) tracker: WatermarkTracker,
+    /// One micro-batcher per input stream.
     pub(super) batchers: Vec<MicroBatcher>,
     /// The input stream of each partition.
     pub(super) stream_of: Vec<usize>,
+    /// How often the driver wakes without input (idle detection, batch deadlines).
     pub(super) tick: Duration,
     pub(super) metrics: Arc<Metrics>,
     pub(super) out: SinkWriter,
     pub(super) late: Option<SinkWriter>,
     pub(super) dead: Option<SinkWriter>,
     pub(super) strict: bool,
-    /// Per input stream: progress waiting for the rows before it to be processed.
-    pub(super) progress: Vec<VecDeque<(u64, Progress)>>,
-    /// Per input stream: rows received.
-    pub(super) rows_pushed: Vec<u64>,
-    /// Per input stream: rows that have been through the operators. A source batch larger
-    /// than a micro-batch is cut into several, processed one by one: its progress waits for
-    /// the last of them, or the watermark would make its later rows late.
-    pub(super) rows_processed: Vec<u64>,
-    pub(super) fired: i64,
-    pub(super) ended: usize,
-    pub(super) partitions: usize,
-    /// The job's name (checkpoint listings).
     pub(super) job: String,
-    /// Partition names, by index: checkpoints key positions by name.
+    /// Partition names as checkpoints key them, and as their sources give them.
     pub(super) names: Vec<String>,
-    /// Partition names as their sources give them (`names` prefixes a joined job's with the
-    /// stream's name).
     pub(super) own_names: Vec<String>,
-    /// Sources told of every completed checkpoint, with the stream they feed.
     pub(super) listeners: Vec<(usize, Arc<dyn CheckpointListener>)>,
-    /// Where each partition stands after the last batch received from it.
+    /// Where each partition starts.
     pub(super) positions: Vec<Position>,
     pub(super) checkpointer: Option<Checkpointer>,
-    /// Why the job stopped to be run again: its source's partitions changed.
-    pub(super) partitions_changed: Option<String>,
-    /// Whether a job without checkpoints was told so already (it reads on without them).
-    pub(super) warned_of_change: bool,
+}
+
+impl Driver {
+    pub(super) fn new(parts: DriverParts) -> Self {
+        let inputs = parts.batchers.len();
+        Driver {
+            graph: Some(parts.graph),
+            tracker: parts.tracker,
+            batchers: parts.batchers,
+            stream_of: parts.stream_of,
+            tick: parts.tick,
+            metrics: parts.metrics,
+            out: parts.out,
+            late: parts.late,
+            dead: parts.dead,
+            strict: parts.strict,
+            progress: (0..inputs).map(|_| VecDeque::new()).collect(),
+            rows_pushed: vec![0; inputs],
+            rows_processed: vec![0; inputs],
+            fired: i64::MIN,
+            ended: 0,
+            partitions: parts.positions.len(),
+            job: parts.job,
+            names: parts.names,
+            own_names: parts.own_names,
+            listeners: parts.listeners,
+            positions: parts.positions,
+            checkpointer: parts.checkpointer,
+            partitions_changed: None,
+            warned_of_change: false,
+        }
+    }
+
+    /// The id of the last checkpoint written, if any.
+    pub(super) fn last_checkpoint(&self) -> Option<u64> {
+        self.checkpointer.as_ref().and_then(|c| c.last)
+    }
+
+    /// Why the job must be run again, when its source's partitions changed.
+    pub(super) fn take_partitions_changed(&mut self) -> Option<String> {
+        self.partitions_changed.take()
+    }
 }
 
 impl Driver {

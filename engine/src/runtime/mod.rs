@@ -8,11 +8,9 @@
 
 mod checkpointer;
 mod driver;
-mod epoch;
 mod reader;
 mod sink_writer;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -28,7 +26,7 @@ use crate::plan::{JobPlan, PlannedInput};
 use crate::source::{CheckpointListener, Position, SourceContext, SourcePartition};
 use crate::watermark::WatermarkTracker;
 use checkpointer::{Checkpointer, Restored};
-use driver::Driver;
+use driver::{Driver, DriverParts};
 use reader::{Reader, ReaderPool, ReaderTask, reader_threads, spawn_readers};
 use sink_writer::SinkWriter;
 
@@ -122,9 +120,8 @@ pub(crate) async fn run(plan: JobPlan, options: RunOptions) -> Result<RunSummary
     }
 
     let idle = streams.iter().filter_map(|s| s.2).min();
-    let inputs = schemas.len();
-    let mut driver = Driver {
-        graph: Some(graph),
+    let mut driver = Driver::new(DriverParts {
+        graph,
         tracker,
         batchers: schemas
             .into_iter()
@@ -143,21 +140,13 @@ pub(crate) async fn run(plan: JobPlan, options: RunOptions) -> Result<RunSummary
             .map(|s| SinkWriter::spawn(s, channel_capacity))
             .transpose()?,
         strict,
-        progress: (0..inputs).map(|_| VecDeque::new()).collect(),
-        rows_pushed: vec![0; inputs],
-        rows_processed: vec![0; inputs],
-        fired: i64::MIN,
-        ended: 0,
-        partitions: count,
         job,
         names,
         own_names,
         listeners,
         positions,
         checkpointer,
-        partitions_changed: None,
-        warned_of_change: false,
-    };
+    });
     let resumed_from = restored.as_ref().map(|r| r.id);
     let earlier_events = restored.as_ref().map_or(0, |r| r.job.counts.events_in);
     let mut outcome = match driver.resume(restored.as_ref()).await {
@@ -173,7 +162,7 @@ pub(crate) async fn run(plan: JobPlan, options: RunOptions) -> Result<RunSummary
         outcome = Err(e);
     }
     drop(rx);
-    let checkpoint_id = driver.checkpointer.as_ref().and_then(|c| c.last);
+    let checkpoint_id = driver.last_checkpoint();
     let closed = driver.close().await;
     let cancelled = match (outcome, closed) {
         // The driver only saw that a sink stopped; the sink's own error says why.
@@ -204,7 +193,7 @@ pub(crate) async fn run(plan: JobPlan, options: RunOptions) -> Result<RunSummary
         resumed_from,
         earlier_events,
         checkpoint: checkpoint_id,
-        partitions_changed: driver.partitions_changed.take(),
+        partitions_changed: driver.take_partitions_changed(),
     })
 }
 

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use super::checkpointer::Restored;
-use super::driver::Driver;
-use super::sink_writer::{SinkCommand, SinkWriter};
+use super::Driver;
 use crate::checkpoint::{JobState, PartitionState, SinkStates};
 use crate::error::{Error, Result};
+use crate::runtime::checkpointer::Restored;
+use crate::runtime::sink_writer::{SinkCommand, SinkWriter};
 use crate::sink::Staged;
 use crate::source::Position;
 
@@ -117,7 +117,7 @@ impl Driver {
     /// The last checkpoint of a run (the end of input, a graceful stop): taken, written and
     /// its output published, taken again every interval while it fails, until the job has
     /// failed more checkpoints in a row than it tolerates.
-    pub(super) async fn finish(&mut self) -> Result<()> {
+    pub(in crate::runtime) async fn finish(&mut self) -> Result<()> {
         loop {
             self.checkpoint().await?;
             self.publish().await?;
@@ -131,7 +131,7 @@ impl Driver {
     /// Resumes from `restored`: watermarks, counters, then every sink publishes what that
     /// checkpoint staged and drops anything written after it. Operator state and source
     /// positions are restored before the driver exists (`runtime::run`).
-    pub(super) async fn resume(&mut self, restored: Option<&Restored>) -> Result<()> {
+    pub(in crate::runtime) async fn resume(&mut self, restored: Option<&Restored>) -> Result<()> {
         if self.checkpointer.is_none() {
             return Ok(());
         }
