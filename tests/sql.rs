@@ -420,12 +420,10 @@ fn mistakes_are_named_at_their_line_and_column() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-#[test]
-fn the_slowest_segments_example_ranks_each_minutes_averages() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    // The expected rows from the CSV: per minute, each segment's mean speed, the three lowest.
+/// The readings of `examples/data/traffic.csv` as (time in ms, segment, speed), read by hand;
+/// rows that do not parse are the sample's dead letters, which the jobs skip too.
+fn traffic_readings(examples: &Path) -> Vec<(i64, i64, f64)> {
     let text = std::fs::read_to_string(examples.join("data/traffic.csv")).expect("traffic.csv");
-    // Rows that do not parse are the sample's dead letters: the job skips them too.
     let rows: Vec<Vec<&str>> = text
         .lines()
         .skip(1)
@@ -439,12 +437,23 @@ fn the_slowest_segments_example_ranks_each_minutes_averages() {
     .and_then(|t| arrow::compute::cast(&t, &arrow::datatypes::DataType::Int64))
     .expect("times");
     let times = times.as_primitive::<arrow::datatypes::Int64Type>();
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let segment = r[1].parse().expect("segment");
+            (times.value(i), segment, r[3].parse().expect("speed"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_slowest_segments_example_ranks_each_minutes_averages() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    // The expected rows from the CSV: per minute, each segment's mean speed, the three lowest.
     let mut sums: std::collections::BTreeMap<(i64, i64), (f64, f64)> =
         std::collections::BTreeMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        let minute = times.value(i) - times.value(i).rem_euclid(60_000);
-        let segment: i64 = row[1].parse().expect("segment");
-        let speed: f64 = row[3].parse().expect("speed");
+    for (ms, segment, speed) in traffic_readings(&examples) {
+        let minute = ms - ms.rem_euclid(60_000);
         let entry = sums.entry((minute, segment)).or_default();
         entry.0 += speed;
         entry.1 += 1.0;
@@ -501,28 +510,13 @@ fn the_slowest_segments_example_ranks_each_minutes_averages() {
 fn the_fastest_readings_example_ranks_each_minutes_raw_rows() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     // The expected rows from the CSV: per minute, the three highest speeds of single readings.
-    let text = std::fs::read_to_string(examples.join("data/traffic.csv")).expect("traffic.csv");
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|r| r.len() == 5 && r[1].parse::<i64>().is_ok() && r[3].parse::<f64>().is_ok())
-        .collect();
-    let times = arrow::compute::cast(
-        &arrow::array::StringArray::from_iter_values(rows.iter().map(|r| r[0])),
-        &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
-    )
-    .and_then(|t| arrow::compute::cast(&t, &arrow::datatypes::DataType::Int64))
-    .expect("times");
-    let times = times.as_primitive::<arrow::datatypes::Int64Type>();
     let mut by_minute: std::collections::BTreeMap<i64, Vec<f64>> =
         std::collections::BTreeMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        let minute = times.value(i) - times.value(i).rem_euclid(60_000);
+    for (ms, _, speed) in traffic_readings(&examples) {
         by_minute
-            .entry(minute)
+            .entry(ms - ms.rem_euclid(60_000))
             .or_default()
-            .push(row[3].parse().expect("speed"));
+            .push(speed);
     }
     // Ties may be ranked either way round; the speed at each rank cannot.
     let mut want = Vec::new();

@@ -84,6 +84,8 @@ pub struct WindowTopNOperator {
     input: SchemaRef,
     /// The input's columns, the window bounds of raw rows, then [`ARRIVAL`].
     held: SchemaRef,
+    /// Raw rows in their windows: `held` without [`ARRIVAL`].
+    windowed: SchemaRef,
     schema: SchemaRef,
     waiting: Vec<RecordBatch>,
     /// The earliest window end among the held rows (`i64::MAX`: none held).
@@ -204,6 +206,7 @@ impl WindowTopNOperator {
             schema: Arc::new(Schema::new(fields)),
             input,
             held,
+            windowed: Arc::new(visible),
             waiting: Vec::new(),
             earliest_end: i64::MAX,
             held_rows: 0,
@@ -369,10 +372,7 @@ impl Operator for WindowTopNOperator {
         let Some(window) = self.spec.window else {
             return self.hold(batch);
         };
-        let visible = Arc::new(Schema::new(
-            self.held.fields()[..self.held.fields().len() - 1].to_vec(),
-        ));
-        let assigned = assign(&window, &batch, self.time, self.watermark, &visible)?;
+        let assigned = assign(&window, &batch, self.time, self.watermark, &self.windowed)?;
         if !assigned.late.is_empty() {
             out.late
                 .push(take_rows(&batch, &UInt32Array::from(assigned.late))?);
