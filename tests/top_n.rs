@@ -4,16 +4,14 @@
 //! hopping and cumulating windows, ranked by their values.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
 use arrow::datatypes::{Int64Type, TimestampMillisecondType};
-use sluice_engine::memory::{CollectSink, MemorySource};
 use sluice_engine::prelude::*;
 
 use crate::common::oracle::{Value, expected};
-use crate::common::{Events, KeyKind, StreamShape, all_aggregates, backends, schema};
+use crate::common::{Events, KeyKind, StreamShape, all_aggregates, backends, run_operators};
 
 const LIMIT: usize = 3;
 
@@ -52,20 +50,7 @@ fn ranked_by_hand(events: &Events, window: WindowSpec) -> BTreeMap<(i64, i64), (
 }
 
 fn run(events: &Events, window: WindowSpec, backend: std::sync::Arc<dyn Backend>) -> RecordBatch {
-    let sink = CollectSink::new();
-    let builder = Pipeline::builder(
-        Box::new(MemorySource::new(
-            schema(KeyKind::Int),
-            events.partitioned(KeyKind::Int, 2, 101),
-        )),
-        EventTimeSpec::new("ts", 401),
-    )
-    .batching(BatchingSpec {
-        max_rows: 700,
-        max_delay: Duration::from_millis(50),
-    })
-    .backend(backend)
-    .window(WindowAggregateSpec {
+    let window = OperatorSpec::Window(WindowAggregateSpec {
         keys: vec!["k".into()],
         window,
         aggregates: vec![AggregateSpec::new(
@@ -73,8 +58,8 @@ fn run(events: &Events, window: WindowSpec, backend: std::sync::Arc<dyn Backend>
             "v_int",
             "sum_v_int",
         )],
-    })
-    .operator(OperatorSpec::WindowTopN(WindowTopNSpec {
+    });
+    let top = OperatorSpec::WindowTopN(WindowTopNSpec {
         partition_by: Vec::new(),
         order_by: vec![
             TopNOrder {
@@ -91,15 +76,8 @@ fn run(events: &Events, window: WindowSpec, backend: std::sync::Arc<dyn Backend>
         limit: Some(LIMIT),
         rownum: Some("rownum".into()),
         window: None,
-    }));
-    let output = builder.schemas().expect("schemas").output;
-    builder
-        .sink(Box::new(sink.clone()))
-        .build()
-        .expect("pipeline")
-        .run_blocking()
-        .expect("run");
-    sink.concat(&output).expect("output")
+    });
+    run_operators(events, vec![window, top], backend)
 }
 
 #[test]
@@ -244,35 +222,6 @@ fn raw_by_hand(
     ranked
 }
 
-fn run_raw(
-    events: &Events,
-    top: WindowTopNSpec,
-    backend: std::sync::Arc<dyn Backend>,
-) -> RecordBatch {
-    let sink = CollectSink::new();
-    let builder = Pipeline::builder(
-        Box::new(MemorySource::new(
-            schema(KeyKind::Int),
-            events.partitioned(KeyKind::Int, 2, 101),
-        )),
-        EventTimeSpec::new("ts", 401),
-    )
-    .batching(BatchingSpec {
-        max_rows: 700,
-        max_delay: Duration::from_millis(50),
-    })
-    .backend(backend)
-    .operator(OperatorSpec::WindowTopN(top));
-    let output = builder.schemas().expect("schemas").output;
-    builder
-        .sink(Box::new(sink.clone()))
-        .build()
-        .expect("pipeline")
-        .run_blocking()
-        .expect("run");
-    sink.concat(&output).expect("output")
-}
-
 #[test]
 fn window_top_n_over_raw_rows_equals_ranking_them_by_hand_on_every_backend() {
     let descending = |column: &str| TopNOrder {
@@ -340,7 +289,11 @@ fn window_top_n_over_raw_rows_equals_ranking_them_by_hand_on_every_backend() {
         };
         for backend in backends() {
             let context = format!("{window:?} on {}", backend.name());
-            let output = run_raw(&events, top.clone(), backend);
+            let output = run_operators(
+                &events,
+                vec![OperatorSpec::WindowTopN(top.clone())],
+                backend,
+            );
             let column = |name: &str| {
                 output
                     .column(output.schema().index_of(name).expect(name))

@@ -1,14 +1,11 @@
 //! A window function's rows on their own (`assign_windows`) equal each event repeated into
 //! its windows by hand, on random inputs with fixed seeds, on every backend.
 
-use std::time::Duration;
-
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int64Type, TimestampMillisecondType};
-use sluice_engine::memory::{CollectSink, MemorySource};
 use sluice_engine::prelude::*;
 
-use crate::common::{Events, KeyKind, StreamShape, backends, schema};
+use crate::common::{Events, StreamShape, backends, run_operators};
 use crate::top_n::windows_of;
 
 /// (ts, key, v_int, window start, window end) per output row, sorted.
@@ -26,28 +23,7 @@ fn by_hand(events: &Events, window: WindowSpec) -> Windowed {
 }
 
 fn run(events: &Events, window: WindowSpec, backend: std::sync::Arc<dyn Backend>) -> Windowed {
-    let sink = CollectSink::new();
-    let builder = Pipeline::builder(
-        Box::new(MemorySource::new(
-            schema(KeyKind::Int),
-            events.partitioned(KeyKind::Int, 2, 101),
-        )),
-        EventTimeSpec::new("ts", 401),
-    )
-    .batching(BatchingSpec {
-        max_rows: 700,
-        max_delay: Duration::from_millis(50),
-    })
-    .backend(backend)
-    .operator(OperatorSpec::AssignWindows(window));
-    let output = builder.schemas().expect("schemas").output;
-    builder
-        .sink(Box::new(sink.clone()))
-        .build()
-        .expect("pipeline")
-        .run_blocking()
-        .expect("run");
-    let out = sink.concat(&output).expect("output");
+    let out = run_operators(events, vec![OperatorSpec::AssignWindows(window)], backend);
     let column = |name: &str| out.column(out.schema().index_of(name).expect(name)).clone();
     let (ts, k, v, start, end) = (
         column("ts"),

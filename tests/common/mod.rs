@@ -291,6 +291,39 @@ pub fn run_window_batched(
     }
 }
 
+/// Runs integer-keyed `events` (two partitions, watermark 401 ms behind, micro-batches of at
+/// most 700 rows) through `operators` on `backend` and collects the output.
+pub fn run_operators(
+    events: &Events,
+    operators: Vec<OperatorSpec>,
+    backend: Arc<dyn Backend>,
+) -> RecordBatch {
+    let sink = CollectSink::new();
+    let mut builder = Pipeline::builder(
+        Box::new(MemorySource::new(
+            schema(KeyKind::Int),
+            events.partitioned(KeyKind::Int, 2, 101),
+        )),
+        EventTimeSpec::new("ts", 401),
+    )
+    .batching(BatchingSpec {
+        max_rows: 700,
+        max_delay: Duration::from_millis(50),
+    })
+    .backend(backend);
+    for operator in operators {
+        builder = builder.operator(operator);
+    }
+    let output = builder.schemas().expect("schemas").output;
+    builder
+        .sink(Box::new(sink.clone()))
+        .build()
+        .expect("pipeline")
+        .run_blocking()
+        .expect("run");
+    sink.concat(&output).expect("output")
+}
+
 /// A fresh URL prefix for test `name` in the S3 test bucket (`SLUICE_TEST_S3`, which
 /// `scripts/test` points at a moto server), or `None` after printing why when there is none:
 /// unless `REQUIRE_S3=1`, which makes a missing server a failure.

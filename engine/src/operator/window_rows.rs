@@ -58,13 +58,9 @@ pub(crate) fn assign(
             late.push(row as u32);
         }
     }
-    let indices = UInt32Array::from(rows);
-    let mut columns: Vec<ArrayRef> = batch
+    let mut columns = take_rows(batch, &UInt32Array::from(rows))?
         .columns()
-        .iter()
-        .map(|column| take(column, &indices, None))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(Error::arrow("repeating rows into their windows"))?;
+        .to_vec();
     let bound = |values: Vec<i64>| -> ArrayRef {
         Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
     };
@@ -181,17 +177,8 @@ impl Operator for WindowRowsOperator {
             &self.schema,
         )?;
         if !assigned.late.is_empty() {
-            let late = UInt32Array::from(assigned.late);
-            let columns = batch
-                .columns()
-                .iter()
-                .map(|column| take(column, &late, None))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(Error::arrow("collecting late rows"))?;
-            out.late.push(
-                RecordBatch::try_new(self.input.clone(), columns)
-                    .map_err(Error::arrow("collecting late rows"))?,
-            );
+            out.late
+                .push(take_rows(&batch, &UInt32Array::from(assigned.late))?);
         }
         if assigned.rows.num_rows() > 0 {
             out.batches.push(assigned.rows);
@@ -235,6 +222,17 @@ impl Operator for WindowRowsOperator {
         self.watermark = meta.watermark;
         Ok(())
     }
+}
+
+/// `batch`'s rows at `indices`.
+pub(crate) fn take_rows(batch: &RecordBatch, indices: &UInt32Array) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| take(column, indices, None))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(Error::arrow("taking window rows"))?;
+    RecordBatch::try_new(batch.schema(), columns).map_err(Error::arrow("taking window rows"))
 }
 
 /// Calls `each(start, end)` for every window of `window` holding time `t` (none for sessions,

@@ -29,7 +29,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMillisecondT
 use arrow::row::{RowConverter, SortField};
 use serde::{Deserialize, Serialize};
 
-use super::window_rows::{assign, with_bounds};
+use super::window_rows::{assign, take_rows, with_bounds};
 use super::{Emitted, Operator};
 use crate::error::{Error, Result};
 use crate::window::WindowSpec;
@@ -333,17 +333,6 @@ impl WindowTopNOperator {
         RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(Error::arrow("ranking window rows"))
     }
-}
-
-/// `batch`'s rows at `indices`.
-fn take_rows(batch: &RecordBatch, indices: &UInt32Array) -> Result<RecordBatch> {
-    let columns = batch
-        .columns()
-        .iter()
-        .map(|column| take(column, indices, None))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(Error::arrow("ranking window rows"))?;
-    RecordBatch::try_new(batch.schema(), columns).map_err(Error::arrow("ranking window rows"))
 }
 
 /// The earliest `window_end` (column `end`) of `batch`, `i64::MAX` when it has no rows.
