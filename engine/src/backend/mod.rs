@@ -180,7 +180,9 @@ impl OverAggregatePlan {
 /// The per-key frames of one OVER operator, on one backend.
 ///
 /// Contract: `aggregate` gets rows in emission order, ascending time and arrival order among
-/// equal times, each no earlier than any row of its key given in an earlier call. It returns,
+/// equal times, none earlier than any row given in an earlier call (the operator releases
+/// rows as the watermark passes them, so every later row is later); a call breaking that is
+/// refused. It returns,
 /// per aggregate of the plan, one value per row over the rows of the row's key in its frame:
 /// for `RANGE`, every row given so far (this call included) whose time is in `[t - preceding,
 /// t]`, ties after the row too; for `ROWS`, the row and the `preceding` rows before it.

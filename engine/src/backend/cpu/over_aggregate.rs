@@ -1,135 +1,140 @@
-//! OVER aggregation on the CPU: per key, each frame's rows and running aggregates.
+//! OVER aggregation on the CPU: per key, running aggregates over trailing frames, keys spread
+//! over shards that run on the backend's threads.
 //!
-//! A call groups its rows by key (one hash lookup per row gives the key's slot, a counting
-//! sort keeps each key's rows in emission order) and walks them key by key: a RANGE frame
-//! takes in every row of a timestamp before answering any of them (ties see each other), a
-//! ROWS frame answers row by row. Keys are independent, so a large call's keys are cut into
-//! pieces of about equal rows that run on the backend's threads.
+//! A call's rows arrive in time order. Each row goes to its key's shard (a hash of the key),
+//! and each shard takes its rows in that order: a RANGE frame drops the rows older than its
+//! reach from one history shared by the shard's keys (rows leave in time order whatever their
+//! key), takes in every row of a timestamp, then answers them (ties see each other); a ROWS
+//! frame answers row by row from the key's own last rows. The state rows hit at random is
+//! only each key's running aggregates, small enough to stay in cache; the histories are read
+//! and written in order. Shards answer into their own columns, merged back into row order.
 
 mod by_key;
 mod checkpoint;
-mod frame_rows;
+mod history;
+mod output;
+mod running;
+mod shard;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 use rayon::prelude::*;
 
-use self::by_key::{Gathered, RowsByKey, same_column};
-use self::frame_rows::{Column, FrameRows, Output, OutputSlice, Running};
+use self::by_key::Picked;
+use self::output::Output;
+use self::shard::{Accs, Group, Member, Shard};
 use super::in_pool;
 use crate::aggregate::{AggregateFunction, NumericKind};
-use crate::backend::{
-    AggregateInput, AggregatePlan, ColumnValues, OverAggregatePlan, OverAggregator,
-};
+use crate::backend::{AggregateInput, AggregatePlan, OverAggregatePlan, OverAggregator};
 use crate::error::{Error, Result};
-use crate::frame::OverFrame;
 use crate::state::StateSnapshot;
 
 /// The frames of one OVER operator, on the CPU.
 #[derive(Debug)]
 pub struct CpuOverAggregator {
     plan: OverAggregatePlan,
-    /// The distinct frames and, per frame, the plan indices of its aggregates.
-    groups: Vec<(OverFrame, Vec<usize>)>,
-    /// Each key's slot in `keys`.
-    slots: HashMap<u64, u32, ahash::RandomState>,
-    /// Per slot, the key and one [`FrameRows`] per group.
-    keys: Vec<(u64, Vec<FrameRows>)>,
-    /// Where the keys' pieces of a large call run (`None`: Rayon's global threads).
+    /// The distinct frames and their aggregates.
+    groups: Vec<Group>,
+    /// Keys by `shard_of(key)`.
+    shards: Vec<Shard>,
+    /// Where the shards of a large call run (`None`: Rayon's global threads).
     pool: Option<Arc<rayon::ThreadPool>>,
-    /// A new key's frames.
-    template: Vec<FrameRows>,
-    /// The watermark at which the next expiry sweep over all keys runs.
-    next_sweep: i64,
+    /// The latest time given: rows must not go back before it.
+    latest: i64,
 }
 
+/// Calls with fewer rows run their shards one after another on the calling thread.
+const PARALLEL_ROWS: usize = 16 * 1024;
+
+/// More shards than this would not pay for their merge.
+const MAX_SHARDS: usize = 64;
+
 impl CpuOverAggregator {
-    /// Empty frames for `plan`.
+    /// Empty frames for `plan`, in as many shards as Rayon's global pool has threads.
     pub fn new(plan: OverAggregatePlan) -> Self {
-        let groups: Vec<(OverFrame, Vec<usize>)> = plan
+        let groups: Vec<Group> = plan
             .frames()
             .into_iter()
             .map(|frame| {
+                let mut kept = 0;
                 let members = (0..plan.aggregates.len())
                     .filter(|&i| plan.aggregates[i].1 == frame)
+                    .map(|i| {
+                        let aggregate = &plan.aggregates[i].0;
+                        let function = aggregate.function;
+                        let sums =
+                            matches!(function, AggregateFunction::Sum | AggregateFunction::Avg);
+                        let keeps = sums && aggregate.input.is_some() && !frame.is_unbounded();
+                        let member = Member {
+                            aggregate: i,
+                            function,
+                            kept: keeps.then_some(kept),
+                            counts_nulls: aggregate.input.is_some()
+                                && !matches!(
+                                    function,
+                                    AggregateFunction::Min | AggregateFunction::Max
+                                ),
+                        };
+                        kept += usize::from(keeps);
+                        member
+                    })
                     .collect();
-                (frame, members)
+                Group {
+                    frame,
+                    members,
+                    kept,
+                }
             })
             .collect();
-        let template = groups
-            .iter()
-            .map(|(frame, members)| {
-                let unbounded = frame.is_unbounded();
-                FrameRows::new(
-                    members
-                        .iter()
-                        .map(|&i| {
-                            let (aggregate, _) = &plan.aggregates[i];
-                            running(aggregate.function, aggregate.input, unbounded)
-                        })
-                        .collect(),
-                    unbounded,
-                )
-            })
-            .collect();
-        CpuOverAggregator {
+        let mut aggregator = CpuOverAggregator {
             plan,
             groups,
-            slots: HashMap::default(),
-            keys: Vec::new(),
+            shards: Vec::new(),
             pool: None,
-            template,
-            next_sweep: i64::MIN,
-        }
+            latest: i64::MIN,
+        };
+        aggregator.shards = aggregator.empty_shards(rayon::current_num_threads());
+        aggregator
     }
 
-    /// Runs large calls on `pool` instead of Rayon's global threads.
+    /// Runs large calls on `pool` instead of Rayon's global threads (as many shards as it
+    /// has threads). Call before any rows.
     pub fn with_pool(mut self, pool: Option<Arc<rayon::ThreadPool>>) -> Self {
+        let threads = pool
+            .as_ref()
+            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
         self.pool = pool;
+        self.shards = self.empty_shards(threads);
         self
     }
 
-    /// The slot of `key`, made with empty frames if the key is new.
-    fn slot(&mut self, key: u64) -> u32 {
-        match self.slots.get(&key) {
-            Some(&slot) => slot,
-            None => {
-                let slot = self.keys.len() as u32;
-                self.keys.push((key, self.template.clone()));
-                self.slots.insert(key, slot);
-                slot
-            }
-        }
+    fn empty_shards(&self, count: usize) -> Vec<Shard> {
+        let accs: Vec<Accs> = self
+            .plan
+            .aggregates
+            .iter()
+            .map(|(aggregate, _)| match aggregate.input {
+                None => Accs::Rows,
+                Some(NumericKind::Int) => Accs::Int(Vec::new()),
+                Some(NumericKind::Float) => Accs::Float(Vec::new()),
+            })
+            .collect();
+        let shard = Shard::new(&self.groups, accs);
+        vec![shard; count.clamp(1, MAX_SHARDS)]
     }
 
-    /// How far the watermark moves between expiry sweeps: the longest RANGE frame, so that
-    /// a sweep (which visits every key) costs O(keys) per frame length, and a key's state
-    /// outlives its last row's frame by at most as long again. `None`: no RANGE frame, so
-    /// nothing ever expires.
-    fn sweep_interval(&self) -> Option<i64> {
-        self.groups
-            .iter()
-            .filter_map(|(frame, _)| match frame {
-                OverFrame::Range { preceding } => Some((*preceding).max(1)),
-                OverFrame::Rows { .. } | OverFrame::RangeUnbounded | OverFrame::RowsUnbounded => {
-                    None
-                }
-            })
-            .max()
+    /// The shard that keeps `key`.
+    fn shard_of(&self, key: u64) -> usize {
+        shard_of(key, self.shards.len())
     }
 }
 
-/// Calls with fewer rows run on the calling thread.
-const PARALLEL_ROWS: usize = 16 * 1024;
-
-fn running(function: AggregateFunction, input: Option<NumericKind>, unbounded: bool) -> Running {
-    match input {
-        None => Running::Rows,
-        Some(NumericKind::Int) => Running::Int(Column::new(function, unbounded)),
-        Some(NumericKind::Float) => Running::Float(Column::new(function, unbounded)),
-    }
+/// The shard of `key` among `shards`: the high bits of a multiplicative hash (key ids of
+/// integer keys are the integers themselves, often consecutive).
+fn shard_of(key: u64, shards: usize) -> usize {
+    let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    ((mixed * shards as u64) >> 32) as usize
 }
 
 impl OverAggregator for CpuOverAggregator {
@@ -140,78 +145,88 @@ impl OverAggregator for CpuOverAggregator {
             ));
         }
         let rows = input.len();
-        let slots: Vec<u32> = input.keys.iter().map(|&key| self.slot(key)).collect();
-        let by_key = RowsByKey::new(&slots, self.keys.len());
-        // Answers in `by_key.order`'s positions first, so that each piece of keys writes
-        // its own run of every output; scattered to row order at the end.
-        let mut outputs: Vec<Output> = self
-            .plan
-            .aggregates
-            .iter()
-            .map(|(aggregate, _)| Output::new(integer_output(aggregate), rows))
-            .collect();
-        let parallel = rows >= PARALLEL_ROWS;
-        // Each distinct input column once, in key order.
-        let mut source: Vec<usize> = Vec::with_capacity(input.columns.len());
-        let mut gathered: Vec<Gathered> = Vec::new();
-        let ts = in_pool(&self.pool, || {
-            for (i, column) in input.columns.iter().enumerate() {
-                match (0..i).find(|&j| same_column(&input.columns[j], column)) {
-                    Some(j) => source.push(source[j]),
-                    None => {
-                        source.push(gathered.len());
-                        gathered.push(by_key.gather_column(column, parallel));
-                    }
+        if rows == 0 {
+            return Ok(self
+                .plan
+                .aggregates
+                .iter()
+                .map(|(aggregate, _)| {
+                    Output::new(integer_output(aggregate), 0)
+                        .finish(aggregate.function != AggregateFunction::Count)
+                })
+                .collect());
+        }
+        // The shared RANGE histories drop rows from the front in time order: a row earlier
+        // than one given before would be dropped late.
+        let in_order = input.ts.first().is_some_and(|&t| t >= self.latest) && input.ts.is_sorted();
+        if !in_order {
+            return Err(Error::Internal(
+                "OVER rows must come in time order, no earlier than the rows before them".into(),
+            ));
+        }
+        self.latest = input.ts[rows - 1];
+        let fresh = |count: usize| -> Vec<Output> {
+            self.plan
+                .aggregates
+                .iter()
+                .map(|(aggregate, _)| Output::new(integer_output(aggregate), count))
+                .collect()
+        };
+        let outputs = if self.shards.len() == 1 {
+            let mut outputs = fresh(rows);
+            self.shards[0].run(
+                &self.groups,
+                Picked::Span {
+                    first: 0,
+                    len: rows,
+                },
+                input.keys,
+                input.ts,
+                input.columns,
+                &mut outputs,
+            );
+            outputs
+        } else {
+            let shard_of: Vec<u8> = input.keys.iter().map(|&k| self.shard_of(k) as u8).collect();
+            let mut picked: Vec<Vec<u32>> = vec![Vec::new(); self.shards.len()];
+            for (row, &s) in shard_of.iter().enumerate() {
+                picked[s as usize].push(row as u32);
+            }
+            let mut parts: Vec<Vec<Output>> = picked.iter().map(|p| fresh(p.len())).collect();
+            let groups = &self.groups;
+            let work = self.shards.iter_mut().zip(&picked).zip(&mut parts);
+            let run = |((shard, picked), outputs): ((&mut Shard, &Vec<u32>), &mut Vec<Output>)| {
+                shard.run(
+                    groups,
+                    Picked::Some(picked),
+                    input.keys,
+                    input.ts,
+                    input.columns,
+                    outputs,
+                );
+            };
+            if rows >= PARALLEL_ROWS {
+                let work: Vec<_> = work.collect();
+                in_pool(&self.pool, || work.into_par_iter().for_each(run));
+            } else {
+                work.for_each(run);
+            }
+            let columns = self.plan.aggregates.len();
+            let mut by_aggregate: Vec<Vec<Output>> = (0..columns).map(|_| Vec::new()).collect();
+            for part in parts {
+                for (a, output) in part.into_iter().enumerate() {
+                    by_aggregate[a].push(output);
                 }
             }
-            by_key.gather(input.ts, parallel)
-        });
-        let views: Vec<ColumnValues<'_>> = gathered.iter().map(Gathered::values).collect();
-        let columns: Vec<Vec<&ColumnValues<'_>>> = self
-            .groups
-            .iter()
-            .map(|(_, members)| members.iter().map(|&i| &views[source[i]]).collect())
-            .collect();
-        let threads = match &self.pool {
-            Some(pool) => pool.current_num_threads(),
-            None => rayon::current_num_threads(),
-        };
-        let pieces = if parallel { 4 * threads } else { 1 };
-        let cuts = by_key.pieces(pieces);
-        let walk = Walk {
-            by_key: &by_key,
-            ts: &ts,
-            groups: &self.groups,
-            columns: &columns,
-        };
-        let mut work = Vec::with_capacity(cuts.len());
-        let mut keys = self.keys.as_mut_slice();
-        let mut slices: Vec<OutputSlice<'_>> = outputs.iter_mut().map(Output::slice).collect();
-        for cut in cuts.windows(2) {
-            let (piece, rest) = keys.split_at_mut(cut[1] - cut[0]);
-            keys = rest;
-            let len = (by_key.starts[cut[1]] - by_key.starts[cut[0]]) as usize;
-            let (piece_outputs, rest): (Vec<_>, Vec<_>) =
-                slices.into_iter().map(|s| s.split_at(len)).unzip();
-            slices = rest;
-            work.push((cut[0], piece, piece_outputs));
-        }
-        if work.len() > 1 {
-            in_pool(&self.pool, || {
-                work.into_par_iter()
-                    .for_each(|(first, keys, mut outputs)| walk.piece(first, keys, &mut outputs))
-            });
-        } else {
-            for (first, keys, mut outputs) in work {
-                walk.piece(first, keys, &mut outputs);
+            let merge = |parts: Vec<Output>| Output::merge(&parts, &shard_of);
+            if rows >= PARALLEL_ROWS {
+                in_pool(&self.pool, || {
+                    by_aggregate.into_par_iter().map(merge).collect()
+                })
+            } else {
+                by_aggregate.into_iter().map(merge).collect()
             }
-        }
-        let outputs = in_pool(&self.pool, || {
-            outputs
-                .into_iter()
-                .map(|output| output.scatter(&by_key, parallel))
-                .collect::<Vec<_>>()
-        });
+        };
         Ok(outputs
             .into_iter()
             .zip(&self.plan.aggregates)
@@ -222,34 +237,14 @@ impl OverAggregator for CpuOverAggregator {
     }
 
     fn expire(&mut self, watermark: i64) {
-        let Some(interval) = self.sweep_interval() else {
-            return;
-        };
-        if watermark < self.next_sweep {
-            return;
-        }
-        self.next_sweep = watermark.saturating_add(interval);
         let groups = &self.groups;
-        self.keys.retain_mut(|(_, frames)| {
-            let mut kept = false;
-            for ((frame, _), rows) in groups.iter().zip(frames.iter_mut()) {
-                if let OverFrame::Range { preceding } = frame {
-                    rows.evict_before(watermark.saturating_sub(*preceding));
-                }
-                kept |= rows.len() > 0;
-            }
-            kept
-        });
-        self.slots = self
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(slot, (key, _))| (*key, slot as u32))
-            .collect();
+        for shard in &mut self.shards {
+            shard.expire(groups, watermark);
+        }
     }
 
     fn keys(&self) -> usize {
-        self.keys.len()
+        self.shards.iter().map(Shard::len).sum()
     }
 
     fn snapshot(&mut self) -> Result<StateSnapshot> {
@@ -267,76 +262,6 @@ fn integer_output(aggregate: &AggregatePlan) -> bool {
         AggregateFunction::Count | AggregateFunction::CountDistinct => true,
         AggregateFunction::Avg => false,
         _ => aggregate.input != Some(NumericKind::Float),
-    }
-}
-
-/// What every piece of one call reads.
-struct Walk<'a> {
-    by_key: &'a RowsByKey,
-    /// The call's times, and below its aggregates' inputs, in `by_key.order`'s positions.
-    ts: &'a [i64],
-    groups: &'a [(OverFrame, Vec<usize>)],
-    /// Per frame group, its aggregates' inputs.
-    columns: &'a [Vec<&'a ColumnValues<'a>>],
-}
-
-impl Walk<'_> {
-    /// Takes the rows of slots `first..first + keys.len()` through their frames, answering
-    /// into `outputs` (positions from the first of these slots' rows on).
-    fn piece(
-        &self,
-        first: usize,
-        keys: &mut [(u64, Vec<FrameRows>)],
-        outputs: &mut [OutputSlice<'_>],
-    ) {
-        let starts = &self.by_key.starts;
-        let base = starts[first] as usize;
-        for (k, (_, frames)) in keys.iter_mut().enumerate() {
-            let (from, to) = (starts[first + k] as usize, starts[first + k + 1] as usize);
-            if from == to {
-                continue;
-            }
-            let rows = from..to;
-            for (((frame, members), columns), frame_rows) in
-                self.groups.iter().zip(self.columns).zip(frames.iter_mut())
-            {
-                let answer = |frame_rows: &FrameRows, outputs: &mut [OutputSlice<'_>], p| {
-                    frame_rows.answer(outputs, members, p - base)
-                };
-                match *frame {
-                    OverFrame::Range { .. } | OverFrame::RangeUnbounded => {
-                        let mut p = from;
-                        while p < to {
-                            // The key's rows at one time: all taken in before any is answered.
-                            let time = self.ts[p];
-                            let mut end = p + 1;
-                            while end < to && self.ts[end] == time {
-                                end += 1;
-                            }
-                            for q in p..end {
-                                frame_rows.push(time, columns, q);
-                            }
-                            if let OverFrame::Range { preceding } = *frame {
-                                frame_rows.evict_before(time.saturating_sub(preceding));
-                            }
-                            for q in p..end {
-                                answer(frame_rows, outputs, q);
-                            }
-                            p = end;
-                        }
-                    }
-                    OverFrame::Rows { .. } | OverFrame::RowsUnbounded => {
-                        for p in rows.clone() {
-                            frame_rows.push(self.ts[p], columns, p);
-                            if let OverFrame::Rows { preceding } = *frame {
-                                frame_rows.keep_last(preceding.saturating_add(1));
-                            }
-                            answer(frame_rows, outputs, p);
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 

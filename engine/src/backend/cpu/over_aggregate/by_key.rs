@@ -1,13 +1,50 @@
 //! A call's rows grouped by key slot, each key's rows kept in emission order.
 //!
-//! Walking the rows key by key instead of in time order touches each key's frames once per
-//! call instead of once per row: with 10,000 keys and an hour of rows in the frames, the
-//! frames are far larger than the caches, and a per-row walk pays a miss on every row.
+//! Walking the rows key by key instead of in time order touches each key's running state
+//! once per call instead of once per row, and in slot order: the state arrays are read
+//! front to back instead of at random.
 
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use rayon::prelude::*;
 
 use crate::backend::ColumnValues;
+
+/// The rows of a call that one shard runs, in the call's order.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Picked<'a> {
+    /// The call's rows `first..first + len`.
+    Span { first: usize, len: usize },
+    /// These rows, ascending.
+    Some(&'a [u32]),
+}
+
+impl Picked<'_> {
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Picked::Span { len, .. } => *len,
+            Picked::Some(rows) => rows.len(),
+        }
+    }
+
+    /// Picked rows `from..to`.
+    pub(super) fn part(&self, from: usize, to: usize) -> Self {
+        match self {
+            Picked::Span { first, .. } => Picked::Span {
+                first: first + from,
+                len: to - from,
+            },
+            Picked::Some(rows) => Picked::Some(&rows[from..to]),
+        }
+    }
+
+    /// The call's row of the `i`-th picked row.
+    #[inline]
+    pub(super) fn row(&self, i: usize) -> usize {
+        match self {
+            Picked::Span { first, .. } => first + i,
+            Picked::Some(rows) => rows[i] as usize,
+        }
+    }
+}
 
 /// The rows of one call, grouped by slot.
 #[derive(Debug)]
@@ -80,61 +117,34 @@ impl RowsByKey {
 
     /// `values` (one per row) in `order`'s positions: the walk then reads each key's rows
     /// one after another instead of across the whole call. `parallel`: on Rayon's threads.
-    pub(super) fn gather<T: Copy + Send + Sync>(&self, values: &[T], parallel: bool) -> Vec<T> {
-        if parallel {
-            self.order.par_iter().map(|&r| values[r as usize]).collect()
-        } else {
-            self.order.iter().map(|&r| values[r as usize]).collect()
-        }
+    pub(super) fn gather<T: Copy>(&self, values: &[T], picked: Picked<'_>) -> Vec<T> {
+        self.order
+            .iter()
+            .map(|&q| values[picked.row(q as usize)])
+            .collect()
     }
 
-    /// `values` (one per position of `order`) back in row order.
-    pub(super) fn scatter<T: Copy + Send + Sync>(&self, values: &[T], parallel: bool) -> Vec<T> {
-        if parallel {
-            self.position
-                .par_iter()
-                .map(|&p| values[p as usize])
-                .collect()
-        } else {
-            self.position.iter().map(|&p| values[p as usize]).collect()
-        }
+    /// Each row's position in `order`, by row.
+    pub(super) fn positions(&self) -> impl Iterator<Item = usize> + '_ {
+        self.position.iter().map(|&p| p as usize)
     }
 
     /// An aggregate's input in `order`'s positions.
-    pub(super) fn gather_column(&self, column: &ColumnValues<'_>, parallel: bool) -> Gathered {
+    pub(super) fn gather_column(&self, column: &ColumnValues<'_>, picked: Picked<'_>) -> Gathered {
         let nulls = |nulls: Option<&NullBuffer>| {
             nulls.map(|n| {
                 NullBuffer::new(BooleanBuffer::collect_bool(self.order.len(), |p| {
-                    n.is_valid(self.order[p] as usize)
+                    n.is_valid(picked.row(self.order[p] as usize))
                 }))
             })
         };
         match column {
             ColumnValues::Rows => Gathered::Rows,
-            ColumnValues::Int(values, n) => Gathered::Int(self.gather(values, parallel), nulls(*n)),
+            ColumnValues::Int(values, n) => Gathered::Int(self.gather(values, picked), nulls(*n)),
             ColumnValues::Float(values, n) => {
-                Gathered::Float(self.gather(values, parallel), nulls(*n))
+                Gathered::Float(self.gather(values, picked), nulls(*n))
             }
         }
-    }
-
-    /// Slot boundaries `[0, .., keys]` cutting the slots into at most `pieces` runs of about
-    /// equal rows (a slot is never cut).
-    pub(super) fn pieces(&self, pieces: usize) -> Vec<usize> {
-        let keys = self.starts.len() - 1;
-        let rows = self.order.len();
-        let mut cuts = vec![0];
-        for p in 1..pieces {
-            let target = (rows * p / pieces) as u32;
-            let cut = self.starts.partition_point(|&s| s < target).min(keys);
-            if cut > *cuts.last().unwrap_or(&0) {
-                cuts.push(cut);
-            }
-        }
-        if *cuts.last().unwrap_or(&0) < keys || cuts.len() == 1 {
-            cuts.push(keys);
-        }
-        cuts
     }
 }
 
@@ -174,7 +184,7 @@ pub(super) fn same_column(a: &ColumnValues<'_>, b: &ColumnValues<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::RowsByKey;
+    use super::{Picked, RowsByKey};
 
     fn check(slots: &[u32], keys: usize, by: &RowsByKey) {
         assert_eq!(by.starts.len(), keys + 1);
@@ -186,9 +196,16 @@ mod tests {
             assert_eq!(rows, expected.as_slice(), "slot {s}");
         }
         let rows: Vec<u32> = (0..slots.len() as u32).collect();
-        let there = by.gather(&rows, false);
+        let there = by.gather(
+            &rows,
+            Picked::Span {
+                first: 0,
+                len: rows.len(),
+            },
+        );
         assert_eq!(there, by.order);
-        assert_eq!(by.scatter(&there, true), rows, "scatter undoes gather");
+        let back: Vec<u32> = by.positions().map(|p| there[p]).collect();
+        assert_eq!(back, rows, "the positions undo the gather");
     }
 
     #[test]
@@ -199,21 +216,5 @@ mod tests {
         // Far more keys than rows takes the sort.
         let sparse = [5000, 7, 5000, 12];
         check(&sparse, 6000, &RowsByKey::new(&sparse, 6000));
-    }
-
-    #[test]
-    fn pieces_cover_every_slot_once_and_balance_rows() {
-        let slots: Vec<u32> = (0..1000u32).map(|r| r % 10).collect();
-        let by = RowsByKey::new(&slots, 10);
-        let cuts = by.pieces(4);
-        assert_eq!(cuts.first(), Some(&0));
-        assert_eq!(cuts.last(), Some(&10));
-        assert!(cuts.windows(2).all(|w| w[0] < w[1]));
-        assert!(cuts.len() >= 4, "{cuts:?}");
-        // One hot key cannot be cut.
-        let hot = vec![0u32; 100];
-        assert_eq!(RowsByKey::new(&hot, 1).pieces(4), vec![0, 1]);
-        // No rows: one piece.
-        assert_eq!(RowsByKey::new(&[], 3).pieces(2), vec![0, 3]);
     }
 }

@@ -13,9 +13,14 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, UInt32Type, UInt64Type};
 use serde::{Deserialize, Serialize};
 
-use super::CpuOverAggregator;
-use super::frame_rows::{Restored, Running, Total};
-use crate::aggregate::NumericKind;
+use std::collections::{HashMap, HashSet};
+
+use super::history::History;
+use super::running::{Num, Total};
+use super::shard::{Accs, Group, Member, Rows, Shard};
+use super::{CpuOverAggregator, shard_of};
+use crate::aggregate::{AggregateFunction, NumericKind};
+use crate::backend::ColumnValues;
 use crate::error::{Error, Result};
 use crate::state::StateSnapshot;
 
@@ -28,49 +33,75 @@ const TOTALS: &str = "totals";
 #[derive(Debug, Serialize, Deserialize)]
 struct OverMeta {
     aggregates: usize,
+    /// Unused since expiry stopped sweeping; kept so that older checkpoints still read.
     next_sweep: i64,
 }
 
 impl CpuOverAggregator {
     pub(super) fn save(&self) -> Result<StateSnapshot> {
         let count = self.plan.aggregates.len();
-        let (mut keys, mut frames, mut times) = (Vec::new(), Vec::new(), Vec::new());
-        let mut ints: Vec<Vec<Option<i64>>> = vec![Vec::new(); count];
-        let mut floats: Vec<Vec<Option<f64>>> = vec![Vec::new(); count];
-        let (mut sum_keys, mut sum_aggregates, mut sums) = (Vec::new(), Vec::new(), Vec::new());
+        let mut saved = Saved {
+            ints: vec![Vec::new(); count],
+            floats: vec![Vec::new(); count],
+            ..Saved::default()
+        };
         let mut totals = Totals::default();
-        for (key, key_frames) in &self.keys {
-            let key = *key;
-            for (g, ((_, members), rows)) in self.groups.iter().zip(key_frames).enumerate() {
-                if rows.is_unbounded() {
-                    for (&i, running) in members.iter().zip(&rows.running) {
-                        totals.push(key, i, rows.len(), running);
+        for shard in &self.shards {
+            for (g, group) in self.groups.iter().enumerate() {
+                match &shard.rows[g] {
+                    Rows::Shared(history) => saved.history(shard, g, group, history, None),
+                    Rows::PerKey(keys) => {
+                        for (slot, history) in keys.iter().enumerate() {
+                            if shard.keys[slot].is_some() {
+                                saved.history(shard, g, group, history, Some(slot as u32));
+                            }
+                        }
                     }
+                    Rows::None => {
+                        for (slot, key) in shard.keys.iter().enumerate() {
+                            let Some(key) = *key else { continue };
+                            for member in &group.members {
+                                totals.push(key, shard, g, member, slot);
+                            }
+                        }
+                    }
+                }
+                if group.frame.is_unbounded() {
                     continue;
                 }
-                let (n, front) = (rows.times.len(), rows.front());
-                keys.extend(std::iter::repeat_n(key, n));
-                frames.extend(std::iter::repeat_n(g as u32, n));
-                times.extend(rows.times.iter().copied());
-                for i in 0..count {
-                    let j = members.iter().position(|&m| m == i);
-                    match j.map(|j| &rows.running[j]) {
-                        Some(Running::Int(column)) => ints[i].extend(column.saved(front, n)),
-                        Some(Running::Float(column)) => {
-                            floats[i].extend(column.saved(front, n));
-                            sum_keys.push(key);
-                            sum_aggregates.push(i as u32);
-                            sums.push(column.sum.finite);
-                        }
-                        Some(Running::Rows) | None => {}
+                // Float sums as they ran (not as the rows would sum again).
+                for member in &group.members {
+                    let Accs::Float(accs) = &shard.accs[member.aggregate] else {
+                        continue;
+                    };
+                    if !matches!(
+                        member.function,
+                        AggregateFunction::Sum | AggregateFunction::Avg
+                    ) {
+                        continue;
                     }
-                    // Columns of other frames (and COUNT(*)) hold nulls on this frame's rows.
-                    let filled = keys.len();
-                    ints[i].resize(filled, None);
-                    floats[i].resize(filled, None);
+                    for (slot, key) in shard.keys.iter().enumerate() {
+                        if let Some(key) = *key
+                            && shard.counts[g][slot] > 0
+                        {
+                            saved.sum_keys.push(key);
+                            saved.sum_aggregates.push(member.aggregate as u32);
+                            saved.sums.push(accs[slot].sum.finite);
+                        }
+                    }
                 }
             }
         }
+        let Saved {
+            keys,
+            frames,
+            times,
+            mut ints,
+            mut floats,
+            sum_keys,
+            sum_aggregates,
+            sums,
+        } = saved;
         let mut fields = vec![
             Field::new("key", DataType::UInt64, false),
             Field::new("frame", DataType::UInt32, false),
@@ -112,7 +143,7 @@ impl CpuOverAggregator {
         .map_err(Error::arrow("saving OVER sums"))?;
         let meta = serde_json::to_value(OverMeta {
             aggregates: count,
-            next_sweep: self.next_sweep,
+            next_sweep: i64::MIN,
         })
         .map_err(|e| Error::Internal(format!("OVER state metadata: {e}")))?;
         Ok(StateSnapshot::new(STATE_FORMAT, meta)
@@ -135,57 +166,62 @@ impl CpuOverAggregator {
             ));
         }
         let rows = state.batch(ROWS)?;
-        let column = |i: usize| rows.column(i);
-        let keys = typed::<UInt64Type>(column(0), "key")?;
-        let frames = typed::<UInt32Type>(column(1), "frame")?;
-        let times = typed::<Int64Type>(column(2), "time")?;
-        let mut values = Vec::with_capacity(count);
-        for row in 0..rows.num_rows() {
+        let keys = typed::<UInt64Type>(rows.column(0), "key")?;
+        let frames = typed::<UInt32Type>(rows.column(1), "frame")?;
+        let times = typed::<Int64Type>(rows.column(2), "time")?;
+        let mut columns = Vec::with_capacity(count);
+        for (i, (aggregate, _)) in self.plan.aggregates.iter().enumerate() {
+            let array = rows.column(3 + i);
+            columns.push(match aggregate.input {
+                None => ColumnValues::Rows,
+                Some(NumericKind::Int) => {
+                    let a = typed::<Int64Type>(array, "value")?;
+                    ColumnValues::Int(a.values(), a.nulls())
+                }
+                Some(NumericKind::Float) => {
+                    let a = typed::<Float64Type>(array, "value")?;
+                    ColumnValues::Float(a.values(), a.nulls())
+                }
+            });
+        }
+        let inputs: Vec<&ColumnValues<'_>> = columns.iter().collect();
+        // Each frame's rows in time order (a shared history drops rows from its front),
+        // each key's in the order saved.
+        let mut order: Vec<usize> = (0..rows.num_rows()).collect();
+        order.sort_by_key(|&row| (frames.value(row), times.value(row)));
+        for row in order {
             let g = frames.value(row) as usize;
-            let Some((_, members)) = self.groups.get(g) else {
+            let Some(group) = self.groups.get(g) else {
                 return Err(corrupt("a frame index past the plan's frames"));
             };
-            values.clear();
-            for &i in members {
-                let array = column(3 + i);
-                values.push(match self.plan.aggregates[i].0.input {
-                    None => Restored::None,
-                    Some(NumericKind::Int) => {
-                        let a = typed::<Int64Type>(array, "value")?;
-                        Restored::Int(a.is_valid(row).then(|| a.value(row)))
-                    }
-                    Some(NumericKind::Float) => {
-                        let a = typed::<Float64Type>(array, "value")?;
-                        Restored::Float(a.is_valid(row).then(|| a.value(row)))
-                    }
-                });
+            if group.frame.is_unbounded() {
+                return Err(corrupt("a row of an unbounded frame"));
             }
-            let slot = self.slot(keys.value(row)) as usize;
-            self.keys[slot].1[g].push_values(times.value(row), &values);
+            let (key, time) = (keys.value(row), times.value(row));
+            let shard = shard_of(key, self.shards.len());
+            let shard = &mut self.shards[shard];
+            let slot = shard.slot(key, &self.groups);
+            shard.push_row(g, group, slot, time, &inputs, row);
+            self.latest = self.latest.max(time);
         }
         let sums = state.batch(SUMS)?;
         let keys = typed::<UInt64Type>(sums.column(0), "key")?;
         let aggregates = typed::<UInt32Type>(sums.column(1), "aggregate")?;
         let values = typed::<Float64Type>(sums.column(2), "sum")?;
         for row in 0..sums.num_rows() {
-            let i = aggregates.value(row) as usize;
-            let place = self
-                .groups
-                .iter()
-                .enumerate()
-                .find_map(|(g, (_, members))| members.iter().position(|&m| m == i).map(|j| (g, j)));
-            let slot = self.slots.get(&keys.value(row)).map(|&s| s as usize);
-            let (Some((g, j)), Some(slot)) = (place, slot) else {
+            let key = keys.value(row);
+            let which = shard_of(key, self.shards.len());
+            let shard = &mut self.shards[which];
+            let slot = shard.slots.get(&key).map(|&s| s as usize);
+            let accs = shard.accs.get_mut(aggregates.value(row) as usize);
+            let (Some(slot), Some(Accs::Float(accs))) = (slot, accs) else {
                 return Err(corrupt("a sum of an unknown key or aggregate"));
             };
-            if let Running::Float(column) = &mut self.keys[slot].1[g].running[j] {
-                column.sum.finite = values.value(row);
-            }
+            accs[slot].sum.finite = values.value(row);
         }
         if let Ok(totals) = state.batch(TOTALS) {
             self.load_totals(totals)?;
         }
-        self.next_sweep = meta.next_sweep;
         Ok(())
     }
 
@@ -202,37 +238,140 @@ impl CpuOverAggregator {
             .collect::<Result<_>>()?;
         for row in 0..totals.num_rows() {
             let i = aggregates.value(row) as usize;
-            let Some((g, j)) = self
-                .groups
-                .iter()
-                .enumerate()
-                .find_map(|(g, (_, members))| members.iter().position(|&m| m == i).map(|j| (g, j)))
-            else {
+            let Some((g, function)) = self.groups.iter().enumerate().find_map(|(g, group)| {
+                group
+                    .members
+                    .iter()
+                    .find(|m| m.aggregate == i)
+                    .map(|m| (g, m.function))
+            }) else {
                 return Err(corrupt("a total of an unknown aggregate"));
             };
-            let slot = self.slot(keys.value(row)) as usize;
-            let frame = &mut self.keys[slot].1[g];
-            if !frame.is_unbounded() {
+            if !self.groups[g].frame.is_unbounded() {
                 return Err(corrupt("a total of a bounded frame"));
             }
-            frame.set_len(rows.value(row));
+            let key = keys.value(row);
+            let which = shard_of(key, self.shards.len());
+            let shard = &mut self.shards[which];
+            let slot = shard.slot(key, &self.groups) as usize;
+            shard.counts[g][slot] = rows.value(row);
             let special = [0, 1, 2].map(|c| special[c].value(row));
-            match &mut frame.running[j] {
-                Running::Rows => {}
-                Running::Int(column) => column.restore_total(Total {
-                    non_null: non_null.value(row),
-                    value: ints.is_valid(row).then(|| ints.value(row)),
-                    special,
-                }),
-                Running::Float(column) => column.restore_total(Total {
-                    non_null: non_null.value(row),
-                    value: floats.is_valid(row).then(|| floats.value(row)),
-                    special,
-                }),
+            match &mut shard.accs[i] {
+                Accs::Rows => {}
+                Accs::Int(accs) => accs[slot].restore_total(
+                    function,
+                    Total {
+                        non_null: non_null.value(row),
+                        value: ints.is_valid(row).then(|| ints.value(row)),
+                        special,
+                    },
+                ),
+                Accs::Float(accs) => accs[slot].restore_total(
+                    function,
+                    Total {
+                        non_null: non_null.value(row),
+                        value: floats.is_valid(row).then(|| floats.value(row)),
+                        special,
+                    },
+                ),
             }
         }
         Ok(())
     }
+}
+
+/// The frames' rows being saved, one checkpoint row per frame row.
+#[derive(Debug, Default)]
+struct Saved {
+    keys: Vec<u64>,
+    frames: Vec<u32>,
+    times: Vec<i64>,
+    /// Per plan aggregate (the column of its input type is filled, the other left empty).
+    ints: Vec<Vec<Option<i64>>>,
+    floats: Vec<Vec<Option<f64>>>,
+    sum_keys: Vec<u64>,
+    sum_aggregates: Vec<u32>,
+    sums: Vec<f64>,
+}
+
+impl Saved {
+    /// The rows of `history`, frame `g` of `shard`: a shared one's (`slot: None`, each row
+    /// names its slot) or one slot's own.
+    fn history(
+        &mut self,
+        shard: &Shard,
+        g: usize,
+        group: &Group,
+        history: &History,
+        slot: Option<u32>,
+    ) {
+        let nulls: HashSet<(u64, u32)> = history.nulls.iter().copied().collect();
+        // MIN and MAX candidates by (slot, row number): only those carry a value.
+        let mut candidates: HashMap<(u32, u64, usize), u64> = HashMap::new();
+        for member in &group.members {
+            let mut note = |s: usize, seq: u64, bits: u64| {
+                candidates.insert((s as u32, seq, member.aggregate), bits);
+            };
+            let slots: Vec<usize> = match slot {
+                Some(s) => vec![s as usize],
+                None => (0..shard.keys.len()).collect(),
+            };
+            match &shard.accs[member.aggregate] {
+                Accs::Int(accs) if extreme(member.function) => {
+                    for s in slots {
+                        for &(seq, v) in &accs[s].extremes {
+                            note(s, seq, v.to_bits());
+                        }
+                    }
+                }
+                Accs::Float(accs) if extreme(member.function) => {
+                    for s in slots {
+                        for &(seq, v) in &accs[s].extremes {
+                            note(s, seq, Num::to_bits(v));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for i in 0..history.len() {
+            let (seq, time, shared_slot) = history.row(i);
+            let s = slot.unwrap_or(shared_slot);
+            let Some(key) = shard.keys.get(s as usize).copied().flatten() else {
+                continue;
+            };
+            self.keys.push(key);
+            self.frames.push(g as u32);
+            self.times.push(time);
+            for (m, member) in group.members.iter().enumerate() {
+                let null = nulls.contains(&(seq, m as u32));
+                let bits = if extreme(member.function) {
+                    candidates.get(&(s, seq, member.aggregate)).copied()
+                } else if null {
+                    None
+                } else {
+                    Some(member.kept.map_or(0, |k| history.kept[k][i]))
+                };
+                match shard.accs[member.aggregate] {
+                    Accs::Rows => {}
+                    Accs::Int(_) => self.ints[member.aggregate].push(bits.map(i64::from_bits)),
+                    Accs::Float(_) => {
+                        self.floats[member.aggregate].push(bits.map(<f64 as Num>::from_bits))
+                    }
+                }
+            }
+            // Columns of other frames (and COUNT(*)) hold nulls on this frame's rows.
+            let filled = self.keys.len();
+            for (ints, floats) in self.ints.iter_mut().zip(&mut self.floats) {
+                ints.resize(filled, None);
+                floats.resize(filled, None);
+            }
+        }
+    }
+}
+
+fn extreme(function: AggregateFunction) -> bool {
+    matches!(function, AggregateFunction::Min | AggregateFunction::Max)
 }
 
 /// The unbounded frames' totals being saved: one row per key and aggregate.
@@ -248,18 +387,18 @@ struct Totals {
 }
 
 impl Totals {
-    fn push(&mut self, key: u64, aggregate: usize, rows: u64, running: &Running) {
+    fn push(&mut self, key: u64, shard: &Shard, g: usize, member: &Member, slot: usize) {
         self.keys.push(key);
-        self.aggregates.push(aggregate as u32);
-        self.rows.push(rows);
-        let (non_null, int, float, special) = match running {
-            Running::Rows => (0, None, None, [0; 3]),
-            Running::Int(column) => {
-                let total = column.total();
+        self.aggregates.push(member.aggregate as u32);
+        self.rows.push(shard.counts[g][slot]);
+        let (non_null, int, float, special) = match &shard.accs[member.aggregate] {
+            Accs::Rows => (0, None, None, [0; 3]),
+            Accs::Int(accs) => {
+                let total = accs[slot].total(member.function);
                 (total.non_null, total.value, None, total.special)
             }
-            Running::Float(column) => {
-                let total = column.total();
+            Accs::Float(accs) => {
+                let total = accs[slot].total(member.function);
                 (total.non_null, None, total.value, total.special)
             }
         };
