@@ -180,9 +180,7 @@ impl OverAggregator for CpuOverAggregator {
                     first: 0,
                     len: rows,
                 },
-                input.keys,
-                input.ts,
-                input.columns,
+                input,
                 &mut outputs,
             );
             outputs
@@ -196,14 +194,7 @@ impl OverAggregator for CpuOverAggregator {
             let groups = &self.groups;
             let work = self.shards.iter_mut().zip(&picked).zip(&mut parts);
             let run = |((shard, picked), outputs): ((&mut Shard, &Vec<u32>), &mut Vec<Output>)| {
-                shard.run(
-                    groups,
-                    Picked::Some(picked),
-                    input.keys,
-                    input.ts,
-                    input.columns,
-                    outputs,
-                );
+                shard.run(groups, Picked::Some(picked), input, outputs);
             };
             if rows >= PARALLEL_ROWS {
                 let work: Vec<_> = work.collect();

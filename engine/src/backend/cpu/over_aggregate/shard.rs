@@ -14,7 +14,7 @@ use super::history::History;
 use super::output::Output;
 use super::running::{Acc, Answer};
 use crate::aggregate::AggregateFunction;
-use crate::backend::ColumnValues;
+use crate::backend::{AggregateInput, ColumnValues};
 use crate::frame::OverFrame;
 
 /// One aggregate of a frame, as a shard runs it.
@@ -144,8 +144,8 @@ impl Shard {
         slot
     }
 
-    /// Runs `picked` rows of a call (`keys`, `ts`, `columns` by row) through every frame,
-    /// answering into `outputs` (one per plan aggregate, by position in `picked`).
+    /// Runs `picked` rows of `call` through every frame, answering into `outputs` (one per
+    /// plan aggregate, by position in `picked`).
     ///
     /// A large call runs in pieces of about [`PIECE_ROWS`] rows, each ending where the time
     /// changes (ties must be taken in together), so that what a piece gathers and scatters
@@ -154,39 +154,31 @@ impl Shard {
         &mut self,
         groups: &[Group],
         picked: Picked<'_>,
-        keys: &[u64],
-        ts: &[i64],
-        columns: &[ColumnValues<'_>],
+        call: &AggregateInput<'_>,
         outputs: &mut [Output],
     ) {
         let n = picked.len();
         let mut from = 0;
         while from < n {
             let mut to = (from + PIECE_ROWS).min(n);
-            while to < n && ts[picked.row(to)] == ts[picked.row(to - 1)] {
+            while to < n && call.ts[picked.row(to)] == call.ts[picked.row(to - 1)] {
                 to += 1;
             }
-            let piece = picked.part(from, to);
-            self.run_piece(groups, piece, keys, ts, columns, outputs, from);
+            self.run_piece(groups, picked.part(from, to), call, outputs, from);
             from = to;
         }
     }
 
     /// [`Shard::run`] for one piece, answering from position `offset` of `outputs` on.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call's rows, columns and outputs, by reference"
-    )]
     fn run_piece(
         &mut self,
         groups: &[Group],
         picked: Picked<'_>,
-        keys: &[u64],
-        ts: &[i64],
-        columns: &[ColumnValues<'_>],
+        call: &AggregateInput<'_>,
         outputs: &mut [Output],
         offset: usize,
     ) {
+        let AggregateInput { keys, ts, columns } = *call;
         let n = picked.len();
         let slots: Vec<u32> = (0..n)
             .map(|q| self.slot(keys[picked.row(q)], groups))
@@ -255,27 +247,38 @@ impl Shard {
         history.pushed += n as u64;
         history.times.extend((0..n).map(|q| ts[picked.row(q)]));
         history.slots.extend(slots.iter().copied());
+        let mut nulls_added = false;
         for (m, member) in group.members.iter().enumerate() {
-            let (bits, nulls): (Box<dyn Fn(usize) -> u64>, _) = match &columns[member.aggregate] {
-                ColumnValues::Int(values, nulls) => (Box::new(|r| values[r] as u64), *nulls),
-                ColumnValues::Float(values, nulls) => (Box::new(|r| values[r].to_bits()), *nulls),
+            let nulls = match &columns[member.aggregate] {
+                ColumnValues::Int(values, nulls) => {
+                    if let Some(k) = member.kept {
+                        let bits = (0..n).map(|q| values[picked.row(q)] as u64);
+                        history.kept[k].extend(bits);
+                    }
+                    *nulls
+                }
+                ColumnValues::Float(values, nulls) => {
+                    if let Some(k) = member.kept {
+                        let bits = (0..n).map(|q| values[picked.row(q)].to_bits());
+                        history.kept[k].extend(bits);
+                    }
+                    *nulls
+                }
                 ColumnValues::Rows => continue,
             };
-            if let Some(k) = member.kept {
-                history.kept[k].extend((0..n).map(|q| bits(picked.row(q))));
-            }
             if let (Some(nulls), true) = (nulls, member.counts_nulls)
                 && nulls.null_count() > 0
             {
                 for q in 0..n {
                     if nulls.is_null(picked.row(q)) {
                         history.nulls.push_back((base + q as u64, m as u32));
+                        nulls_added = true;
                     }
                 }
             }
         }
-        // Nulls of several members: in row order, as `pop` reads them.
-        if group.members.len() > 1 {
+        // Nulls of several members: in row order, as `pop` and the leaving rows read them.
+        if nulls_added && group.members.len() > 1 {
             history.nulls.make_contiguous().sort_unstable();
         }
         base
