@@ -11,20 +11,14 @@ use tokio::sync::{mpsc, watch};
 mod epoch;
 
 use super::checkpointer::Checkpointer;
-use super::reader::FromSource;
-use super::sink_writer::{SinkCommand, SinkWriter};
+use super::messages::{FromSource, Progress, SinkCommand};
+use super::sink_writer::SinkWriter;
 use crate::batching::{MicroBatch, MicroBatcher};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::operator::{Emitted, OperatorGraph};
 use crate::source::{CheckpointListener, DeadLetter, Position};
 use crate::watermark::{END_OF_INPUT, WatermarkTracker};
-
-/// A watermark-relevant fact, applied once the rows before it have been processed.
-pub(super) enum Progress {
-    Observe(usize, Option<i64>),
-    Finish(usize),
-}
 
 pub(super) struct Driver {
     graph: Option<OperatorGraph>,

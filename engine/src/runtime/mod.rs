@@ -8,6 +8,7 @@
 
 mod checkpointer;
 mod driver;
+mod messages;
 mod reader;
 mod sink_writer;
 

@@ -13,38 +13,14 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use tokio::sync::mpsc;
 
+use super::messages::FromSource;
 use crate::error::{Error, Result};
 use crate::event_time::{EventTimeSpec, RowOrigin, normalize};
 use crate::metrics::Metrics;
-use crate::source::{DeadLetter, Position, SourceBatch, SourcePartition};
-
-/// What reader threads send to the driver.
-pub(super) enum FromSource {
-    Data {
-        partition: usize,
-        batch: RecordBatch,
-        max_ts: Option<i64>,
-        dead: Vec<DeadLetter>,
-        /// Where the partition stands after this batch (checkpoints only).
-        position: Option<Position>,
-    },
-    End {
-        partition: usize,
-        position: Option<Position>,
-    },
-    /// A reader opened a partition that waited for room (it was deferred: see
-    /// [`ReaderPool::deferred`]); from now on it may turn idle.
-    Opened {
-        partition: usize,
-    },
-    /// The source's partitions changed (see `SourcePartition::partitions_changed`).
-    PartitionsChanged(String),
-    Failed(Error),
-}
+use crate::source::{Position, SourceBatch, SourcePartition};
 
 /// What a reader thread does to each batch before sending it: project, normalise event time.
 pub(super) struct Reader {

@@ -1,25 +1,10 @@
 //! Sink writers: each sink on a thread of its own behind a bounded channel.
 
-use arrow::array::RecordBatch;
 use tokio::sync::{mpsc, oneshot};
 
+use super::messages::SinkCommand;
 use crate::error::{Error, Result};
-use crate::sink::{Sink, Staged};
-
-pub(super) enum SinkCommand {
-    Write(RecordBatch),
-    Flush,
-    /// The job's watermark moved (only to sinks that want it).
-    Watermark(i64),
-    /// Phase one of the checkpoint of an epoch; the answer is what was staged. A failure is
-    /// the checkpoint's, not the sink's: the sink keeps what it could not stage for the next.
-    Prepare(u64, oneshot::Sender<Result<Option<Staged>>>),
-    /// Phase two: the checkpoint holding this is complete. A failure leaves it for a later
-    /// commit (commits are idempotent).
-    Commit(Staged, oneshot::Sender<Result<()>>),
-    /// Resuming from the checkpoint of an epoch, which staged these.
-    Recover(u64, Vec<Staged>, oneshot::Sender<()>),
-}
+use crate::sink::Sink;
 
 /// A sink running on a thread of its own behind a bounded channel.
 pub(super) struct SinkWriter {

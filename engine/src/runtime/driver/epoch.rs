@@ -8,7 +8,8 @@ use super::Driver;
 use crate::checkpoint::{JobState, PartitionState, SinkStates};
 use crate::error::{Error, Result};
 use crate::runtime::checkpointer::Restored;
-use crate::runtime::sink_writer::{SinkCommand, SinkWriter};
+use crate::runtime::messages::SinkCommand;
+use crate::runtime::sink_writer::SinkWriter;
 use crate::sink::Staged;
 use crate::source::Position;
 
