@@ -150,10 +150,7 @@ impl OverAggregator for CpuOverAggregator {
                 .plan
                 .aggregates
                 .iter()
-                .map(|(aggregate, _)| {
-                    Output::new(integer_output(aggregate), 0)
-                        .finish(aggregate.function != AggregateFunction::Count)
-                })
+                .map(|(aggregate, _)| Output::new(integer_output(aggregate), 0).finish())
                 .collect());
         }
         // The shared RANGE histories drop rows from the front in time order: a row earlier
@@ -218,13 +215,7 @@ impl OverAggregator for CpuOverAggregator {
                 by_aggregate.into_iter().map(merge).collect()
             }
         };
-        Ok(outputs
-            .into_iter()
-            .zip(&self.plan.aggregates)
-            .map(|(output, (aggregate, _))| {
-                output.finish(aggregate.function != AggregateFunction::Count)
-            })
-            .collect())
+        Ok(outputs.into_iter().map(Output::finish).collect())
     }
 
     fn expire(&mut self, watermark: i64) {
